@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lazypage — user-level virtual memory for Linux.
+ *
+ * Regions returned by lp_map_*() are paged by this library, not by the
+ * kernel: each page is created on first touch (through userfaultfd), the
+ * number of resident pages is capped by a budget of frames, and pages over
+ * the budget are evicted to a swap file written through io_uring.
+ *
+ * Conventions
+ *   - Every function returning int returns 0 (or a count) on success and a
+ *     negative errno value on failure.  errno itself is left untouched.
+ *   - The library never aborts the process and never prints, except through
+ *     lp_stats_print() or when LAZYPAGE_STATS asks for it at destroy time.
+ *
+ * Thread safety
+ *   - All functions taking a struct lp_vm may be called concurrently from
+ *     any number of threads, except lp_vm_destroy(): no other call on the
+ *     same vm may run during or after it, and no thread may touch the vm's
+ *     regions after it starts.
+ *   - Memory of a region may be accessed by any thread at any time,
+ *     including from inside system calls (read(2) into a region works).
+ *   - The library runs its own threads (fault handlers and one evictor).
+ *     They block every signal and never call back into user code except the
+ *     lp_initializer fill callback.
+ *
+ * Not supported inside a region: munmap(), mremap(), madvise(MADV_DONTNEED)
+ * and mprotect() by the caller — use lp_unmap().  Regions are not inherited
+ * across fork(): a child that touches one gets SIGSEGV (MADV_DONTFORK),
+ * never silently different data.
+ *
+ * This header compiles as C99 and as C++.
+ */
+#ifndef LAZYPAGE_LAZYPAGE_H
+#define LAZYPAGE_LAZYPAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LP_VERSION_MAJOR 0
+#define LP_VERSION_MINOR 1
+#define LP_VERSION_PATCH 0
+
+/* The library's version as "MAJOR.MINOR.PATCH". */
+const char *lp_version(void);
+
+/* Size of the pages lazypage manages (always the base page size, 4 KiB). */
+#define LP_PAGE_SIZE 4096u
+
+struct lp_vm;
+
+/*
+ * Configuration.  Initialise with lp_config_init(), which fills in the
+ * defaults and applies the LAZYPAGE_* environment variables (see README),
+ * then set the fields you want.  Strings are copied by lp_vm_create().
+ */
+struct lp_config {
+	/* Resident budget in frames of LP_PAGE_SIZE bytes; 0 = unlimited.
+	 * Budgets below LP_MIN_FRAMES are rejected with -EINVAL. */
+	size_t frames;
+	/* Swap file: NULL = an unlinked 0600 file in $TMPDIR (or /tmp); a
+	 * directory = an unlinked 0600 file in it; any other path = that file,
+	 * created 0600 if absent, truncated, and removed by lp_vm_destroy(). */
+	const char *swap_path;
+	/* Largest swap file in bytes; 0 = grow until the filesystem is full. */
+	uint64_t swap_max;
+	/* Fault-handler threads; 0 = one per online CPU. */
+	unsigned threads;
+	/* Eviction policy by name (see lp_policy_names()); NULL = "clock". */
+	const char *policy;
+	/* Reference-bit sampling for policies that use reference bits: at most
+	 * this many resident pages are unmapped per evicted page to observe
+	 * re-references (0 = default 4).  Each costs one minor fault when the
+	 * page is touched again. */
+	unsigned ref_scan;
+	/* LP_CFG_* flags. */
+	unsigned flags;
+	/* Reserved for future fields; lp_config_init() zeroes it. */
+	uint64_t reserved[8];
+};
+
+#define LP_MIN_FRAMES 4
+
+/* Print statistics to stderr when the vm is destroyed. */
+#define LP_CFG_STATS_AT_EXIT 0x1u
+/* Do not read ahead on sequential swap-ins. */
+#define LP_CFG_NO_READAHEAD 0x2u
+
+/* Fill *cfg with defaults, overridden by LAZYPAGE_* environment variables.
+ * A malformed variable is ignored here and reported by lp_vm_create(). */
+void lp_config_init(struct lp_config *cfg);
+
+/* Parse a size: an integer with an optional K, M, G or T suffix (powers of
+ * 1024; "KiB", "MB" and the like are read the same way), e.g. "64M".
+ * Returns 0, -EINVAL (malformed) or -ERANGE (too large). */
+int lp_parse_size(const char *s, uint64_t *bytes);
+
+/* NULL-terminated list of the eviction policies this build knows. */
+const char *const *lp_policy_names(void);
+
+/*
+ * Create an address-space object that owns a set of regions, a frame budget,
+ * a swap file and the threads that serve faults.  cfg NULL = lp_config_init()
+ * defaults.
+ * Errors: -EINVAL bad configuration or malformed LAZYPAGE_* variable,
+ * -ENOENT unknown policy, -EPERM/-EACCES userfaultfd refused (needs
+ * CAP_SYS_PTRACE, /dev/userfaultfd access, or vm.unprivileged_userfaultfd=1),
+ * -ENOSYS kernel without userfaultfd or io_uring, -EACCES/-ENOENT/-EROFS swap
+ * path not usable, -ENOMEM.
+ */
+int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg);
+
+/*
+ * Destroy vm: write back dirty pages of shared file regions, unmap every
+ * region, stop the threads, close every descriptor and remove the swap file.
+ * NULL is accepted.  Write-back errors are counted in the statistics.
+ */
+void lp_vm_destroy(struct lp_vm *vm);
+
+/*
+ * Map len bytes (rounded up to whole pages) of zero-filled memory.  Pages
+ * are created on first touch.  prot is PROT_* from <sys/mman.h>.
+ * Errors: -EINVAL len 0 or bad prot, -ENOMEM no address space.
+ */
+int lp_map_anon(struct lp_vm *vm, size_t len, int prot, void **addr);
+
+/* Flags for lp_map_file(); exactly one of PRIVATE and SHARED. */
+#define LP_MAP_PRIVATE 0x1
+#define LP_MAP_SHARED 0x2
+
+/*
+ * Map len bytes of the file open at fd, starting at offset off (a multiple
+ * of LP_PAGE_SIZE).  Bytes are read on first touch; bytes past the end of the
+ * file read as zero.  LP_MAP_PRIVATE: writes stay private (they go to swap
+ * when evicted).  LP_MAP_SHARED: dirty pages are written back to the file
+ * when evicted, by lp_sync(), lp_unmap() and lp_vm_destroy(); the file is
+ * never extended.  fd is duplicated; the caller may close it.
+ * Errors: -EINVAL len 0, off unaligned or negative, bad flags or prot;
+ * -EBADF fd not open; -EACCES fd not open for reading (or, for SHARED with
+ * PROT_WRITE, not for writing); -ENODEV fd is not a regular file or block
+ * device; -ENOMEM.
+ */
+int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
+		int flags, void **addr);
+
+/*
+ * Lazily initialised pages (Pintos' vm_alloc_page_with_initializer): the
+ * first touch of each page calls fill(page, buf, aux) on a library thread,
+ * with page = the page's address in the region (not yet accessible: do not
+ * touch it) and buf = LP_PAGE_SIZE writable bytes, zeroed, to fill in.  fill
+ * returns 0 on success or a negative errno; on failure the faulting thread
+ * receives SIGBUS (as for an I/O error on a kernel file mapping) and the error
+ * is counted.  After fill, the page behaves as an anonymous page.
+ *
+ * fill may run concurrently for different pages, must not touch memory of
+ * any lp region that is not resident, and must not call lp_* functions on
+ * the same vm.  Each page is filled exactly once unless flags has
+ * LP_INIT_REFILL: then fill is deterministic and a page never written since
+ * its fill is dropped on eviction (no swap I/O) and filled again on its next
+ * touch.
+ */
+struct lp_initializer {
+	int (*fill)(void *page, void *buf, void *aux);
+	void *aux;
+	unsigned flags;
+};
+#define LP_INIT_REFILL 0x1u
+
+/* Map len bytes of pages filled by init (copied).  Errors as lp_map_anon,
+ * and -EINVAL when init or init->fill is NULL. */
+int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
+		const struct lp_initializer *init, void **addr);
+
+/*
+ * Unmap [addr, addr+len): page-aligned and inside regions of vm (it may span
+ * several regions or split one).  Dirty pages of shared file regions are
+ * written back first; swap slots are freed.  Waits for I/O in flight on the
+ * range.  A later touch of the range is an ordinary SIGSEGV.
+ * Errors: -EINVAL unaligned, len 0, or a part of the range is not mapped by
+ * vm; -EIO write-back failed (the range is unmapped anyway; the count is in
+ * the statistics).
+ */
+int lp_unmap(struct lp_vm *vm, void *addr, size_t len);
+
+/*
+ * Write dirty pages of shared file regions in [addr, addr+len) back to their
+ * file and wait for completion.  addr NULL and len 0 means every region.
+ * Ranges of anonymous or private regions are accepted and do nothing.
+ * Errors: -EINVAL unaligned or not mapped by vm; -EIO (or the write's error)
+ * when a page could not be written; the page stays dirty and resident.
+ */
+int lp_sync(struct lp_vm *vm, void *addr, size_t len);
+
+/* Fault kinds, indexes into lp_stats.faults[] and lp_stats.latency[]. */
+enum lp_fault_kind {
+	LP_FAULT_ZERO = 0,   /* anonymous page created zero-filled */
+	LP_FAULT_FILE,       /* page read from its file */
+	LP_FAULT_INIT,       /* page filled by an lp_initializer */
+	LP_FAULT_SWAPIN,     /* page read back from swap */
+	LP_FAULT_REREF,      /* page re-referenced after a reference sweep (no I/O) */
+	LP_FAULT_WP,         /* first write to a clean page (dirty tracking) */
+	LP_FAULT_KINDS
+};
+
+/* Fault-service latency, measured in the handler from reading the fault to
+ * resolving it (nanoseconds). */
+struct lp_latency {
+	uint64_t count;
+	uint64_t mean_ns;
+	uint64_t p50_ns;
+	uint64_t p90_ns;
+	uint64_t p99_ns;
+	uint64_t max_ns;
+};
+
+struct lp_stats {
+	uint64_t faults[LP_FAULT_KINDS];
+	struct lp_latency latency[LP_FAULT_KINDS];
+	uint64_t readahead_pages;  /* pages swapped in ahead of a fault */
+	uint64_t evictions;        /* pages that left residency under the budget */
+	uint64_t clean_drops;      /* evictions without I/O (copy still valid) */
+	uint64_t swap_outs;        /* pages written to swap */
+	uint64_t file_writebacks;  /* pages written back to their file */
+	uint64_t ref_sweeps;       /* pages unmapped to sample reference bits */
+	uint64_t swap_read_bytes;
+	uint64_t swap_write_bytes;
+	uint64_t file_read_bytes;
+	uint64_t file_write_bytes;
+	uint64_t io_errors;        /* failed reads/writes (each retried or kept) */
+	uint64_t swap_full;        /* evictions refused: swap file full */
+	uint64_t fill_errors;      /* faults answered with SIGBUS */
+	uint64_t frame_waits;      /* faults that waited for a free frame */
+	uint64_t resident_frames;  /* frames in use now */
+	uint64_t peak_frames;      /* most frames ever in use */
+	uint64_t budget_frames;    /* the budget (0 = unlimited) */
+	uint64_t swap_slots_used;
+	uint64_t swap_slots_peak;
+	int last_error;            /* last background error (-errno), 0 if none */
+	int reserved_int;
+	uint64_t reserved[8];
+};
+
+/* Snapshot the statistics of vm into *st.  Errors: -EINVAL NULL argument. */
+int lp_stats_get(struct lp_vm *vm, struct lp_stats *st);
+
+/* Print st in human-readable form to f (or, with json != 0, as one JSON
+ * object).  Returns 0 or -EIO when the stream reported an error. */
+int lp_stats_print(const struct lp_stats *st, FILE *f, int json);
+
+/* The name of a fault kind ("zero", "file", ...), or "?". */
+const char *lp_fault_kind_name(enum lp_fault_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LAZYPAGE_LAZYPAGE_H */

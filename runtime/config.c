@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration: defaults and the LAZYPAGE_* environment variables, read
+ * through one table (after mimalloc's options).  Each variable is
+ * documented in the README; `lp_config_init` applies them, `lp_vm_create`
+ * reports a malformed one.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+int lp_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t mult = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': mult = 1ull << 10; end++; break;
+	case 'M': mult = 1ull << 20; end++; break;
+	case 'G': mult = 1ull << 30; end++; break;
+	case 'T': mult = 1ull << 40; end++; break;
+	default: break;
+	}
+	if (mult > 1 && *end == 'i')
+		end++;
+	if (*end == 'B' || (mult == 1 && *end == 'b'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "1") || !strcasecmp(s, "yes") || !strcasecmp(s, "true") ||
+	    !strcasecmp(s, "on")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(s, "0") || !strcasecmp(s, "no") || !strcasecmp(s, "false") ||
+	    !strcasecmp(s, "off")) {
+		*out = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int opt_frames(const char *v, struct lp_config *c)
+{
+	uint64_t n;
+	int rc = parse_uint(v, UINT32_MAX / 2, &n);
+
+	if (!rc)
+		c->frames = (size_t)n;
+	return rc;
+}
+
+static int opt_mem(const char *v, struct lp_config *c)
+{
+	uint64_t b;
+	int rc = lp_parse_size(v, &b);
+
+	if (!rc && b / LP_PAGE_SIZE > UINT32_MAX / 2)
+		rc = -ERANGE;
+	if (!rc)
+		c->frames = (size_t)(b / LP_PAGE_SIZE);
+	return rc;
+}
+
+static int opt_swap(const char *v, struct lp_config *c)
+{
+	c->swap_path = v;
+	return 0;
+}
+
+static int opt_swap_max(const char *v, struct lp_config *c)
+{
+	return lp_parse_size(v, &c->swap_max);
+}
+
+static int opt_threads(const char *v, struct lp_config *c)
+{
+	uint64_t n;
+	int rc = parse_uint(v, LP_MAX_THREADS, &n);
+
+	if (!rc)
+		c->threads = (unsigned)n;
+	return rc;
+}
+
+static int opt_policy(const char *v, struct lp_config *c)
+{
+	c->policy = v;
+	return 0;
+}
+
+static int opt_ref_scan(const char *v, struct lp_config *c)
+{
+	uint64_t n;
+	int rc = parse_uint(v, LP_MAX_REF_SCAN, &n);
+
+	if (!rc)
+		c->ref_scan = (unsigned)n;
+	return rc;
+}
+
+static int opt_flag(const char *v, struct lp_config *c, unsigned flag, bool set_on)
+{
+	bool b;
+	int rc = parse_bool(v, &b);
+
+	if (rc)
+		return rc;
+	if (b == set_on)
+		c->flags |= flag;
+	else
+		c->flags &= ~flag;
+	return 0;
+}
+
+static int opt_stats(const char *v, struct lp_config *c)
+{
+	return opt_flag(v, c, LP_CFG_STATS_AT_EXIT, true);
+}
+
+static int opt_readahead(const char *v, struct lp_config *c)
+{
+	return opt_flag(v, c, LP_CFG_NO_READAHEAD, false);
+}
+
+const struct lp_option lp_options[] = {
+	{ "LAZYPAGE_FRAMES", "resident budget in 4 KiB frames (0 = unlimited)", opt_frames },
+	{ "LAZYPAGE_MEM", "resident budget as a size, e.g. 64M (overrides FRAMES)", opt_mem },
+	{ "LAZYPAGE_SWAP", "swap file, or directory for an unlinked one", opt_swap },
+	{ "LAZYPAGE_SWAP_MAX", "largest swap file, e.g. 4G (0 = no limit)", opt_swap_max },
+	{ "LAZYPAGE_THREADS", "fault-handler threads (0 = one per CPU)", opt_threads },
+	{ "LAZYPAGE_POLICY", "eviction policy (clock, fifo, ...)", opt_policy },
+	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
+	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },
+	{ "LAZYPAGE_READAHEAD", "0: no swap readahead", opt_readahead },
+	{ NULL, NULL, NULL },
+};
+
+int config_env(struct lp_config *cfg, const char **bad)
+{
+	int rc = 0;
+
+	/* FRAMES first so that MEM, later in the table, wins. */
+	for (const struct lp_option *o = lp_options; o->name; o++) {
+		const char *v = getenv(o->name);
+		if (!v)
+			continue;
+		int e = o->apply(v, cfg);
+		if (e && !rc) {
+			rc = -EINVAL;
+			if (bad)
+				*bad = o->name;
+		}
+	}
+	return rc;
+}
+
+void lp_config_init(struct lp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->policy = "clock";
+	(void)config_env(cfg, NULL);
+}

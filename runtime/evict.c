@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The evictor: one thread that keeps free frames between the low and high
+ * watermarks, ahead of demand, so that a fault rarely waits.
+ *
+ * A round:
+ *   1. release kva slots nobody needs any more (one batched MADV_DONTNEED);
+ *   2. ask the policy for victims (and collect the pages whose reference
+ *      bits it cleared: those are unmapped only, to observe their next use);
+ *   3. park: move each page out of the process into its frame's kva slot.
+ *      A clean page is write-protected already, so a copy is stable; a
+ *      dirty one is moved atomically (UFFDIO_MOVE) or write-protected first.
+ *      Copied pages are then dropped from the page table in one batch.
+ *      From here on nobody can change the content behind our back: a thread
+ *      touching the page faults and gets it back from kva, intact;
+ *   4. evict the victims: a clean page (its swap slot, file or zero copy is
+ *      still valid) is dropped without I/O; a dirty one is written from its
+ *      kva slot — to contiguous swap slots, one write per run — or back to
+ *      its file.  A fault on a page whose write is in flight restores it
+ *      from kva at once: faults never wait for an eviction write.
+ *
+ * Writes that fail, or find the swap full, leave the page parked and dirty
+ * in memory; the policy gets it back and the error goes to the statistics.
+ * When nothing at all can be evicted and handlers wait, the frame table is
+ * marked stuck: faults then proceed beyond the budget instead of waiting
+ * forever (frame.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "prim.h"
+#include "vm.h"
+
+#define EV_BATCH 64u      /* victims per round */
+#define EV_PARKS 256u     /* reference-bit parks per round */
+
+struct ev_item {
+	uint32_t f;
+	bool victim;
+	bool park;        /* mapped: must be parked first */
+	bool wp;          /* write-protected when taken */
+	bool ok;
+	struct lp_page *pg;
+	struct lp_region *r;
+};
+
+struct ev_write {
+	struct lp_io_req req;
+	bool to_file;
+	bool unsent;      /* the ring refused it: completed by hand */
+	unsigned n;
+	uint32_t bytes;
+	uint64_t slot0;
+	uint32_t f[LP_IO_MAXV];
+	struct lp_page *pg[LP_IO_MAXV];
+};
+
+static bool is_zero(const void *p)
+{
+	const uint64_t *w = p;
+	uint64_t acc = 0;
+
+	for (size_t i = 0; i < LP_PG / 8; i += 8) {
+		for (size_t j = 0; j < 8; j++)
+			acc |= w[i + j];
+		if (acc)
+			return false;
+	}
+	return true;
+}
+
+static void release_kva(struct lp_vm *vm)
+{
+	struct lp_frames *fr = &vm->fr;
+	struct iovec *iov = vm->ev.iov;
+	size_t n = 0;
+
+	pthread_mutex_lock(&fr->lock);
+	for (uint32_t i = 0; i < fr->nrelq; i++) {
+		uint32_t f = fr->relq[i];
+		if (fr->tab[f].kva != KVA_RELEASE)
+			continue;
+		fr->tab[f].kva = KVA_EMPTY;
+		iov[n].iov_base = (void *)kva_of(fr, f);
+		iov[n++].iov_len = LP_PG;
+	}
+	fr->nrelq = 0;
+	pthread_mutex_unlock(&fr->lock);
+	if (n)
+		(void)prim_zap(vm->pidfd, iov, n);
+}
+
+/* Step 2: pick victims and reference-bit parks.  Returns the item count. */
+static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
+{
+	struct lp_frames *fr = &vm->fr;
+	struct lp_evictor *ev = &vm->ev;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&fr->lock);
+	uint32_t want = 0;
+	if (fr->nfree < fr->low || fr->waiting) {
+		uint32_t have = fr->nfree + ev->pending;
+		want = have < fr->high ? fr->high - have : 0;
+		if (!want && fr->waiting && !ev->pending)
+			want = 1;
+	}
+	if (want > EV_BATCH)
+		want = EV_BATCH;
+	fr->sweep_left = want * vm->ref_scan;
+	for (uint32_t i = 0; i < want; i++) {
+		uint32_t f;
+		if (fr->pops->evict(fr->pol, &f))
+			break;
+		struct lp_frame *fe = &fr->tab[f];
+		fe->in_policy = 0;
+		/* busy == 1: queued for a park a moment ago; now a victim */
+		fe->busy = 2;
+		it[n++] = (struct ev_item){ .f = f, .victim = true, .pg = fe->page };
+	}
+	uint32_t k = 0;
+	for (; k < fr->nparkq && n < EV_BATCH + EV_PARKS; k++) {
+		uint32_t f = fr->parkq[k];
+		if (fr->tab[f].busy == 1)
+			it[n++] = (struct ev_item){ .f = f, .pg = fr->tab[f].page };
+	}
+	memmove(fr->parkq, fr->parkq + k, (fr->nparkq - k) * sizeof(*fr->parkq));
+	fr->nparkq -= k;
+	pthread_mutex_unlock(&fr->lock);
+	return n;
+}
+
+/* Take ownership of the page of each item; drop the items we cannot use. */
+static unsigned claim_items(struct lp_vm *vm, struct ev_item *it, unsigned n)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct ev_item x = it[i];
+		bool keep = false;
+		if (x.pg) {
+			uint64_t vpn = __atomic_load_n(&x.pg->vpn, __ATOMIC_RELAXED);
+			struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+			/* The struct may have been recycled for another page
+			 * of this stripe: it must still hold our frame. */
+			if (x.pg->vpn == vpn && x.pg->frame == x.f) {
+				if (x.pg->state == PG_RESIDENT) {
+					(void)page_set_state(x.pg, PG_PARKING);
+					x.park = true;
+					x.wp = (x.pg->flags & PGF_WP) != 0;
+					keep = true;
+				} else if (x.pg->state == PG_PARKED && x.victim) {
+					keep = true;
+				}
+			}
+			spt_unlock(s);
+		}
+		if (keep) {
+			pthread_rwlock_rdlock(&vm->map_lock);
+			x.r = regions_find(&vm->regions, page_addr(x.pg));
+			if (x.r)
+				region_get(x.r);
+			pthread_rwlock_unlock(&vm->map_lock);
+			if (!x.r && x.park) {
+				/* Being unmapped: let lp_unmap() have it. */
+				struct spt_stripe *s = spt_lock(&vm->spt, x.pg->vpn);
+				bool w = false;
+				(void)page_set_state(x.pg, PG_RESIDENT);
+				if (page_take_waiters(x.pg)) {
+					pthread_cond_broadcast(&s->settle);
+					w = true;
+				}
+				spt_unlock(s);
+				if (w)
+					page_wake(vm, page_addr(x.pg));
+			}
+			keep = x.r != NULL;
+		}
+		if (keep)
+			it[m++] = x;
+		else
+			frame_idle(vm, x.f);
+	}
+	return m;
+}
+
+static int copy_out(struct lp_vm *vm, uintptr_t kva, uintptr_t addr)
+{
+	int rc = prim_uffd_copy(vm->uffd, kva, (const void *)addr, LP_PG, false);
+
+	if (rc == -EEXIST) {
+		/* A kva slot that was not released: release it now. */
+		struct iovec iov = { (void *)kva, LP_PG };
+		(void)prim_zap(vm->pidfd, &iov, 1);
+		rc = prim_uffd_copy(vm->uffd, kva, (const void *)addr, LP_PG,
+				    false);
+	}
+	return rc;
+}
+
+/* Step 3: park the mapped pages among the items. */
+static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
+{
+	struct lp_frames *fr = &vm->fr;
+	struct iovec *zap = vm->ev.iov;
+	size_t nz = 0;
+
+	/* Their kva slots must be empty before anything moves in. */
+	pthread_mutex_lock(&fr->lock);
+	for (unsigned i = 0; i < n; i++) {
+		if (!it[i].park || fr->tab[it[i].f].kva != KVA_RELEASE)
+			continue;
+		fr->tab[it[i].f].kva = KVA_EMPTY;
+		zap[nz].iov_base = (void *)kva_of(fr, it[i].f);
+		zap[nz++].iov_len = LP_PG;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	if (nz)
+		(void)prim_zap(vm->pidfd, zap, nz);
+	nz = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct ev_item *x = &it[i];
+		if (!x->park)
+			continue;
+		uintptr_t addr = page_addr(x->pg), kva = kva_of(fr, x->f);
+		bool writable = x->r->prot & PROT_WRITE;
+		int rc = -1;
+		if (!x->wp && writable && vm->have_move) {
+			rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
+			if (rc == -EEXIST) {
+				struct iovec iov = { (void *)kva, LP_PG };
+				(void)prim_zap(vm->pidfd, &iov, 1);
+				rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
+			}
+			x->ok = rc == 0;
+			if (x->ok)
+				continue;
+		}
+		/* Copy path: stop writers first (a read-only region has
+		 * none), then copy; the page leaves in the batch below. */
+		if (!x->wp && writable &&
+		    prim_uffd_wp(vm->uffd, addr, LP_PG, true) != 0)
+			continue;
+		if (copy_out(vm, kva, addr) != 0)
+			continue;
+		x->ok = true;
+		zap[nz].iov_base = (void *)addr;
+		zap[nz++].iov_len = LP_PG;
+	}
+	if (nz)
+		(void)prim_zap(vm->pidfd, zap, nz);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct ev_item *x = &it[i];
+		if (!x->park)
+			continue;
+		struct spt_stripe *s = spt_lock(&vm->spt, x->pg->vpn);
+		bool wake = false;
+		if (x->ok) {
+			(void)page_set_state(x->pg, PG_PARKED);
+			pthread_mutex_lock(&fr->lock);
+			fr->tab[x->f].kva = KVA_FULL;
+			pthread_mutex_unlock(&fr->lock);
+		} else {
+			(void)page_set_state(x->pg, PG_RESIDENT);
+		}
+		if (page_take_waiters(x->pg)) {
+			pthread_cond_broadcast(&s->settle);
+			wake = true;
+		}
+		spt_unlock(s);
+		if (wake)
+			page_wake(vm, page_addr(x->pg));
+		if (x->ok && !x->victim)
+			st_add(&vm->ev.st, C_REF_SWEEP, 1);
+	}
+}
+
+/* Under the stripe lock: pg (PARKED in frame f) leaves memory. */
+static void evicted_locked(struct lp_vm *vm, struct lp_page *pg, uint32_t f)
+{
+	(void)page_set_state(pg, PG_EVICTED);
+	frame_release(vm, f);
+	pg->frame = LP_NO_FRAME;
+}
+
+static void submit(struct lp_vm *vm, struct ev_write *w, int fd, uint64_t off)
+{
+	w->req.fd = fd;
+	w->req.off = off;
+	w->req.owner = w;
+	w->bytes = (uint32_t)(w->n > 1 ? w->n * LP_PG : w->req.iov[0].iov_len);
+	if (io_submit_write(&vm->ev.io, &w->req)) {
+		w->req.res = -EBUSY;
+		w->unsent = true;
+	} else {
+		vm->ev.pending += w->n;
+	}
+}
+
+static void write_done(struct lp_vm *vm, struct ev_write *w);
+
+static int by_address(const void *a, const void *b)
+{
+	const struct ev_item *x = *(const struct ev_item *const *)a;
+	const struct ev_item *y = *(const struct ev_item *const *)b;
+
+	return x->pg->vpn < y->pg->vpn ? -1 : x->pg->vpn > y->pg->vpn;
+}
+
+/* Step 4: evict the parked victims.  Returns how many left or are on their
+ * way out (progress). */
+static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
+{
+	struct lp_frames *fr = &vm->fr;
+	struct ev_item *swap_it[EV_BATCH];
+	uint64_t slots[EV_BATCH];
+	unsigned ns = 0, progress = 0;
+	bool full = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct ev_item *x = &it[i];
+		if (!x->victim || (x->park && !x->ok)) {
+			frame_idle(vm, x->f);
+			continue;
+		}
+		struct lp_page *pg = x->pg;
+		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+		if (pg->state != PG_PARKED || pg->frame != x->f) {
+			spt_unlock(s); /* wanted again meanwhile */
+			frame_idle(vm, x->f);
+			continue;
+		}
+		const void *kva = (const void *)kva_of(fr, x->f);
+		uint64_t off = 0;
+		uint32_t len = LP_PG;
+		int to = 0;
+		bool clean = !(pg->flags & PGF_DIRTY);
+		if (!clean) {
+			to = pg->ops->swap_out(pg, x->r, &off, &len);
+			if (to == 1 && len == 0) {
+				clean = true; /* wholly past end of file */
+			} else if (to == 0 && is_zero(kva)) {
+				pg->backing = BK_ZERO;
+				clean = true;
+			}
+		} else {
+			pg->flags &= (uint16_t)~PGF_WASDIRTY;
+		}
+		if (clean) {
+			pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
+			evicted_locked(vm, pg, x->f);
+			spt_unlock(s);
+			frame_idle(vm, x->f);
+			st_add(&vm->ev.st, C_EVICT, 1);
+			st_add(&vm->ev.st, C_CLEAN_DROP, 1);
+			progress++;
+			continue;
+		}
+		pg->flags |= PGF_IO;
+		spt_unlock(s);
+		if (to == 0) {
+			swap_it[ns++] = x;
+			continue;
+		}
+		/* Back to its file. */
+		struct ev_write *w = calloc(1, sizeof(*w));
+		if (!w) {
+			/* No memory for the request: stay parked and dirty. */
+			s = spt_lock(&vm->spt, pg->vpn);
+			pg->flags &= (uint16_t)~PGF_IO;
+			pthread_cond_broadcast(&s->settle);
+			spt_unlock(s);
+			frame_idle(vm, x->f);
+			continue;
+		}
+		w->to_file = true;
+		w->n = 1;
+		w->f[0] = x->f;
+		w->pg[0] = pg;
+		w->req.iov[0] = (struct iovec){ (void *)kva, len };
+		w->req.niov = 1;
+		submit(vm, w, x->r->file->fd, off);
+		progress++;
+		if (w->unsent)
+			write_done(vm, w);
+	}
+
+	/* In address order, neighbours land in neighbouring slots: one read
+	 * brings them back (readahead). */
+	qsort(swap_it, ns, sizeof(*swap_it), by_address);
+	int err = 0;
+	unsigned got = ns ? swap_alloc(vm->swap, ns, slots, &err) : 0;
+	for (unsigned i = 0; i < got;) {
+		struct ev_write *w = calloc(1, sizeof(*w));
+		unsigned j = i;
+		while (w && j < got && j - i < LP_IO_MAXV &&
+		       (j == i || slots[j] == slots[j - 1] + 1)) {
+			w->f[j - i] = swap_it[j]->f;
+			w->pg[j - i] = swap_it[j]->pg;
+			w->req.iov[j - i] = (struct iovec){
+				(void *)kva_of(fr, swap_it[j]->f), LP_PG };
+			j++;
+		}
+		if (!w) {
+			for (; i < got; i++)
+				swap_free(vm->swap, slots[i]);
+			got = i;
+			break;
+		}
+		w->n = j - i;
+		w->req.niov = (int)w->n;
+		w->slot0 = slots[i];
+		submit(vm, w, vm->swap->fd, swap_off(slots[i]));
+		progress += w->n;
+		if (w->unsent)
+			write_done(vm, w);
+		i = j;
+	}
+	for (unsigned i = got; i < ns; i++) {
+		/* No slot: the page stays in memory, parked and dirty. */
+		struct lp_page *pg = swap_it[i]->pg;
+		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+		pg->flags &= (uint16_t)~PGF_IO;
+		pthread_cond_broadcast(&s->settle);
+		spt_unlock(s);
+		frame_idle(vm, swap_it[i]->f);
+		full = true;
+	}
+	if (full) {
+		st_add(&vm->ev.st, C_SWAP_FULL, ns - got);
+		vm_error(vm, err ? err : -ENOSPC);
+	}
+	(void)io_flush(&vm->ev.io);
+
+	pthread_mutex_lock(&fr->lock);
+	if (progress)
+		fr->stuck = false;
+	else if (full && fr->waiting && !vm->ev.pending)
+		fr->stuck = true;
+	if (fr->stuck)
+		pthread_cond_broadcast(&fr->cond);
+	pthread_mutex_unlock(&fr->lock);
+	return progress;
+}
+
+static void write_done(struct lp_vm *vm, struct ev_write *w)
+{
+	int res = w->req.res;
+	unsigned evicted = 0;
+
+	for (unsigned i = 0; i < w->n; i++) {
+		struct lp_page *pg = w->pg[i];
+		uint32_t f = w->f[i];
+		uint64_t slot = w->to_file ? LP_NO_SLOT : w->slot0 + i;
+		uint64_t drop = LP_NO_SLOT;
+		bool wake = false;
+		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+		pg->flags &= (uint16_t)~PGF_IO;
+		if (res == 0 && pg->state == PG_PARKED) {
+			if (!w->to_file) {
+				pg->slot = slot;
+				pg->backing = BK_SLOT;
+				swap_set_owner(vm->swap, slot, pg->vpn);
+			} else {
+				pg->backing = BK_FILE;
+			}
+			pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
+			evicted_locked(vm, pg, f);
+			evicted++;
+		} else {
+			/* Failed, or the page was wanted back meanwhile (it
+			 * is dirty and mapped writable: the copy is stale). */
+			drop = slot;
+			if (pg->state == PG_RESIDENT)
+				frame_kva_release(vm, f);
+		}
+		if (page_take_waiters(pg))
+			wake = true;
+		pthread_cond_broadcast(&s->settle);
+		spt_unlock(s);
+		if (drop != LP_NO_SLOT)
+			swap_free(vm->swap, drop);
+		if (wake)
+			page_wake(vm, page_addr(pg));
+		frame_idle(vm, f);
+	}
+	struct lp_tstats *st = &vm->ev.st;
+	if (res) {
+		st_add(st, C_IO_ERR, 1);
+		vm_error(vm, res);
+	} else if (w->to_file) {
+		st_add(st, C_FILE_WB, 1);
+		st_add(st, C_FILE_WBB, w->bytes);
+	} else {
+		st_add(st, C_SWAP_OUT, w->n);
+		st_add(st, C_SWAP_WB, w->bytes);
+	}
+	st_add(st, C_EVICT, evicted);
+	if (!w->unsent)
+		vm->ev.pending -= w->n;
+	if (evicted) {
+		pthread_mutex_lock(&vm->fr.lock);
+		vm->fr.stuck = false;
+		pthread_mutex_unlock(&vm->fr.lock);
+	}
+	free(w);
+}
+
+/* One round; returns whether there may be more to do at once. */
+static bool round_once(struct lp_vm *vm)
+{
+	struct ev_item *it = vm->ev.items;
+
+	release_kva(vm);
+	unsigned n = select_items(vm, it);
+	if (!n)
+		return false;
+	n = claim_items(vm, it, n);
+	park(vm, it, n);
+	unsigned progress = evict(vm, it, n);
+	for (unsigned i = 0; i < n; i++)
+		region_put(it[i].r);
+	return progress > 0;
+}
+
+static void *evictor_main(void *arg)
+{
+	struct lp_vm *vm = arg;
+	struct lp_evictor *ev = &vm->ev;
+	int timeout = -1;
+
+	atomic_store(&ev->ktid, (pid_t)syscall(SYS_gettid));
+	ev->poll.fd = ev->wake_fd;
+	(void)io_submit_poll(&ev->io, &ev->poll);
+	for (;;) {
+		struct lp_io_req *done[64];
+		int n = io_reap(&ev->io, done, 64, timeout);
+		for (int i = 0; i < n; i++) {
+			if (done[i] == &ev->poll) {
+				uint64_t v;
+				(void)!read(ev->wake_fd, &v, sizeof(v));
+				atomic_store(&ev->kicked, false);
+				(void)io_submit_poll(&ev->io, &ev->poll);
+			} else {
+				write_done(vm, done[i]->owner);
+			}
+		}
+		if (atomic_load(&vm->stopping) && !ev->pending)
+			break;
+		bool more = round_once(vm);
+		if (more)
+			timeout = 0;
+		else if (ev->pending || __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED))
+			timeout = 100;
+		else
+			timeout = -1;
+	}
+	release_kva(vm);
+	return NULL;
+}
+
+void evictor_kick(struct lp_vm *vm)
+{
+	uint64_t one = 1;
+
+	if (vm->ev.wake_fd < 0)
+		return;
+	if (!atomic_exchange(&vm->ev.kicked, true))
+		(void)!write(vm->ev.wake_fd, &one, sizeof(one));
+}
+
+int evictor_start(struct lp_vm *vm)
+{
+	struct lp_evictor *ev = &vm->ev;
+	sigset_t old;
+	int rc;
+
+	ev->wake_fd = -1;
+	if (!vm->fr.n)
+		return 0;
+	ev->items = calloc(EV_BATCH + EV_PARKS, sizeof(*ev->items));
+	size_t niov = 2 * (size_t)vm->fr.n + EV_BATCH + EV_PARKS;
+	ev->iov = calloc(niov, sizeof(*ev->iov));
+	if (!ev->items || !ev->iov)
+		return -ENOMEM;
+	ev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ev->wake_fd < 0)
+		return -errno;
+	rc = io_setup(&ev->io, 256);
+	if (rc)
+		return rc;
+	prim_block_signals(&old);
+	rc = -pthread_create(&ev->tid, NULL, evictor_main, vm);
+	prim_restore_signals(&old);
+	ev->started = rc == 0;
+	return rc;
+}
+
+void evictor_stop(struct lp_vm *vm)
+{
+	struct lp_evictor *ev = &vm->ev;
+	uint64_t one = 1;
+
+	if (ev->started) {
+		(void)!write(ev->wake_fd, &one, sizeof(one));
+		pthread_join(ev->tid, NULL);
+		ev->started = false;
+	}
+	io_teardown(&ev->io);
+	if (ev->wake_fd >= 0)
+		close(ev->wake_fd);
+	ev->wake_fd = -1;
+	free(ev->items);
+	free(ev->iov);
+	ev->items = NULL;
+	ev->iov = NULL;
+}

@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fault loop (Pintos' vm_try_handle_fault and vm_claim_page): handler
+ * threads read the userfaultfd and serve each fault where it belongs.
+ *
+ *   missing fault on an UNINIT/EVICTED page -> load: take a frame, fill a
+ *       buffer through the page's ops, install it with UFFDIO_COPY
+ *       (write-protected when the content has a valid copy elsewhere, so
+ *       that the first write tells us the page is dirty);
+ *   missing fault on a PARKED page          -> restore it from its kva slot
+ *       (a re-reference observed: the policy's reference bit);
+ *   write-protect fault on a RESIDENT page  -> the page is dirty now:
+ *       unprotect it;
+ *   any fault on a page someone owns        -> mark PGF_WAITERS and leave the
+ *       thread blocked; the owner wakes it when it lets go.
+ *
+ * Faults from system calls (copy_to_user into a region) arrive the same way:
+ * the userfaultfd is opened without UFFD_USER_MODE_ONLY.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "prim.h"
+#include "vm.h"
+
+/* How often a fill retries at once when the mm is changing, before the
+ * fault is parked on the handler's retry list. */
+#define EAGAIN_SPINS 64
+
+static int copy_retry(struct lp_vm *vm, uintptr_t dst, const void *src,
+		      size_t len, bool wp)
+{
+	int rc;
+
+	for (int i = 0;; i++) {
+		rc = prim_uffd_copy(vm->uffd, dst, src, len, wp);
+		if (rc != -EAGAIN || i == EAGAIN_SPINS)
+			return rc;
+		sched_yield();
+	}
+}
+
+static void retry_later(struct lp_handler *h, uintptr_t addr, bool write)
+{
+	if (h->nretry < sizeof(h->retry) / sizeof(h->retry[0])) {
+		h->retry[h->nretry] = addr;
+		h->retry_write[h->nretry] = write;
+		h->nretry++;
+	} else {
+		/* The thread refaults when woken; better than forgetting it. */
+		page_wake(h->vm, addr);
+	}
+}
+
+/* The faulting thread cannot get its page: SIGBUS, as the kernel does for a
+ * file mapping it cannot read. */
+static void poison(struct lp_handler *h, uintptr_t addr, pid_t tid, int err)
+{
+	struct lp_vm *vm = h->vm;
+
+	st_add(&h->st, C_FILL_ERR, 1);
+	vm_error(vm, err);
+	if (vm->have_poison && prim_uffd_poison(vm->uffd, addr, LP_PG) == 0)
+		return;
+	if (tid > 0)
+		syscall(SYS_tkill, tid, SIGBUS);
+	page_wake(vm, addr);
+}
+
+/*
+ * Under the stripe lock: make pg dirty; returns a swap slot to free.
+ * observed: a write was seen (a write fault), rather than predicted.
+ * PGF_WASDIRTY remembers observed writes only, and a page mapped writable
+ * on prediction forgets it: the next time it comes in write-protected and
+ * shows whether it is still written.  So a page that turned read-only is
+ * rewritten at most once.
+ */
+static uint64_t dirty_locked(struct lp_page *pg, bool observed)
+{
+	uint64_t old = LP_NO_SLOT;
+
+	pg->flags |= PGF_DIRTY;
+	if (observed)
+		pg->flags |= PGF_WASDIRTY;
+	else
+		pg->flags &= (uint16_t)~PGF_WASDIRTY;
+	if (pg->backing == BK_SLOT) {
+		old = pg->slot;
+		pg->slot = LP_NO_SLOT;
+		pg->backing = BK_NONE;
+	}
+	return old;
+}
+
+/* Under the stripe lock: the owner lets go of pg; wake whoever waits. */
+static void settle_locked(struct spt_stripe *s, struct lp_page *pg, bool *wake)
+{
+	if (page_take_waiters(pg)) {
+		pthread_cond_broadcast(&s->settle);
+		*wake = true;
+	}
+}
+
+/* The owner of pg (LOADING) gives it back unchanged. */
+static void load_abort(struct lp_vm *vm, struct lp_page *pg, uintptr_t addr)
+{
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+	bool wake = false;
+
+	(void)page_set_state(pg, pg->ops == &lp_uninit_ops ? PG_UNINIT
+							    : PG_EVICTED);
+	settle_locked(s, pg, &wake);
+	spt_unlock(s);
+	if (wake)
+		page_wake(vm, addr);
+}
+
+static void swap_readahead(struct lp_handler *h, struct lp_region *r,
+			   struct lp_page *pg0);
+
+static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
+		 bool write, bool wasdirty, pid_t tid, uint64_t t0)
+{
+	struct lp_vm *vm = h->vm;
+	uintptr_t addr = page_addr(pg);
+	struct lp_fill fill = { 0 };
+	uint32_t f;
+	int rc;
+
+	rc = frame_get(vm, &f);
+	if (rc) {
+		load_abort(vm, pg, addr);
+		return;
+	}
+	memset(h->buf, 0, LP_PG);
+	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
+	if (rc) {
+		frame_put(vm, f);
+		load_abort(vm, pg, addr);
+		poison(h, addr, tid, rc);
+		return;
+	}
+	/* Clean content goes in write-protected, unless the page was
+	 * written during its last residency (then it likely will be again,
+	 * and a second fault would cost more than the copy saves). */
+	bool wp = fill.clean && !write && !wasdirty;
+	rc = copy_retry(vm, addr, h->buf, LP_PG, wp);
+	if (rc == -EEXIST) {
+		/* Already mapped (a copy made by fork): we cannot know how it
+		 * was protected, so treat it as dirty. */
+		wp = false;
+		page_wake(vm, addr);
+		rc = 0;
+	}
+	if (rc) {
+		frame_put(vm, f);
+		load_abort(vm, pg, addr);
+		if (rc == -EAGAIN)
+			retry_later(h, addr, write);
+		else
+			page_wake(vm, addr); /* unmapped meanwhile */
+		return;
+	}
+
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+	uint64_t drop = LP_NO_SLOT;
+	bool wake = false;
+	pg->ops = fill.ops;
+	pg->backing = fill.backing;
+	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
+	if (wp)
+		pg->flags |= PGF_WP;
+	else /* writes to it go unseen from now */
+		drop = dirty_locked(pg, write || !fill.clean);
+	(void)page_set_state(pg, PG_RESIDENT);
+	pg->frame = f;
+	frame_install(vm, f, pg);
+	settle_locked(s, pg, &wake);
+	spt_unlock(s);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
+	if (wake)
+		page_wake(vm, addr);
+	st_fault(&h->st, (enum lp_fault_kind)fill.kind, prim_now_ns() - t0);
+	if (fill.kind == LP_FAULT_SWAPIN)
+		swap_readahead(h, r, pg);
+}
+
+/* A page parked by a reference sweep (or on its way out) is wanted again:
+ * map it back from its kva slot.  No I/O. */
+static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
+		    uint16_t flags, uint64_t t0)
+{
+	struct lp_vm *vm = h->vm;
+	uintptr_t addr = page_addr(pg);
+	uint32_t f = pg->frame;
+	bool wp = !(flags & (PGF_DIRTY | PGF_WASDIRTY)) && !write;
+	int rc = copy_retry(vm, addr, (const void *)kva_of(&vm->fr, f), LP_PG, wp);
+	bool wake = false;
+
+	if (rc == -EEXIST) {
+		wp = false;
+		page_wake(vm, addr);
+		rc = 0;
+	}
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+	if (rc) {
+		(void)page_set_state(pg, PG_PARKED);
+		settle_locked(s, pg, &wake);
+		spt_unlock(s);
+		if (rc == -EAGAIN)
+			retry_later(h, addr, write);
+		else
+			page_wake(vm, addr);
+		return;
+	}
+	uint64_t drop = LP_NO_SLOT;
+	if (wp) {
+		pg->flags |= PGF_WP;
+	} else {
+		pg->flags &= (uint16_t)~PGF_WP;
+		drop = dirty_locked(pg, write);
+	}
+	(void)page_set_state(pg, PG_RESIDENT);
+	/* The kva copy is no longer needed, unless the evictor still writes
+	 * from it; then the write's completion releases it. */
+	if (!(pg->flags & PGF_IO))
+		frame_kva_release(vm, f);
+	frame_touch(vm, f);
+	settle_locked(s, pg, &wake);
+	spt_unlock(s);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
+	if (wake)
+		page_wake(vm, addr);
+	st_fault(&h->st, LP_FAULT_REREF, prim_now_ns() - t0);
+}
+
+/*
+ * A missing fault on a page we think is mapped: the message is stale (the
+ * page was installed after the thread faulted; the install woke it), or
+ * somebody dropped the page behind our back (MADV_DONTNEED on a region).
+ * Filling it with zeros tells the two apart without a loop: -EEXIST means
+ * stale.
+ */
+static void resident_fault(struct lp_handler *h, uintptr_t addr)
+{
+	struct lp_vm *vm = h->vm;
+	int rc = prim_uffd_copy(vm->uffd, addr, vm->zero, LP_PG, false);
+
+	if (rc == -EEXIST || rc)
+		page_wake(vm, addr);
+	else
+		vm_error(vm, -EFAULT); /* content dropped outside lazypage */
+}
+
+static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
+			    pid_t tid, uint64_t t0)
+{
+	struct lp_vm *vm = h->vm;
+	uint64_t vpn = addr >> LP_PAGE_SHIFT;
+
+	pthread_rwlock_rdlock(&vm->map_lock);
+	struct lp_region *r = regions_find(&vm->regions, addr);
+	if (!r) {
+		pthread_rwlock_unlock(&vm->map_lock);
+		/* Being unmapped (the thread will fault for real once the
+		 * range is gone), or a kva slot touched by our own thread. */
+		if (vm->fr.n && addr - vm->fr.kva < ((uintptr_t)vm->fr.n << 12))
+			(void)prim_uffd_copy(vm->uffd, addr, vm->zero, LP_PG,
+					     false);
+		page_wake(vm, addr);
+		return;
+	}
+	region_get(r);
+	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+	struct lp_page *pg = spt_find(&vm->spt, vpn);
+	uint16_t flags;
+	if (!pg && !(pg = spt_insert(&vm->spt, vpn))) {
+		spt_unlock(s);
+		pthread_rwlock_unlock(&vm->map_lock);
+		region_put(r);
+		retry_later(h, addr, write); /* out of memory: try again */
+		return;
+	}
+	switch (pg->state) {
+	case PG_UNINIT:
+	case PG_EVICTED:
+		(void)page_set_state(pg, PG_LOADING);
+		flags = pg->flags;
+		spt_unlock(s);
+		pthread_rwlock_unlock(&vm->map_lock);
+		load(h, r, pg, write, flags & PGF_WASDIRTY, tid, t0);
+		break;
+	case PG_PARKED:
+		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
+			/* The evictor itself touched it: cannot happen unless
+			 * the page was dropped outside lazypage. */
+			spt_unlock(s);
+			pthread_rwlock_unlock(&vm->map_lock);
+			resident_fault(h, addr);
+			break;
+		}
+		(void)page_set_state(pg, PG_RESTORING);
+		flags = pg->flags;
+		spt_unlock(s);
+		pthread_rwlock_unlock(&vm->map_lock);
+		restore(h, pg, write, flags, t0);
+		break;
+	case PG_RESIDENT:
+		spt_unlock(s);
+		pthread_rwlock_unlock(&vm->map_lock);
+		resident_fault(h, addr);
+		break;
+	case PG_PARKING:
+		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
+			/* The evictor copies a page that is not there: it was
+			 * dropped outside lazypage.  Zero it so that the
+			 * evictor can go on. */
+			spt_unlock(s);
+			pthread_rwlock_unlock(&vm->map_lock);
+			resident_fault(h, addr);
+			break;
+		}
+		/* fall through */
+	default: /* owned: the owner wakes us */
+		pg->flags |= PGF_WAITERS;
+		spt_unlock(s);
+		pthread_rwlock_unlock(&vm->map_lock);
+		break;
+	}
+	region_put(r);
+	spt_maybe_grow(&vm->spt);
+}
+
+static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
+{
+	struct lp_vm *vm = h->vm;
+	uint64_t vpn = addr >> LP_PAGE_SHIFT;
+	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+	struct lp_page *pg = spt_find(&vm->spt, vpn);
+	uint64_t drop = LP_NO_SLOT;
+	bool counted = false;
+
+	if (pg && page_owned(pg)) {
+		pg->flags |= PGF_WAITERS;
+		spt_unlock(s);
+		return;
+	}
+	if (pg && pg->state == PG_RESIDENT) {
+		counted = (pg->flags & PGF_WP) != 0;
+		pg->flags &= (uint16_t)~PGF_WP;
+		drop = dirty_locked(pg, true);
+	}
+	/* Unprotect (and wake) under the lock, so that the evictor never
+	 * sees the page between our decision and the kernel's. */
+	if (!pg || pg->state == PG_RESIDENT)
+		(void)prim_uffd_wp(vm->uffd, addr, LP_PG, false);
+	else
+		page_wake(vm, addr); /* gone meanwhile: refault */
+	spt_unlock(s);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
+	if (counted)
+		st_fault(&h->st, LP_FAULT_WP, prim_now_ns() - t0);
+}
+
+/*
+ * Swap readahead: after a swap-in at a page that follows the previous fault
+ * of the region, bring in the next pages of the region that are on swap,
+ * while frames are plentiful.  Their slots need not be contiguous: each run
+ * of contiguous slots is one read, and all the reads go to the device at
+ * once.  The window doubles on each sequential fault up to LP_RA_MAX - 1
+ * and starts again at 4 otherwise.
+ */
+static void swap_readahead(struct lp_handler *h, struct lp_region *r,
+			   struct lp_page *pg0)
+{
+	struct lp_vm *vm = h->vm;
+	uint64_t vpn0 = pg0->vpn;
+	uint64_t last = atomic_exchange_explicit(&r->last_vpn, vpn0,
+						 memory_order_relaxed);
+	unsigned win = atomic_load_explicit(&r->ra_pages, memory_order_relaxed);
+
+	if (vm->flags & LP_CFG_NO_READAHEAD)
+		return;
+	if (last + 1 != vpn0) {
+		atomic_store_explicit(&r->ra_pages, 0, memory_order_relaxed);
+		return;
+	}
+	win = win ? win * 2 : 4;
+	if (win > LP_RA_MAX - 1)
+		win = LP_RA_MAX - 1;
+	atomic_store_explicit(&r->ra_pages, win, memory_order_relaxed);
+
+	/* Claim the pages: consecutive addresses, each EVICTED on swap. */
+	struct lp_page *pgs[LP_RA_MAX];
+	uint32_t frames[LP_RA_MAX];
+	uint64_t slots[LP_RA_MAX];
+	unsigned n = 0;
+	uint64_t end = r->end >> LP_PAGE_SHIFT;
+	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
+		uint64_t vpn = vpn0 + i;
+		if (frame_try_get(vm, &frames[n]))
+			break;
+		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+		struct lp_page *pg = spt_find(&vm->spt, vpn);
+		bool ok = pg && pg->state == PG_EVICTED && pg->backing == BK_SLOT;
+		if (ok) {
+			(void)page_set_state(pg, PG_LOADING);
+			slots[n] = pg->slot;
+		}
+		spt_unlock(s);
+		if (!ok) {
+			frame_put(vm, frames[n]);
+			break;
+		}
+		pgs[n++] = pg;
+	}
+	if (!n)
+		return;
+
+	/* One read per run of contiguous slots, all at once. */
+	struct lp_io_read rd[LP_RA_MAX];
+	unsigned nrd = 0, first[LP_RA_MAX];
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i + 1;
+		while (j < n && slots[j] == slots[j - 1] + 1)
+			j++;
+		first[nrd] = i;
+		rd[nrd++] = (struct lp_io_read){
+			.buf = h->buf + ((size_t)i << LP_PAGE_SHIFT),
+			.len = (size_t)(j - i) << LP_PAGE_SHIFT,
+			.off = swap_off(slots[i]),
+		};
+		i = j;
+	}
+	io_read_many(&h->io, vm->swap->fd, rd, (int)nrd);
+	bool good[LP_RA_MAX] = { false };
+	for (unsigned k = 0; k < nrd; k++) {
+		unsigned last_i = k + 1 < nrd ? first[k + 1] : n;
+		if (rd[k].res == (long)rd[k].len) {
+			for (unsigned i = first[k]; i < last_i; i++)
+				good[i] = true;
+		} else {
+			st_add(&h->st, C_IO_ERR, 1);
+			vm_error(vm, rd[k].res < 0 ? (int)rd[k].res : -EIO);
+		}
+	}
+	/* Install the good prefix in one copy (addresses are contiguous). */
+	unsigned ok = 0;
+	while (ok < n && good[ok])
+		ok++;
+	if (ok && copy_retry(vm, page_addr(pgs[0]), h->buf,
+			     (size_t)ok << LP_PAGE_SHIFT, true))
+		ok = 0; /* those pages refault and load alone */
+	for (unsigned i = 0; i < n; i++) {
+		struct lp_page *pg = pgs[i];
+		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+		bool wake = false;
+		if (i < ok) {
+			pg->flags |= PGF_WP;
+			pg->flags &= (uint16_t)~PGF_DIRTY;
+			(void)page_set_state(pg, PG_RESIDENT);
+			pg->frame = frames[i];
+			frame_install(vm, frames[i], pg);
+		} else {
+			(void)page_set_state(pg, PG_EVICTED);
+		}
+		settle_locked(s, pg, &wake);
+		spt_unlock(s);
+		if (i >= ok)
+			frame_put(vm, frames[i]);
+		if (wake)
+			page_wake(vm, page_addr(pg));
+	}
+	if (ok) {
+		/* The next fault after the window is sequential too. */
+		atomic_store_explicit(&r->last_vpn, vpn0 + ok, memory_order_relaxed);
+		st_add(&h->st, C_READAHEAD, ok);
+		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
+	}
+}
+
+static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
+{
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return; /* no other events are asked for */
+	uintptr_t addr = (uintptr_t)m->arg.pagefault.address & ~(LP_PG - 1);
+	uint64_t flags = m->arg.pagefault.flags;
+	pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
+
+	if (flags & UFFD_PAGEFAULT_FLAG_WP)
+		service_wp(h, addr, t0);
+	else
+		service_missing(h, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE, tid,
+				t0);
+}
+
+static void run_retries(struct lp_handler *h)
+{
+	unsigned n = h->nretry;
+	uintptr_t addr[64];
+	uint8_t wr[64];
+
+	memcpy(addr, h->retry, n * sizeof(*addr));
+	memcpy(wr, h->retry_write, n);
+	h->nretry = 0;
+	for (unsigned i = 0; i < n; i++)
+		service_missing(h, addr[i], wr[i], 0, prim_now_ns());
+}
+
+static void *handler_main(void *arg)
+{
+	struct lp_handler *h = arg;
+	struct lp_vm *vm = h->vm;
+	struct pollfd pfd[2] = {
+		{ .fd = vm->uffd, .events = POLLIN },
+		{ .fd = vm->stop_fd, .events = POLLIN },
+	};
+
+	h->ktid = (pid_t)syscall(SYS_gettid);
+	for (;;) {
+		struct uffd_msg msg;
+		ssize_t n = read(vm->uffd, &msg, sizeof(msg));
+		if (n == (ssize_t)sizeof(msg)) {
+			handle(h, &msg, prim_now_ns());
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			break;
+		if (h->nretry)
+			run_retries(h);
+		int rc = poll(pfd, 2, h->nretry ? 1 : -1);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN)
+			break;
+	}
+	return NULL;
+}
+
+int handlers_start(struct lp_vm *vm)
+{
+	sigset_t old;
+	int rc = 0;
+
+	vm->h = calloc(vm->nthreads, sizeof(*vm->h));
+	if (!vm->h)
+		return -ENOMEM;
+	vm->nh = vm->nthreads;
+	for (unsigned i = 0; i < vm->nh && !rc; i++) {
+		struct lp_handler *h = &vm->h[i];
+		h->vm = vm;
+		h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
+		if (!h->buf)
+			rc = -ENOMEM;
+		else
+			rc = io_setup(&h->io, 2 * LP_RA_MAX);
+	}
+	if (rc)
+		return rc;
+
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	prim_block_signals(&old);
+	for (unsigned i = 0; i < vm->nh; i++) {
+		rc = -pthread_create(&vm->h[i].tid, &attr, handler_main, &vm->h[i]);
+		if (rc)
+			break;
+		vm->h[i].started = true;
+	}
+	prim_restore_signals(&old);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
+void handlers_stop(struct lp_vm *vm)
+{
+	uint64_t one = 1;
+
+	if (!vm->h)
+		return;
+	if (vm->stop_fd >= 0)
+		(void)!write(vm->stop_fd, &one, sizeof(one));
+	for (unsigned i = 0; i < vm->nh; i++) {
+		struct lp_handler *h = &vm->h[i];
+		if (h->started)
+			pthread_join(h->tid, NULL);
+		io_teardown(&h->io);
+		free(h->buf);
+	}
+	free(vm->h);
+	vm->h = NULL;
+	vm->nh = 0;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frame table: the resident budget.  A frame is the right to keep one page
+ * in memory; the budget is the number of frames.  A page holds a frame from
+ * the moment a handler starts filling it until it is evicted or unmapped,
+ * whether it is mapped (RESIDENT) or parked in the frame's kva slot
+ * (PARKED).
+ *
+ * kva: a registered, otherwise untouched anonymous area with one page-sized
+ * slot per frame, where the evictor parks a page it unmaps (Pintos' kernel
+ * virtual address of a frame).  The runtime reads a kva slot only while it
+ * holds content; slots are released (MADV_DONTNEED) by the evictor, in
+ * batches, before the slot is used again.
+ *
+ * Everything here is protected by frames.lock (taken after a stripe lock,
+ * never before one), except the kva slot contents, owned as page.h says.
+ */
+#ifndef LP_FRAME_H
+#define LP_FRAME_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+struct lp_page;
+struct lp_vm;
+
+enum lp_kva_state {
+	KVA_EMPTY,   /* no page behind the slot */
+	KVA_FULL,    /* holds the content of the frame's parked page */
+	KVA_RELEASE, /* to be released by the evictor before reuse */
+};
+
+struct lp_frame {
+	struct lp_page *page; /* holder, or NULL when free */
+	uint8_t busy;         /* the evictor works on this frame */
+	uint8_t kva;          /* enum lp_kva_state */
+	uint8_t in_policy;    /* the policy knows it */
+};
+
+struct lp_frames {
+	uint32_t n;               /* budget; 0 = unlimited (no table) */
+	struct lp_frame *tab;
+	uint32_t *free;           /* stack of free frames */
+	uint32_t nfree;
+	uint32_t low, high;       /* evict when nfree < low, up to high */
+	uint8_t *ref;             /* reference bits (policy.h) */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;      /* a frame was freed / a busy frame let go */
+	uint32_t waiting;         /* handlers waiting for a free frame */
+	bool stuck;               /* the evictor cannot make room (swap full) */
+	const struct lp_policy_ops *pops;
+	void *pol;
+	struct lp_policy_host host;
+	uint32_t *parkq;          /* frames whose reference bit was cleared */
+	uint32_t nparkq;
+	uint32_t sweep_left;      /* clears the policy may still make */
+	uint32_t *relq;           /* kva slots to release */
+	uint32_t nrelq;
+	uintptr_t kva;            /* base of the kva area */
+	uint64_t used, peak;      /* frames held (+ frameless overflow pages) */
+	uint64_t overflow;        /* resident pages without a frame (swap full) */
+};
+
+int frames_init(struct lp_vm *vm, uint32_t n, const char *policy,
+		uint64_t seed);
+void frames_fini(struct lp_vm *vm);
+
+static inline uintptr_t kva_of(const struct lp_frames *fr, uint32_t f)
+{
+	return fr->kva + ((uintptr_t)f << 12);
+}
+
+/*
+ * Take a free frame for a page about to be filled, waiting for the evictor
+ * when none is free.  *f = LP_NO_FRAME with return 0 when the budget is
+ * unlimited, or when the evictor cannot make room (swap full): the page is
+ * then kept without a frame and counted as overflow.  -ESHUTDOWN when the
+ * vm is being destroyed.
+ */
+int frame_get(struct lp_vm *vm, uint32_t *f);
+/* A free frame without waiting, for readahead: only while another one stays
+ * free for a fault and nobody waits.  0 or -EAGAIN. */
+int frame_try_get(struct lp_vm *vm, uint32_t *f);
+/* Give back a frame taken by frame_get() and never installed. */
+void frame_put(struct lp_vm *vm, uint32_t f);
+/* Under pg's stripe lock: pg now holds frame f and is resident: tell the
+ * policy (a miss). */
+void frame_install(struct lp_vm *vm, uint32_t f, struct lp_page *pg);
+/* Under pg's stripe lock: an observed re-use of pg's frame (a hit). */
+void frame_touch(struct lp_vm *vm, uint32_t f);
+/*
+ * Under pg's stripe lock: pg lets go of frame f (unmapped or evicted).
+ * When the frame's kva slot holds content it is queued for release.  If the
+ * evictor is busy with f, the frame is freed when it lets go (frame_idle).
+ * Never waits.
+ */
+void frame_release(struct lp_vm *vm, uint32_t f);
+/* The evictor lets go of busy frame f: back to the policy when a page still
+ * holds it, to the free list when it was released meanwhile. */
+void frame_idle(struct lp_vm *vm, uint32_t f);
+/* Under the page's stripe lock: the kva slot of f no longer holds needed
+ * content; the evictor releases it. */
+void frame_kva_release(struct lp_vm *vm, uint32_t f);
+/* Count a frameless resident page in or out. */
+void frame_overflow(struct lp_vm *vm, int delta);
+
+#endif /* LP_FRAME_H */

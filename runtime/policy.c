@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* The table of eviction policies. */
+#include "policy.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "lazypage/lazypage.h"
+
+extern const struct lp_policy_ops lp_policy_fifo;
+extern const struct lp_policy_ops lp_policy_clock;
+
+const struct lp_policy_ops *const lp_policy_table[] = {
+	&lp_policy_clock,
+	&lp_policy_fifo,
+	NULL,
+};
+
+const struct lp_policy_ops *policy_find(const char *name)
+{
+	for (unsigned i = 0; lp_policy_table[i]; i++)
+		if (!strcmp(lp_policy_table[i]->name, name))
+			return lp_policy_table[i];
+	return NULL;
+}
+
+static const char *names[sizeof(lp_policy_table) / sizeof(lp_policy_table[0])];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void names_fill(void)
+{
+	for (unsigned i = 0; lp_policy_table[i]; i++)
+		names[i] = lp_policy_table[i]->name;
+}
+
+const char *const *lp_policy_names(void)
+{
+	pthread_once(&names_once, names_fill);
+	return names;
+}

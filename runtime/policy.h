@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Eviction policies.  One file per policy under policy/, each defining one
+ * const struct lp_policy_ops.  The same policy code runs in two drivers
+ * ("hosts"): the runtime, where a policy sees faults and the reference bits
+ * the runtime emulates by unmapping pages, and the trace simulator
+ * (bench/), where every access is visible.
+ *
+ * Frames are numbered 0..nframes-1; a policy keeps whatever per-frame data
+ * it needs in arrays indexed by frame.  The host owns the reference bits:
+ * ref[f] is set by the host whenever it observes a use of frame f (the
+ * access that brought the page in counts), and a policy clears it through
+ * ref_clear(), after which the host arranges to observe the next use.
+ *
+ * Calls into a policy are serialised by the host (the runtime holds its
+ * frame lock); a policy needs no locking of its own and must not block.
+ */
+#ifndef LP_POLICY_H
+#define LP_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct lp_policy_host {
+	uint8_t *ref; /* reference bit per frame, maintained by the host */
+	/* Clear ref[f] and observe f's next use.  Returns false (and leaves
+	 * the bit set) when the host declines: in the runtime, once the
+	 * sampling budget for this eviction is spent. */
+	bool (*clear_ref)(struct lp_policy_host *h, uint32_t f);
+	void *ctx;
+};
+
+static inline bool ref_test(const struct lp_policy_host *h, uint32_t f)
+{
+	return h->ref[f] != 0;
+}
+
+static inline bool ref_clear(struct lp_policy_host *h, uint32_t f)
+{
+	return h->clear_ref(h, f);
+}
+
+struct lp_policy_ops {
+	const char *name;
+	const char *summary;
+	bool uses_ref;  /* reads reference bits (sampling cost in the runtime) */
+	bool uses_hits; /* wants every hit: exact only in the simulator */
+	/* Create the policy's state for nframes frames; seed for randomness. */
+	int (*create)(void **state, uint32_t nframes, struct lp_policy_host *h,
+		      uint64_t seed);
+	void (*destroy)(void *state);
+	/* Page key (its page number) was brought into frame f: a miss. */
+	void (*insert)(void *state, uint32_t f, uint64_t key);
+	/* An observed use of resident frame f. */
+	void (*hit)(void *state, uint32_t f);
+	/* Frame f was freed without eviction (unmapped). */
+	void (*remove)(void *state, uint32_t f);
+	/* Choose a victim among the resident frames and forget it; -ENOENT
+	 * when none is resident. */
+	int (*evict)(void *state, uint32_t *f);
+};
+
+/* NULL-terminated, in the order lp_policy_names() lists them. */
+extern const struct lp_policy_ops *const lp_policy_table[];
+
+const struct lp_policy_ops *policy_find(const char *name);
+
+#endif /* LP_POLICY_H */

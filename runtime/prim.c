@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+#include "prim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* errno-preserving ioctl: returns 0 or -errno. */
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int saved = errno, rc = 0;
+
+	if (ioctl(fd, req, arg) < 0)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
+int prim_uffd_open(int *out)
+{
+	int saved = errno, fd, rc = 0;
+
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		rc = -errno;
+		/* /dev/userfaultfd admits users of its group without
+		 * CAP_SYS_PTRACE, for faults from user and kernel mode alike. */
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			close(dev);
+		}
+	}
+	errno = saved;
+	if (fd < 0)
+		return rc;
+	*out = fd;
+	return 0;
+}
+
+int prim_uffd_features(uint64_t *features)
+{
+	int fd, rc = prim_uffd_open(&fd);
+
+	if (rc)
+		return rc;
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	rc = xioctl(fd, UFFDIO_API, &api);
+	close(fd);
+	if (rc)
+		return rc;
+	*features = api.features;
+	return 0;
+}
+
+int prim_uffd_api(int fd, uint64_t features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+
+	return xioctl(fd, UFFDIO_API, &api);
+}
+
+int prim_uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode)
+{
+	struct uffdio_register r = { .range = { start, len }, .mode = mode };
+
+	return xioctl(fd, UFFDIO_REGISTER, &r);
+}
+
+int prim_uffd_unregister(int fd, uintptr_t start, size_t len)
+{
+	struct uffdio_range r = { start, len };
+
+	return xioctl(fd, UFFDIO_UNREGISTER, &r);
+}
+
+int prim_uffd_copy(int fd, uintptr_t dst, const void *src, size_t len, bool wp)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct uffdio_copy c = {
+			.dst = dst + done,
+			.src = (uintptr_t)src + done,
+			.len = len - done,
+			.mode = wp ? UFFDIO_COPY_MODE_WP : 0,
+		};
+		int rc = xioctl(fd, UFFDIO_COPY, &c);
+		if (c.copy > 0)
+			done += (size_t)c.copy;
+		if (rc == 0)
+			return 0;
+		/* A partial copy reports its progress; go on from there. */
+		if (c.copy > 0 && rc == -EAGAIN)
+			continue;
+		return rc;
+	}
+	return 0;
+}
+
+int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { start, len },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return xioctl(fd, UFFDIO_WRITEPROTECT, &w);
+}
+
+int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct uffdio_move m = {
+			.dst = dst + done,
+			.src = src + done,
+			.len = len - done,
+			.mode = 0,
+		};
+		int rc = xioctl(fd, UFFDIO_MOVE, &m);
+		if (m.move > 0)
+			done += (size_t)m.move;
+		if (rc == 0)
+			return 0;
+		if (m.move > 0 && rc == -EAGAIN)
+			continue;
+		return rc;
+	}
+	return 0;
+}
+
+int prim_uffd_wake(int fd, uintptr_t start, size_t len)
+{
+	struct uffdio_range r = { start, len };
+
+	return xioctl(fd, UFFDIO_WAKE, &r);
+}
+
+int prim_uffd_poison(int fd, uintptr_t start, size_t len)
+{
+	struct uffdio_poison p = { .range = { start, len }, .mode = 0 };
+
+	return xioctl(fd, UFFDIO_POISON, &p);
+}
+
+int prim_zap(int pidfd, const struct iovec *iov, size_t n)
+{
+	int saved = errno, rc = 0;
+	size_t i = 0;
+
+	if (pidfd >= 0) {
+		while (i < n) {
+			size_t chunk = n - i > 512 ? 512 : n - i;
+			size_t want = 0;
+			for (size_t k = 0; k < chunk; k++)
+				want += iov[i + k].iov_len;
+			long r = syscall(SYS_process_madvise, pidfd, iov + i,
+					 chunk, MADV_DONTNEED, 0);
+			if (r < 0 || (size_t)r != want)
+				break; /* old kernel or partial: finish below */
+			i += chunk;
+		}
+	}
+	for (; i < n; i++) {
+		if (madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED) < 0 &&
+		    rc == 0)
+			rc = -errno;
+	}
+	errno = saved;
+	return rc;
+}
+
+int prim_pidfd_self(void)
+{
+	int saved = errno;
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	int rc = fd < 0 ? -errno : fd;
+
+	if (fd >= 0)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	errno = saved;
+	return rc;
+}
+
+uint64_t prim_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+unsigned prim_ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1u;
+}
+
+int prim_block_signals(void *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	return -pthread_sigmask(SIG_SETMASK, &all, (sigset_t *)old);
+}
+
+int prim_restore_signals(const void *old)
+{
+	return -pthread_sigmask(SIG_SETMASK, (const sigset_t *)old, NULL);
+}

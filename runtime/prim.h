@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prim: the thin layer over the kernel calls lazypage makes (after
+ * mimalloc's prim.c).  Every function returns 0 (or a count) or -errno and
+ * leaves errno as it found it; none allocates or locks.
+ *
+ * The userfaultfd fill functions share one contract: -EEXIST means the page
+ * is already there (another thread filled it: not an error for callers that
+ * then wake), -EAGAIN means the mm is changing under a non-cooperative event
+ * and the call must be retried later, -ENOENT/-EINVAL/-EFAULT mean the
+ * target range is no longer a registered mapping.
+ */
+#ifndef LP_PRIM_H
+#define LP_PRIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "compat.h"
+
+#define LP_PAGE_SHIFT 12
+#define LP_PG ((size_t)1 << LP_PAGE_SHIFT)
+
+/* Open a userfaultfd that also sees faults taken inside system calls (no
+ * UFFD_USER_MODE_ONLY), O_CLOEXEC|O_NONBLOCK: the syscall first, then
+ * /dev/userfaultfd.  -EPERM when both are refused. */
+int prim_uffd_open(int *fd);
+
+/* Features the kernel offers (probed on a scratch descriptor). */
+int prim_uffd_features(uint64_t *features);
+
+/* The UFFDIO_API handshake with the features wanted (a subset of
+ * prim_uffd_features()). */
+int prim_uffd_api(int fd, uint64_t features);
+
+int prim_uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode);
+int prim_uffd_unregister(int fd, uintptr_t start, size_t len);
+
+/* Fill [dst, dst+len) from src; wp installs the pages write-protected. */
+int prim_uffd_copy(int fd, uintptr_t dst, const void *src, size_t len, bool wp);
+/* Write-protect (wp) or unprotect and wake [start, start+len). */
+int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
+/* Move the pages of [src, src+len) to [dst, dst+len) without copying. */
+int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len);
+int prim_uffd_wake(int fd, uintptr_t start, size_t len);
+/* Mark [start, start+len) poisoned: the faulting thread gets SIGBUS. */
+int prim_uffd_poison(int fd, uintptr_t start, size_t len);
+
+/* Drop the pages of n ranges of the calling process's mm (MADV_DONTNEED),
+ * batched into one TLB flush where the kernel can (process_madvise on
+ * 6.13+), one madvise() per range otherwise.  pidfd: of the calling process,
+ * or -1. */
+int prim_zap(int pidfd, const struct iovec *iov, size_t n);
+
+/* A pidfd for the calling process, or -errno. */
+int prim_pidfd_self(void);
+
+/* Monotonic time in nanoseconds. */
+uint64_t prim_now_ns(void);
+
+/* Online CPUs (at least 1). */
+unsigned prim_ncpus(void);
+
+/* Block every signal in the calling thread; old mask saved in *old. */
+int prim_block_signals(void *old_sigset);
+int prim_restore_signals(const void *old_sigset);
+
+#endif /* LP_PRIM_H */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Regions: the address ranges a vm manages (the vm_area_structs of
+ * lazypage).  A region is immutable once published; splitting one (partial
+ * lp_unmap) publishes new regions and retires the old.  Regions are
+ * reference counted: the vm's table holds one reference, a fault handler or
+ * the evictor holds one while it works on a page of the region.
+ */
+#ifndef LP_REGION_H
+#define LP_REGION_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lazypage/lazypage.h"
+
+enum lp_region_kind { RK_ANON, RK_FILE, RK_LAZY };
+
+/* A file shared by the regions that map it. */
+struct lp_file {
+	int fd;            /* our own duplicate, O_CLOEXEC */
+	atomic_uint refs;
+	atomic_uint_least64_t size; /* last size seen (st_size) */
+};
+
+struct lp_region {
+	uintptr_t start, end; /* page aligned, end exclusive */
+	int prot;
+	uint8_t kind;         /* enum lp_region_kind */
+	bool shared;          /* RK_FILE: write-back to the file */
+	struct lp_file *file; /* RK_FILE */
+	uint64_t off;         /* RK_FILE: file offset of start */
+	struct lp_initializer init; /* RK_LAZY */
+	atomic_uint refs;
+	/* sequential-fault detector for swap readahead (racy by design) */
+	atomic_uint_least64_t last_vpn;
+	atomic_uint ra_pages;
+};
+
+struct lp_region *region_new(uintptr_t start, uintptr_t end, int prot,
+			     enum lp_region_kind kind);
+static inline void region_get(struct lp_region *r)
+{
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+void region_put(struct lp_region *r);
+/* A copy of r restricted to [start, end), sharing its file. */
+struct lp_region *region_clone(const struct lp_region *r, uintptr_t start,
+			       uintptr_t end);
+
+struct lp_file *file_get(struct lp_file *f);
+void file_put(struct lp_file *f);
+
+/* File offset of page vpn of region r. */
+static inline uint64_t region_file_off(const struct lp_region *r, uint64_t vpn)
+{
+	return r->off + ((vpn << 12) - r->start);
+}
+
+/* The region table of a vm: sorted, non-overlapping. */
+struct lp_regions {
+	struct lp_region **v;
+	size_t n, cap;
+};
+
+/* Under map_lock (read): the region containing addr, or NULL. */
+struct lp_region *regions_find(const struct lp_regions *t, uintptr_t addr);
+/* Under map_lock (write): insert r (takes the caller's reference). */
+int regions_insert(struct lp_regions *t, struct lp_region *r);
+/*
+ * Under map_lock (write): remove [start, end) from the table, splitting
+ * regions at the edges.  Every region removed or cut is returned in
+ * (*gone, *ngone), each with the reference the table held, restricted to
+ * the removed part (for write-back).  -EINVAL when part of the range is not
+ * covered; the table is then unchanged.
+ */
+int regions_remove(struct lp_regions *t, uintptr_t start, uintptr_t end,
+		   struct lp_region ***gone, size_t *ngone);
+/* Whether [start, end) is fully covered by regions. */
+bool regions_cover(const struct lp_regions *t, uintptr_t start, uintptr_t end);
+void regions_fini(struct lp_regions *t);
+
+#endif /* LP_REGION_H */

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* Supplemental page table (see spt.h). */
+#include "spt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPT_CHUNK 32u
+
+/*
+ * Page structs are never returned to malloc before spt_fini(), and a struct
+ * is recycled only within its own stripe: a stale pointer therefore still
+ * leads to the right stripe lock, under which its holder re-validates it
+ * (the evictor does, see evict.c).
+ */
+struct spt_chunk {
+	struct spt_chunk *next;
+	struct lp_page pages[SPT_CHUNK];
+};
+
+int spt_init(struct lp_spt *spt)
+{
+	memset(spt, 0, sizeof(*spt));
+	spt->nbucket = SPT_STRIPES * 16;
+	spt->bucket = calloc(spt->nbucket, sizeof(*spt->bucket));
+	if (!spt->bucket)
+		return -ENOMEM;
+	pthread_mutex_init(&spt->chunk_lock, NULL);
+	for (unsigned i = 0; i < SPT_STRIPES; i++) {
+		pthread_mutex_init(&spt->stripe[i].lock, NULL);
+		pthread_cond_init(&spt->stripe[i].settle, NULL);
+	}
+	return 0;
+}
+
+void spt_fini(struct lp_spt *spt)
+{
+	struct spt_chunk *c = spt->chunks;
+
+	while (c) {
+		struct spt_chunk *n = c->next;
+		free(c);
+		c = n;
+	}
+	spt->chunks = NULL;
+	free(spt->bucket);
+	spt->bucket = NULL;
+	pthread_mutex_destroy(&spt->chunk_lock);
+	for (unsigned i = 0; i < SPT_STRIPES; i++) {
+		pthread_mutex_destroy(&spt->stripe[i].lock);
+		pthread_cond_destroy(&spt->stripe[i].settle);
+	}
+}
+
+struct spt_stripe *spt_lock(struct lp_spt *spt, uint64_t vpn)
+{
+	struct spt_stripe *s = spt_stripe_of(spt, vpn);
+
+	pthread_mutex_lock(&s->lock);
+	return s;
+}
+
+static struct lp_page **chain(struct lp_spt *spt, uint64_t vpn)
+{
+	return &spt->bucket[spt_hash(vpn) & (spt->nbucket - 1)];
+}
+
+struct lp_page *spt_find(struct lp_spt *spt, uint64_t vpn)
+{
+	for (struct lp_page *pg = *chain(spt, vpn); pg; pg = pg->next)
+		if (pg->vpn == vpn)
+			return pg;
+	return NULL;
+}
+
+static int refill(struct lp_spt *spt, struct spt_stripe *s)
+{
+	struct spt_chunk *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_lock(&spt->chunk_lock);
+	c->next = spt->chunks;
+	spt->chunks = c;
+	pthread_mutex_unlock(&spt->chunk_lock);
+	for (unsigned i = 0; i < SPT_CHUNK; i++) {
+		c->pages[i].next = s->free;
+		s->free = &c->pages[i];
+	}
+	return 0;
+}
+
+struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn)
+{
+	struct spt_stripe *s = spt_stripe_of(spt, vpn);
+	struct lp_page *pg;
+
+	if (!s->free && refill(spt, s))
+		return NULL;
+	pg = s->free;
+	s->free = pg->next;
+	__atomic_store_n(&pg->vpn, vpn, __ATOMIC_RELAXED);
+	pg->ops = &lp_uninit_ops;
+	pg->state = PG_UNINIT;
+	pg->backing = BK_NONE;
+	pg->flags = 0;
+	pg->frame = LP_NO_FRAME;
+	pg->slot = LP_NO_SLOT;
+	struct lp_page **head = chain(spt, vpn);
+	pg->next = *head;
+	*head = pg;
+	atomic_fetch_add_explicit(&spt->count, 1, memory_order_relaxed);
+	return pg;
+}
+
+void spt_remove(struct lp_spt *spt, struct lp_page *pg)
+{
+	struct spt_stripe *s = spt_stripe_of(spt, pg->vpn);
+
+	for (struct lp_page **pp = chain(spt, pg->vpn); *pp; pp = &(*pp)->next) {
+		if (*pp == pg) {
+			*pp = pg->next;
+			break;
+		}
+	}
+	pg->state = PG_DEAD;
+	pg->frame = LP_NO_FRAME;
+	pg->next = s->free;
+	s->free = pg;
+	atomic_fetch_sub_explicit(&spt->count, 1, memory_order_relaxed);
+}
+
+void spt_maybe_grow(struct lp_spt *spt)
+{
+	size_t count = atomic_load_explicit(&spt->count, memory_order_relaxed);
+
+	if (count <= __atomic_load_n(&spt->nbucket, __ATOMIC_RELAXED) * 2)
+		return;
+	for (unsigned i = 0; i < SPT_STRIPES; i++)
+		pthread_mutex_lock(&spt->stripe[i].lock);
+	if (atomic_load(&spt->count) > spt->nbucket * 2) {
+		size_t n = spt->nbucket * 4;
+		struct lp_page **nb = calloc(n, sizeof(*nb));
+		if (nb) {
+			for (size_t b = 0; b < spt->nbucket; b++) {
+				struct lp_page *pg = spt->bucket[b];
+				while (pg) {
+					struct lp_page *next = pg->next;
+					struct lp_page **h =
+						&nb[spt_hash(pg->vpn) & (n - 1)];
+					pg->next = *h;
+					*h = pg;
+					pg = next;
+				}
+			}
+			free(spt->bucket);
+			spt->bucket = nb;
+			__atomic_store_n(&spt->nbucket, n, __ATOMIC_RELAXED);
+		}
+	}
+	for (unsigned i = SPT_STRIPES; i-- > 0;)
+		pthread_mutex_unlock(&spt->stripe[i].lock);
+}
+
+int spt_collect(struct lp_spt *spt, uint64_t lo, uint64_t hi, uint64_t **out,
+		size_t *n)
+{
+	size_t cap = 64, len = 0;
+	uint64_t *v = malloc(cap * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	/* Few pages in the range: look each up; many: walk the table. */
+	size_t count = atomic_load_explicit(&spt->count, memory_order_relaxed);
+	if (hi - lo <= count) {
+		for (uint64_t vpn = lo; vpn < hi; vpn++) {
+			struct spt_stripe *s = spt_lock(spt, vpn);
+			bool have = spt_find(spt, vpn) != NULL;
+			spt_unlock(s);
+			if (!have)
+				continue;
+			if (len == cap) {
+				uint64_t *nv = realloc(v, 2 * cap * sizeof(*v));
+				if (!nv)
+					goto nomem;
+				v = nv;
+				cap *= 2;
+			}
+			v[len++] = vpn;
+		}
+	} else {
+		for (unsigned i = 0; i < SPT_STRIPES; i++) {
+			struct spt_stripe *s = &spt->stripe[i];
+			pthread_mutex_lock(&s->lock);
+			for (size_t b = i; b < spt->nbucket; b += SPT_STRIPES) {
+				for (struct lp_page *pg = spt->bucket[b]; pg;
+				     pg = pg->next) {
+					if (pg->vpn < lo || pg->vpn >= hi)
+						continue;
+					if (len == cap) {
+						uint64_t *nv = realloc(
+							v, 2 * cap * sizeof(*v));
+						if (!nv) {
+							pthread_mutex_unlock(
+								&s->lock);
+							goto nomem;
+						}
+						v = nv;
+						cap *= 2;
+					}
+					v[len++] = pg->vpn;
+				}
+			}
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	*out = v;
+	*n = len;
+	return 0;
+nomem:
+	free(v);
+	return -ENOMEM;
+}

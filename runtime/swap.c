@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/* Swap area: the swap file and its slot allocator (see swap.h). */
+#include "swap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prim.h"
+#include "vm.h"
+
+/* The file grows by at least this many slots (16 MiB) at a time. */
+#define GROW_SLOTS 4096u
+
+static int open_in_dir(const char *dir, int *fd)
+{
+	int f = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0600);
+
+	if (f < 0 && errno == EINVAL)
+		f = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (f < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* No O_TMPFILE here: create, then unlink at once. */
+		size_t len = strlen(dir) + 32;
+		char *p = malloc(len);
+		if (!p)
+			return -ENOMEM;
+		snprintf(p, len, "%s/lazypage-swap.XXXXXX", dir);
+		f = mkostemp(p, O_CLOEXEC);
+		if (f >= 0)
+			unlink(p);
+		free(p);
+	}
+	if (f < 0)
+		return -errno;
+	*fd = f;
+	return 0;
+}
+
+static int tables(struct lp_swap *sw, uint64_t cap)
+{
+	if (cap <= sw->cap)
+		return 0;
+	uint64_t words = (cap + 63) / 64, oldw = (sw->cap + 63) / 64;
+	uint64_t *used = realloc(sw->used, words * sizeof(*used));
+	if (!used)
+		return -ENOMEM;
+	sw->used = used;
+	memset(used + oldw, 0, (words - oldw) * sizeof(*used));
+	uint16_t *refs = realloc(sw->refs, cap * sizeof(*refs));
+	if (!refs)
+		return -ENOMEM;
+	sw->refs = refs;
+	memset(refs + sw->cap, 0, (cap - sw->cap) * sizeof(*refs));
+	uint64_t *owner = realloc(sw->owner, cap * sizeof(*owner));
+	if (!owner)
+		return -ENOMEM;
+	sw->owner = owner;
+	memset(owner + sw->cap, 0, (cap - sw->cap) * sizeof(*owner));
+	sw->cap = cap;
+	return 0;
+}
+
+int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
+{
+	struct lp_swap *sw = calloc(1, sizeof(*sw));
+	struct stat st;
+	int rc, fd = -1;
+
+	if (!sw)
+		return -ENOMEM;
+	pthread_mutex_init(&sw->lock, NULL);
+	sw->max_slots = max_bytes / 4096;
+	if (max_bytes && sw->max_slots == 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (!path || !*path) {
+		const char *dir = getenv("TMPDIR");
+		rc = open_in_dir(dir && *dir ? dir : "/tmp", &fd);
+	} else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		rc = open_in_dir(path, &fd);
+	} else if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+		fd = open(path, O_RDWR | O_CLOEXEC | O_DIRECT);
+		rc = fd < 0 ? -errno : 0;
+		uint64_t size = 0;
+		if (!rc && ioctl(fd, BLKGETSIZE64, &size) < 0)
+			rc = -errno;
+		if (!rc) {
+			uint64_t n = size / 4096 / 64 * 64;
+			if (!sw->max_slots || n < sw->max_slots)
+				sw->max_slots = n;
+			sw->nslots = sw->max_slots;
+			sw->blockdev = true;
+			sw->cannot_grow = true;
+			sw->grow_error = -ENOSPC;
+			rc = tables(sw, sw->nslots);
+		}
+	} else {
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT,
+			  0600);
+		if (fd < 0 && errno == EINVAL)
+			fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+				  0600);
+		rc = fd < 0 ? -errno : 0;
+		if (!rc && !(sw->path = strdup(path)))
+			rc = -ENOMEM;
+		/* The name exists while we run; what we write is ours only. */
+		if (!rc && fchmod(fd, 0600) < 0)
+			rc = -errno;
+	}
+	if (rc)
+		goto fail;
+	sw->fd = fd;
+	sw->direct = (fcntl(fd, F_GETFL) & O_DIRECT) != 0;
+	*out = sw;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (sw->path)
+		unlink(sw->path);
+	free(sw->path);
+	free(sw->used);
+	free(sw->refs);
+	free(sw->owner);
+	pthread_mutex_destroy(&sw->lock);
+	free(sw);
+	return rc;
+}
+
+void swap_close(struct lp_swap *sw)
+{
+	if (!sw)
+		return;
+	/* Leave nothing of the pages behind: drop every block first. */
+	if (!sw->blockdev)
+		(void)!ftruncate(sw->fd, 0);
+	close(sw->fd);
+	if (sw->path)
+		unlink(sw->path);
+	free(sw->path);
+	free(sw->used);
+	free(sw->refs);
+	free(sw->owner);
+	pthread_mutex_destroy(&sw->lock);
+	free(sw);
+}
+
+/* Grow the file by at least `want` slots (a multiple of 64).  0 or -errno. */
+static int grow(struct lp_swap *sw, uint64_t want)
+{
+	/* A file that failed to grow is retried once a second: space may
+	 * have been freed on the filesystem since. */
+	if (sw->cannot_grow &&
+	    (sw->blockdev || prim_now_ns() - sw->grow_fail_ns < 1000000000u))
+		return sw->grow_error;
+	sw->cannot_grow = false;
+	uint64_t add = want > GROW_SLOTS ? want : GROW_SLOTS;
+	add = (add + 63) / 64 * 64;
+	if (sw->max_slots) {
+		if (sw->nslots >= sw->max_slots)
+			return -ENOSPC;
+		if (sw->nslots + add > sw->max_slots)
+			add = sw->max_slots - sw->nslots;
+	}
+	int rc = tables(sw, sw->nslots + add);
+	if (rc)
+		return rc;
+	off_t from = (off_t)(sw->nslots * 4096), len = (off_t)(add * 4096);
+	if (fallocate(sw->fd, 0, from, len) < 0) {
+		rc = -errno;
+		if (rc == -EOPNOTSUPP) {
+			rc = ftruncate(sw->fd, from + len) < 0 ? -errno : 0;
+		}
+		if (rc) {
+			/* Full (or refused): no more growth until slots free. */
+			sw->cannot_grow = true;
+			sw->grow_error = rc;
+			sw->grow_fail_ns = prim_now_ns();
+			return rc;
+		}
+	}
+	sw->nslots += add;
+	return 0;
+}
+
+static void take(struct lp_swap *sw, uint64_t s)
+{
+	sw->used[s / 64] |= 1ull << (s % 64);
+	sw->refs[s] = 1;
+	sw->owner[s] = 0;
+	sw->inuse++;
+}
+
+/* Start of a run of k free words, next-fit from the hint, or UINT64_MAX. */
+static uint64_t free_words(struct lp_swap *sw, uint64_t k)
+{
+	uint64_t words = sw->nslots / 64, run = 0;
+
+	for (uint64_t i = 0; i < words; i++) {
+		uint64_t w = (sw->hint + i) % words;
+		if (w == 0)
+			run = 0; /* runs do not wrap */
+		run = sw->used[w] == 0 ? run + 1 : 0;
+		if (run == k)
+			return w + 1 - k;
+	}
+	return UINT64_MAX;
+}
+
+/* Whether the n slots from s on are all free (and exist). */
+static bool run_free(const struct lp_swap *sw, uint64_t s, unsigned n)
+{
+	if (s + n > sw->nslots)
+		return false;
+	for (uint64_t i = s; i < s + n; i++)
+		if (sw->used[i / 64] & (1ull << (i % 64)))
+			return false;
+	return true;
+}
+
+unsigned swap_alloc(struct lp_swap *sw, unsigned n, uint64_t *slots, int *err)
+{
+	unsigned got = 0;
+	uint64_t k = (n + 63) / 64, at = UINT64_MAX;
+
+	*err = 0;
+	pthread_mutex_lock(&sw->lock);
+	/* Continue right after the previous allocation when we can, so that
+	 * successive batches land next to each other (and read ahead). */
+	if (run_free(sw, sw->next, n)) {
+		at = sw->next;
+	} else {
+		uint64_t w = free_words(sw, k);
+		/* No free cluster: grow while the file is mostly used; below
+		 * that, reuse scattered slots rather than grow without end. */
+		if (w == UINT64_MAX && (sw->inuse + n) * 4 > sw->nslots * 3) {
+			uint64_t end = sw->nslots;
+			int rc = grow(sw, k * 64);
+			if (rc == 0 && sw->nslots >= end + k * 64)
+				w = end / 64;
+			else if (rc)
+				*err = rc;
+		}
+		if (w != UINT64_MAX)
+			at = w * 64;
+	}
+	if (at != UINT64_MAX) {
+		for (; got < n; got++) {
+			slots[got] = at + got;
+			take(sw, slots[got]);
+		}
+		sw->next = at + n;
+		sw->hint = sw->next / 64;
+	} else {
+		uint64_t words = sw->nslots / 64;
+		for (uint64_t i = 0; i < words && got < n; i++) {
+			uint64_t wi = (sw->hint + i) % words;
+			uint64_t freebits = ~sw->used[wi];
+			while (freebits && got < n) {
+				unsigned b = (unsigned)__builtin_ctzll(freebits);
+				freebits &= freebits - 1;
+				slots[got] = wi * 64 + b;
+				take(sw, slots[got++]);
+			}
+			if (got == n) {
+				sw->hint = wi;
+				sw->next = slots[got - 1] + 1;
+			}
+		}
+		if (got < n && !*err)
+			*err = sw->cannot_grow ? sw->grow_error : -ENOSPC;
+	}
+	if (sw->inuse > sw->peak)
+		sw->peak = sw->inuse;
+	pthread_mutex_unlock(&sw->lock);
+	return got;
+}
+
+void swap_ref(struct lp_swap *sw, uint64_t slot)
+{
+	pthread_mutex_lock(&sw->lock);
+	if (slot < sw->nslots && sw->refs[slot] < UINT16_MAX)
+		sw->refs[slot]++;
+	pthread_mutex_unlock(&sw->lock);
+}
+
+void swap_free(struct lp_swap *sw, uint64_t slot)
+{
+	pthread_mutex_lock(&sw->lock);
+	if (slot < sw->nslots && sw->refs[slot] && --sw->refs[slot] == 0) {
+		sw->used[slot / 64] &= ~(1ull << (slot % 64));
+		sw->owner[slot] = 0;
+		sw->inuse--;
+	}
+	pthread_mutex_unlock(&sw->lock);
+}
+
+void swap_set_owner(struct lp_swap *sw, uint64_t slot, uint64_t vpn)
+{
+	pthread_mutex_lock(&sw->lock);
+	if (slot < sw->nslots)
+		sw->owner[slot] = vpn + 1;
+	pthread_mutex_unlock(&sw->lock);
+}
+
+uint64_t swap_owner(struct lp_swap *sw, uint64_t slot)
+{
+	uint64_t v = UINT64_MAX;
+
+	pthread_mutex_lock(&sw->lock);
+	if (slot < sw->nslots && sw->owner[slot])
+		v = sw->owner[slot] - 1;
+	pthread_mutex_unlock(&sw->lock);
+	return v;
+}
+
+int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+		   void *buf, struct lp_tstats *st)
+{
+	struct iovec iov = { buf, LP_PG };
+	long n = -EIO;
+
+	/* A failed read is retried: the copy on disk is the only one. */
+	for (int tries = 0; tries < 3; tries++) {
+		n = io_preadv(io, vm->swap->fd, &iov, 1, swap_off(slot));
+		if (n == (long)LP_PG)
+			break;
+		st_add(st, C_IO_ERR, 1);
+		vm_error(vm, n < 0 ? (int)n : -EIO);
+	}
+	if (n != (long)LP_PG)
+		return n < 0 ? (int)n : -EIO;
+	st_add(st, C_SWAP_RB, LP_PG);
+	return 0;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Swap area: one file of page-sized slots (Pintos' swap disk and its slot
+ * bitmap).  The file is created 0600 and unlinked unless the user named it;
+ * it grows in chunks as slots are needed, up to swap_max.  Slots are
+ * reference counted so that address spaces copied at fork can share them.
+ * Allocation looks for contiguous runs so that a batch of evictions becomes
+ * one sequential write.  All fields are protected by swap.lock, which is
+ * taken last (after stripe and frame locks).
+ */
+#ifndef LP_SWAP_H
+#define LP_SWAP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct lp_swap {
+	int fd;
+	bool direct;          /* opened O_DIRECT */
+	char *path;           /* a user-named file to remove at close, or NULL */
+	pthread_mutex_t lock;
+	uint64_t nslots;      /* slots the file holds now */
+	uint64_t max_slots;   /* 0 = no limit but the filesystem */
+	uint64_t cap;         /* slots the tables below can describe */
+	uint64_t *used;       /* bitmap: slot allocated */
+	uint16_t *refs;       /* references of each allocated slot */
+	uint64_t *owner;      /* slot -> page number + 1 (0 = none), for readahead */
+	uint64_t hint;        /* next-fit position (a word index) */
+	uint64_t next;        /* the slot after the last allocation */
+	uint64_t inuse, peak;
+	bool blockdev;        /* a block device: fixed size, kept at close */
+	bool cannot_grow;     /* the file failed to grow (retried after 1 s) */
+	int grow_error;       /* the error that stopped growth */
+	uint64_t grow_fail_ns;
+};
+
+/*
+ * Open the swap area.  path: NULL = $TMPDIR (or /tmp); a directory = an
+ * unlinked file in it; otherwise that file (created 0600, truncated, and
+ * removed at close).  max_bytes 0 = no limit.  Errors from open/creation:
+ * -EACCES, -ENOENT, -EROFS, -ENOTDIR, -EISDIR, -ENOMEM ...
+ */
+int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes);
+/* Truncate, close and (for a named file) remove. */
+void swap_close(struct lp_swap *sw);
+
+/*
+ * Allocate up to n slots into slots[], as few contiguous runs as possible,
+ * growing the file when needed.  Returns how many were allocated (0..n);
+ * fewer than n means the area is full (swap_max reached or the filesystem
+ * refused to grow: *err then says why).
+ */
+unsigned swap_alloc(struct lp_swap *sw, unsigned n, uint64_t *slots, int *err);
+/* One more reference to an allocated slot (fork). */
+void swap_ref(struct lp_swap *sw, uint64_t slot);
+/* Drop a reference; the slot is free when the last goes. */
+void swap_free(struct lp_swap *sw, uint64_t slot);
+/* Record which page a slot holds (readahead), 0 = none. */
+void swap_set_owner(struct lp_swap *sw, uint64_t slot, uint64_t vpn);
+/* The page a slot holds, or UINT64_MAX; racy hint for readahead. */
+uint64_t swap_owner(struct lp_swap *sw, uint64_t slot);
+
+static inline uint64_t swap_off(uint64_t slot)
+{
+	return slot << 12;
+}
+
+#endif /* LP_SWAP_H */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Uninit pages (Pintos' uninit.c): a page that was never filled.  Its first
+ * fault runs the region's initializer (zero fill, file read, or the
+ * embedder's fill callback) and the page transmutes into an anonymous or a
+ * file page.
+ */
+#include <errno.h>
+
+#include "prim.h"
+#include "vm.h"
+
+int file_read_page(struct lp_handler *h, struct lp_region *r, uint64_t vpn,
+		   void *buf)
+{
+	struct iovec iov = { buf, LP_PG };
+	long n = io_preadv(&h->io, r->file->fd, &iov, 1, region_file_off(r, vpn));
+
+	if (n < 0)
+		return (int)n;
+	st_add(&h->st, C_FILE_RB, (uint64_t)n);
+	return 0;
+}
+
+int lazy_fill(struct lp_region *r, uintptr_t addr, void *buf)
+{
+	int rc = r->init.fill((void *)addr, buf, r->init.aux);
+
+	return rc > 0 ? 0 : rc;
+}
+
+static int uninit_swap_in(struct lp_handler *h, const struct lp_page *pg,
+			  struct lp_region *r, void *buf, struct lp_fill *out)
+{
+	int rc = 0;
+
+	switch (r->kind) {
+	case RK_ANON:
+		out->kind = LP_FAULT_ZERO;
+		out->ops = &lp_anon_ops;
+		out->backing = BK_ZERO;
+		out->clean = true;
+		return 0;
+	case RK_FILE:
+		rc = file_read_page(h, r, pg->vpn, buf);
+		out->kind = LP_FAULT_FILE;
+		out->ops = &lp_file_ops;
+		out->backing = BK_FILE;
+		out->clean = true;
+		return rc;
+	case RK_LAZY:
+		rc = lazy_fill(r, page_addr(pg), buf);
+		out->kind = LP_FAULT_INIT;
+		out->ops = &lp_anon_ops;
+		/* A deterministic initializer is a backing copy of its own. */
+		out->clean = (r->init.flags & LP_INIT_REFILL) != 0;
+		out->backing = out->clean ? BK_REFILL : BK_NONE;
+		return rc;
+	}
+	return -EINVAL;
+}
+
+static int uninit_swap_out(const struct lp_page *pg, struct lp_region *r,
+			   uint64_t *off, uint32_t *len)
+{
+	(void)pg;
+	(void)r;
+	(void)off;
+	(void)len;
+	return 0; /* never resident: nothing to write */
+}
+
+static void uninit_destroy(struct lp_vm *vm, struct lp_page *pg)
+{
+	(void)vm;
+	(void)pg;
+}
+
+const struct lp_page_ops lp_uninit_ops = {
+	.type = LP_PT_UNINIT,
+	.swap_in = uninit_swap_in,
+	.swap_out = uninit_swap_out,
+	.destroy = uninit_destroy,
+};

@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The address-space object and the public API: create/destroy, mapping and
+ * unmapping regions, sync, statistics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "prim.h"
+#include "vm.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *lp_version(void)
+{
+	return STR(LP_VERSION_MAJOR) "." STR(LP_VERSION_MINOR) "." STR(
+		LP_VERSION_PATCH);
+}
+
+static int check_config(const struct lp_config *c)
+{
+	if (c->frames && (c->frames < LP_MIN_FRAMES || c->frames > UINT32_MAX / 2))
+		return -EINVAL;
+	if (c->threads > LP_MAX_THREADS || c->ref_scan > LP_MAX_REF_SCAN)
+		return -EINVAL;
+	if (c->flags & ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD))
+		return -EINVAL;
+	for (unsigned i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
+		if (c->reserved[i])
+			return -EINVAL;
+	return 0;
+}
+
+static int open_uffd(struct lp_vm *vm)
+{
+	uint64_t have = 0;
+	int rc = prim_uffd_features(&have);
+
+	if (rc)
+		return rc == -ENOSYS ? -ENOSYS : rc;
+	if (!(have & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+		return -ENOSYS; /* dirty tracking needs write-protect faults */
+	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID;
+	want |= have & (UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON);
+	rc = prim_uffd_open(&vm->uffd);
+	if (rc)
+		return rc;
+	rc = prim_uffd_api(vm->uffd, want);
+	if (rc)
+		return rc;
+	vm->features = want;
+	vm->have_move = want & UFFD_FEATURE_MOVE;
+	vm->have_poison = want & UFFD_FEATURE_POISON;
+	return 0;
+}
+
+int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg)
+{
+	struct lp_config defaults, scratch;
+	const char *bad = NULL;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	/* A malformed LAZYPAGE_* variable is an error, not a silent default. */
+	memset(&scratch, 0, sizeof(scratch));
+	if (config_env(&scratch, &bad))
+		return -EINVAL;
+	if (!cfg) {
+		lp_config_init(&defaults);
+		cfg = &defaults;
+	}
+	rc = check_config(cfg);
+	if (rc)
+		return rc;
+	const char *policy = cfg->policy ? cfg->policy : "clock";
+	if (!policy_find(policy))
+		return -ENOENT;
+
+	struct lp_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = -1;
+	vm->swap_max = cfg->swap_max;
+	vm->nthreads = cfg->threads ? cfg->threads : prim_ncpus();
+	if (vm->nthreads > LP_MAX_THREADS)
+		vm->nthreads = LP_MAX_THREADS;
+	vm->flags = cfg->flags;
+	vm->ref_scan = cfg->ref_scan ? cfg->ref_scan : LP_DEFAULT_REF_SCAN;
+	vm->policy_name = strdup(policy);
+	pthread_rwlock_init(&vm->map_lock, NULL);
+	pthread_mutex_init(&vm->api_lock, NULL);
+	atomic_init(&vm->stopping, false);
+	atomic_init(&vm->last_error, 0);
+	if (!vm->policy_name) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	vm->zero = aligned_alloc(LP_PG, LP_PG);
+	if (!vm->zero) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	memset(vm->zero, 0, LP_PG);
+
+	rc = open_uffd(vm);
+	if (rc)
+		goto fail;
+	rc = prim_pidfd_self();
+	vm->pidfd = rc >= 0 ? rc : -1;
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = spt_init(&vm->spt);
+	if (rc)
+		goto fail;
+	vm->fr_up = true;
+	rc = frames_init(vm, (uint32_t)cfg->frames, policy,
+			 (uint64_t)prim_now_ns());
+	if (rc)
+		goto fail;
+	rc = swap_open(&vm->swap, cfg->swap_path, cfg->swap_max);
+	if (rc)
+		goto fail;
+	rc = io_setup(&vm->api_io, 8);
+	if (rc)
+		goto fail;
+	rc = handlers_start(vm);
+	if (rc)
+		goto fail;
+	rc = evictor_start(vm);
+	if (rc)
+		goto fail;
+	vm->ready = true;
+	*out = vm;
+	return 0;
+fail:
+	lp_vm_destroy(vm);
+	return rc;
+}
+
+/* Wait (stripe s held) until nobody owns pg and no write of it is in
+ * flight.  Returns the page again: it cannot go away meanwhile, since only
+ * the unmapper of its range removes it. */
+static void settle(struct spt_stripe *s, struct lp_page *pg)
+{
+	while (page_owned(pg) || (pg->flags & PGF_IO)) {
+		pg->flags |= PGF_WAITERS;
+		pthread_cond_wait(&s->settle, &s->lock);
+	}
+}
+
+/* Write back one dirty page of shared file region r, owned as SYNCING.
+ * from: where its content is now (the page, or its kva slot). */
+static int write_back(struct lp_vm *vm, struct lp_region *r,
+		      struct lp_page *pg, const void *from)
+{
+	uint64_t off;
+	uint32_t len;
+
+	if (pg->ops->swap_out(pg, r, &off, &len) != 1 || len == 0)
+		return 0;
+	struct iovec iov = { (void *)from, len };
+	pthread_mutex_lock(&vm->api_lock);
+	int rc = io_pwritev(&vm->api_io, r->file->fd, &iov, 1, off);
+	pthread_mutex_unlock(&vm->api_lock);
+	if (rc) {
+		st_add(&vm->api_st, C_IO_ERR, 1);
+		vm_error(vm, rc);
+	} else {
+		st_add(&vm->api_st, C_FILE_WB, 1);
+		st_add(&vm->api_st, C_FILE_WBB, len);
+	}
+	return rc;
+}
+
+/* Write back the dirty pages of shared file region r within [start, end). */
+static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
+		       uintptr_t end)
+{
+	uint64_t *vpns;
+	size_t n;
+	int rc = spt_collect(&vm->spt, start >> LP_PAGE_SHIFT,
+			     end >> LP_PAGE_SHIFT, &vpns, &n);
+	int first = 0;
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct spt_stripe *s = spt_lock(&vm->spt, vpns[i]);
+		struct lp_page *pg = spt_find(&vm->spt, vpns[i]);
+		if (pg)
+			settle(s, pg);
+		if (!pg || !(pg->flags & PGF_DIRTY) ||
+		    (pg->state != PG_RESIDENT && pg->state != PG_PARKED)) {
+			spt_unlock(s);
+			continue;
+		}
+		enum lp_page_state was = (enum lp_page_state)pg->state;
+		bool wp = pg->flags & PGF_WP;
+		(void)page_set_state(pg, PG_SYNCING);
+		spt_unlock(s);
+
+		const void *from = (const void *)page_addr(pg);
+		if (was == PG_PARKED)
+			from = (const void *)kva_of(&vm->fr, pg->frame);
+		else if (!wp)
+			/* Stop writers while the page is being written: the
+			 * file gets one consistent version of it. */
+			rc = prim_uffd_wp(vm->uffd, page_addr(pg), LP_PG, true);
+		if (!rc)
+			rc = write_back(vm, r, pg, from);
+
+		bool wake = false;
+		s = spt_lock(&vm->spt, vpns[i]);
+		if (!rc) {
+			pg->flags &= (uint16_t)~PGF_DIRTY;
+			if (was == PG_RESIDENT)
+				pg->flags |= PGF_WP;
+		} else if (!first) {
+			first = rc;
+		}
+		(void)page_set_state(pg, was);
+		if (page_take_waiters(pg)) {
+			pthread_cond_broadcast(&s->settle);
+			wake = true;
+		}
+		spt_unlock(s);
+		if (wake)
+			page_wake(vm, page_addr(pg));
+		rc = 0;
+	}
+	free(vpns);
+	return first;
+}
+
+/* Destroy every page of [start, end): the range is no longer in the region
+ * table nor registered. */
+static void destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
+{
+	uint64_t *vpns;
+	size_t n;
+
+	if (spt_collect(&vm->spt, start >> LP_PAGE_SHIFT, end >> LP_PAGE_SHIFT,
+			&vpns, &n))
+		return; /* out of memory: the structs stay until destroy */
+	for (size_t i = 0; i < n; i++) {
+		struct spt_stripe *s = spt_lock(&vm->spt, vpns[i]);
+		struct lp_page *pg = spt_find(&vm->spt, vpns[i]);
+		if (pg) {
+			settle(s, pg);
+			if (pg->state == PG_RESIDENT || pg->state == PG_PARKED)
+				frame_release(vm, pg->frame);
+			pg->ops->destroy(vm, pg);
+			spt_remove(&vm->spt, pg);
+		}
+		spt_unlock(s);
+	}
+	free(vpns);
+}
+
+int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
+		      size_t ngone)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < ngone; i++) {
+		struct lp_region *r = gone[i];
+		if (r->kind == RK_FILE && r->shared) {
+			int e = sync_region(vm, r, r->start, r->end);
+			if (e && !rc)
+				rc = e;
+		}
+	}
+	for (size_t i = 0; i < ngone; i++) {
+		struct lp_region *r = gone[i];
+		/* Wakes any thread blocked on the range: it faults again,
+		 * outside lazypage, and (once unmapped) gets SIGSEGV. */
+		(void)prim_uffd_unregister(vm->uffd, r->start, r->end - r->start);
+	}
+	for (size_t i = 0; i < ngone; i++)
+		destroy_pages(vm, gone[i]->start, gone[i]->end);
+	for (size_t i = 0; i < ngone; i++) {
+		munmap((void *)gone[i]->start, gone[i]->end - gone[i]->start);
+		region_put(gone[i]);
+	}
+	return rc;
+}
+
+void lp_vm_destroy(struct lp_vm *vm)
+{
+	if (!vm)
+		return;
+	if ((vm->flags & LP_CFG_STATS_AT_EXIT) && vm->ready) {
+		struct lp_stats st;
+		if (lp_stats_get(vm, &st) == 0)
+			lp_stats_print(&st, stderr, 0);
+	}
+	pthread_rwlock_wrlock(&vm->map_lock);
+	struct lp_regions all = vm->regions;
+	memset(&vm->regions, 0, sizeof(vm->regions));
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (all.n)
+		(void)vm_teardown_range(vm, all.v, all.n);
+	free(all.v);
+
+	atomic_store(&vm->stopping, true);
+	if (vm->fr_up) {
+		pthread_mutex_lock(&vm->fr.lock);
+		pthread_cond_broadcast(&vm->fr.cond);
+		pthread_mutex_unlock(&vm->fr.lock);
+	}
+	evictor_stop(vm);
+	handlers_stop(vm);
+	io_teardown(&vm->api_io);
+	if (vm->fr_up)
+		frames_fini(vm);
+	swap_close(vm->swap);
+	if (vm->uffd >= 0)
+		close(vm->uffd);
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->spt.bucket)
+		spt_fini(&vm->spt);
+	regions_fini(&vm->regions);
+	pthread_rwlock_destroy(&vm->map_lock);
+	pthread_mutex_destroy(&vm->api_lock);
+	free(vm->policy_name);
+	free(vm->zero);
+	free(vm);
+}
+
+static int check_prot(int prot)
+{
+	return prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ? -EINVAL : 0;
+}
+
+/* Reserve, register and publish a region of len bytes. */
+static int map_region(struct lp_vm *vm, size_t len, int prot,
+		      enum lp_region_kind kind, struct lp_file *file,
+		      uint64_t off, bool shared, const struct lp_initializer *init,
+		      void **addr)
+{
+	if (!vm || !addr || len == 0 || check_prot(prot))
+		return -EINVAL;
+	if (len > SIZE_MAX - LP_PG)
+		return -ENOMEM;
+	len = (len + LP_PG - 1) & ~(LP_PG - 1);
+
+	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	uintptr_t start = (uintptr_t)p;
+	struct lp_region *r = region_new(start, start + len, prot, kind);
+	int rc = r ? 0 : -ENOMEM;
+	if (!rc) {
+		r->file = file;
+		file = NULL;
+		r->off = off;
+		r->shared = shared;
+		if (init)
+			r->init = *init;
+		/* Our pages are 4 KiB each; a child of fork() must not see
+		 * them half-served (see the header). */
+		(void)madvise(p, len, MADV_NOHUGEPAGE);
+		(void)madvise(p, len, MADV_DONTFORK);
+		rc = prim_uffd_register(vm->uffd, start, len,
+					UFFDIO_REGISTER_MODE_MISSING |
+						UFFDIO_REGISTER_MODE_WP);
+	}
+	if (!rc) {
+		pthread_rwlock_wrlock(&vm->map_lock);
+		rc = regions_insert(&vm->regions, r);
+		pthread_rwlock_unlock(&vm->map_lock);
+		if (rc)
+			(void)prim_uffd_unregister(vm->uffd, start, len);
+	}
+	if (rc) {
+		if (r)
+			region_put(r);
+		file_put(file);
+		munmap(p, len);
+		return rc;
+	}
+	*addr = p;
+	return 0;
+}
+
+int lp_map_anon(struct lp_vm *vm, size_t len, int prot, void **addr)
+{
+	return map_region(vm, len, prot, RK_ANON, NULL, 0, false, NULL, addr);
+}
+
+int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
+		const struct lp_initializer *init, void **addr)
+{
+	if (!init || !init->fill || (init->flags & ~LP_INIT_REFILL))
+		return -EINVAL;
+	return map_region(vm, len, prot, RK_LAZY, NULL, 0, false, init, addr);
+}
+
+int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
+		int flags, void **addr)
+{
+	struct stat st;
+
+	if (!vm || !addr || len == 0 || check_prot(prot) || off < 0 ||
+	    (off & (off_t)(LP_PG - 1)) ||
+	    (flags != LP_MAP_PRIVATE && flags != LP_MAP_SHARED))
+		return -EINVAL;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -EBADF;
+	if ((fl & O_ACCMODE) == O_WRONLY)
+		return -EACCES;
+	if (flags == LP_MAP_SHARED && (prot & PROT_WRITE) &&
+	    (fl & O_ACCMODE) != O_RDWR)
+		return -EACCES;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return -ENODEV;
+
+	struct lp_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (f->fd < 0) {
+		int e = -errno;
+		free(f);
+		return e;
+	}
+	atomic_init(&f->refs, 1);
+	atomic_init(&f->size, (uint64_t)st.st_size);
+	return map_region(vm, len, prot, RK_FILE, f, (uint64_t)off,
+			  flags == LP_MAP_SHARED, NULL, addr);
+}
+
+int lp_unmap(struct lp_vm *vm, void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr;
+	struct lp_region **gone;
+	size_t ngone;
+
+	if (!vm || len == 0 || (start & (LP_PG - 1)) || (len & (LP_PG - 1)) ||
+	    start + len < start)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&vm->map_lock);
+	int rc = regions_remove(&vm->regions, start, start + len, &gone, &ngone);
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (rc)
+		return rc;
+	rc = vm_teardown_range(vm, gone, ngone);
+	free(gone);
+	return rc;
+}
+
+int vm_sync_range(struct lp_vm *vm, uintptr_t start, uintptr_t end)
+{
+	struct lp_region *todo[64];
+	int first = 0;
+
+	/* Regions are taken a few at a time: a sync never holds the map lock
+	 * across I/O. */
+	for (uintptr_t at = start; at < end;) {
+		size_t n = 0;
+		pthread_rwlock_rdlock(&vm->map_lock);
+		for (size_t i = 0; i < vm->regions.n && n < 64; i++) {
+			struct lp_region *r = vm->regions.v[i];
+			if (r->end <= at || r->start >= end)
+				continue;
+			if (r->kind == RK_FILE && r->shared) {
+				region_get(r);
+				todo[n++] = r;
+			}
+		}
+		pthread_rwlock_unlock(&vm->map_lock);
+		if (!n)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct lp_region *r = todo[i];
+			uintptr_t s = r->start > at ? r->start : at;
+			uintptr_t e = r->end < end ? r->end : end;
+			int rc = sync_region(vm, r, s, e);
+			if (rc && !first)
+				first = rc;
+			if (r->end > at)
+				at = r->end;
+			region_put(r);
+		}
+	}
+	return first;
+}
+
+int lp_sync(struct lp_vm *vm, void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr;
+
+	if (!vm)
+		return -EINVAL;
+	if (!addr && len == 0)
+		return vm_sync_range(vm, 0, UINTPTR_MAX);
+	if (len == 0 || (start & (LP_PG - 1)) || (len & (LP_PG - 1)) ||
+	    start + len < start)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&vm->map_lock);
+	bool ok = regions_cover(&vm->regions, start, start + len);
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (!ok)
+		return -EINVAL;
+	return vm_sync_range(vm, start, start + len);
+}
+
+int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
+{
+	struct lp_tstats *blocks[LP_MAX_THREADS + 2];
+	unsigned n = 0;
+
+	if (!vm || !st || !vm->ready)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < vm->nh; i++)
+		blocks[n++] = &vm->h[i].st;
+	blocks[n++] = &vm->ev.st;
+	blocks[n++] = &vm->api_st;
+	st_sum(blocks, n, st);
+
+	pthread_mutex_lock(&vm->fr.lock);
+	st->resident_frames = vm->fr.used;
+	st->peak_frames = vm->fr.peak;
+	st->budget_frames = vm->fr.n;
+	pthread_mutex_unlock(&vm->fr.lock);
+	pthread_mutex_lock(&vm->swap->lock);
+	st->swap_slots_used = vm->swap->inuse;
+	st->swap_slots_peak = vm->swap->peak;
+	pthread_mutex_unlock(&vm->swap->lock);
+	st->last_error = atomic_load(&vm->last_error);
+	return 0;
+}

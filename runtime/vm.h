@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * struct lp_vm: one managed address space (Pintos' supplemental page table
+ * owner plus everything around it).  No globals: every function reaches the
+ * state through its vm.
+ *
+ * Lock order (outer first; never take an earlier one while holding a later):
+ *
+ *   vm->map_lock (rwlock: the region table)
+ *     -> SPT stripe lock (the pages of the stripe)
+ *       -> vm->fr.lock (frame table, policy)
+ *         -> vm->swap->lock (slot allocator)
+ *
+ * No lock is held across I/O or across waiting for another thread, with one
+ * exception: a fault handler holds a page's stripe lock across the single
+ * UFFDIO_WRITEPROTECT that unprotects it (so that the evictor never parks a
+ * page whose protection is changing).  Page ownership (page.h) is what spans
+ * I/O.
+ *
+ * Threads: `threads` fault handlers (fault.c) reading the userfaultfd, and
+ * one evictor (evict.c) that keeps free frames between two watermarks.
+ * Both block every signal, never touch the caller's file descriptors and
+ * allocate only in the slow paths.
+ */
+#ifndef LP_VM_H
+#define LP_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lazypage/lazypage.h"
+#include "frame.h"
+#include "io.h"
+#include "page.h"
+#include "region.h"
+#include "spt.h"
+#include "stats.h"
+#include "swap.h"
+
+/* Largest readahead window, in pages (also the handler's buffer size). */
+#define LP_RA_MAX 32u
+
+struct lp_handler {
+	struct lp_vm *vm;
+	pthread_t tid;
+	pid_t ktid;                /* kernel thread id */
+	bool started;
+	struct lp_io io;           /* reads of swap and files */
+	unsigned char *buf;        /* LP_RA_MAX pages, page aligned */
+	struct lp_tstats st;
+	/* faults whose fill met -EAGAIN (the mm was changing): retried */
+	uintptr_t retry[64];
+	uint8_t retry_write[64];
+	unsigned nretry;
+};
+
+struct ev_item;
+
+struct lp_evictor {
+	pthread_t tid;
+	_Atomic pid_t ktid;
+	bool started;
+	int wake_fd;               /* eventfd: frames are short, or stop */
+	atomic_bool kicked;
+	struct lp_io io;
+	struct lp_io_req poll;     /* the wait on wake_fd, through the ring */
+	unsigned pending;          /* victims whose write is in flight */
+	struct ev_item *items;     /* scratch for one round */
+	struct iovec *iov;         /* scratch for zaps */
+	struct lp_tstats st;
+};
+
+struct lp_vm {
+	/* configuration (copied) */
+	uint64_t swap_max;
+	unsigned nthreads;
+	unsigned flags;            /* LP_CFG_* */
+	unsigned ref_scan;
+	char *policy_name;
+	char *swap_path;
+
+	/* kernel */
+	int uffd;
+	int pidfd;                 /* ours, for batched zaps; -1 without */
+	int stop_fd;               /* eventfd: handlers stop */
+	uint64_t features;         /* UFFD_FEATURE_* negotiated */
+	bool have_move, have_poison;
+
+	pthread_rwlock_t map_lock;
+	struct lp_regions regions;
+
+	struct lp_spt spt;
+	struct lp_frames fr;
+	struct lp_swap *swap;
+
+	struct lp_handler *h;
+	unsigned nh;
+	struct lp_evictor ev;
+
+	/* API callers (lp_sync, lp_unmap, destroy): one ring, one lock */
+	pthread_mutex_t api_lock;
+	struct lp_io api_io;
+	struct lp_tstats api_st;
+
+	bool fr_up;                /* frames_init() ran (its locks exist) */
+	bool ready;                /* fully created */
+	atomic_bool stopping;
+	atomic_int last_error;
+	unsigned char *zero;       /* one zeroed page, read only */
+};
+
+/* Record a background error (first and last are kept: last wins). */
+static inline void vm_error(struct lp_vm *vm, int err)
+{
+	if (err)
+		atomic_store_explicit(&vm->last_error, err,
+				      memory_order_relaxed);
+}
+
+/* fault.c */
+int handlers_start(struct lp_vm *vm);
+void handlers_stop(struct lp_vm *vm);
+
+/* evict.c */
+int evictor_start(struct lp_vm *vm);
+void evictor_stop(struct lp_vm *vm);
+/* Ask the evictor to make room (cheap when already asked). */
+void evictor_kick(struct lp_vm *vm);
+
+/*
+ * Page life-cycle helpers shared by the fault path, the evictor and the API
+ * (page.c).  All take the page's stripe lock themselves unless they say so.
+ */
+
+/* Under the stripe lock: wake threads waiting on pg (faulting threads via
+ * UFFDIO_WAKE after the lock is dropped: returns whether to wake). */
+bool page_take_waiters(struct lp_page *pg);
+/* Wake faulting threads blocked on the page at addr. */
+void page_wake(struct lp_vm *vm, uintptr_t addr);
+
+/* Read one page of content from swap slot into buf (LP_PG bytes). */
+int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+		   void *buf, struct lp_tstats *st);
+
+/* Unmap and destroy the pages of [start, end) of the regions in gone[]:
+ * write back shared dirty pages, wait for owners, free frames and slots
+ * (vm.c; also used by destroy). */
+int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
+		      size_t ngone);
+
+/* Write back the dirty pages of shared file regions in [start, end). */
+int vm_sync_range(struct lp_vm *vm, uintptr_t start, uintptr_t end);
+
+#endif /* LP_VM_H */

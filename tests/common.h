@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the tests. */
+#ifndef LP_TEST_COMMON_H
+#define LP_TEST_COMMON_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lazypage/lazypage.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PG 4096u
+
+/* Create a vm, or skip the test with the reason when userfaultfd is refused
+ * here (no CAP_SYS_PTRACE, no /dev/userfaultfd access, old kernel). */
+#define VM_OR_SKIP(vmp, cfgp)                                                 \
+	do {                                                                  \
+		int rc_ = lp_vm_create((vmp), (cfgp));                        \
+		if (rc_ == -EPERM || rc_ == -EACCES || rc_ == -ENOSYS)        \
+			cr_skip_test("userfaultfd refused here (%s): needs "  \
+				     "CAP_SYS_PTRACE or /dev/userfaultfd",    \
+				     strerror(-rc_));                         \
+		cr_assert_eq(rc_, 0, "lp_vm_create: %s", strerror(-rc_));     \
+	} while (0)
+
+static inline struct lp_config cfg_frames(size_t frames)
+{
+	struct lp_config c;
+
+	lp_config_init(&c);
+	c.frames = frames;
+	return c;
+}
+
+/* A word that identifies (page i, generation g). */
+static inline uint64_t stamp(uint64_t i, uint64_t g)
+{
+	return (i * 0x9e3779b97f4a7c15ull) ^ (g << 48) ^ 0x5a5a;
+}
+
+/* Fill page i of p with a pattern of generation g (every word). */
+static inline void fill_page(uint64_t *p, uint64_t i, uint64_t g)
+{
+	uint64_t *q = p + i * (PG / 8);
+
+	for (unsigned w = 0; w < PG / 8; w++)
+		q[w] = stamp(i, g) + w;
+}
+
+/* Whether page i holds generation g; on a mismatch, the first bad word. */
+static inline int check_page(const uint64_t *p, uint64_t i, uint64_t g)
+{
+	const uint64_t *q = p + i * (PG / 8);
+
+	for (unsigned w = 0; w < PG / 8; w++)
+		if (q[w] != stamp(i, g) + w)
+			return (int)w;
+	return -1;
+}
+
+/* A temporary file of n bytes, each byte = (offset * 31 + 7) & 0xff. */
+static inline int temp_file(size_t n, char *path, size_t pathlen)
+{
+	snprintf(path, pathlen, "/tmp/lp-test-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
+	unsigned char buf[PG];
+	for (size_t off = 0; off < n; off += PG) {
+		size_t len = n - off < PG ? n - off : PG;
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (unsigned char)(((off + k) * 31 + 7) & 0xff);
+		cr_assert_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+	}
+	return fd;
+}
+
+static inline unsigned char file_byte(size_t off)
+{
+	return (unsigned char)((off * 31 + 7) & 0xff);
+}
+
+/* Number of entries in a /proc directory (fds, tasks). */
+static inline int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static inline struct lp_stats stats_of(struct lp_vm *vm)
+{
+	struct lp_stats st;
+
+	cr_assert_eq(lp_stats_get(vm, &st), 0);
+	return st;
+}
+
+#endif

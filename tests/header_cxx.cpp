@@ -1,0 +1,12 @@
+// The public header compiles alone as C++ (see meson.build).
+#include <lazypage/lazypage.h>
+#include <cstring>
+
+int main()
+{
+	lp_config cfg;
+	lp_config_init(&cfg);
+	lp_vm *vm = nullptr;
+	lp_vm_destroy(vm);
+	return std::strcmp(lp_version(), "0.1.0") != 0 || cfg.frames > (1u << 31);
+}

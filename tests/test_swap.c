@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* Pages leave memory under the budget and come back intact. */
+#include "common.h"
+
+static void round_trips(const char *policy, size_t frames, size_t pages)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(frames);
+	c.policy = policy;
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (uint64_t g = 1; g <= 3; g++) {
+		for (size_t i = 0; i < pages; i++) {
+			if (g > 1)
+				cr_assert_eq(check_page(p, i, g - 1), -1,
+					     "%s: page %zu generation %lu", policy, i, g - 1);
+			fill_page(p, i, g);
+		}
+	}
+	/* backwards, then strided: other orders than the one written */
+	for (size_t i = pages; i-- > 0;)
+		cr_assert_eq(check_page(p, i, 3), -1, "%s: page %zu", policy, i);
+	for (size_t s = 0; s < 7; s++)
+		for (size_t i = s; i < pages; i += 7)
+			cr_assert_eq(check_page(p, i, 3), -1, "%s: page %zu", policy, i);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_leq(st.peak_frames, frames, "%s: peak %lu > budget %zu", policy,
+		      st.peak_frames, frames);
+	cr_assert_geq(st.swap_outs, pages - frames, "%s: too few swap-outs", policy);
+	cr_assert_geq(st.faults[LP_FAULT_SWAPIN] + st.readahead_pages, pages);
+	cr_assert_eq(st.io_errors, 0);
+	lp_vm_destroy(vm);
+}
+
+Test(swap, round_trip_four_frames_clock) { round_trips("clock", 4, 64); }
+Test(swap, round_trip_four_frames_fifo) { round_trips("fifo", 4, 64); }
+Test(swap, round_trip_small_budget) { round_trips("clock", 64, 1024); }
+
+Test(swap, every_policy_keeps_data)
+{
+	for (const char *const *n = lp_policy_names(); *n; n++)
+		round_trips(*n, 16, 256);
+}
+
+Test(swap, clean_pages_are_dropped_without_writing)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(8);
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	size_t pages = 64;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < pages; i++)
+		fill_page(p, i, 1);
+	/* A page written during its last residency comes back writable once
+	 * (it will likely be written again); after that read-only round it
+	 * comes back write-protected and its copy on swap stays valid. */
+	for (size_t i = 0; i < pages; i++)
+		cr_assert_eq(check_page(p, i, 1), -1);
+	struct lp_stats a = stats_of(vm);
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < pages; i++)
+			cr_assert_eq(check_page(p, i, 1), -1);
+	struct lp_stats b = stats_of(vm);
+	cr_assert_gt(b.clean_drops - a.clean_drops, pages,
+		     "read-only rounds did not drop clean pages");
+	/* A few pages may have been in flight; the rest must not be rewritten. */
+	cr_assert_leq(b.swap_outs - a.swap_outs, 8 + 2 * 8,
+		      "clean pages rewritten: %lu", b.swap_outs - a.swap_outs);
+	lp_vm_destroy(vm);
+}
+
+Test(swap, pages_never_written_cost_no_io)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(4);
+	VM_OR_SKIP(&vm, &c);
+	volatile uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, 256 * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < 256; i++)
+			cr_assert_eq(p[i * (PG / 8)], 0);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_eq(st.swap_write_bytes, 0);
+	cr_assert_eq(st.swap_read_bytes, 0);
+	lp_vm_destroy(vm);
+}
+
+Test(swap, full_swap_keeps_data_and_reports)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(4);
+	c.swap_max = 16 * PG; /* room for 16 of the 64 pages */
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	size_t pages = 64;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < pages; i++)
+		fill_page(p, i, 7);
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < pages; i++)
+			cr_assert_eq(check_page(p, i, 7), -1, "page %zu lost", i);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.swap_full, 0, "swap full not counted");
+	cr_assert_eq(st.last_error, -ENOSPC);
+	cr_assert_leq(st.swap_slots_peak, 16);
+	/* The program ran on, beyond the budget, rather than stop or lose. */
+	cr_assert_gt(st.peak_frames, 4);
+	lp_vm_destroy(vm);
+}
+
+Test(swap, sequential_swapins_read_ahead)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(256);
+	c.flags &= ~LP_CFG_NO_READAHEAD;
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	size_t pages = 2048;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < pages; i++)
+		fill_page(p, i, 1);
+	for (size_t i = 0; i < pages; i++)
+		cr_assert_eq(check_page(p, i, 1), -1, "page %zu", i);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.readahead_pages, pages / 4,
+		     "sequential reads did not read ahead (%lu)", st.readahead_pages);
+	cr_assert_lt(st.faults[LP_FAULT_SWAPIN], pages / 2);
+	lp_vm_destroy(vm);
+}
