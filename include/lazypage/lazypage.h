@@ -246,7 +246,9 @@ struct lp_stats {
 	uint64_t reserved[8];
 };
 
-/* Snapshot the statistics of vm into *st.  Errors: -EINVAL NULL argument. */
+/* Snapshot the statistics of vm into *st.  A fault is counted just after
+ * the faulting thread was let go, so a thread may see its own last fault
+ * counted a moment later.  Errors: -EINVAL NULL argument. */
 int lp_stats_get(struct lp_vm *vm, struct lp_stats *st);
 
 /* Print st in human-readable form to f (or, with json != 0, as one JSON
