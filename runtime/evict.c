@@ -542,6 +542,8 @@ static void *evictor_main(void *arg)
 	for (;;) {
 		struct lp_io_req *done[64];
 		int n = io_reap(&ev->io, done, 64, timeout);
+		/* While frozen (a fork is being copied), pages hold still. */
+		pthread_rwlock_rdlock(&vm->freeze_lock);
 		for (int i = 0; i < n; i++) {
 			if (done[i] == &ev->poll) {
 				uint64_t v;
@@ -552,9 +554,12 @@ static void *evictor_main(void *arg)
 				write_done(vm, done[i]->owner);
 			}
 		}
-		if (atomic_load(&vm->stopping) && !ev->pending)
+		if (atomic_load(&vm->stopping) && !ev->pending) {
+			pthread_rwlock_unlock(&vm->freeze_lock);
 			break;
+		}
 		bool more = round_once(vm);
+		pthread_rwlock_unlock(&vm->freeze_lock);
 		if (more)
 			timeout = 0;
 		else if (ev->pending || __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED))

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "prim.h"
+#include "mmap.h"
 #include "vm.h"
 
 /* How often a fill retries at once when the mm is changing, before the
@@ -123,6 +124,7 @@ static void load_abort(struct lp_vm *vm, struct lp_page *pg, uintptr_t addr)
 
 static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 			   struct lp_page *pg0);
+static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write);
 
 static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		 bool write, bool wasdirty, pid_t tid, uint64_t t0)
@@ -136,6 +138,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	rc = frame_get(vm, &f);
 	if (rc) {
 		load_abort(vm, pg, addr);
+		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
+			defer_fault(h, addr, write);
 		return;
 	}
 	memset(h->buf, 0, LP_PG);
@@ -359,11 +363,12 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
 		drop = dirty_locked(pg, true);
 	}
 	/* Unprotect (and wake) under the lock, so that the evictor never
-	 * sees the page between our decision and the kernel's. */
-	if (!pg || pg->state == PG_RESIDENT)
-		(void)prim_uffd_wp(vm->uffd, addr, LP_PG, false);
-	else
-		page_wake(vm, addr); /* gone meanwhile: refault */
+	 * sees the page between our decision and the kernel's.  A page we
+	 * think is not mapped was either dropped meanwhile (unprotecting
+	 * nothing wakes the writer, who then faults it in) or is mapped in a
+	 * forked child that got it while it was being loaded: either way the
+	 * writer may go on. */
+	(void)prim_uffd_wp(vm->uffd, addr, LP_PG, false);
 	spt_unlock(s);
 	if (drop != LP_NO_SLOT)
 		swap_free(vm->swap, drop);
@@ -488,10 +493,8 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 	}
 }
 
-static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
+static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 {
-	if (m->event != UFFD_EVENT_PAGEFAULT)
-		return; /* no other events are asked for */
 	uintptr_t addr = (uintptr_t)m->arg.pagefault.address & ~(LP_PG - 1);
 	uint64_t flags = m->arg.pagefault.flags;
 	pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
@@ -501,6 +504,86 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	else
 		service_missing(h, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE, tid,
 				t0);
+}
+
+/* Serve the faults deferred while the vm was frozen, if it is not now. */
+static void drain_deferred(struct lp_handler *h)
+{
+	struct lp_vm *vm = h->vm;
+
+	for (;;) {
+		struct uffd_msg m;
+		pthread_mutex_lock(&vm->defer_lock);
+		bool have = vm->ndeferred > 0;
+		if (have)
+			m = vm->deferred[--vm->ndeferred];
+		pthread_mutex_unlock(&vm->defer_lock);
+		if (!have)
+			return;
+		if (pthread_rwlock_tryrdlock(&vm->freeze_lock)) {
+			pthread_mutex_lock(&vm->defer_lock);
+			vm->deferred[vm->ndeferred++] = m; /* room: just taken */
+			pthread_mutex_unlock(&vm->defer_lock);
+			return;
+		}
+		serve(h, &m, prim_now_ns());
+		pthread_rwlock_unlock(&vm->freeze_lock);
+	}
+}
+
+static void defer(struct lp_handler *h, const struct uffd_msg *m)
+{
+	struct lp_vm *vm = h->vm;
+	bool ok = true;
+
+	pthread_mutex_lock(&vm->defer_lock);
+	if (vm->ndeferred == vm->capdeferred) {
+		unsigned cap = vm->capdeferred ? 2 * vm->capdeferred : 64;
+		struct uffd_msg *d = realloc(vm->deferred, cap * sizeof(*d));
+		if (d) {
+			vm->deferred = d;
+			vm->capdeferred = cap;
+		}
+	}
+	if (vm->ndeferred < vm->capdeferred)
+		vm->deferred[vm->ndeferred++] = *m;
+	else
+		ok = false;
+	pthread_mutex_unlock(&vm->defer_lock);
+	if (!ok) /* no memory: the thread refaults when woken, later */
+		retry_later(h, (uintptr_t)m->arg.pagefault.address & ~(LP_PG - 1),
+			    m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
+	/* The thaw may have come between our try and the push. */
+	drain_deferred(h);
+}
+
+static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
+{
+	struct uffd_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.event = UFFD_EVENT_PAGEFAULT;
+	m.arg.pagefault.address = addr;
+	m.arg.pagefault.flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
+	defer(h, &m);
+}
+
+static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
+{
+	struct lp_vm *vm = h->vm;
+
+	if (m->event == UFFD_EVENT_FORK) {
+		vm_fork_event(vm, (int)m->arg.fork.ufd);
+		return;
+	}
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return; /* no other events are asked for */
+	if (pthread_rwlock_tryrdlock(&vm->freeze_lock)) {
+		defer(h, m);
+		return;
+	}
+	serve(h, m, t0);
+	pthread_rwlock_unlock(&vm->freeze_lock);
 }
 
 static void run_retries(struct lp_handler *h)
@@ -520,9 +603,10 @@ static void *handler_main(void *arg)
 {
 	struct lp_handler *h = arg;
 	struct lp_vm *vm = h->vm;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = vm->uffd, .events = POLLIN },
 		{ .fd = vm->stop_fd, .events = POLLIN },
+		{ .fd = vm->thaw_fd, .events = POLLIN },
 	};
 
 	h->ktid = (pid_t)syscall(SYS_gettid);
@@ -539,11 +623,23 @@ static void *handler_main(void *arg)
 			break;
 		if (h->nretry)
 			run_retries(h);
-		int rc = poll(pfd, 2, h->nretry ? 1 : -1);
+		/* A child vm looks every half second whether its process is
+		 * still there (a child's userfaultfd never hangs up). */
+		int timeout = h->nretry ? 1 : vm->parent ? 500 : -1;
+		int rc = poll(pfd, 3, timeout);
 		if (rc < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & POLLIN)
 			break;
+		if (pfd[2].revents & POLLIN) {
+			uint64_t v;
+			(void)!read(vm->thaw_fd, &v, sizeof(v));
+			drain_deferred(h);
+		}
+		if (rc == 0 && vm->parent && !vm_alive(vm)) {
+			atomic_store(&vm->dead, true);
+			break;
+		}
 	}
 	return NULL;
 }
@@ -602,4 +698,35 @@ void handlers_stop(struct lp_vm *vm)
 	free(vm->h);
 	vm->h = NULL;
 	vm->nh = 0;
+}
+
+struct lp_handler *handler_new(struct lp_vm *vm)
+{
+	struct lp_handler *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->vm = vm;
+	h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
+	if (!h->buf || io_setup(&h->io, 2 * LP_RA_MAX)) {
+		free(h->buf);
+		free(h);
+		return NULL;
+	}
+	h->ktid = (pid_t)syscall(SYS_gettid);
+	return h;
+}
+
+void handler_free(struct lp_handler *h)
+{
+	if (!h)
+		return;
+	io_teardown(&h->io);
+	free(h->buf);
+	free(h);
+}
+
+void vm_fault_in(struct lp_handler *h, uintptr_t addr)
+{
+	service_missing(h, addr, false, 0, prim_now_ns());
 }

@@ -132,6 +132,10 @@ int frame_get(struct lp_vm *vm, uint32_t *f)
 			pthread_mutex_unlock(&fr->lock);
 			return -ESHUTDOWN;
 		}
+		if (atomic_load(&vm->freezing)) {
+			pthread_mutex_unlock(&fr->lock);
+			return -EAGAIN;
+		}
 		if (fr->stuck) {
 			/* Nothing can be evicted (swap full, writes failing):
 			 * keep the page anyway, beyond the budget, rather
@@ -149,7 +153,8 @@ int frame_get(struct lp_vm *vm, uint32_t *f)
 		pthread_mutex_unlock(&fr->lock);
 		evictor_kick(vm);
 		pthread_mutex_lock(&fr->lock);
-		if (fr->nfree == 0 && !fr->stuck && !atomic_load(&vm->stopping))
+		if (fr->nfree == 0 && !fr->stuck && !atomic_load(&vm->stopping) &&
+		    !atomic_load(&vm->freezing))
 			pthread_cond_wait(&fr->cond, &fr->lock);
 		fr->waiting--;
 	}
@@ -295,5 +300,16 @@ void frame_overflow(struct lp_vm *vm, int delta)
 	pthread_mutex_lock(&fr->lock);
 	fr->overflow = (uint64_t)((int64_t)fr->overflow + delta);
 	account(fr, delta);
+	pthread_mutex_unlock(&fr->lock);
+}
+
+void frame_set_page(struct lp_vm *vm, uint32_t f, struct lp_page *pg)
+{
+	struct lp_frames *fr = &vm->fr;
+
+	if (f == LP_NO_FRAME)
+		return;
+	pthread_mutex_lock(&fr->lock);
+	fr->tab[f].page = pg;
 	pthread_mutex_unlock(&fr->lock);
 }

@@ -104,6 +104,9 @@ void frame_idle(struct lp_vm *vm, uint32_t f);
 /* Under the page's stripe lock: the kva slot of f no longer holds needed
  * content; the evictor releases it. */
 void frame_kva_release(struct lp_vm *vm, uint32_t f);
+/* Under the page's stripe lock: frame f now belongs to page struct pg (the
+ * page moved: mremap). */
+void frame_set_page(struct lp_vm *vm, uint32_t f, struct lp_page *pg);
 /* Count a frameless resident page in or out. */
 void frame_overflow(struct lp_vm *vm, int delta);
 

@@ -150,6 +150,13 @@ int prim_uffd_wake(int fd, uintptr_t start, size_t len)
 	return xioctl(fd, UFFDIO_WAKE, &r);
 }
 
+int prim_uffd_zeropage(int fd, uintptr_t start, size_t len)
+{
+	struct uffdio_zeropage z = { .range = { start, len }, .mode = 0 };
+
+	return xioctl(fd, UFFDIO_ZEROPAGE, &z);
+}
+
 int prim_uffd_poison(int fd, uintptr_t start, size_t len)
 {
 	struct uffdio_poison p = { .range = { start, len }, .mode = 0 };

@@ -45,6 +45,8 @@ int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
 /* Move the pages of [src, src+len) to [dst, dst+len) without copying. */
 int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len);
 int prim_uffd_wake(int fd, uintptr_t start, size_t len);
+/* Map the zero page at [start, start+len) (read-only until written). */
+int prim_uffd_zeropage(int fd, uintptr_t start, size_t len);
 /* Mark [start, start+len) poisoned: the faulting thread gets SIGBUS. */
 int prim_uffd_poison(int fd, uintptr_t start, size_t len);
 

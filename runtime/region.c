@@ -126,16 +126,17 @@ bool regions_cover(const struct lp_regions *t, uintptr_t start, uintptr_t end)
 	return at >= end;
 }
 
-int regions_remove(struct lp_regions *t, uintptr_t start, uintptr_t end,
-		   struct lp_region ***gone, size_t *ngone)
+int regions_take(struct lp_regions *t, uintptr_t start, uintptr_t end,
+		 struct lp_region ***gone, size_t *ngone)
 {
-	if (!regions_cover(t, start, end))
-		return -EINVAL;
-
 	size_t first = lower(t, start), last = first;
 	while (last < t->n && t->v[last]->start < end)
 		last++;
 	size_t k = last - first;
+	*gone = NULL;
+	*ngone = 0;
+	if (!k)
+		return 0;
 	struct lp_region **out = calloc(k, sizeof(*out));
 	struct lp_region *left = NULL, *right = NULL;
 	if (!out || reserve(t, 2))
@@ -184,6 +185,14 @@ nomem:
 	region_put(left);
 	region_put(right);
 	return -ENOMEM;
+}
+
+int regions_remove(struct lp_regions *t, uintptr_t start, uintptr_t end,
+		   struct lp_region ***gone, size_t *ngone)
+{
+	if (!regions_cover(t, start, end))
+		return -EINVAL;
+	return regions_take(t, start, end, gone, ngone);
 }
 
 void regions_fini(struct lp_regions *t)

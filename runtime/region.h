@@ -77,6 +77,10 @@ int regions_insert(struct lp_regions *t, struct lp_region *r);
  */
 int regions_remove(struct lp_regions *t, uintptr_t start, uintptr_t end,
 		   struct lp_region ***gone, size_t *ngone);
+/* Under map_lock (write): as regions_remove(), but [start, end) may hold
+ * gaps: whatever regions cover of it is removed (none: *ngone = 0). */
+int regions_take(struct lp_regions *t, uintptr_t start, uintptr_t end,
+		 struct lp_region ***gone, size_t *ngone);
 /* Whether [start, end) is fully covered by regions. */
 bool regions_cover(const struct lp_regions *t, uintptr_t start, uintptr_t end);
 void regions_fini(struct lp_regions *t);

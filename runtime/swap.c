@@ -116,6 +116,7 @@ int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 	if (rc)
 		goto fail;
 	sw->fd = fd;
+	atomic_init(&sw->users, 1);
 	sw->direct = (fcntl(fd, F_GETFL) & O_DIRECT) != 0;
 	*out = sw;
 	return 0;
@@ -133,9 +134,15 @@ fail:
 	return rc;
 }
 
+struct lp_swap *swap_get(struct lp_swap *sw)
+{
+	atomic_fetch_add(&sw->users, 1);
+	return sw;
+}
+
 void swap_close(struct lp_swap *sw)
 {
-	if (!sw)
+	if (!sw || atomic_fetch_sub(&sw->users, 1) != 1)
 		return;
 	/* Leave nothing of the pages behind: drop every block first. */
 	if (!sw->blockdev)

@@ -12,10 +12,12 @@
 #define LP_SWAP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct lp_swap {
+	atomic_uint users;    /* vms sharing it (fork) */
 	int fd;
 	bool direct;          /* opened O_DIRECT */
 	char *path;           /* a user-named file to remove at close, or NULL */
@@ -42,7 +44,10 @@ struct lp_swap {
  * -EACCES, -ENOENT, -EROFS, -ENOTDIR, -EISDIR, -ENOMEM ...
  */
 int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes);
-/* Truncate, close and (for a named file) remove. */
+/* One more vm shares the area. */
+struct lp_swap *swap_get(struct lp_swap *sw);
+/* Drop a vm's reference; the last one truncates, closes and (for a named
+ * file) removes it. */
 void swap_close(struct lp_swap *sw);
 
 /*

@@ -49,6 +49,11 @@ static int open_uffd(struct lp_vm *vm)
 	if (!(have & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 		return -ENOSYS; /* dirty tracking needs write-protect faults */
 	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID;
+	if (vm->vmflags & VMF_FORK) {
+		if (!(have & UFFD_FEATURE_EVENT_FORK))
+			return -ENOSYS;
+		want |= UFFD_FEATURE_EVENT_FORK;
+	}
 	want |= have & (UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON);
 	rc = prim_uffd_open(&vm->uffd);
 	if (rc)
@@ -63,6 +68,47 @@ static int open_uffd(struct lp_vm *vm)
 }
 
 int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg)
+{
+	return vm_create(out, cfg, 0);
+}
+
+/* Locks and descriptors every vm has, before anything can fail. */
+void vm_init_common(struct lp_vm *vm)
+{
+	pthread_rwlockattr_t ra;
+
+	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = vm->thaw_fd = -1;
+	pthread_rwlock_init(&vm->map_lock, NULL);
+	pthread_mutex_init(&vm->api_lock, NULL);
+	/* Writer-preferring: a freeze must not starve behind new faults. */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra,
+		PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&vm->freeze_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&vm->defer_lock, NULL);
+	pthread_mutex_init(&vm->kids_lock, NULL);
+	pthread_cond_init(&vm->kids_cond, NULL);
+	atomic_init(&vm->stopping, false);
+	atomic_init(&vm->last_error, 0);
+	atomic_init(&vm->dead, false);
+}
+
+void vm_fini_common(struct lp_vm *vm)
+{
+	if (vm->thaw_fd >= 0)
+		close(vm->thaw_fd);
+	free(vm->deferred);
+	free(vm->kids);
+	pthread_rwlock_destroy(&vm->map_lock);
+	pthread_mutex_destroy(&vm->api_lock);
+	pthread_rwlock_destroy(&vm->freeze_lock);
+	pthread_mutex_destroy(&vm->defer_lock);
+	pthread_mutex_destroy(&vm->kids_lock);
+	pthread_cond_destroy(&vm->kids_cond);
+}
+
+int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 {
 	struct lp_config defaults, scratch;
 	const char *bad = NULL;
@@ -89,7 +135,8 @@ int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg)
 	struct lp_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
-	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = -1;
+	vm_init_common(vm);
+	vm->vmflags = vmflags;
 	vm->swap_max = cfg->swap_max;
 	vm->nthreads = cfg->threads ? cfg->threads : prim_ncpus();
 	if (vm->nthreads > LP_MAX_THREADS)
@@ -97,10 +144,6 @@ int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg)
 	vm->flags = cfg->flags;
 	vm->ref_scan = cfg->ref_scan ? cfg->ref_scan : LP_DEFAULT_REF_SCAN;
 	vm->policy_name = strdup(policy);
-	pthread_rwlock_init(&vm->map_lock, NULL);
-	pthread_mutex_init(&vm->api_lock, NULL);
-	atomic_init(&vm->stopping, false);
-	atomic_init(&vm->last_error, 0);
 	if (!vm->policy_name) {
 		rc = -ENOMEM;
 		goto fail;
@@ -118,7 +161,8 @@ int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg)
 	rc = prim_pidfd_self();
 	vm->pidfd = rc >= 0 ? rc : -1;
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0) {
+	vm->thaw_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->thaw_fd < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -133,6 +177,21 @@ int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg)
 	rc = swap_open(&vm->swap, cfg->swap_path, cfg->swap_max);
 	if (rc)
 		goto fail;
+	if (vmflags & VMF_FORK) {
+		/* A page every child inherits, registered: a fill of it tells
+		 * whether the child's address space still exists. */
+		void *p = mmap(NULL, LP_PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+		if (p == MAP_FAILED) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		vm->probe = (uintptr_t)p;
+		rc = prim_uffd_register(vm->uffd, vm->probe, LP_PG,
+					UFFDIO_REGISTER_MODE_MISSING);
+		if (rc)
+			goto fail;
+	}
 	rc = io_setup(&vm->api_io, 8);
 	if (rc)
 		goto fail;
@@ -245,9 +304,7 @@ static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
 	return first;
 }
 
-/* Destroy every page of [start, end): the range is no longer in the region
- * table nor registered. */
-static void destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
+void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 {
 	uint64_t *vpns;
 	size_t n;
@@ -290,7 +347,7 @@ int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
 		(void)prim_uffd_unregister(vm->uffd, r->start, r->end - r->start);
 	}
 	for (size_t i = 0; i < ngone; i++)
-		destroy_pages(vm, gone[i]->start, gone[i]->end);
+		vm_destroy_pages(vm, gone[i]->start, gone[i]->end);
 	for (size_t i = 0; i < ngone; i++) {
 		munmap((void *)gone[i]->start, gone[i]->end - gone[i]->start);
 		region_put(gone[i]);
@@ -323,6 +380,11 @@ void lp_vm_destroy(struct lp_vm *vm)
 	}
 	evictor_stop(vm);
 	handlers_stop(vm);
+	vm_reap_kids(vm, true);
+	if (vm->probe) {
+		(void)prim_uffd_unregister(vm->uffd, vm->probe, LP_PG);
+		munmap((void *)vm->probe, LP_PG);
+	}
 	io_teardown(&vm->api_io);
 	if (vm->fr_up)
 		frames_fini(vm);
@@ -336,8 +398,7 @@ void lp_vm_destroy(struct lp_vm *vm)
 	if (vm->spt.bucket)
 		spt_fini(&vm->spt);
 	regions_fini(&vm->regions);
-	pthread_rwlock_destroy(&vm->map_lock);
-	pthread_mutex_destroy(&vm->api_lock);
+	vm_fini_common(vm);
 	free(vm->policy_name);
 	free(vm->zero);
 	free(vm);
@@ -348,22 +409,28 @@ static int check_prot(int prot)
 	return prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ? -EINVAL : 0;
 }
 
-/* Reserve, register and publish a region of len bytes. */
-static int map_region(struct lp_vm *vm, size_t len, int prot,
-		      enum lp_region_kind kind, struct lp_file *file,
-		      uint64_t off, bool shared, const struct lp_initializer *init,
-		      void **addr)
+int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
+		  int prot, enum lp_region_kind kind, struct lp_file *file,
+		  uint64_t off, bool shared, const struct lp_initializer *init,
+		  void **addr)
 {
-	if (!vm || !addr || len == 0 || check_prot(prot))
+	if (!vm || !addr || len == 0 || check_prot(prot)) {
+		file_put(file);
 		return -EINVAL;
-	if (len > SIZE_MAX - LP_PG)
+	}
+	if (len > SIZE_MAX - LP_PG) {
+		file_put(file);
 		return -ENOMEM;
+	}
 	len = (len + LP_PG - 1) & ~(LP_PG - 1);
 
-	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
-	if (p == MAP_FAILED)
-		return -ENOMEM;
+	void *p = mmap((void *)at, len, prot,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | mflags, -1, 0);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+		file_put(file);
+		return e;
+	}
 	uintptr_t start = (uintptr_t)p;
 	struct lp_region *r = region_new(start, start + len, prot, kind);
 	int rc = r ? 0 : -ENOMEM;
@@ -377,7 +444,8 @@ static int map_region(struct lp_vm *vm, size_t len, int prot,
 		/* Our pages are 4 KiB each; a child of fork() must not see
 		 * them half-served (see the header). */
 		(void)madvise(p, len, MADV_NOHUGEPAGE);
-		(void)madvise(p, len, MADV_DONTFORK);
+		if (!(vm->vmflags & VMF_FORK))
+			(void)madvise(p, len, MADV_DONTFORK);
 		rc = prim_uffd_register(vm->uffd, start, len,
 					UFFDIO_REGISTER_MODE_MISSING |
 						UFFDIO_REGISTER_MODE_WP);
@@ -402,7 +470,8 @@ static int map_region(struct lp_vm *vm, size_t len, int prot,
 
 int lp_map_anon(struct lp_vm *vm, size_t len, int prot, void **addr)
 {
-	return map_region(vm, len, prot, RK_ANON, NULL, 0, false, NULL, addr);
+	return vm_map_region(vm, 0, 0, len, prot, RK_ANON, NULL, 0, false, NULL,
+			     addr);
 }
 
 int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
@@ -410,7 +479,8 @@ int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
 {
 	if (!init || !init->fill || (init->flags & ~LP_INIT_REFILL))
 		return -EINVAL;
-	return map_region(vm, len, prot, RK_LAZY, NULL, 0, false, init, addr);
+	return vm_map_region(vm, 0, 0, len, prot, RK_LAZY, NULL, 0, false, init,
+			     addr);
 }
 
 int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
@@ -446,8 +516,8 @@ int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
 	}
 	atomic_init(&f->refs, 1);
 	atomic_init(&f->size, (uint64_t)st.st_size);
-	return map_region(vm, len, prot, RK_FILE, f, (uint64_t)off,
-			  flags == LP_MAP_SHARED, NULL, addr);
+	return vm_map_region(vm, 0, 0, len, prot, RK_FILE, f, (uint64_t)off,
+			     flags == LP_MAP_SHARED, NULL, addr);
 }
 
 int lp_unmap(struct lp_vm *vm, void *addr, size_t len)

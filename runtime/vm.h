@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "lazypage/lazypage.h"
+#include "compat.h"
 #include "frame.h"
 #include "io.h"
 #include "page.h"
@@ -72,8 +73,12 @@ struct lp_evictor {
 	struct lp_tstats st;
 };
 
+/* vm_create() flags (internal) */
+#define VMF_FORK 0x1u /* serve forked children: EVENT_FORK, regions inherited */
+
 struct lp_vm {
 	/* configuration (copied) */
+	unsigned vmflags;          /* VMF_* */
 	uint64_t swap_max;
 	unsigned nthreads;
 	unsigned flags;            /* LP_CFG_* */
@@ -104,6 +109,27 @@ struct lp_vm {
 	struct lp_io api_io;
 	struct lp_tstats api_st;
 
+	/* fork (fork.c): a child vm serves the copy of this address space that
+	 * fork() gave a child process; it shares the swap file */
+	struct lp_vm *parent;      /* set in a child vm */
+	pid_t pid;                 /* a child vm: its process, once known */
+	uintptr_t probe;           /* VMF_FORK: a registered page, for liveness */
+	pthread_rwlock_t freeze_lock; /* held for reading by each fault service
+				    * and evictor round; vm_freeze() writes */
+	atomic_bool freezing;      /* a freeze waits: faults give up waiting
+				    * for frames (they are deferred) */
+	int thaw_fd;               /* eventfd: deferred faults can go on */
+	pthread_mutex_t defer_lock;
+	struct uffd_msg *deferred; /* faults read while frozen */
+	unsigned ndeferred, capdeferred;
+	pthread_mutex_t kids_lock;
+	pthread_cond_t kids_cond;  /* a fork event was served */
+	struct lp_vm **kids;       /* child vms */
+	struct lp_vm *newest;      /* the child vm of the last fork served */
+	unsigned nkids, capkids;
+	uint64_t forks_served;
+	atomic_bool dead;          /* a child vm whose process is gone */
+
 	bool fr_up;                /* frames_init() ran (its locks exist) */
 	bool ready;                /* fully created */
 	atomic_bool stopping;
@@ -118,6 +144,28 @@ static inline void vm_error(struct lp_vm *vm, int err)
 		atomic_store_explicit(&vm->last_error, err,
 				      memory_order_relaxed);
 }
+
+int vm_create(struct lp_vm **out, const struct lp_config *cfg,
+	      unsigned vmflags);
+/* The locks and descriptors of an lp_vm (vm.c), for child vms too. */
+void vm_init_common(struct lp_vm *vm);
+void vm_fini_common(struct lp_vm *vm);
+
+/* fork.c */
+/* Stop every fault service and evictor round (faults read meanwhile are
+ * deferred) until vm_thaw(): the pages hold still. */
+void vm_freeze(struct lp_vm *vm);
+void vm_thaw(struct lp_vm *vm);
+/* Serve a UFFD_EVENT_FORK: a child vm for the new address space behind
+ * ufd.  Context: a handler of vm.  */
+void vm_fork_event(struct lp_vm *vm, int ufd);
+/* Wait (up to timeout_ms) until vm has served more than `seen` forks. */
+int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms);
+/* The child vms of vm, joined and freed when their process is gone. */
+void vm_reap_kids(struct lp_vm *vm, bool all);
+/* Whether a child vm's address space still exists. */
+bool vm_alive(struct lp_vm *vm);
+void vm_child_destroy(struct lp_vm *vm);
 
 /* fault.c */
 int handlers_start(struct lp_vm *vm);
@@ -149,6 +197,17 @@ int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
  * (vm.c; also used by destroy). */
 int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
 		      size_t ngone);
+
+/* Reserve len bytes at `at` (a hint, or with mflags MAP_FIXED* the place),
+ * register them and publish a region (takes the file reference, even on
+ * failure).  *addr gets the address.  0 or -errno. */
+int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
+		  int prot, enum lp_region_kind kind, struct lp_file *file,
+		  uint64_t off, bool shared, const struct lp_initializer *init,
+		  void **addr);
+/* Destroy every page struct of [start, end), waiting for their owners:
+ * frames and slots are released; the mapping itself is left alone. */
+void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end);
 
 /* Write back the dirty pages of shared file regions in [start, end). */
 int vm_sync_range(struct lp_vm *vm, uintptr_t start, uintptr_t end);

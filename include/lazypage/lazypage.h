@@ -258,6 +258,82 @@ int lp_stats_print(const struct lp_stats *st, FILE *f, int json);
 /* The name of a fault kind ("zero", "file", ...), or "?". */
 const char *lp_fault_kind_name(enum lp_fault_kind kind);
 
+/*
+ * Running a program with its memory managed (what vmrun does).
+ *
+ * lp_spawn() starts an unmodified ELF program (static, static-pie or
+ * dynamically linked; a #! script runs its interpreter) whose memory —
+ * code, data, stack, brk heap, anonymous and private file mappings — is
+ * paged by lazypage under cfg's budget.  Two processes are created: the
+ * program, and a pager process that serves its faults and its memory
+ * system calls (it shares the program's address space and outlives it
+ * while children the program forked still need it).  The calling process's
+ * address space is not shared with either: they run in a copy of it.
+ *
+ * The program starts as after execve(): argv, envp, the caller's signal
+ * mask, ignored signals, descriptors not marked close-on-exec, cwd, rlimits.
+ * Memory the program's forked children map after the fork, and programs it
+ * executes with execve(), run unmanaged.  See the README for the limits.
+ */
+struct lp_proc;
+
+enum lp_spawn_error {
+	LP_SPAWN_OK = 0,
+	LP_SPAWN_NOT_FOUND,   /* the program does not exist */
+	LP_SPAWN_NO_ACCESS,   /* it cannot be read or executed */
+	LP_SPAWN_NOT_ELF,     /* not an ELF file nor a #! script */
+	LP_SPAWN_BAD_ARCH,    /* ELF of another architecture or class */
+	LP_SPAWN_CORRUPT,     /* truncated or inconsistent ELF headers */
+	LP_SPAWN_NO_INTERP,   /* its interpreter (PT_INTERP) is missing or bad */
+	LP_SPAWN_CAP,         /* the memory cap is too small to run anything */
+	LP_SPAWN_UNSUPPORTED, /* userfaultfd or seccomp refused on this system */
+	LP_SPAWN_SYSTEM,      /* anything else (out of memory, ...) */
+};
+
+struct lp_spawn_err {
+	int kind;       /* enum lp_spawn_error */
+	char msg[256];  /* one line, naming the file and the reason */
+};
+
+/* The smallest budget a program can run under (frames). */
+#define LP_PROC_MIN_FRAMES 16
+
+/*
+ * Start path with argv and envp (NULL: the caller's environ).  path without
+ * a '/' is looked up in PATH, as execvp() does.  cfg NULL: lp_config_init()
+ * defaults.  Returns 0 once the program runs, or -errno with err (if not
+ * NULL) saying why: -ENOENT, -EACCES, -ENOEXEC (not ELF, wrong architecture,
+ * corrupt), -EINVAL (cap below LP_PROC_MIN_FRAMES or bad cfg), -EPERM (no
+ * userfaultfd or seccomp), -ENOMEM.
+ */
+int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
+	     char *const envp[], const struct lp_config *cfg,
+	     struct lp_spawn_err *err);
+
+/* The program's process id. */
+pid_t lp_proc_pid(const struct lp_proc *p);
+
+/*
+ * Wait for the program to change state, as waitpid(2) with options WNOHANG,
+ * WUNTRACED and WCONTINUED: *status is a wait status (WIFEXITED, WEXITSTATUS,
+ * WIFSIGNALED, ...).  Returns 1 when a state was reported, 0 with WNOHANG
+ * and nothing new, -EINTR when a signal interrupted the wait, -ECHILD after
+ * the exit was reported, -EPIPE when the pager died (the program was killed
+ * with it).
+ */
+int lp_wait(struct lp_proc *p, int *status, int options);
+
+/* The program's statistics: updated while it runs, final once lp_wait()
+ * reported its exit.  0 or -EINVAL. */
+int lp_proc_stats(struct lp_proc *p, struct lp_stats *st);
+
+/* Send sig to the program.  0 or -errno. */
+int lp_proc_kill(struct lp_proc *p, int sig);
+
+/* Release p.  A program still running is killed (SIGKILL) first.  NULL is
+ * accepted. */
+void lp_proc_free(struct lp_proc *p);
+
 #ifdef __cplusplus
 }
 #endif

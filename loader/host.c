@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pager's life (see host.h): resolve and load the program, build its
+ * stack, give the address space the program's identity, start the program's
+ * process, serve it, report its state changes and statistics to the caller,
+ * and stay until every process that still needs its memory served is gone.
+ */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "loader/elf.h"
+#include "loader/host.h"
+#include "mmap.h"
+#include "loader/stack.h"
+#include "loader/trampoline.h"
+#include "vm.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef AT_RSEQ_FEATURE_SIZE
+#define AT_RSEQ_FEATURE_SIZE 27
+#endif
+
+#define HEAP_RESERVE ((size_t)1 << 30)   /* room for the break */
+#define STACK_GUARD ((size_t)1 << 20)
+#define STACK_MAX ((size_t)4 << 30)
+#define TRAMP_STACK (64u << 10)
+#define MAX_SCRIPT_DEPTH 4
+
+static void futex_wake(atomic_uint *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+void host_fail(struct lp_shared *sh, int err, int kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sh->why.msg, sizeof(sh->why.msg), fmt, ap);
+	va_end(ap);
+	sh->why.kind = kind;
+	sh->err = err;
+	atomic_store(&sh->state, SH_FAILED);
+	atomic_fetch_add(&sh->events, 1);
+	futex_wake(&sh->events);
+}
+
+void host_publish_stats(struct lp_host *H)
+{
+	struct lp_stats st;
+
+	if (lp_stats_get(H->vm, &st))
+		return;
+	atomic_fetch_add(&H->sh->seq, 1);
+	atomic_thread_fence(memory_order_release);
+	H->sh->stats = st;
+	atomic_thread_fence(memory_order_release);
+	atomic_fetch_add(&H->sh->seq, 1);
+}
+
+static void publish_status(struct lp_shared *sh, int status)
+{
+	unsigned n = atomic_load(&sh->nstat);
+
+	sh->stat[n % SH_NSTAT] = status;
+	atomic_store(&sh->nstat, n + 1);
+	atomic_fetch_add(&sh->events, 1);
+	futex_wake(&sh->events);
+}
+
+/* ---- finding and opening the program ---- */
+
+struct prog {
+	char path[PATH_MAX];      /* what was opened */
+	char *argv_buf[4];        /* #! interpreter, its argument, the script */
+	int nextra;
+};
+
+/* execvp's lookup: path with a '/' as is, else the first PATH entry where
+ * it exists.  Returns 0, -ENOENT or -EACCES (found, not executable). */
+static int resolve(const char *name, char *out, size_t len)
+{
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		if (access(out, F_OK))
+			return -ENOENT;
+		return access(out, X_OK) ? -EACCES : 0;
+	}
+	const char *path = getenv("PATH");
+	int rc = -ENOENT;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchrnul(path, ':');
+		int n = (int)(end - path);
+		snprintf(out, len, "%.*s%s%s", n, path, n ? "/" : "", name);
+		if (!access(out, X_OK))
+			return 0;
+		if (!access(out, F_OK))
+			rc = -EACCES;
+		path = *end ? end + 1 : end;
+	}
+	return rc;
+}
+
+static int elf_kind(int e)
+{
+	switch (e) {
+	case LP_ELF_ENOENT: return LP_SPAWN_NOT_FOUND;
+	case LP_ELF_EACCES: return LP_SPAWN_NO_ACCESS;
+	case LP_ELF_NOTELF: return LP_SPAWN_NOT_ELF;
+	case LP_ELF_CLASS:
+	case LP_ELF_ARCH: return LP_SPAWN_BAD_ARCH;
+	case LP_ELF_TYPE:
+	case LP_ELF_CORRUPT: return LP_SPAWN_CORRUPT;
+	default: return LP_SPAWN_SYSTEM;
+	}
+}
+
+static int elf_errno(int e)
+{
+	switch (e) {
+	case LP_ELF_ENOENT: return -ENOENT;
+	case LP_ELF_EACCES: return -EACCES;
+	case LP_ELF_NOMEM: return -ENOMEM;
+	case LP_ELF_IO: return -EIO;
+	default: return -ENOEXEC;
+	}
+}
+
+/* A "#!interp arg" first line: *interp and *arg point into line. */
+static bool shebang(const char *path, char *line, size_t len, char **interp,
+		    char **arg)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, line, len - 1);
+	close(fd);
+	if (n < 3 || line[0] != '#' || line[1] != '!')
+		return false;
+	line[n] = 0;
+	char *nl = strchr(line, '\n');
+	if (nl)
+		*nl = 0;
+	char *p = line + 2;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p)
+		return false;
+	*interp = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	*arg = NULL;
+	if (*p) {
+		*p++ = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		char *e = p + strlen(p);
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			*--e = 0;
+		if (*p)
+			*arg = p;
+	}
+	return true;
+}
+
+/* ---- the stack ---- */
+
+/* Where the program's stack goes: below the pager's own, as the kernel
+ * would place it, else anywhere. */
+static long stack_map(struct lp_vm *vm, size_t size, int prot, uintptr_t *top)
+{
+	uintptr_t ours = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long s, e;
+		if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &s, &e) == 2)
+			ours = s;
+	}
+	if (f)
+		fclose(f);
+	struct rlimit rl;
+	getrlimit(RLIMIT_STACK, &rl);
+	size_t gap = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > STACK_MAX
+			     ? STACK_MAX
+			     : (rl.rlim_cur > (8u << 20) ? rl.rlim_cur : (8u << 20));
+	if (ours > gap + size + 2 * STACK_GUARD) {
+		uintptr_t t = (ours - gap - STACK_GUARD) & ~(uintptr_t)(LP_PG - 1);
+		void *g = mmap((void *)(t - size - STACK_GUARD), STACK_GUARD, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+				       MAP_FIXED_NOREPLACE, -1, 0);
+		if (g != MAP_FAILED) {
+			long r = vm_mmap(vm, t - size, size, prot, MAP_FIXED_NOREPLACE,
+					 NULL, 0, NULL);
+			if (r >= 0) {
+				*top = t;
+				return r;
+			}
+			munmap(g, STACK_GUARD);
+		}
+	}
+	void *g = mmap(NULL, size + STACK_GUARD, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g == MAP_FAILED)
+		return -ENOMEM;
+	long r = vm_mmap(vm, (uintptr_t)g + STACK_GUARD, size, prot, MAP_FIXED,
+			 NULL, 0, NULL);
+	if (r >= 0)
+		*top = (uintptr_t)g + STACK_GUARD + size;
+	return r;
+}
+
+/* The auxiliary vector for the program: ours, with the program's values. */
+static size_t build_auxv(uint64_t *out, size_t max, const struct lp_image *prog,
+			 const struct lp_image *interp)
+{
+	uint64_t aux[256];
+	size_t n = 0, k = 0;
+	int fd = open("/proc/self/auxv", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t r = read(fd, aux, sizeof(aux) - 16);
+		n = r > 0 ? (size_t)r / 16 : 0;
+		close(fd);
+	}
+	const struct lp_elf *e = prog->elf;
+	uint64_t set[][2] = {
+		{ AT_PHDR, prog->bias + e->phdr_vaddr },
+		{ AT_PHENT, e->phentsize },
+		{ AT_PHNUM, e->phnum },
+		{ AT_BASE, interp->elf ? interp->bias + interp->elf->lo : 0 },
+		{ AT_FLAGS, 0 },
+		{ AT_ENTRY, prog->bias + e->entry },
+		{ AT_SECURE, 0 },
+	};
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]) && k + 2 < max; i++) {
+		out[k++] = set[i][0];
+		out[k++] = set[i][1];
+	}
+	for (size_t i = 0; i < n && k + 2 < max; i++) {
+		uint64_t t = aux[2 * i], v = aux[2 * i + 1];
+		if (t == AT_NULL)
+			break;
+		bool mine = t == AT_EXECFN || t == AT_RANDOM || t == AT_PLATFORM ||
+			    t == AT_EXECFD || t == AT_BASE_PLATFORM;
+		for (size_t j = 0; j < sizeof(set) / sizeof(set[0]); j++)
+			mine |= set[j][0] == t;
+		if (mine)
+			continue;
+		out[k++] = t;
+		out[k++] = v;
+	}
+	out[k++] = AT_NULL;
+	out[k++] = 0;
+	return k;
+}
+
+/* ---- the address space's identity ---- */
+
+/*
+ * /proc/self/exe must name the program (busybox and others re-execute
+ * themselves through it), and the kernel changes it only while no mapping
+ * of the old file remains.  Our executable's mappings are replaced by
+ * anonymous copies (identical bytes: running code goes on), then
+ * PR_SET_MM_MAP describes the program: its file, code, data, break, stack,
+ * arguments, environment and auxiliary vector.  Without CAP_SYS_RESOURCE it
+ * is refused and /proc/self/exe keeps naming the caller's executable.
+ */
+static void unmap_own_exe(void)
+{
+	char exe[PATH_MAX], line[PATH_MAX + 128];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	FILE *f = fopen("/proc/self/maps", "re");
+	struct { uintptr_t s, e; int prot; } m[32];
+	int nm = 0;
+
+	if (n <= 0 || !f) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	exe[n] = 0;
+	while (nm < 32 && fgets(line, sizeof line, f)) {
+		unsigned long s, e;
+		char perms[8], path[PATH_MAX];
+		path[0] = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %s", &s, &e, perms, path) < 3)
+			continue;
+		if (strcmp(path, exe))
+			continue;
+		int prot = (perms[0] == 'r' ? PROT_READ : 0) |
+			   (perms[1] == 'w' ? PROT_WRITE : 0) |
+			   (perms[2] == 'x' ? PROT_EXEC : 0);
+		m[nm].s = s;
+		m[nm].e = e;
+		m[nm++].prot = prot;
+	}
+	fclose(f);
+	for (int i = 0; i < nm; i++) {
+		size_t len = m[i].e - m[i].s;
+		void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (copy == MAP_FAILED)
+			return;
+		if (m[i].prot & PROT_READ)
+			memcpy(copy, (void *)m[i].s, len);
+		mprotect(copy, len, m[i].prot);
+		mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)m[i].s);
+	}
+}
+
+static void set_identity(struct lp_host *H, int exe_fd, uintptr_t top,
+			 const struct lp_stack_out *so)
+{
+	const struct lp_elf *e = H->prog.elf;
+	uintptr_t cs = 0, ce = 0, ds = 0, de = 0;
+
+	for (unsigned i = 0; i < e->nseg; i++) {
+		uintptr_t s = H->prog.bias + e->seg[i].vaddr;
+		uintptr_t t = s + e->seg[i].memsz;
+		if ((e->seg[i].prot & PROT_EXEC) && !cs) {
+			cs = s;
+			ce = t;
+		} else if (e->seg[i].prot & PROT_WRITE) {
+			if (!ds)
+				ds = s;
+			de = t;
+		}
+	}
+	if (!cs) {
+		cs = H->prog.lo;
+		ce = H->prog.hi;
+	}
+	if (!ds) {
+		ds = ce;
+		de = ce;
+	}
+	unmap_own_exe();
+	struct prctl_mm_map map = {
+		.start_code = cs, .end_code = ce,
+		.start_data = ds, .end_data = de,
+		.start_brk = H->heap_start, .brk = H->heap_start,
+		.start_stack = top,
+		.arg_start = so->arg_start, .arg_end = so->arg_end,
+		.env_start = so->env_start, .env_end = so->env_end,
+		.auxv = (uint64_t *)(uintptr_t)so->auxv,
+		.auxv_size = (uint32_t)so->auxv_bytes,
+		.exe_fd = (uint32_t)exe_fd,
+	};
+	(void)prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof(map), 0);
+}
+
+/* ---- starting the program's process ---- */
+
+/* Our descriptors marked close-on-exec: the program must not have them. */
+static int cloexec_fds(int **out)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int *v = NULL, n = 0, cap = 0;
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		int fl = fcntl(fd, F_GETFD);
+		if (fl < 0 || !(fl & FD_CLOEXEC))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 32;
+			int *nv = realloc(v, (size_t)cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = fd;
+	}
+	closedir(d);
+	*out = v;
+	return n;
+}
+
+static int wait_stage(struct lp_tramp *t, int from, pid_t pid)
+{
+	while (atomic_load(&t->stage) == from) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		syscall(SYS_futex, &t->stage, FUTEX_WAIT, from, &ts, NULL, 0);
+		siginfo_t si = { 0 };
+		if (atomic_load(&t->stage) == from &&
+		    waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == pid)
+			return -ECHILD; /* died on the way */
+	}
+	return atomic_load(&t->stage);
+}
+
+static int start_program(struct lp_host *H, struct lp_tramp *t)
+{
+	unsigned char *stk = malloc(TRAMP_STACK);
+	if (!stk)
+		return -ENOMEM;
+	pid_t pid = clone(tramp_main, stk + TRAMP_STACK, CLONE_VM | SIGCHLD, t);
+	if (pid < 0) {
+		free(stk);
+		return -errno;
+	}
+	H->pid = pid;
+	int st = wait_stage(t, TR_START, pid);
+	int rc = 0;
+	if (st == TR_LISTENER) {
+		H->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		H->listener = H->pidfd < 0 ? -1
+					  : (int)syscall(SYS_pidfd_getfd, H->pidfd,
+							 t->listener, 0);
+		if (H->listener < 0) {
+			rc = -errno;
+			kill(pid, SIGKILL);
+		} else {
+			(void)fcntl(H->listener, F_SETFD, FD_CLOEXEC);
+			atomic_store(&t->stage, TR_GO);
+			syscall(SYS_futex, &t->stage, FUTEX_WAKE, 1, NULL, NULL, 0);
+			st = wait_stage(t, TR_GO, pid);
+		}
+	}
+	if (!rc && st != TR_RUNNING)
+		rc = st == TR_FAILED ? t->err : -ECHILD;
+	if (rc) {
+		waitpid(pid, NULL, 0);
+		H->pid = 0;
+	}
+	free(stk); /* running on its own stack now, or gone */
+	return rc;
+}
+
+/* ---- the pager's main ---- */
+
+static int load_program(struct lp_host *H, const char *name, char *const argv[],
+			char ***pargv, char **execfn)
+{
+	static char line[256];
+	char path[PATH_MAX], interp_path[PATH_MAX], msg[200];
+	int argc = 0, rc;
+
+	while (argv[argc])
+		argc++;
+	char **av = calloc((size_t)argc + 2 * MAX_SCRIPT_DEPTH + 1, sizeof(*av));
+	if (!av)
+		return -ENOMEM;
+	memcpy(av, argv, (size_t)argc * sizeof(*av));
+	int n = argc;
+
+	rc = resolve(name, path, sizeof path);
+	if (rc) {
+		host_fail(H->sh, rc, rc == -ENOENT ? LP_SPAWN_NOT_FOUND : LP_SPAWN_NO_ACCESS,
+			  "%s: %s", name, strerror(-rc));
+		return rc;
+	}
+	*execfn = strdup(path);
+	/* #! scripts run their interpreter: argv becomes interp [arg] script
+	 * args..., as execve() makes it. */
+	for (int depth = 0;; depth++) {
+		char *ip, *arg, *copy = strdup(path);
+		if (!copy || !shebang(path, line, sizeof line, &ip, &arg)) {
+			free(copy);
+			break;
+		}
+		if (depth == MAX_SCRIPT_DEPTH) {
+			host_fail(H->sh, -ELOOP, LP_SPAWN_NOT_ELF,
+				  "%s: too many levels of #! interpreters", copy);
+			return -ELOOP;
+		}
+		int shift = arg ? 2 : 1;
+		memmove(av + shift + 1, av + 1, (size_t)n * sizeof(*av));
+		av[0] = strdup(ip);
+		if (arg)
+			av[1] = strdup(arg);
+		av[shift] = copy;
+		n += shift;
+		snprintf(path, sizeof path, "%s", ip);
+		if (access(path, F_OK)) {
+			host_fail(H->sh, -ENOENT, LP_SPAWN_NOT_FOUND,
+				  "%s: interpreter %s: %s", *execfn, path, strerror(ENOENT));
+			return -ENOENT;
+		}
+	}
+	*pargv = av;
+
+	rc = lp_elf_open(path, &H->prog.elf, msg, sizeof msg);
+	if (rc) {
+		host_fail(H->sh, elf_errno(rc), elf_kind(rc), "%s: %s", path, msg);
+		return elf_errno(rc);
+	}
+	if (H->prog.elf->interp) {
+		snprintf(interp_path, sizeof interp_path, "%s", H->prog.elf->interp);
+		rc = lp_elf_open(interp_path, &H->interp.elf, msg, sizeof msg);
+		if (rc || H->interp.elf->interp || H->interp.elf->type != ET_DYN) {
+			host_fail(H->sh, rc ? elf_errno(rc) : -ENOEXEC, LP_SPAWN_NO_INTERP,
+				  "%s: interpreter %s: %s", path, interp_path,
+				  rc ? msg : "not a shared object without interpreter");
+			return rc ? elf_errno(rc) : -ENOEXEC;
+		}
+	}
+	return 0;
+}
+
+static void ignore_terminal_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU,
+				    SIGHUP, SIGPIPE, SIGTERM, SIGUSR1, SIGUSR2 };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_IGN);
+}
+
+int host_main(const char *name, char *const argv[], char *const envp[],
+	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd)
+{
+	struct lp_host H;
+	struct lp_tramp *t = calloc(1, sizeof(*t));
+	sigset_t mask, all;
+	char **av = NULL, *execfn = NULL;
+	int rc;
+
+	memset(&H, 0, sizeof(H));
+	H.sh = sh;
+	H.pidfd = H.listener = H.stop_fd = -1;
+	pthread_mutex_init(&H.lock, NULL);
+	if (!t) {
+		host_fail(sh, -ENOMEM, LP_SPAWN_SYSTEM, "out of memory");
+		return 1;
+	}
+	/* What the program inherits, as across execve(): the mask and the
+	 * signals ignored now. */
+	sigprocmask(SIG_BLOCK, NULL, &mask);
+	for (int sig = 1; sig <= 64; sig++) {
+		struct sigaction sa;
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			t->ignored[sig] = 1;
+	}
+	memcpy(&t->sigmask, &mask, sizeof(t->sigmask));
+	ignore_terminal_signals();
+
+	if (load_program(&H, name, argv, &av, &execfn))
+		return 1;
+
+	rc = vm_create(&H.vm, cfg, VMF_FORK);
+	if (rc) {
+		bool refused = rc == -EPERM || rc == -EACCES || rc == -ENOSYS;
+		host_fail(sh, rc, refused ? LP_SPAWN_UNSUPPORTED : LP_SPAWN_SYSTEM,
+			  "cannot start lazypage: %s%s", strerror(-rc),
+			  refused ? " (userfaultfd needs root, CAP_SYS_PTRACE or "
+				    "access to /dev/userfaultfd)" : "");
+		return 1;
+	}
+	rc = image_load(H.vm, &H.prog, HEAP_RESERVE);
+	if (!rc && H.interp.elf)
+		rc = image_load(H.vm, &H.interp, 0);
+	if (rc) {
+		host_fail(sh, rc, LP_SPAWN_SYSTEM, "%s: cannot place the image: %s",
+			  execfn, strerror(-rc));
+		return 1;
+	}
+	heap_reserve(&H, H.prog.hi, HEAP_RESERVE);
+
+	/* The stack: the stack limit's worth, lazily; the top page now. */
+	struct rlimit rl;
+	getrlimit(RLIMIT_STACK, &rl);
+	size_t ssize = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > STACK_MAX
+			       ? STACK_MAX
+			       : rl.rlim_cur < (128u << 10) ? (128u << 10)
+							   : rl.rlim_cur;
+	ssize &= ~(size_t)(LP_PG - 1);
+	uintptr_t top = 0;
+	int sprot = PROT_READ | PROT_WRITE | (H.prog.elf->exec_stack ? PROT_EXEC : 0);
+	long sr = stack_map(H.vm, ssize, sprot, &top);
+	if (sr < 0) {
+		host_fail(sh, (int)sr, LP_SPAWN_SYSTEM, "cannot map the stack: %s",
+			  strerror((int)-sr));
+		return 1;
+	}
+	uint64_t auxv[128];
+	build_auxv(auxv, 128, &H.prog, &H.interp);
+	int argc = 0;
+	while (av[argc])
+		argc++;
+	struct lp_stack_in in = { argc, av, envp, execfn, auxv };
+	struct lp_stack_out so;
+	size_t blen = ssize < (2u << 20) ? ssize : (2u << 20);
+	unsigned char *sbuf = calloc(1, blen);
+	rc = sbuf ? lp_stack_build(sbuf, top, blen, &in, &so) : -ENOMEM;
+	if (rc) {
+		host_fail(sh, rc, LP_SPAWN_SYSTEM, "%s: arguments and environment "
+			  "do not fit the stack: %s", execfn, strerror(-rc));
+		return 1;
+	}
+	size_t used = top - so.sp;
+	memcpy((void *)so.sp, sbuf + blen - used, used); /* served as faults */
+	free(sbuf);
+
+	set_identity(&H, H.prog.elf->fd, top, &so);
+
+	/* The program's process. */
+	H.stop_fd = eventfd(0, EFD_CLOEXEC);
+	int *fds = NULL;
+	int nfds = cloexec_fds(&fds);
+	t->filter = &lp_seccomp_filter;
+	t->filter_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
+			  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+	t->no_new_privs = geteuid() != 0;
+	t->close_fds = fds;
+	t->nclose = nfds > 0 ? nfds : 0;
+	const char *base = strrchr(execfn, '/');
+	snprintf(t->comm, sizeof t->comm, "%s", base ? base + 1 : execfn);
+	t->pager = getpid();
+	t->sp = so.sp;
+	t->entry = H.interp.elf ? H.interp.bias + H.interp.elf->entry
+				: H.prog.bias + H.prog.elf->entry;
+	/* Our own threads must never take the program's signals. */
+	sigfillset(&all);
+	sigdelset(&all, SIGCHLD);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	rc = start_program(&H, t);
+	free(fds);
+	if (rc) {
+		host_fail(sh, rc, rc == -EPERM || rc == -EACCES || rc == -ENOSYS
+					  ? LP_SPAWN_UNSUPPORTED : LP_SPAWN_SYSTEM,
+			  "cannot start the program: %s%s", strerror(-rc),
+			  rc == -EACCES || rc == -EPERM ? " (seccomp refused)" : "");
+		return 1;
+	}
+	H.h = handler_new(H.vm);
+	if (pthread_create(&H.notify, NULL, notify_main, &H) == 0)
+		H.notify_up = true;
+	sh->pid = H.pid;
+	atomic_store(&sh->state, SH_RUNNING);
+	atomic_fetch_add(&sh->events, 1);
+	futex_wake(&sh->events);
+
+	/* Serve: report state changes, publish statistics, and stay while a
+	 * forked child still has memory of ours to be served. */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	bool running = true;
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = caller_fd, .events = POLLIN },
+		};
+		int pr = poll(p, 2, 200);
+		if (p[0].revents) {
+			struct signalfd_siginfo ssi;
+			while (read(sfd, &ssi, sizeof ssi) > 0)
+				;
+		}
+		if (p[1].revents && running) /* the caller died: so do we */
+			kill(H.pid, SIGKILL);
+		for (;;) {
+			siginfo_t si;
+			memset(&si, 0, sizeof si);
+			if (waitid(P_PID, (id_t)H.pid, &si,
+				   WEXITED | WSTOPPED | WCONTINUED | WNOHANG) ||
+			    si.si_pid != H.pid)
+				break;
+			int status = 0;
+			switch (si.si_code) {
+			case CLD_EXITED: status = (si.si_status & 0xff) << 8; break;
+			case CLD_KILLED: status = si.si_status; break;
+			case CLD_DUMPED: status = si.si_status | 0x80; break;
+			case CLD_STOPPED:
+			case CLD_TRAPPED: status = (si.si_status << 8) | 0x7f; break;
+			case CLD_CONTINUED: status = 0xffff; break;
+			}
+			if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
+			    si.si_code == CLD_DUMPED) {
+				running = false;
+				host_publish_stats(&H);
+			}
+			publish_status(sh, status);
+		}
+		(void)pr;
+		if (running) {
+			host_publish_stats(&H);
+			continue;
+		}
+		pthread_mutex_lock(&H.lock);
+		vm_reap_kids(H.vm, false);
+		pthread_mutex_lock(&H.vm->kids_lock);
+		unsigned kids = H.vm->nkids;
+		pthread_mutex_unlock(&H.vm->kids_lock);
+		pthread_mutex_unlock(&H.lock);
+		if (!kids)
+			break;
+	}
+	if (H.notify_up) {
+		uint64_t one = 1;
+		(void)!write(H.stop_fd, &one, sizeof one);
+		pthread_join(H.notify, NULL);
+	}
+	handler_free(H.h);
+	lp_vm_destroy(H.vm);
+	return 0;
+}

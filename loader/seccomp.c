@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The program's memory system calls, through seccomp user notification.
+ *
+ * The filter (installed by the trampoline in the program's process, and
+ * inherited by everything it forks or executes) sends to the pager: brk,
+ * munmap, mremap, mmap of private memory, madvise(DONTNEED/FREE), and
+ * fork-like clones.  The pager performs the call itself — it shares the
+ * address space — on the managed regions, and answers with the kernel's
+ * result; anything it does not manage it lets the kernel do (CONTINUE).
+ *
+ * Notifications may come from processes with another address space: a
+ * forked child (whose regions a child vm serves: its discards and moves are
+ * prepared, then done by the kernel), or a program the child executed
+ * (nothing of ours: CONTINUE).  Processes are told apart with kcmp(KCMP_VM).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/kcmp.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "loader/host.h"
+#include "mmap.h"
+#include "vm.h"
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+#define ARG(n) (offsetof(struct seccomp_data, args) + 8 * (n))
+#define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
+
+enum { L_MMAP = 13, L_MADV = 16, L_CLONE = 21, L_NOTIFY = 24, L_ALLOW = 25 };
+#define TO(label, at) ((label) - (at) - 1)
+
+static struct sock_filter filter[] = {
+	/* 0 */ LD(offsetof(struct seccomp_data, arch)),
+	/* 1 */ JEQ(AUDIT_ARCH_X86_64, 0, TO(L_ALLOW, 1)),
+	/* 2 */ LD(offsetof(struct seccomp_data, nr)),
+	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, TO(L_ALLOW, 3), 0),
+	/* 4 */ JEQ(SYS_brk, TO(L_NOTIFY, 4), 0),
+	/* 5 */ JEQ(SYS_munmap, TO(L_NOTIFY, 5), 0),
+	/* 6 */ JEQ(SYS_mremap, TO(L_NOTIFY, 6), 0),
+	/* 7 */ JEQ(SYS_fork, TO(L_NOTIFY, 7), 0),
+	/* 8 */ JEQ(SYS_clone3, TO(L_NOTIFY, 8), 0),
+	/* 9 */ JEQ(SYS_mmap, TO(L_MMAP, 9), 0),
+	/* 10 */ JEQ(SYS_madvise, TO(L_MADV, 10), 0),
+	/* 11 */ JEQ(SYS_clone, TO(L_CLONE, 11), 0),
+	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 12), 0, 0),
+	/* mmap: private mappings only (MAP_TYPE == MAP_PRIVATE) */
+	/* 13 */ LD(ARG(3)),
+	/* 14 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
+	/* 15 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 15), TO(L_ALLOW, 15)),
+	/* madvise: the advice that drops pages */
+	/* 16 */ LD(ARG(2)),
+	/* 17 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 17), 0),
+	/* 18 */ JEQ(MADV_FREE, TO(L_NOTIFY, 18), 0),
+	/* 19 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 19), 0),
+	/* 20 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 20), 0, 0),
+	/* clone: fork-like only (no CLONE_VM) */
+	/* 21 */ LD(ARG(0)),
+	/* 22 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM),
+	/* 23 */ JEQ(0, TO(L_NOTIFY, 23), TO(L_ALLOW, 23)),
+	/* 24 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 25 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+const struct sock_fprog lp_seccomp_filter = {
+	.len = sizeof(filter) / sizeof(filter[0]),
+	.filter = filter,
+};
+
+static bool same_mm(pid_t a, pid_t b)
+{
+	return syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0;
+}
+
+/* The vm serving tid's address space, or NULL.  Under H->lock. */
+static struct lp_vm *find_vm(struct lp_vm *vm, pid_t tid, pid_t self)
+{
+	if (self && same_mm(self, tid))
+		return vm;
+	struct lp_vm *found = NULL;
+	pthread_mutex_lock(&vm->kids_lock);
+	for (unsigned i = 0; i < vm->nkids && !found; i++) {
+		struct lp_vm *k = vm->kids[i];
+		if (!atomic_load(&k->dead))
+			found = find_vm(k, tid, k->pid);
+	}
+	pthread_mutex_unlock(&vm->kids_lock);
+	return found;
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = tid;
+
+	snprintf(path, sizeof path, "/proc/%d/status", tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+/* Our own descriptor for fd of thread tid's process, or -errno. */
+static int steal_fd(pid_t tid, int fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
+
+	if (pfd < 0)
+		return -errno;
+	int mine = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	int rc = mine < 0 ? -errno : mine;
+	close(pfd);
+	if (rc >= 0)
+		(void)fcntl(rc, F_SETFD, FD_CLOEXEC);
+	return rc;
+}
+
+/* mmap of private memory.  1: answered in *res; 0: let the kernel do it. */
+static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res)
+{
+	const uint64_t *a = req->data.args;
+	int prot = (int)a[2], flags = (int)a[3], fd = (int)a[4];
+	struct lp_file *file = NULL;
+
+	if (flags & (MAP_HUGETLB | MAP_LOCKED | MAP_GROWSDOWN) ||
+	    prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return 0;
+	if (!(flags & MAP_ANONYMOUS)) {
+		struct stat st;
+		int mine = steal_fd(req->pid, fd);
+		if (mine < 0)
+			return 0; /* the kernel says what is wrong with fd */
+		int acc = fcntl(mine, F_GETFL) & O_ACCMODE;
+		if (fstat(mine, &st) < 0 || acc == O_WRONLY) {
+			close(mine);
+			return 0;
+		}
+		if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
+		    minor(st.st_rdev) == 5) {
+			close(mine); /* /dev/zero: anonymous memory */
+		} else if (S_ISREG(st.st_mode)) {
+			file = calloc(1, sizeof(*file));
+			if (!file) {
+				close(mine);
+				return 0;
+			}
+			file->fd = mine;
+			atomic_init(&file->refs, 1);
+			atomic_init(&file->size, (uint64_t)st.st_size);
+		} else {
+			close(mine);
+			return 0;
+		}
+	}
+	*res = vm_mmap(H->vm, a[0], a[1], prot, flags, file, a[5], NULL);
+	return 1;
+}
+
+static bool is_fork(const struct seccomp_notif *req, struct lp_vm *vm, bool ours)
+{
+	uint64_t flags = 0;
+
+	if (req->data.nr == SYS_fork)
+		return true;
+	if (req->data.nr == SYS_clone)
+		return !(req->data.args[0] & CLONE_VM);
+	/* clone3: the flags are the first field of the caller's struct. */
+	if (ours) {
+		memcpy(&flags, (const void *)req->data.args[0], sizeof(flags));
+	} else {
+		struct iovec l = { &flags, sizeof(flags) };
+		struct iovec r = { (void *)req->data.args[0], sizeof(flags) };
+		if (process_vm_readv(req->pid, &l, 1, &r, 1, 0) != sizeof(flags))
+			return false;
+	}
+	(void)vm;
+	return !(flags & CLONE_VM);
+}
+
+/* The children of thread tid, as listed by /proc: up to n of them. */
+static size_t children_of(pid_t tid, pid_t *out, size_t n)
+{
+	char path[96];
+	size_t k = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", tgid_of(tid), tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	int pid;
+	while (k < n && fscanf(f, "%d", &pid) == 1)
+		out[k++] = pid;
+	fclose(f);
+	return k;
+}
+
+static int send_resp(struct lp_host *H, struct seccomp_notif_resp *resp)
+{
+	if (ioctl(H->listener, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0)
+		return -errno; /* ENOENT: the caller went away meanwhile */
+	return 0;
+}
+
+/*
+ * A fork of a process whose memory vm serves.  The pages must hold still
+ * while the kernel copies the page tables and while the child vm copies
+ * ours: freeze, let the fork go, wait for its UFFD_EVENT_FORK to be served,
+ * thaw.  Then find the child's pid, which the child vm needs to be found
+ * again (its own memory calls) and tells it apart.
+ */
+static void do_fork(struct lp_host *H, struct lp_vm *vm,
+		    const struct seccomp_notif *req,
+		    struct seccomp_notif_resp *resp)
+{
+	pid_t before[256];
+	size_t nb = children_of(req->pid, before, 256);
+
+	pthread_mutex_lock(&vm->kids_lock);
+	uint64_t seen = vm->forks_served;
+	pthread_mutex_unlock(&vm->kids_lock);
+
+	vm_freeze(vm);
+	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	int sent = send_resp(H, resp);
+	/* No event comes when the fork fails before copying memory. */
+	int rc = sent ? -ENOENT : vm_wait_fork(vm, seen, 2000);
+	vm_thaw(vm);
+	if (rc)
+		return;
+
+	for (int tries = 0; tries < 2000; tries++) {
+		pid_t now[256];
+		size_t nn = children_of(req->pid, now, 256);
+		for (size_t i = 0; i < nn; i++) {
+			bool old = false;
+			for (size_t j = 0; j < nb && !old; j++)
+				old = now[i] == before[j];
+			if (old)
+				continue;
+			pthread_mutex_lock(&vm->kids_lock);
+			if (vm->newest && !vm->newest->pid)
+				vm->newest->pid = now[i];
+			pthread_mutex_unlock(&vm->kids_lock);
+			return;
+		}
+		usleep(500);
+	}
+	/* Gone already (it exited and was reaped): its vm finds out alone. */
+}
+
+static void serve(struct lp_host *H, const struct seccomp_notif *req,
+		  struct seccomp_notif_resp *resp)
+{
+	const uint64_t *a = req->data.args;
+	long res = 0;
+	int handled = 1;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->id = req->id;
+
+	pthread_mutex_lock(&H->lock);
+	struct lp_vm *vm = find_vm(H->vm, req->pid, getpid());
+	bool ours = vm == H->vm;
+	if (!vm) {
+		handled = 0; /* an address space we do not serve */
+	} else if (req->data.nr == SYS_fork || req->data.nr == SYS_clone ||
+		   req->data.nr == SYS_clone3) {
+		if (is_fork(req, vm, ours)) {
+			do_fork(H, vm, req, resp);
+			pthread_mutex_unlock(&H->lock);
+			return;
+		}
+		handled = 0;
+	} else if (!ours) {
+		/* A forked child: prepare our table, then the kernel acts. */
+		switch (req->data.nr) {
+		case SYS_munmap:
+		case SYS_madvise:
+			if (vm_overlaps(vm, a[0], a[1]))
+				(void)vm_discard(vm, a[0] & ~(LP_PG - 1), a[1], false);
+			break;
+		case SYS_mremap:
+			/* The kernel moves the mapping out of our reach: make
+			 * every page present so that it takes their content. */
+			if (vm_overlaps(vm, a[0], a[1]) && H->h)
+				(void)vm_populate(vm, H->h, a[0] & ~(LP_PG - 1), a[1]);
+			break;
+		}
+		handled = 0;
+	} else {
+		switch (req->data.nr) {
+		case SYS_brk:
+			res = host_brk(H, a[0]);
+			break;
+		case SYS_mmap:
+			handled = do_mmap(H, req, &res);
+			break;
+		case SYS_munmap:
+			if ((handled = vm_overlaps(vm, a[0], a[1])))
+				res = vm_munmap(vm, a[0], a[1]);
+			break;
+		case SYS_mremap:
+			if ((handled = vm_overlaps(vm, a[0], a[1] ? a[1] : LP_PG)))
+				res = vm_mremap(vm, a[0], a[1], a[2], (int)a[3], a[4]);
+			break;
+		case SYS_madvise:
+			if ((handled = vm_overlaps(vm, a[0], a[1])))
+				res = vm_discard(vm, a[0], a[1], true);
+			break;
+		default:
+			handled = 0;
+		}
+	}
+	pthread_mutex_unlock(&H->lock);
+	if (!handled) {
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	} else if (res < 0 && res > -4096) {
+		resp->error = (int)res;
+	} else {
+		resp->val = res;
+	}
+	(void)send_resp(H, resp);
+}
+
+void *notify_main(void *arg)
+{
+	struct lp_host *H = arg;
+	struct seccomp_notif_sizes sz;
+
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
+		return NULL;
+	struct seccomp_notif *req = calloc(1, sz.seccomp_notif > sizeof(*req)
+						    ? sz.seccomp_notif
+						    : sizeof(*req));
+	struct seccomp_notif_resp *resp = calloc(
+		1, sz.seccomp_notif_resp > sizeof(*resp) ? sz.seccomp_notif_resp
+							  : sizeof(*resp));
+	struct pollfd pfd[2] = {
+		{ .fd = H->listener, .events = POLLIN },
+		{ .fd = H->stop_fd, .events = POLLIN },
+	};
+
+	while (req && resp) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLHUP | POLLERR) && !(pfd[0].revents & POLLIN))
+			break; /* nobody has the filter any more */
+		memset(req, 0, sz.seccomp_notif);
+		if (ioctl(H->listener, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
+			if (errno == EINTR || errno == ENOENT)
+				continue;
+			break;
+		}
+		serve(H, req, resp);
+	}
+	free(req);
+	free(resp);
+	return NULL;
+}

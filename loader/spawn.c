@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lp_spawn and friends: the caller's side of running a program (see the
+ * header).  The pager is forked twice (so that it is nobody's zombie: the
+ * caller waits for the program through the shared page, not through
+ * waitpid), and reports through one shared page: whether the program
+ * started, its state changes as wait statuses, and its statistics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loader/host.h"
+
+extern char **environ;
+
+struct lp_proc {
+	struct lp_shared *sh;
+	pid_t pid;
+	int pager_fd;          /* pidfd of the pager */
+	unsigned consumed;     /* statuses reported so far */
+	bool exited;
+};
+
+static void set_err(struct lp_spawn_err *err, int kind, const char *msg)
+{
+	if (!err)
+		return;
+	err->kind = kind;
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+}
+
+static int futex_wait(atomic_uint *w, unsigned val, int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	if (syscall(SYS_futex, w, FUTEX_WAIT, val, &ts, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static bool pager_gone(const struct lp_proc *p)
+{
+	struct pollfd pf = { .fd = p->pager_fd, .events = POLLIN };
+
+	return poll(&pf, 1, 0) > 0;
+}
+
+int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
+	     char *const envp[], const struct lp_config *cfg,
+	     struct lp_spawn_err *err)
+{
+	struct lp_config defaults;
+
+	set_err(err, LP_SPAWN_OK, "");
+	if (!out || !path || !*path || !argv || !argv[0]) {
+		set_err(err, LP_SPAWN_SYSTEM, "invalid argument");
+		return -EINVAL;
+	}
+	*out = NULL;
+	if (!cfg) {
+		lp_config_init(&defaults);
+		cfg = &defaults;
+	}
+	if (cfg->frames && cfg->frames < LP_PROC_MIN_FRAMES) {
+		char m[128];
+		snprintf(m, sizeof m, "memory cap of %zu KiB is too small: a program "
+				      "needs at least %u KiB",
+			 cfg->frames * 4, LP_PROC_MIN_FRAMES * 4);
+		set_err(err, LP_SPAWN_CAP, m);
+		return -EINVAL;
+	}
+	struct lp_proc *p = calloc(1, sizeof(*p));
+	struct lp_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!p || sh == MAP_FAILED) {
+		free(p);
+		if (sh != MAP_FAILED)
+			munmap(sh, sizeof(*sh));
+		set_err(err, LP_SPAWN_SYSTEM, "out of memory");
+		return -ENOMEM;
+	}
+	p->sh = sh;
+	p->pager_fd = -1;
+
+	int caller = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	pid_t mid = fork();
+	if (mid < 0) {
+		int e = -errno;
+		close(caller);
+		lp_proc_free(p);
+		set_err(err, LP_SPAWN_SYSTEM, "fork failed");
+		return e;
+	}
+	if (mid == 0) {
+		/* The intermediate: fork the pager and leave at once. */
+		pid_t pager = fork();
+		if (pager == 0) {
+			sh->pager = getpid();
+			_exit(host_main(path, argv, envp ? envp : environ, cfg, sh,
+					caller));
+		}
+		_exit(pager < 0 ? 1 : 0);
+	}
+	close(caller);
+	int st;
+	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		lp_proc_free(p);
+		set_err(err, LP_SPAWN_SYSTEM, "cannot fork the pager");
+		return -EAGAIN;
+	}
+	/* The pager's pid is only known to it; find it through the page. */
+	for (;;) {
+		unsigned ev = atomic_load(&sh->events);
+		unsigned s = atomic_load(&sh->state);
+		if (s != SH_STARTING)
+			break;
+		futex_wait(&sh->events, ev, 100);
+	}
+	if (atomic_load(&sh->state) == SH_FAILED) {
+		int e = sh->err ? sh->err : -EIO;
+		if (err)
+			*err = sh->why;
+		lp_proc_free(p);
+		return e;
+	}
+	p->pid = sh->pid;
+	p->pager_fd = (int)syscall(SYS_pidfd_open, sh->pager, 0);
+	*out = p;
+	return 0;
+}
+
+pid_t lp_proc_pid(const struct lp_proc *p)
+{
+	return p ? p->pid : -1;
+}
+
+int lp_wait(struct lp_proc *p, int *status, int options)
+{
+	if (!p || !status || (options & ~(WNOHANG | WUNTRACED | WCONTINUED)))
+		return -EINVAL;
+	for (;;) {
+		unsigned ev = atomic_load(&p->sh->events);
+		unsigned n = atomic_load(&p->sh->nstat);
+		while (p->consumed < n) {
+			int s = p->sh->stat[p->consumed % SH_NSTAT];
+			p->consumed++;
+			if (WIFSTOPPED(s) && !(options & WUNTRACED))
+				continue;
+			if (WIFCONTINUED(s) && !(options & WCONTINUED))
+				continue;
+			if (WIFEXITED(s) || WIFSIGNALED(s))
+				p->exited = true;
+			*status = s;
+			return 1;
+		}
+		if (p->exited)
+			return -ECHILD;
+		if (p->pager_fd >= 0 && pager_gone(p) &&
+		    atomic_load(&p->sh->nstat) == n)
+			return -EPIPE;
+		if (options & WNOHANG)
+			return 0;
+		if (futex_wait(&p->sh->events, ev, 200) == -EINTR)
+			return -EINTR;
+	}
+}
+
+int lp_proc_stats(struct lp_proc *p, struct lp_stats *st)
+{
+	if (!p || !st)
+		return -EINVAL;
+	for (;;) {
+		unsigned a = atomic_load(&p->sh->seq);
+		atomic_thread_fence(memory_order_acquire);
+		*st = p->sh->stats;
+		atomic_thread_fence(memory_order_acquire);
+		if (!(a & 1) && atomic_load(&p->sh->seq) == a)
+			return 0;
+		sched_yield();
+	}
+}
+
+int lp_proc_kill(struct lp_proc *p, int sig)
+{
+	if (!p || p->exited)
+		return -ESRCH;
+	return kill(p->pid, sig) ? -errno : 0;
+}
+
+void lp_proc_free(struct lp_proc *p)
+{
+	if (!p)
+		return;
+	if (p->pid > 0 && !p->exited)
+		kill(p->pid, SIGKILL);
+	if (p->pager_fd >= 0)
+		close(p->pager_fd);
+	munmap(p->sh, sizeof(*p->sh));
+	free(p);
+}

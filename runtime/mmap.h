@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The program's memory system calls, served inside the runtime (mmap.c),
+ * for the program host (host.c).  Each has the kernel call's semantics and
+ * result (an address, 0, or -errno).  Called from one host thread.
+ */
+#ifndef LP_MMAP_H
+#define LP_MMAP_H
+
+#include "vm.h"
+
+/* Whether any managed region overlaps [addr, addr+len). */
+bool vm_overlaps(struct lp_vm *vm, uintptr_t addr, size_t len);
+/* mmap(2) of private memory, managed: anonymous (file NULL, init NULL), a
+ * private file mapping (file referenced; taken even on failure), or lazily
+ * initialised pages (init). */
+long vm_mmap(struct lp_vm *vm, uintptr_t addr, size_t len, int prot, int flags,
+	     struct lp_file *file, uint64_t off, const struct lp_initializer *init);
+/* munmap(2): managed pages are destroyed, everything is unmapped. */
+int vm_munmap(struct lp_vm *vm, uintptr_t addr, size_t len);
+/* madvise(MADV_DONTNEED): managed pages come back as their region makes
+ * them (zero; file bytes).  zap: also drop the page-table entries (our own
+ * address space; a forked child's kernel call does it for itself). */
+int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap);
+/* mremap(2) (MREMAP_DONTUNMAP is refused on managed memory). */
+long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
+	       int flags, uintptr_t want);
+/* Make every page of [addr, addr+len) present (a forked child's range that
+ * the kernel is about to move away from the registration).  h: a handler
+ * context of the caller's (handler_new). */
+int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
+		size_t len);
+
+/* fault.c: a handler context for a thread of the host, and a fault served
+ * on its behalf. */
+struct lp_handler *handler_new(struct lp_vm *vm);
+void handler_free(struct lp_handler *h);
+void vm_fault_in(struct lp_handler *h, uintptr_t addr);
+
+#endif /* LP_MMAP_H */
