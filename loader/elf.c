@@ -528,19 +528,24 @@ out:
 int lp_elf_parse_mem(const void *buf, size_t len, struct lp_elf **out,
 		     char *msg, size_t msglen)
 {
+	int saved = errno, rc;
 	struct lp_elf *e;
 
 	if (!out || (!buf && len))
 		return -EINVAL;
 	*out = NULL;
 	e = calloc(1, sizeof(*e));
-	if (!e)
-		return fail(msg, msglen, LP_ELF_NOMEM, "out of memory");
-	e->fd = -1;
-	e->mem = buf;
-	e->memlen = len;
-	e->file_size = len;
-	return load(e, out, msg, msglen);
+	if (!e) {
+		rc = fail(msg, msglen, LP_ELF_NOMEM, "out of memory");
+	} else {
+		e->fd = -1;
+		e->mem = buf;
+		e->memlen = len;
+		e->file_size = len;
+		rc = load(e, out, msg, msglen);
+	}
+	errno = saved;
+	return rc;
 }
 
 void lp_elf_close(struct lp_elf *e)

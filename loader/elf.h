@@ -50,8 +50,8 @@ struct lp_elf {
 	char *interp;           /* PT_INTERP path, or NULL */
 	uint64_t lo, hi;        /* page-aligned extent of the PT_LOADs */
 	/* Largest p_align of the PT_LOADs that is a power of two of at most
-	 * 1 GiB, and at least LP_ELF_PAGE: the kernel places an ET_DYN image at
-	 * a multiple of it. */
+	 * 1 GiB, and at least LP_ELF_PAGE: an ET_DYN image's load bias should
+	 * be a multiple of it, as the kernel's is. */
 	uint64_t align;
 	bool exec_stack;        /* PT_GNU_STACK has PF_X, or there is none */
 	uint64_t file_size;     /* at open, or the buffer length */
@@ -73,13 +73,15 @@ enum lp_elf_error {
 /* Open path read-only and validate it as an x86-64 program.  Returns 0 and
  * a new object in *out (free with lp_elf_close), or a positive
  * lp_elf_error with *out = NULL and a one-line reason without the path in
- * msg (msg may be NULL when msglen is 0).  Never prints, never aborts; no
- * allocation is sized by a header field beyond 1024 program headers and
- * one PATH_MAX interpreter string. */
+ * msg (msg may be NULL when msglen is 0), or -EINVAL if path or out is
+ * NULL.  Never prints, never aborts, leaves errno alone; no allocation is
+ * sized by a header field beyond 1024 program headers and one PATH_MAX
+ * interpreter string.  Does not check execute permission. */
 int lp_elf_open(const char *path, struct lp_elf **out, char *msg, size_t msglen);
 
 /* The same for the ELF image buf[0, len), which is not copied: it must stay
- * valid and unchanged until lp_elf_close. */
+ * valid and unchanged until lp_elf_close.  -EINVAL if out is NULL, or buf
+ * is NULL and len is not 0. */
 int lp_elf_parse_mem(const void *buf, size_t len, struct lp_elf **out,
 		     char *msg, size_t msglen);
 
