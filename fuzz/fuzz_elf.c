@@ -3,14 +3,17 @@
  * libFuzzer harness for the ELF loader: parse any bytes as a program; when
  * they are accepted, the description must be consistent, the layout sane,
  * and pages must fill with exactly the bytes a byte-by-byte model of the
- * image gives.  A broken invariant aborts, which the fuzzer reports like a
- * crash.  Rejections must come with a code and a message.
+ * image gives.  The same bytes opened as a file must give the same verdict,
+ * message and image.  A broken invariant aborts, which the fuzzer reports
+ * like a crash.  Rejections must come with a code and a message.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "loader/elf.h"
 
@@ -21,6 +24,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		if (!(x))                                                     \
 			abort();                                              \
 	} while (0)
+
+/* The same bytes as a file (a memfd, opened again by path), so that the
+ * pread path and libelf's file reader are fuzzed too. */
+static int file_of(const uint8_t *data, size_t size, char *path, size_t n)
+{
+	static int fd = -1;
+
+	if (fd < 0) {
+		fd = memfd_create("fuzz-elf", MFD_CLOEXEC);
+		CHECK(fd >= 0);
+	}
+	CHECK(ftruncate(fd, 0) == 0);
+	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
+	snprintf(path, n, "/proc/self/fd/%d", fd);
+	return fd;
+}
 
 /* The content of image byte x by the contract of lp_elf_fill_page: the last
  * segment covering x decides. */
@@ -101,6 +120,42 @@ static void check_image(const struct lp_elf *e, const uint8_t *data,
 	free(r);
 }
 
+/* The file and the buffer give the same verdict and the same image. */
+static void check_file(const struct lp_elf *m, int rc, const char *msg,
+		       const uint8_t *data, size_t size)
+{
+	static uint8_t a[LP_ELF_PAGE], b[LP_ELF_PAGE];
+	struct lp_elf *f = (struct lp_elf *)1;
+	char path[64], fmsg[160] = "";
+
+	file_of(data, size, path, sizeof(path));
+	CHECK(lp_elf_open(path, &f, fmsg, sizeof(fmsg)) == rc);
+	CHECK(strcmp(msg, fmsg) == 0);
+	if (rc) {
+		CHECK(f == NULL);
+		return;
+	}
+	CHECK(f->fd >= 0 && f->nseg == m->nseg && f->entry == m->entry);
+	for (unsigned i = 0; i < m->nseg; i++)
+		CHECK(f->seg[i].vaddr == m->seg[i].vaddr &&
+		      f->seg[i].memsz == m->seg[i].memsz &&
+		      f->seg[i].offset == m->seg[i].offset &&
+		      f->seg[i].filesz == m->seg[i].filesz &&
+		      f->seg[i].prot == m->seg[i].prot);
+	CHECK(f->lo == m->lo && f->hi == m->hi);
+	CHECK(f->phdr_vaddr == m->phdr_vaddr);
+	CHECK((!f->interp && !m->interp) ||
+	      (f->interp && m->interp && !strcmp(f->interp, m->interp)));
+	for (unsigned i = 0; i < m->nseg && i < 8; i++) {
+		uint64_t pg = m->seg[i].vaddr & ~(uint64_t)(LP_ELF_PAGE - 1);
+
+		CHECK(lp_elf_fill_page(m, pg, a) == 0);
+		CHECK(lp_elf_fill_page(f, pg, b) == 0);
+		CHECK(memcmp(a, b, LP_ELF_PAGE) == 0);
+	}
+	lp_elf_close(f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char msg[160];
@@ -112,10 +167,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc) {
 		CHECK(rc >= LP_ELF_ENOENT && rc <= LP_ELF_IO);
 		CHECK(e == NULL && msg[0] != '\0');
-		return 0;
+	} else {
+		CHECK(e != NULL);
+		check_image(e, data, size);
 	}
-	CHECK(e != NULL);
-	check_image(e, data, size);
+	check_file(e, rc, msg, data, size);
 	lp_elf_close(e);
 	return 0;
 }
