@@ -53,7 +53,10 @@ struct lp_elf {
 	 * 1 GiB, and at least LP_ELF_PAGE: an ET_DYN image's load bias should
 	 * be a multiple of it, as the kernel's is. */
 	uint64_t align;
-	bool exec_stack;        /* PT_GNU_STACK has PF_X, or there is none */
+	/* PT_GNU_STACK has PF_X, or there is none.  Note: Linux on x86-64
+	 * (since 5.8) gives a program without PT_GNU_STACK a non-executable
+	 * stack all the same; the launcher decides. */
+	bool exec_stack;
 	uint64_t file_size;     /* at open, or the buffer length */
 };
 
