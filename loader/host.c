@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include "loader/elf.h"
 #include "loader/host.h"
 #include "mmap.h"
+#include "prim.h"
 #include "loader/stack.h"
 #include "loader/trampoline.h"
 #include "vm.h"
@@ -361,14 +363,33 @@ static void set_identity(struct lp_host *H, int exe_fd, uintptr_t top,
 		de = ce;
 	}
 	unmap_own_exe();
+	/* The break stays ours: the pager's malloc lives on it, and the
+	 * program's break is emulated anyway (a second libc moving the kernel's
+	 * break would corrupt the first one's heap). */
+	uintptr_t start_brk = (uintptr_t)sbrk(0);
+	FILE *f = fopen("/proc/self/stat", "re");
+	if (f) {
+		unsigned long v = 0;
+		/* field 47 is start_brk; the command may hold spaces: skip
+		 * to the last ')' first */
+		char buf[1024];
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = 0;
+		char *p = strrchr(buf, ')');
+		for (int field = 2; p && field < 47; field++)
+			p = strchr(p + 1, ' ');
+		if (p && sscanf(p + 1, "%lu", &v) == 1 && v)
+			start_brk = v;
+		fclose(f);
+	}
 	struct prctl_mm_map map = {
 		.start_code = cs, .end_code = ce,
 		.start_data = ds, .end_data = de,
-		.start_brk = H->heap_start, .brk = H->heap_start,
+		.start_brk = start_brk, .brk = (uintptr_t)sbrk(0),
 		.start_stack = top,
 		.arg_start = so->arg_start, .arg_end = so->arg_end,
 		.env_start = so->env_start, .env_end = so->env_end,
-		.auxv = (uint64_t *)(uintptr_t)so->auxv,
+		.auxv = (__u64 *)(uintptr_t)so->auxv,
 		.auxv_size = (uint32_t)so->auxv_bytes,
 		.exe_fd = (uint32_t)exe_fd,
 	};

@@ -16,6 +16,7 @@
 #include "loader/elf.h"
 #include "loader/host.h"
 #include "mmap.h"
+#include "prim.h"
 #include "vm.h"
 
 #ifndef MAP_FIXED_NOREPLACE

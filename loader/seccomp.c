@@ -35,6 +35,7 @@
 
 #include "loader/host.h"
 #include "mmap.h"
+#include "prim.h"
 #include "vm.h"
 
 #ifndef MADV_DONTNEED_LOCKED
@@ -143,7 +144,7 @@ static int steal_fd(pid_t tid, int fd)
 /* mmap of private memory.  1: answered in *res; 0: let the kernel do it. */
 static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res)
 {
-	const uint64_t *a = req->data.args;
+	const __u64 *a = req->data.args;
 	int prot = (int)a[2], flags = (int)a[3], fd = (int)a[4];
 	struct lp_file *file = NULL;
 
@@ -276,7 +277,7 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 static void serve(struct lp_host *H, const struct seccomp_notif *req,
 		  struct seccomp_notif_resp *resp)
 {
-	const uint64_t *a = req->data.args;
+	const __u64 *a = req->data.args;
 	long res = 0;
 	int handled = 1;
 

@@ -104,8 +104,9 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 	if (mid == 0) {
 		/* The intermediate: fork the pager and leave at once. */
 		pid_t pager = fork();
+		if (pager > 0)
+			sh->pager = pager;
 		if (pager == 0) {
-			sh->pager = getpid();
 			_exit(host_main(path, argv, envp ? envp : environ, cfg, sh,
 					caller));
 		}
@@ -120,12 +121,19 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 		set_err(err, LP_SPAWN_SYSTEM, "cannot fork the pager");
 		return -EAGAIN;
 	}
-	/* The pager's pid is only known to it; find it through the page. */
+	/* The intermediate left the pager's pid on the page. */
+	p->pager_fd = (int)syscall(SYS_pidfd_open, sh->pager, 0);
 	for (;;) {
 		unsigned ev = atomic_load(&sh->events);
-		unsigned s = atomic_load(&sh->state);
-		if (s != SH_STARTING)
+		if (atomic_load(&sh->state) != SH_STARTING)
 			break;
+		if (p->pager_fd < 0 || pager_gone(p)) {
+			if (atomic_load(&sh->state) != SH_STARTING)
+				break;
+			lp_proc_free(p);
+			set_err(err, LP_SPAWN_SYSTEM, "the pager died while starting");
+			return -EPIPE;
+		}
 		futex_wait(&sh->events, ev, 100);
 	}
 	if (atomic_load(&sh->state) == SH_FAILED) {
@@ -136,7 +144,6 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 		return e;
 	}
 	p->pid = sh->pid;
-	p->pager_fd = (int)syscall(SYS_pidfd_open, sh->pager, 0);
 	*out = p;
 	return 0;
 }

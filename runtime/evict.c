@@ -229,9 +229,11 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		if (!x->park)
 			continue;
 		uintptr_t addr = page_addr(x->pg), kva = kva_of(fr, x->f);
-		bool writable = x->r->prot & PROT_WRITE;
 		int rc = -1;
-		if (!x->wp && writable && vm->have_move) {
+		/* The protection the region was mapped with may have changed
+		 * since (mprotect): never rely on it.  MOVE refuses what it
+		 * cannot move atomically; write protection works on any page. */
+		if (!x->wp && vm->have_move) {
 			rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
 			if (rc == -EEXIST) {
 				struct iovec iov = { (void *)kva, LP_PG };
@@ -242,10 +244,9 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 			if (x->ok)
 				continue;
 		}
-		/* Copy path: stop writers first (a read-only region has
-		 * none), then copy; the page leaves in the batch below. */
-		if (!x->wp && writable &&
-		    prim_uffd_wp(vm->uffd, addr, LP_PG, true) != 0)
+		/* Copy path: stop writers first, then copy; the page leaves
+		 * in the batch below. */
+		if (!x->wp && prim_uffd_wp(vm->uffd, addr, LP_PG, true) != 0)
 			continue;
 		if (copy_out(vm, kva, addr) != 0)
 			continue;

@@ -189,23 +189,10 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 		return -EINVAL; /* not supported on managed memory */
 	}
 	long rc;
-	uint64_t extoff = r->off + (old + oldlen - r->start);
 	if (!(flags & MREMAP_FIXED) && newlen <= oldlen) {
 		rc = newlen < oldlen ? vm_munmap(vm, old + newlen, oldlen - newlen) : 0;
 		region_put(r);
 		return rc ? rc : (long)old;
-	}
-	if (!(flags & MREMAP_FIXED)) {
-		/* Grow in place when the next addresses are free. */
-		void *p;
-		struct lp_file *f = r->file ? file_get(r->file) : NULL;
-		rc = vm_map_region(vm, old + oldlen, MAP_FIXED_NOREPLACE,
-				   newlen - oldlen, r->prot, (enum lp_region_kind)r->kind,
-				   f, extoff, r->shared, &r->init, &p);
-		if (rc == 0 || !(flags & MREMAP_MAYMOVE)) {
-			region_put(r);
-			return rc ? -ENOMEM : (long)old;
-		}
 	}
 	if (flags & MREMAP_FIXED) {
 		if (!aligned(want)) {
@@ -215,8 +202,9 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 		(void)take_out(vm, want, newlen);
 	}
 
-	/* Move: the kernel moves the mapping and its pages; we move our
-	 * table with it, the vm frozen so that no page is in flight. */
+	/* The kernel grows the mapping in place or moves it with its pages
+	 * (keeping the protection the program gave it); we move our table with
+	 * it, the vm frozen so that no page is in flight. */
 	vm_freeze(vm);
 	void *p = mremap((void *)old, oldlen, newlen, flags, (void *)want);
 	if (p == MAP_FAILED) {
@@ -227,6 +215,30 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	}
 	uintptr_t to = (uintptr_t)p;
 	size_t kept = newlen < oldlen ? newlen : oldlen;
+	if (to == old) {
+		/* Grown in place: the kernel extended the mapping with its
+		 * protection and registration; the table gets the new part. */
+		struct lp_region *ext = region_clone(r, r->start, r->end);
+		(void)prim_uffd_register(vm->uffd, old + oldlen, newlen - oldlen,
+					 UFFDIO_REGISTER_MODE_MISSING |
+						 UFFDIO_REGISTER_MODE_WP);
+		if (ext) {
+			ext->off = r->off + (old + oldlen - r->start);
+			ext->start = old + oldlen;
+			ext->end = old + newlen;
+			pthread_rwlock_wrlock(&vm->map_lock);
+			if (regions_insert(&vm->regions, ext)) {
+				region_put(ext);
+				ext = NULL;
+			}
+			pthread_rwlock_unlock(&vm->map_lock);
+		}
+		if (!ext)
+			vm_error(vm, -ENOMEM);
+		vm_thaw(vm);
+		region_put(r);
+		return (long)old;
+	}
 	/* The new mapping lost its registration and its write-protect bits
 	 * (no EVENT_REMAP): register it again and protect every page, so
 	 * that clean pages stay clean (dirty ones fault once, harmlessly). */

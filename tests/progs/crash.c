@@ -5,7 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int victim(int x)
+__attribute__((noinline)) int victim(int x);
+__attribute__((noinline)) int victim(int x)
 {
 	return x + 1;
 }

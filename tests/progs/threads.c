@@ -28,6 +28,12 @@ static void *work(void *arg)
 	return (void *)s;
 }
 
+static void *exiter(void *arg)
+{
+	(void)arg;
+	exit(7); /* exit_group from a thread that is not main */
+}
+
 int main(int argc, char **argv)
 {
 	mem = malloc(N);
@@ -49,7 +55,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (argc > 1 && !strcmp(argv[1], "exit-from-thread")) {
 		pthread_t t;
-		pthread_create(&t, NULL, (void *(*)(void *))exit, (void *)7);
+		pthread_create(&t, NULL, exiter, NULL);
 		pause();
 	}
 	return 0;
