@@ -12,10 +12,13 @@
  * evicts.  The simulator reports every use (host->all_uses): there, arming
  * does nothing and every frame counts as armed.
  *
- * A wlist is an flist (head = oldest) plus a probe: every frame before the
- * probe is armed, unless a failed re-arm disarmed it in place; frames join
- * at the tail unarmed.  wl_fill() arms from the probe on, keeping the newer
- * half of the list unarmed.  The links (struct wlinks) are shared by all
+ * A wlist is an flist (head = oldest) whose older half, by position, is
+ * armed: wl_fill() moves a probe from the head towards the tail, arming
+ * the frames it passes, until half the list lies behind it.  Frames join
+ * at the tail unarmed; the algorithm may also arm a frame where it stands
+ * (wl_arm()), e.g. when it resets its view of it.  Pushes are numbered per
+ * list, so that list order is number order and whether a frame lies behind
+ * the probe is a comparison.  The links (struct wlinks) are shared by all
  * the wlists of one policy, like flinks.
  */
 #ifndef LP_WINDOW_H
@@ -34,31 +37,36 @@
 struct wlinks {
 	struct flinks l;
 	uint8_t *armed;       /* per frame */
+	uint64_t *seq;        /* per frame: push number in its list */
 };
 
 struct wlist {
 	struct flist q;
-	uint32_t probe;       /* oldest frame that may be unarmed; FL_NIL: none */
-	uint32_t narmed;
+	uint32_t probe;       /* first frame not passed by the probe, or FL_NIL */
+	uint32_t behind;      /* frames before the probe */
+	uint64_t pushes;
 };
 
 static inline int wlinks_init(struct wlinks *w, uint32_t n)
 {
 	w->armed = calloc(n, 1);
-	return flinks_init(&w->l, n) || !w->armed ? -ENOMEM : 0;
+	w->seq = calloc(n, sizeof(*w->seq));
+	return flinks_init(&w->l, n) || !w->armed || !w->seq ? -ENOMEM : 0;
 }
 
 static inline void wlinks_fini(struct wlinks *w)
 {
 	flinks_fini(&w->l);
 	free(w->armed);
+	free(w->seq);
 }
 
 static inline void wl_init(struct wlist *q, uint8_t id)
 {
 	flist_init(&q->q, id);
 	q->probe = FL_NIL;
-	q->narmed = 0;
+	q->behind = 0;
+	q->pushes = 0;
 }
 
 static inline bool wl_has(const struct wlinks *w, const struct wlist *q,
@@ -81,6 +89,7 @@ static inline void wl_push(struct wlinks *w, struct wlist *q, uint32_t f)
 {
 	flist_push(&w->l, &q->q, f);
 	w->armed[f] = 0;
+	w->seq[f] = ++q->pushes;
 	if (q->probe == FL_NIL)
 		q->probe = f;
 }
@@ -89,10 +98,9 @@ static inline void wl_del(struct wlinks *w, struct wlist *q, uint32_t f)
 {
 	if (q->probe == f)
 		q->probe = w->l.next[f];
-	if (w->armed[f]) {
-		w->armed[f] = 0;
-		q->narmed--;
-	}
+	else if (q->probe == FL_NIL || w->seq[f] < w->seq[q->probe])
+		q->behind--;
+	w->armed[f] = 0;
 	flist_del(&w->l, &q->q, f);
 }
 
@@ -118,49 +126,54 @@ static inline bool wl_known(const struct wlinks *w,
 	return h->all_uses || w->armed[f];
 }
 
-/* (Re-)arm f where it stands, as the algorithm resets its view of it.
- * Returns whether f is armed; a declined clear leaves it disarmed. */
-static inline bool wl_arm(struct wlinks *w, struct wlist *q,
-			  struct lp_policy_host *h, uint32_t f)
+/* (Re-)arm f where it stands.  Returns whether f is armed; a declined
+ * clear leaves it disarmed. */
+static inline bool wl_arm(struct wlinks *w, struct lp_policy_host *h,
+			  uint32_t f)
 {
 	if (h->all_uses)
 		return true;
-	if (!ref_clear(h, f)) {
-		if (w->armed[f]) {
-			w->armed[f] = 0;
-			q->narmed--;
-		}
+	w->armed[f] = ref_clear(h, f);
+	return w->armed[f];
+}
+
+/* The first frame ahead of the probe that is not armed, the probe moved
+ * past the armed ones; FL_NIL if none. */
+static inline uint32_t wl_probe(struct wlinks *w, struct wlist *q)
+{
+	while (q->probe != FL_NIL && w->armed[q->probe]) {
+		q->probe = w->l.next[q->probe];
+		q->behind++;
+	}
+	return q->probe;
+}
+
+/* Arm the probe's frame and move past it; false when the host declines. */
+static inline bool wl_arm_probe(struct wlinks *w, struct wlist *q,
+				struct lp_policy_host *h)
+{
+	uint32_t f = q->probe;
+
+	if (!wl_arm(w, h, f))
 		return false;
-	}
-	if (!w->armed[f]) {
-		w->armed[f] = 1;
-		q->narmed++;
-	}
+	q->probe = w->l.next[f];
+	q->behind++;
 	return true;
 }
 
-/* Arm the oldest unarmed frames, up to WL_STEPS of them, until at most half
- * the list is unarmed.  Stops early when the host declines.  Frames armed in
- * place behind the probe are skipped: amortised O(1). */
+/* Arm up to WL_STEPS frames so that the older half of the list is armed.
+ * Stops early when the host declines; amortised O(1). */
 static inline void wl_fill(struct wlinks *w, struct wlist *q,
 			   struct lp_policy_host *h)
 {
-	unsigned steps = WL_STEPS;
-
 	if (h->all_uses)
 		return;
-	while (steps && q->q.count - q->narmed > q->q.count / 2) {
-		while (q->probe != FL_NIL && w->armed[q->probe])
-			q->probe = w->l.next[q->probe];
-		if (q->probe == FL_NIL)
+	for (unsigned steps = WL_STEPS; steps; steps--) {
+		if (wl_probe(w, q) == FL_NIL ||
+		    q->behind >= q->q.count - q->q.count / 2)
 			return;
-		uint32_t f = q->probe;
-		if (!ref_clear(h, f))
+		if (!wl_arm_probe(w, q, h))
 			return;
-		w->armed[f] = 1;
-		q->narmed++;
-		q->probe = w->l.next[f];
-		steps--;
 	}
 }
 
