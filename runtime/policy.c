@@ -9,10 +9,14 @@
 
 extern const struct lp_policy_ops lp_policy_fifo;
 extern const struct lp_policy_ops lp_policy_clock;
+extern const struct lp_policy_ops lp_policy_random;
+extern const struct lp_policy_ops lp_policy_lru;
 
 const struct lp_policy_ops *const lp_policy_table[] = {
 	&lp_policy_clock,
 	&lp_policy_fifo,
+	&lp_policy_random,
+	&lp_policy_lru,
 	NULL,
 };
 
