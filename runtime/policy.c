@@ -11,12 +11,18 @@ extern const struct lp_policy_ops lp_policy_fifo;
 extern const struct lp_policy_ops lp_policy_clock;
 extern const struct lp_policy_ops lp_policy_random;
 extern const struct lp_policy_ops lp_policy_lru;
+extern const struct lp_policy_ops lp_policy_sieve;
+extern const struct lp_policy_ops lp_policy_s3fifo;
+extern const struct lp_policy_ops lp_policy_car;
 
 const struct lp_policy_ops *const lp_policy_table[] = {
 	&lp_policy_clock,
 	&lp_policy_fifo,
 	&lp_policy_random,
 	&lp_policy_lru,
+	&lp_policy_sieve,
+	&lp_policy_s3fifo,
+	&lp_policy_car,
 	NULL,
 };
 
