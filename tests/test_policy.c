@@ -1183,6 +1183,7 @@ Test(workload, seeded_and_within_footprint)
 			cr_assert_lt(a[i], bound, "%s: page %lu >= %lu", *name,
 				     a[i], bound);
 		lp_workload_destroy(w);
+		free(b);
 		wp.seed = 10;
 		cr_assert_eq(lp_workload_trace(*name, &wp, &b), 0);
 		if (strcmp(*name, "seq") && strcmp(*name, "loop"))
