@@ -61,9 +61,13 @@ static void arc_destroy(void *state)
 static int arc_create(void **state, uint32_t n, struct lp_policy_host *h,
 		      uint64_t seed)
 {
-	struct arc *p = calloc(1, sizeof(*p));
+	struct arc *p;
 
 	(void)seed;
+	/* The 2n ghost slots are numbered below FL_NIL. */
+	if (n > (UINT32_MAX - 1) / 2)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->c = n;

@@ -63,9 +63,13 @@ static void car_destroy(void *state)
 static int car_create(void **state, uint32_t n, struct lp_policy_host *h,
 		      uint64_t seed)
 {
-	struct car *p = calloc(1, sizeof(*p));
+	struct car *p;
 
 	(void)seed;
+	/* The 2n ghost slots are numbered below FL_NIL. */
+	if (n > (UINT32_MAX - 1) / 2)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->c = n;

@@ -61,10 +61,14 @@ static void lirs_destroy(void *state)
 static int lirs_create(void **state, uint32_t n, struct lp_policy_host *h,
 		       uint64_t seed)
 {
-	struct lirs *p = calloc(1, sizeof(*p));
+	struct lirs *p;
 	uint32_t lhirs = n / 100 ? n / 100 : 1;
 
 	(void)seed;
+	/* The 3n + 1 nodes of S are numbered below FL_NIL. */
+	if (n > (UINT32_MAX - 1) / 3)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->n = n;
