@@ -11,6 +11,10 @@
  * holds more than Kin frames (its key to A1out), else from Am's LRU end
  * (forgotten).
  *
+ * Kin is a quarter of the frames in use when the host evicts: all of them
+ * in the simulator, fewer in the runtime, which keeps a reserve of free
+ * frames.
+ *
  * The paper looks the missed key up on A1out before reclaiming a frame,
  * which may push the key off A1out: the simulator announces the miss
  * (miss()) to match.  A key found there leaves A1out when its page goes to
@@ -34,7 +38,7 @@ struct twoq {
 	uint64_t *key;
 	struct ghost g;
 	struct flist a1out;   /* over g.l; head: oldest */
-	uint32_t kin;
+	uint32_t in_use;      /* most frames in use at an eviction */
 	bool pending;         /* miss() saw pkey, found on A1out: to_am */
 	bool to_am;
 	uint64_t pkey;
@@ -59,7 +63,6 @@ static int twoq_create(void **state, uint32_t n, struct lp_policy_host *h,
 	(void)seed;
 	if (!p)
 		return -ENOMEM;
-	p->kin = n / 4 ? n / 4 : 1;
 	p->key = calloc(n, sizeof(*p->key));
 	if (wlinks_init(&p->w, n) || ghost_init(&p->g, n / 2 ? n / 2 : 1) ||
 	    !p->key) {
@@ -119,9 +122,12 @@ static void twoq_remove(void *state, uint32_t f)
 static int twoq_evict(void *state, uint32_t *out)
 {
 	struct twoq *p = state;
-	uint32_t f;
+	uint32_t f, used = wl_count(&p->a1in) + wl_count(&p->am);
 
-	if (wl_count(&p->a1in) > p->kin || !wl_count(&p->am)) {
+	if (used > p->in_use)
+		p->in_use = used;
+	uint32_t kin = p->in_use / 4 ? p->in_use / 4 : 1;
+	if (wl_count(&p->a1in) > kin || !wl_count(&p->am)) {
 		f = wl_pop(&p->w, &p->a1in);
 		if (f == FL_NIL)
 			return -ENOENT;

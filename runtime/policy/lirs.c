@@ -13,7 +13,7 @@
  * when it was there.  An access to a HIR page found in S (resident or not)
  * shows a reuse distance shorter than the oldest LIR page's: the page turns
  * LIR and the bottom LIR page turns HIR, to Q's end.  Any other missed page
- * is HIR, unless the LIR set is not yet full.
+ * is HIR, but for those that fill the LIR set before the first eviction.
  *
  * Non-resident entries are bounded, in a fixed pool (ghost.c) of twice the
  * frames plus one (the page being brought in is still non-resident while
@@ -21,6 +21,14 @@
  * non-resident first is dropped from S.  The paper's S is unbounded; with
  * at most three times as many distinct pages as frames, the two agree.
  * Otherwise exact in the simulator.
+ *
+ * The sizes are those of the frames in use when the host evicts: all of
+ * them in the simulator, fewer in the runtime, which keeps a reserve of
+ * free frames; the LIR set is capped at that count less Lhirs, or Q would
+ * stay empty and LIRS would be LRU.  For the same reason only the first
+ * pages fill the LIR set: the runtime evicts in bursts, larger than Q at
+ * times, and the LIR pages evicted then are not replaced by new pages but
+ * by HIR pages that show a short reuse distance.
  *
  * In the runtime, recency is that of the uses reported: the older halves of
  * the LIR list (S's bottom end) and of Q are armed (window.h), so that a LIR
@@ -43,7 +51,9 @@ struct lirs {
 	struct ghost g;       /* non-resident HIR pages in S */
 	struct flist gq;      /* over g.l, in the order they became so */
 	uint64_t *key;
-	uint32_t n, llirs;
+	uint32_t n, lhirs;
+	uint32_t lir_cap;     /* LIR frames at most: the frames in use less Lhirs */
+	uint32_t in_use;      /* most frames in use at an eviction */
 	struct lp_policy_host *h;
 };
 
@@ -62,7 +72,6 @@ static int lirs_create(void **state, uint32_t n, struct lp_policy_host *h,
 		       uint64_t seed)
 {
 	struct lirs *p;
-	uint32_t lhirs = n / 100 ? n / 100 : 1;
 
 	(void)seed;
 	/* The 3n + 1 nodes of S are numbered below FL_NIL. */
@@ -72,7 +81,8 @@ static int lirs_create(void **state, uint32_t n, struct lp_policy_host *h,
 	if (!p)
 		return -ENOMEM;
 	p->n = n;
-	p->llirs = n > lhirs ? n - lhirs : 0;
+	p->lhirs = n / 100 ? n / 100 : 1;
+	p->lir_cap = n > p->lhirs ? n - p->lhirs : 0;
 	p->key = calloc(n, sizeof(*p->key));
 	if (wlinks_init(&p->w, n) || flinks_init(&p->sl, 3 * n + 1) ||
 	    ghost_init(&p->g, 2 * n + 1) || !p->key) {
@@ -129,7 +139,7 @@ static void demote(struct lirs *p)
 static void make_lir(struct lirs *p, uint32_t f)
 {
 	wl_push(&p->w, &p->lir, f);
-	if (wl_count(&p->lir) > p->llirs)
+	if (wl_count(&p->lir) > p->lir_cap)
 		demote(p);
 }
 
@@ -142,7 +152,7 @@ static void lirs_insert(void *state, uint32_t f, uint64_t key)
 	if (g != FL_NIL)
 		forget_ghost(p, g);
 	flist_push(&p->sl, &p->s, f);
-	if (g != FL_NIL || wl_count(&p->lir) < p->llirs)
+	if (g != FL_NIL || (!p->in_use && wl_count(&p->lir) < p->lir_cap))
 		make_lir(p, f);
 	else
 		wl_push(&p->w, &p->q, f);
@@ -184,11 +194,17 @@ static void lirs_remove(void *state, uint32_t f)
 static int lirs_evict(void *state, uint32_t *out)
 {
 	struct lirs *p = state;
-	uint32_t f;
+	uint32_t f, used = wl_count(&p->lir) + wl_count(&p->q);
 
+	if (used > p->in_use) {
+		p->in_use = used;
+		p->lir_cap = used > p->lhirs ? used - p->lhirs : 0;
+	}
+	while (wl_count(&p->lir) > p->lir_cap)
+		demote(p);
 	if (!wl_count(&p->q)) {
-		/* Only when frames were freed without eviction, or the
-		 * runtime evicts before all frames are used. */
+		/* Q ran dry: a burst of evictions, or frames freed without
+		 * eviction. */
 		if (!wl_count(&p->lir))
 			return -ENOENT;
 		demote(p);

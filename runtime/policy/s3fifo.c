@@ -14,6 +14,11 @@
  * counter decremented, while the counter is positive ("lazy promotion"),
  * else it leaves.
  *
+ * S and M are 10% and 90% of the frames in use when the host evicts: all
+ * of them in the simulator, fewer in the runtime, which keeps a reserve of
+ * free frames (with S sized from the budget, M would hold all frames in
+ * use, and S none, on small budgets).
+ *
  * As in the authors' code, a missed key is taken off G before the eviction
  * made for it (which could push it off G otherwise): the simulator
  * announces the miss (miss()); the runtime, which evicts ahead, looks the
@@ -42,7 +47,7 @@ struct s3fifo {
 	uint64_t *key;
 	struct ghost g;
 	struct flist gq;      /* G, over g.l; head: oldest */
-	uint32_t m_size;
+	uint32_t in_use;      /* most frames in use at an eviction */
 	uint8_t promote;      /* uses in S that earn a place in M */
 	bool pending;         /* miss() took pkey off G: to_main */
 	bool to_main;
@@ -70,10 +75,9 @@ static int s3_create(void **state, uint32_t n, struct lp_policy_host *h,
 	(void)seed;
 	if (!p)
 		return -ENOMEM;
-	p->m_size = n > s_size ? n - s_size : 0;
 	p->freq = calloc(n, 1);
 	p->key = calloc(n, sizeof(*p->key));
-	if (wlinks_init(&p->w, n) || ghost_init(&p->g, p->m_size) ||
+	if (wlinks_init(&p->w, n) || ghost_init(&p->g, n - s_size) ||
 	    !p->freq || !p->key) {
 		s3_destroy(p);
 		return -ENOMEM;
@@ -183,9 +187,12 @@ static uint32_t evict_m(struct s3fifo *p)
 static int s3_evict(void *state, uint32_t *out)
 {
 	struct s3fifo *p = state;
-	uint32_t f = FL_NIL;
+	uint32_t f = FL_NIL, used = wl_count(&p->s) + wl_count(&p->m);
 
-	if (wl_count(&p->m) <= p->m_size && wl_count(&p->s))
+	if (used > p->in_use)
+		p->in_use = used;
+	uint32_t s_size = p->in_use / 10 ? p->in_use / 10 : 1;
+	if (wl_count(&p->m) + s_size <= p->in_use && wl_count(&p->s))
 		f = evict_s(p);
 	if (f == FL_NIL)
 		f = evict_m(p);
