@@ -146,16 +146,30 @@ static bool sim_clear_ref(struct lp_policy_host *h, uint32_t f)
 
 /* Evict every resident frame: each exactly once, then -ENOENT. */
 static int drain(const struct lp_policy_ops *ops, void *st, uint32_t *id_of,
-		 uint32_t used)
+		 uint32_t frames, uint32_t used)
 {
 	uint32_t f;
 
 	for (uint32_t k = 0; k < used; k++) {
-		if (ops->evict(st, &f) || f >= used || id_of[f] == NIL)
+		if (ops->evict(st, &f) || f >= frames || id_of[f] == NIL)
 			return -EPROTO;
 		id_of[f] = NIL;
 	}
 	return ops->evict(st, &f) == -ENOENT ? 0 : -EPROTO;
+}
+
+/* The free frames the runtime keeps, as frames_init() in runtime/frame.c
+ * sets them: evict when fewer than low are free, up to high. */
+static void reserve(uint32_t frames, uint32_t *low, uint32_t *high)
+{
+	uint32_t h = frames / 32 > 64 ? frames / 32 : 64; /* 2 readaheads */
+
+	if (h > 256)
+		h = 256;
+	if (h > frames / 4)
+		h = frames / 4 ? frames / 4 : 1;
+	*high = h;
+	*low = h / 2 ? h / 2 : 1;
 }
 
 int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
@@ -164,7 +178,8 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 {
 	static const struct lp_sim_opts dflt;
 	struct sim_host sh = { 0 };
-	uint32_t *frame_of = NULL, *id_of = NULL, used = 0;
+	uint32_t *frame_of = NULL, *id_of = NULL, *free_f = NULL;
+	uint32_t nfree = frames, low = 0, high = 1;
 	void *st = NULL;
 	int rc = -ENOMEM;
 
@@ -175,6 +190,8 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 		return -EINVAL;
 	bool exact = o->host == LP_SIM_EXACT;
 	unsigned scan = o->ref_scan ? o->ref_scan : 4;
+	if (!exact)
+		reserve(frames, &low, &high);
 	sh.h.ref = calloc(frames, 1);
 	sh.h.clear_ref = sim_clear_ref;
 	sh.h.ctx = &sh;
@@ -182,10 +199,13 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 	sh.r = r;
 	frame_of = malloc((t->npages ? t->npages : 1) * sizeof(*frame_of));
 	id_of = malloc(frames * sizeof(*id_of));
-	if (!sh.h.ref || !frame_of || !id_of)
+	free_f = malloc(frames * sizeof(*free_f));
+	if (!sh.h.ref || !frame_of || !id_of || !free_f)
 		goto out;
 	memset(frame_of, 0xff, t->npages * sizeof(*frame_of));
 	memset(id_of, 0xff, frames * sizeof(*id_of));
+	for (uint32_t f = 0; f < frames; f++)
+		free_f[f] = frames - 1 - f;
 	sh.id_of = id_of;
 	rc = ops->create(&st, frames, &sh.h, o->seed);
 	if (rc) {
@@ -211,16 +231,24 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 			o->missed[i] = 1;
 		if (exact && ops->miss)
 			ops->miss(st, t->page[i]);
-		if (used == frames) {
-			sh.budget = scan;
-			int e = ops->evict(st, &f);
+		if (nfree < (exact ? 1 : low + 1)) {
+			/* Exact: one frame, now.  Sampled: up to the high
+			 * watermark, at once, as the runtime's evictor does. */
+			uint32_t want = exact ? 1 : high - nfree;
+			sh.budget = want * scan;
+			for (uint32_t k = 0; k < want; k++) {
+				int e = ops->evict(st, &f);
+				if (e == -ENOENT && nfree)
+					break;
+				if (e || f >= frames || id_of[f] == NIL)
+					goto out;
+				frame_of[id_of[f]] = NIL;
+				id_of[f] = NIL;
+				free_f[nfree++] = f;
+			}
 			sh.budget = 0;
-			if (e || f >= frames || id_of[f] == NIL)
-				goto out;
-			frame_of[id_of[f]] = NIL;
-		} else {
-			f = used++;
 		}
+		f = free_f[--nfree];
 		id_of[f] = id;
 		frame_of[id] = f;
 		sh.h.ref[f] = 1;
@@ -228,13 +256,14 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 	}
 	r->accesses = t->n;
 	if (!sh.broken)
-		rc = drain(ops, st, id_of, used);
+		rc = drain(ops, st, id_of, frames, frames - nfree);
 out:
 	if (st)
 		ops->destroy(st);
 	free(sh.h.ref);
 	free(frame_of);
 	free(id_of);
+	free(free_f);
 	return rc;
 }
 

@@ -9,10 +9,12 @@
  * it sets the frame's reference bit and calls hit() on each use of a
  * resident page, announces each miss (miss()), calls evict() only when
  * every frame is used, then insert(); clearing a bit always succeeds.
- * With LP_SIM_SAMPLED it shows the policy what the runtime shows it: a use
- * is reported only when the frame's bit was cleared (the runtime's
- * re-reference fault), and a policy may clear at most ref_scan bits per
- * eviction (the runtime's sampling budget), none outside evict().
+ * With LP_SIM_SAMPLED it behaves as the runtime does: a use is reported
+ * only when the frame's bit was cleared (the runtime's re-reference fault);
+ * frames are freed ahead, in bursts, when fewer than a low watermark are
+ * free, up to a high one (frame.c's reserve); and a policy may clear at
+ * most ref_scan bits per frame freed in the burst (the runtime's sampling
+ * budget), none outside evict().
  */
 #ifndef LP_SIM_H
 #define LP_SIM_H
