@@ -281,9 +281,25 @@ int main(int argc, char **argv)
 			o.pol[o.npol++] = *names;
 		o.pol[o.npol++] = "min";
 	}
-	for (unsigned p = 0; p < o.npol; p++)
-		if (strcmp(o.pol[p], "min") && !policy_named(o.pol[p]))
-			return die(o.pol[p], ENOENT);
+	for (unsigned p = 0; p < o.npol; p++) {
+		if (strcmp(o.pol[p], "min") && !policy_named(o.pol[p])) {
+			fprintf(stderr, "lp-sim: unknown policy %s; known:",
+				o.pol[p]);
+			for (names = lp_policy_names(); *names; names++)
+				fprintf(stderr, " %s", *names);
+			fprintf(stderr, " min\n");
+			return 1;
+		}
+	}
+	for (unsigned k = 0; k < o.nwl && !o.ntrace; k++) {
+		struct lp_workload *w;
+		if (lp_workload_create(&w, o.wl[k], &o.wp)) {
+			fprintf(stderr, "lp-sim: unknown workload %s, or -n out "
+				"of range\n", o.wl[k]);
+			return 1;
+		}
+		lp_workload_destroy(w);
+	}
 
 	printf("workload,policy,frames,accesses,misses,miss_ratio%s\n",
 	       o.so.host == LP_SIM_SAMPLED ? ",hits_seen,clears" : "");
