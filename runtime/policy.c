@@ -9,10 +9,26 @@
 
 extern const struct lp_policy_ops lp_policy_fifo;
 extern const struct lp_policy_ops lp_policy_clock;
+extern const struct lp_policy_ops lp_policy_random;
+extern const struct lp_policy_ops lp_policy_lru;
+extern const struct lp_policy_ops lp_policy_sieve;
+extern const struct lp_policy_ops lp_policy_s3fifo;
+extern const struct lp_policy_ops lp_policy_2q;
+extern const struct lp_policy_ops lp_policy_arc;
+extern const struct lp_policy_ops lp_policy_car;
+extern const struct lp_policy_ops lp_policy_lirs;
 
 const struct lp_policy_ops *const lp_policy_table[] = {
 	&lp_policy_clock,
 	&lp_policy_fifo,
+	&lp_policy_random,
+	&lp_policy_lru,
+	&lp_policy_sieve,
+	&lp_policy_s3fifo,
+	&lp_policy_2q,
+	&lp_policy_arc,
+	&lp_policy_car,
+	&lp_policy_lirs,
 	NULL,
 };
 

@@ -11,6 +11,10 @@
  * ref[f] is set by the host whenever it observes a use of frame f (the
  * access that brought the page in counts), and a policy clears it through
  * ref_clear(), after which the host arranges to observe the next use.
+ * The runtime reports a use through hit() only then, when a cleared bit is
+ * set again (a "re-reference fault"); the simulator reports every use and
+ * says so in all_uses.  policy/window.h is how a policy copes with the
+ * runtime's view.
  *
  * Calls into a policy are serialised by the host (the runtime holds its
  * frame lock); a policy needs no locking of its own and must not block.
@@ -28,6 +32,9 @@ struct lp_policy_host {
 	 * sampling budget for this eviction is spent. */
 	bool (*clear_ref)(struct lp_policy_host *h, uint32_t f);
 	void *ctx;
+	/* Every use of a resident frame is reported through hit(), whatever
+	 * its reference bit (the simulator).  False in the runtime. */
+	bool all_uses;
 };
 
 static inline bool ref_test(const struct lp_policy_host *h, uint32_t f)
@@ -53,6 +60,11 @@ struct lp_policy_ops {
 	void (*insert)(void *state, uint32_t f, uint64_t key);
 	/* An observed use of resident frame f. */
 	void (*hit)(void *state, uint32_t f);
+	/* Optional (NULL: not needed).  A miss on key is being served: the
+	 * next calls are evict() when no frame is free, then insert() of
+	 * key.  Only a host that evicts on demand calls it (the simulator);
+	 * the runtime evicts ahead of misses and never does. */
+	void (*miss)(void *state, uint64_t key);
 	/* Frame f was freed without eviction (unmapped). */
 	void (*remove)(void *state, uint32_t f);
 	/* Choose a victim among the resident frames and forget it; -ENOENT
