@@ -608,7 +608,7 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 			  execfn, strerror(-rc));
 		return 1;
 	}
-	heap_reserve(&H, H.prog.hi, HEAP_RESERVE);
+	heap_reserve(H.vm, H.prog.hi, HEAP_RESERVE);
 
 	/* The stack: the stack limit's worth, lazily; the top page now. */
 	struct rlimit rl;

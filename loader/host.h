@@ -59,8 +59,6 @@ struct lp_host {
 	pthread_mutex_t lock;   /* notifications vs the main loop's reaping */
 	struct lp_handler *h;   /* fills pages for a forked child's ranges */
 	struct lp_image prog, interp;
-	/* the program's break, emulated */
-	uintptr_t heap_start, heap_limit, brk_cur, brk_end;
 };
 
 /* seccomp.c */
@@ -69,8 +67,10 @@ void *notify_main(void *host);
 
 /* load.c */
 int image_load(struct lp_vm *vm, struct lp_image *img, uintptr_t extra);
-int heap_reserve(struct lp_host *H, uintptr_t at, size_t len);
-long host_brk(struct lp_host *H, uintptr_t want);
+int heap_reserve(struct lp_vm *vm, uintptr_t at, size_t len);
+/* brk(2) of a process whose memory vm serves (ours: the pager's address
+ * space, else a forked child's). */
+long host_brk(struct lp_vm *vm, uintptr_t want, bool ours);
 
 /* host.c */
 /* The pager's main, in the process lp_spawn forked; caller_fd: a pidfd of

@@ -74,11 +74,11 @@ int image_load(struct lp_vm *vm, struct lp_image *img, uintptr_t extra)
 	return rc;
 }
 
-int heap_reserve(struct lp_host *H, uintptr_t at, size_t len)
+int heap_reserve(struct lp_vm *vm, uintptr_t at, size_t len)
 {
-	H->heap_start = page_up(at);
-	H->heap_limit = H->heap_start + len;
-	H->brk_cur = H->brk_end = H->heap_start;
+	vm->brk_start = page_up(at);
+	vm->brk_limit = vm->brk_start + len;
+	vm->brk_cur = vm->brk_end = vm->brk_start;
 	return 0;
 }
 
@@ -87,26 +87,38 @@ int heap_reserve(struct lp_host *H, uintptr_t at, size_t len)
  * image; pages up to it are managed anonymous memory, made region by region
  * as it grows.  Failure leaves the break where it was and returns it, as
  * the kernel does (malloc then uses mmap).
+ *
+ * In a forked child the break cannot grow (we cannot map into its address
+ * space, and the kernel's own break there is the pager's, far from the
+ * program's): it moves only within what the child inherited.  The kernel
+ * must never see such a brk: it would "shrink" its break from the pager's
+ * down to the program's, unmapping everything between.
  */
-long host_brk(struct lp_host *H, uintptr_t want)
+long host_brk(struct lp_vm *vm, uintptr_t want, bool ours)
 {
-	if (!want || want < H->heap_start || want > H->heap_limit)
-		return (long)H->brk_cur;
+	if (!want || want < vm->brk_start || want > vm->brk_limit)
+		return (long)vm->brk_cur;
 	uintptr_t end = page_up(want);
-	if (end > H->brk_end) {
-		long r = vm_mmap(H->vm, H->brk_end, end - H->brk_end,
+	if (!ours) {
+		if (end > vm->brk_end)
+			return (long)vm->brk_cur;
+		vm->brk_cur = want;
+		return (long)want;
+	}
+	if (end > vm->brk_end) {
+		long r = vm_mmap(vm, vm->brk_end, end - vm->brk_end,
 				 PROT_READ | PROT_WRITE, MAP_FIXED, NULL, 0, NULL);
 		if (r < 0)
-			return (long)H->brk_cur;
-	} else if (end < H->brk_end) {
-		if (vm_munmap(H->vm, end, H->brk_end - end))
-			return (long)H->brk_cur;
+			return (long)vm->brk_cur;
+	} else if (end < vm->brk_end) {
+		if (vm_munmap(vm, end, vm->brk_end - end))
+			return (long)vm->brk_cur;
 		/* Keep the range ours for the next growth. */
-		(void)mmap((void *)end, H->brk_end - end, PROT_NONE,
+		(void)mmap((void *)end, vm->brk_end - end, PROT_NONE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
 			   -1, 0);
 	}
-	H->brk_end = end;
-	H->brk_cur = want;
+	vm->brk_end = end;
+	vm->brk_cur = want;
 	return (long)want;
 }

@@ -103,8 +103,14 @@ static struct lp_vm *find_vm(struct lp_vm *vm, pid_t tid, pid_t self)
 	pthread_mutex_lock(&vm->kids_lock);
 	for (unsigned i = 0; i < vm->nkids && !found; i++) {
 		struct lp_vm *k = vm->kids[i];
-		if (!atomic_load(&k->dead))
-			found = find_vm(k, tid, k->pid);
+		if (atomic_load(&k->dead))
+			continue;
+		found = find_vm(k, tid, k->pid);
+		/* The same process after an execve is not ours any more. */
+		if (found == k && !vm_alive(k)) {
+			atomic_store(&k->dead, true);
+			found = NULL;
+		}
 	}
 	pthread_mutex_unlock(&vm->kids_lock);
 	return found;
@@ -297,6 +303,8 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 			return;
 		}
 		handled = 0;
+	} else if (!ours && req->data.nr == SYS_brk) {
+		res = host_brk(vm, a[0], false);
 	} else if (!ours) {
 		/* A forked child: prepare our table, then the kernel acts. */
 		switch (req->data.nr) {
@@ -316,7 +324,7 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 	} else {
 		switch (req->data.nr) {
 		case SYS_brk:
-			res = host_brk(H, a[0]);
+			res = host_brk(vm, a[0], true);
 			break;
 		case SYS_mmap:
 			handled = do_mmap(H, req, &res);

@@ -185,6 +185,10 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	c->ref_scan = p->ref_scan;
 	c->nthreads = 1;
 	c->probe = p->probe;
+	c->brk_start = p->brk_start;
+	c->brk_limit = p->brk_limit;
+	c->brk_cur = p->brk_cur;
+	c->brk_end = p->brk_end;
 	c->swap = swap_get(p->swap);
 	c->zero = aligned_alloc(LP_PG, LP_PG);
 	c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

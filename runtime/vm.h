@@ -128,6 +128,9 @@ struct lp_vm {
 	struct lp_vm *newest;      /* the child vm of the last fork served */
 	unsigned nkids, capkids;
 	uint64_t forks_served;
+	/* The program's break, emulated by the host (loader/load.c); a child
+	 * vm inherits it */
+	uintptr_t brk_start, brk_limit, brk_cur, brk_end;
 	atomic_bool dead;          /* a child vm whose process is gone */
 
 	bool fr_up;                /* frames_init() ran (its locks exist) */

@@ -40,6 +40,7 @@ int main(void)
 		if (g == 0) {
 			printf("grandchild sees %s\n",
 			       heap[0] == 0xee && bss[1000] == 9 ? "the child's memory" : "OTHER memory");
+			fflush(stdout);
 			_exit(0);
 		}
 		waitpid(g, NULL, 0);
