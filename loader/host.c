@@ -442,16 +442,12 @@ static int wait_stage(struct lp_tramp *t, int from, pid_t pid)
 	return atomic_load(&t->stage);
 }
 
-static int start_program(struct lp_host *H, struct lp_tramp *t)
+static int start_program(struct lp_host *H, struct lp_tramp *t,
+			 unsigned char *stk)
 {
-	unsigned char *stk = malloc(TRAMP_STACK);
-	if (!stk)
-		return -ENOMEM;
 	pid_t pid = clone(tramp_main, stk + TRAMP_STACK, CLONE_VM | SIGCHLD, t);
-	if (pid < 0) {
-		free(stk);
+	if (pid < 0)
 		return -errno;
-	}
 	H->pid = pid;
 	int st = wait_stage(t, TR_START, pid);
 	int rc = 0;
@@ -476,7 +472,6 @@ static int start_program(struct lp_host *H, struct lp_tramp *t)
 		waitpid(pid, NULL, 0);
 		H->pid = 0;
 	}
-	free(stk); /* running on its own stack now, or gone */
 	return rc;
 }
 
@@ -667,7 +662,11 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	sigfillset(&all);
 	sigdelset(&all, SIGCHLD);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
-	rc = start_program(&H, t);
+	/* The trampoline's stack stays allocated for good: the program's
+	 * process is on it until its very last instruction there, after it
+	 * told us it runs. */
+	unsigned char *tstack = malloc(TRAMP_STACK);
+	rc = tstack ? start_program(&H, t, tstack) : -ENOMEM;
 	free(fds);
 	if (rc) {
 		host_fail(sh, rc, rc == -EPERM || rc == -EACCES || rc == -ENOSYS
@@ -749,5 +748,7 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	}
 	handler_free(H.h);
 	lp_vm_destroy(H.vm);
+	free(tstack); /* the program is gone */
+	free(t);
 	return 0;
 }

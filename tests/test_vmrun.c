@@ -191,3 +191,174 @@ Test(vmrun, threads_signals_and_exit_from_a_thread, .timeout = 300)
 	compare("threads", NULL, NULL);
 	compare("threads", "exit-from-thread", NULL);
 }
+
+/* Regression: glibc maps thread stacks PROT_NONE and mprotect()s them; the
+ * evictor once trusted the mapping's first protection, copied such pages
+ * without write-protecting them, and lost the writes made meanwhile (a
+ * thread's return value read back as 0).  Many runs at a tight cap. */
+Test(vmrun, regression_writes_to_mprotected_stacks_survive_eviction, .timeout = 300)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char path[512];
+	snprintf(path, sizeof path, "%s/threads-static", GUESTS);
+	char *nargv[] = { path, NULL };
+	struct result n = run(nargv);
+	for (int i = 0; i < 25; i++) {
+		char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"512K", path, NULL };
+		struct result m = run(vargv);
+		cr_assert_str_eq(m.out, n.out, "run %d: %s", i, m.err);
+		cr_assert_eq(m.status, n.status);
+		free(m.out);
+		free(m.err);
+	}
+}
+
+/* ---- bad input: one clear line on stderr and a distinct status ---- */
+
+static char tmpdir[] = "/tmp/lp-vmrun-bad-XXXXXX";
+
+static void make_dir(void)
+{
+	static bool made;
+
+	if (!made)
+		cr_assert(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	made = true;
+}
+
+/* A copy of src at dir/name, patched: bytes at off replaced by patch. */
+static char *copy_patched(const char *src, const char *name, size_t len,
+			  long off, const void *patch, size_t plen, mode_t mode)
+{
+	static char path[600];
+	make_dir();
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	int in = open(src, O_RDONLY);
+	cr_assert(in >= 0, "%s: %s", src, strerror(errno));
+	struct stat st;
+	fstat(in, &st);
+	size_t n = len ? len : (size_t)st.st_size;
+	char *buf = malloc((size_t)st.st_size);
+	cr_assert_eq(read(in, buf, (size_t)st.st_size), st.st_size);
+	close(in);
+	if (patch)
+		memcpy(buf + off, patch, plen);
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	cr_assert_eq(write(out, buf, n), (ssize_t)n);
+	close(out);
+	chmod(path, mode);
+	free(buf);
+	return path;
+}
+
+static void expect_failure(char *const argv[], int status, const char *words)
+{
+	struct result r = run(argv);
+	cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == status,
+		  "%s: status %#x, want exit %d; stderr: %s", argv[1], r.status,
+		  status, r.err);
+	cr_expect_eq(r.len, 0, "vmrun wrote to stdout: %s", r.out);
+	char *nl = strchr(r.err, '\n');
+	cr_expect(nl && nl[1] == 0, "not exactly one line on stderr: [%s]", r.err);
+	cr_expect(!strncmp(r.err, "vmrun: ", 7), "stderr: %s", r.err);
+	cr_expect(strstr(r.err, words), "'%s' not in: %s", words, r.err);
+	free(r.out);
+	free(r.err);
+}
+
+/* Offset of needle in file src, or -1. */
+static long find_in(const char *src, const char *needle)
+{
+	FILE *f = fopen(src, "rb");
+	static char buf[1 << 22];
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (!memcmp(buf + i, needle, k))
+			return (long)i;
+	return -1;
+}
+
+Test(vmrun_errors, bad_programs_are_refused_clearly)
+{
+	char dyn[512];
+	snprintf(dyn, sizeof dyn, "%s/crash-dynamic", GUESTS);
+
+	char *p = copy_patched("/etc/hostname", "text", 0, 0, NULL, 0, 0755);
+	char *a1[] = { (char *)VMRUN, p, NULL };
+	expect_failure(a1, 65, "not an ELF");
+
+	uint16_t aarch64 = 183;
+	p = copy_patched(dyn, "arm", 0, 18, &aarch64, 2, 0755);
+	char *a2[] = { (char *)VMRUN, p, NULL };
+	expect_failure(a2, 67, "x86-64");
+
+	p = copy_patched(dyn, "truncated", 300, 0, NULL, 0, 0755);
+	char *a3[] = { (char *)VMRUN, p, NULL };
+	expect_failure(a3, 66, "truncated");
+
+	long off = find_in(dyn, "/lib64/ld-linux-x86-64.so.2");
+	cr_assert_geq(off, 0, "no interpreter string in %s", dyn);
+	p = copy_patched(dyn, "nointerp", 0, off, "/lib64/ld-linux-x86-64.so.X", 27, 0755);
+	char *a4[] = { (char *)VMRUN, p, NULL };
+	expect_failure(a4, 68, "interpreter");
+
+	char *a5[] = { (char *)VMRUN, (char *)"/nonexistent/program", NULL };
+	expect_failure(a5, 127, "No such file");
+
+	p = copy_patched(dyn, "noexec", 0, 0, NULL, 0, 0644);
+	char *a6[] = { (char *)VMRUN, p, NULL };
+	expect_failure(a6, 126, "denied");
+
+	char *a7[] = { (char *)VMRUN, (char *)"--mem", (char *)"16K", dyn, NULL };
+	expect_failure(a7, 69, "too small");
+
+	char *a8[] = { (char *)VMRUN, NULL };
+	expect_failure(a8, 64, "no program");
+
+	char *a9[] = { (char *)VMRUN, (char *)"--mem", (char *)"lots", dyn, NULL };
+	expect_failure(a9, 64, "bad size");
+
+	char *a10[] = { (char *)VMRUN, (char *)"--policy", (char *)"nope", dyn, NULL };
+	expect_failure(a10, 64, "unknown policy");
+
+	static const char *const made[] = { "text", "arm", "truncated", "nointerp", "noexec" };
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		char f[700];
+		snprintf(f, sizeof f, "%s/%s", tmpdir, made[i]);
+		unlink(f);
+	}
+	rmdir(tmpdir);
+}
+
+Test(vmrun_errors, help_and_version_go_to_stdout)
+{
+	char *a[] = { (char *)VMRUN, (char *)"--help", NULL };
+	struct result r = run(a);
+	cr_expect_eq(r.status, 0);
+	cr_expect(strstr(r.out, "usage: vmrun"), "%s", r.out);
+	cr_expect(strstr(r.out, "127  program not found"), "exit statuses not listed");
+	cr_expect_eq(r.errlen, 0);
+	char *b[] = { (char *)VMRUN, (char *)"--version", NULL };
+	struct result v = run(b);
+	cr_expect(strstr(v.out, lp_version()), "%s", v.out);
+}
+
+Test(vmrun_errors, nothing_on_stderr_without_stats)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char path[512];
+	snprintf(path, sizeof path, "%s/heap-dynamic", GUESTS);
+	char *a[] = { (char *)VMRUN, (char *)"--mem", (char *)"1M", path, (char *)"8", NULL };
+	struct result r = run(a);
+	cr_expect_eq(r.status, 0);
+	cr_expect_eq(r.errlen, 0, "stderr: %s", r.err);
+	char *b[] = { (char *)VMRUN, (char *)"--stats", (char *)"--mem", (char *)"1M", path,
+		      (char *)"8", NULL };
+	struct result s = run(b);
+	cr_expect(strstr(s.err, "lazypage statistics"), "%s", s.err);
+	cr_expect(strstr(s.err, "256 frames"), "%s", s.err);
+}
