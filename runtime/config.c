@@ -154,6 +154,11 @@ static int opt_readahead(const char *v, struct lp_config *c)
 	return opt_flag(v, c, LP_CFG_NO_READAHEAD, false);
 }
 
+static int opt_encrypt(const char *v, struct lp_config *c)
+{
+	return opt_flag(v, c, LP_CFG_ENCRYPT_SWAP, true);
+}
+
 const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_FRAMES", "resident budget in 4 KiB frames (0 = unlimited)", opt_frames },
 	{ "LAZYPAGE_MEM", "resident budget as a size, e.g. 64M (overrides FRAMES)", opt_mem },
@@ -164,6 +169,7 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
 	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },
 	{ "LAZYPAGE_READAHEAD", "0: no swap readahead", opt_readahead },
+	{ "LAZYPAGE_SWAP_ENCRYPT", "1: encrypt swapped pages", opt_encrypt },
 	{ NULL, NULL, NULL },
 };
 

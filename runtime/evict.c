@@ -53,6 +53,7 @@ struct ev_write {
 	struct lp_io_req req;
 	bool to_file;
 	bool unsent;      /* the ring refused it: completed by hand */
+	unsigned char *sealed; /* encrypted swap: what is written */
 	unsigned n;
 	uint32_t bytes;
 	uint64_t slot0;
@@ -418,6 +419,22 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		w->n = j - i;
 		w->req.niov = (int)w->n;
 		w->slot0 = slots[i];
+		if (swap_encrypted(vm->swap)) {
+			/* Sealed copies are written, never the pages. */
+			w->sealed = aligned_alloc(LP_PG, (size_t)w->n << LP_PAGE_SHIFT);
+			if (!w->sealed) {
+				for (unsigned k = i; k < got; k++)
+					swap_free(vm->swap, slots[k]);
+				free(w);
+				got = i;
+				break;
+			}
+			for (unsigned k = 0; k < w->n; k++) {
+				unsigned char *out = w->sealed + ((size_t)k << LP_PAGE_SHIFT);
+				swap_seal(vm->swap, w->slot0 + k, w->req.iov[k].iov_base, out);
+				w->req.iov[k].iov_base = out;
+			}
+		}
 		submit(vm, w, vm->swap->fd, swap_off(slots[i]));
 		progress += w->n;
 		if (w->unsent)
@@ -511,6 +528,7 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 		vm->fr.stuck = false;
 		pthread_mutex_unlock(&vm->fr.lock);
 	}
+	free(w->sealed);
 	free(w);
 }
 

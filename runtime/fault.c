@@ -452,7 +452,9 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 		unsigned last_i = k + 1 < nrd ? first[k + 1] : n;
 		if (rd[k].res == (long)rd[k].len) {
 			for (unsigned i = first[k]; i < last_i; i++)
-				good[i] = true;
+				good[i] = !swap_encrypted(vm->swap) ||
+					  !swap_unseal(vm->swap, slots[i],
+						       h->buf + ((size_t)i << LP_PAGE_SHIFT));
 		} else {
 			st_add(&h->st, C_IO_ERR, 1);
 			vm_error(vm, rd[k].res < 0 ? (int)rd[k].res : -EIO);

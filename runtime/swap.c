@@ -14,6 +14,18 @@
 #include "prim.h"
 #include "vm.h"
 
+#ifdef LP_HAVE_SODIUM
+#include <sodium.h>
+
+struct swap_crypt {
+	unsigned char *key;       /* sodium_malloc: guarded, locked */
+	uint64_t next;            /* nonces handed out (under sw->lock) */
+	uint64_t *ctr;            /* per slot: the nonce of its last write */
+	unsigned char (*tag)[16]; /* per slot: its authentication tag */
+	uint64_t cap;
+};
+#endif
+
 /* The file grows by at least this many slots (16 MiB) at a time. */
 #define GROW_SLOTS 4096u
 
@@ -41,10 +53,14 @@ static int open_in_dir(const char *dir, int *fd)
 	return 0;
 }
 
+static int crypt_tables(struct lp_swap *sw, uint64_t cap);
+
 static int tables(struct lp_swap *sw, uint64_t cap)
 {
 	if (cap <= sw->cap)
 		return 0;
+	if (sw->crypt && crypt_tables(sw, cap))
+		return -ENOMEM;
 	uint64_t words = (cap + 63) / 64, oldw = (sw->cap + 63) / 64;
 	uint64_t *used = realloc(sw->used, words * sizeof(*used));
 	if (!used)
@@ -154,9 +170,138 @@ void swap_close(struct lp_swap *sw)
 	free(sw->used);
 	free(sw->refs);
 	free(sw->owner);
+#ifdef LP_HAVE_SODIUM
+	if (sw->crypt) {
+		sodium_free(sw->crypt->key);
+		free(sw->crypt->ctr);
+		free(sw->crypt->tag);
+		free(sw->crypt);
+	}
+#endif
 	pthread_mutex_destroy(&sw->lock);
 	free(sw);
 }
+
+#ifdef LP_HAVE_SODIUM
+static int crypt_tables(struct lp_swap *sw, uint64_t cap)
+{
+	struct swap_crypt *k = sw->crypt;
+	uint64_t *ctr = realloc(k->ctr, cap * sizeof(*ctr));
+	if (!ctr)
+		return -ENOMEM;
+	k->ctr = ctr;
+	unsigned char(*tag)[16] = realloc(k->tag, cap * sizeof(*tag));
+	if (!tag)
+		return -ENOMEM;
+	k->tag = tag;
+	k->cap = cap;
+	return 0;
+}
+
+int swap_encrypt_enable(struct lp_swap *sw)
+{
+	if (sodium_init() < 0)
+		return -ENOTSUP;
+	struct swap_crypt *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->key = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+	if (!k->key) {
+		free(k);
+		return -ENOMEM;
+	}
+	crypto_aead_xchacha20poly1305_ietf_keygen(k->key);
+	pthread_mutex_lock(&sw->lock);
+	sw->crypt = k;
+	int rc = sw->cap ? crypt_tables(sw, sw->cap) : 0;
+	if (rc)
+		sw->crypt = NULL;
+	pthread_mutex_unlock(&sw->lock);
+	if (rc) {
+		sodium_free(k->key);
+		free(k);
+	}
+	return rc;
+}
+
+static void nonce_of(uint64_t ctr, uint64_t slot,
+		     unsigned char n[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES])
+{
+	memset(n, 0, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	memcpy(n, &ctr, sizeof(ctr));
+	memcpy(n + 8, &slot, sizeof(slot));
+}
+
+void swap_seal(struct lp_swap *sw, uint64_t slot, const void *page, void *out)
+{
+	struct swap_crypt *k = sw->crypt;
+	unsigned char n[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES], tag[16];
+
+	pthread_mutex_lock(&sw->lock);
+	uint64_t ctr = ++k->next;
+	pthread_mutex_unlock(&sw->lock);
+	nonce_of(ctr, slot, n);
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+		out, tag, NULL, page, LP_PG, (const unsigned char *)&slot,
+		sizeof(slot), NULL, n, k->key);
+	pthread_mutex_lock(&sw->lock);
+	if (slot < k->cap) {
+		k->ctr[slot] = ctr;
+		memcpy(k->tag[slot], tag, sizeof(tag));
+	}
+	pthread_mutex_unlock(&sw->lock);
+}
+
+int swap_unseal(struct lp_swap *sw, uint64_t slot, void *buf)
+{
+	struct swap_crypt *k = sw->crypt;
+	unsigned char n[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES], tag[16];
+	uint64_t ctr = 0;
+
+	pthread_mutex_lock(&sw->lock);
+	if (slot < k->cap) {
+		ctr = k->ctr[slot];
+		memcpy(tag, k->tag[slot], sizeof(tag));
+	}
+	pthread_mutex_unlock(&sw->lock);
+	if (!ctr)
+		return -EBADMSG;
+	nonce_of(ctr, slot, n);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+		    buf, NULL, buf, LP_PG, tag, (const unsigned char *)&slot,
+		    sizeof(slot), n, k->key))
+		return -EBADMSG;
+	return 0;
+}
+#else
+static int crypt_tables(struct lp_swap *sw, uint64_t cap)
+{
+	(void)sw;
+	(void)cap;
+	return 0;
+}
+
+int swap_encrypt_enable(struct lp_swap *sw)
+{
+	(void)sw;
+	return -ENOTSUP;
+}
+
+void swap_seal(struct lp_swap *sw, uint64_t slot, const void *page, void *out)
+{
+	(void)sw;
+	(void)slot;
+	memcpy(out, page, LP_PG);
+}
+
+int swap_unseal(struct lp_swap *sw, uint64_t slot, void *buf)
+{
+	(void)sw;
+	(void)slot;
+	(void)buf;
+	return 0;
+}
+#endif
 
 /* Grow the file by at least `want` slots (a multiple of 64).  0 or -errno. */
 static int grow(struct lp_swap *sw, uint64_t want)
@@ -344,5 +489,11 @@ int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 	if (n != (long)LP_PG)
 		return n < 0 ? (int)n : -EIO;
 	st_add(st, C_SWAP_RB, LP_PG);
+	if (swap_encrypted(vm->swap) && swap_unseal(vm->swap, slot, buf)) {
+		/* Altered on disk: the content is lost, say so loudly. */
+		st_add(st, C_IO_ERR, 1);
+		vm_error(vm, -EBADMSG);
+		return -EIO;
+	}
 	return 0;
 }

@@ -35,6 +35,7 @@ struct lp_swap {
 	bool cannot_grow;     /* the file failed to grow (retried after 1 s) */
 	int grow_error;       /* the error that stopped growth */
 	uint64_t grow_fail_ns;
+	struct swap_crypt *crypt; /* NULL: pages are stored as they are */
 };
 
 /*
@@ -65,6 +66,27 @@ void swap_free(struct lp_swap *sw, uint64_t slot);
 void swap_set_owner(struct lp_swap *sw, uint64_t slot, uint64_t vpn);
 /* The page a slot holds, or UINT64_MAX; racy hint for readahead. */
 uint64_t swap_owner(struct lp_swap *sw, uint64_t slot);
+
+struct swap_crypt;
+
+/*
+ * Encryption of swapped pages (swap.c, with libsodium): a key drawn at
+ * random for this run and kept in locked memory; each page written is
+ * sealed with XChaCha20-Poly1305 under a nonce never used before (a counter)
+ * and its slot number as associated data; the counter and the tag stay in
+ * memory, so a page read back is authenticated: one altered on disk (or
+ * put in another slot) is refused, never returned.
+ */
+/* -ENOTSUP when built without libsodium. */
+int swap_encrypt_enable(struct lp_swap *sw);
+static inline bool swap_encrypted(const struct lp_swap *sw)
+{
+	return sw->crypt != NULL;
+}
+/* The sealed form of page (LP_PG bytes) for slot into out. */
+void swap_seal(struct lp_swap *sw, uint64_t slot, const void *page, void *out);
+/* Open the sealed page in buf, in place: 0, or -EBADMSG (altered). */
+int swap_unseal(struct lp_swap *sw, uint64_t slot, void *buf);
 
 static inline uint64_t swap_off(uint64_t slot)
 {

@@ -31,7 +31,8 @@ static int check_config(const struct lp_config *c)
 		return -EINVAL;
 	if (c->threads > LP_MAX_THREADS || c->ref_scan > LP_MAX_REF_SCAN)
 		return -EINVAL;
-	if (c->flags & ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD))
+	if (c->flags &
+	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP))
 		return -EINVAL;
 	for (unsigned i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
 		if (c->reserved[i])
@@ -176,6 +177,8 @@ int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 		goto fail;
 	rc = swap_open(&vm->swap, cfg->swap_path, cfg->swap_max);
 	if (rc)
+		goto fail;
+	if ((cfg->flags & LP_CFG_ENCRYPT_SWAP) && (rc = swap_encrypt_enable(vm->swap)))
 		goto fail;
 	if (vmflags & VMF_FORK) {
 		/* A page every child inherits, registered: a fill of it tells

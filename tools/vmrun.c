@@ -44,6 +44,7 @@ static const char usage_text[] =
 	"  -p, --policy NAME      eviction policy (%s)\n"
 	"  -s, --swap PATH        swap file, or directory for an unlinked one\n"
 	"      --swap-max SIZE    largest swap file\n"
+	"      --encrypt-swap     encrypt swapped pages (random key per run)\n"
 	"  -t, --threads N        fault-handler threads (default: one per CPU)\n"
 	"      --stats            print statistics on stderr at exit\n"
 	"      --stats-json FILE  write statistics as JSON to FILE at exit\n"
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 		{ "swap-max", required_argument, NULL, 'S' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "stats", no_argument, NULL, 'x' },
+		{ "encrypt-swap", no_argument, NULL, 'E' },
 		{ "stats-json", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -180,6 +182,9 @@ int main(int argc, char **argv)
 			break;
 		case 'x':
 			stats = 1;
+			break;
+		case 'E':
+			cfg.flags |= LP_CFG_ENCRYPT_SWAP;
 			break;
 		case 'j':
 			json = optarg;

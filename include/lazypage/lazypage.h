@@ -91,6 +91,11 @@ struct lp_config {
 #define LP_CFG_STATS_AT_EXIT 0x1u
 /* Do not read ahead on sequential swap-ins. */
 #define LP_CFG_NO_READAHEAD 0x2u
+/* Encrypt swapped pages (XChaCha20-Poly1305, a random key per vm, kept in
+ * locked memory): the swap file holds nothing readable, and a page altered
+ * on disk is refused (SIGBUS) instead of returned.  lp_vm_create() fails
+ * with -ENOTSUP when the library was built without libsodium. */
+#define LP_CFG_ENCRYPT_SWAP 0x4u
 
 /* Fill *cfg with defaults, overridden by LAZYPAGE_* environment variables.
  * A malformed variable is ignored here and reported by lp_vm_create(). */
