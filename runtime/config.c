@@ -154,6 +154,11 @@ static int opt_readahead(const char *v, struct lp_config *c)
 	return opt_flag(v, c, LP_CFG_NO_READAHEAD, false);
 }
 
+static int opt_pin(const char *v, struct lp_config *c)
+{
+	return opt_flag(v, c, LP_CFG_NO_PIN, false);
+}
+
 static int opt_encrypt(const char *v, struct lp_config *c)
 {
 	return opt_flag(v, c, LP_CFG_ENCRYPT_SWAP, true);
@@ -170,6 +175,7 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },
 	{ "LAZYPAGE_READAHEAD", "0: no swap readahead", opt_readahead },
 	{ "LAZYPAGE_SWAP_ENCRYPT", "1: encrypt swapped pages", opt_encrypt },
+	{ "LAZYPAGE_PIN", "0: do not pin fault handlers to CPUs", opt_pin },
 	{ NULL, NULL, NULL },
 };
 

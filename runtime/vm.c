@@ -32,7 +32,8 @@ static int check_config(const struct lp_config *c)
 	if (c->threads > LP_MAX_THREADS || c->ref_scan > LP_MAX_REF_SCAN)
 		return -EINVAL;
 	if (c->flags &
-	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP))
+	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP |
+	      LP_CFG_NO_PIN))
 		return -EINVAL;
 	for (unsigned i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
 		if (c->reserved[i])

@@ -47,6 +47,7 @@ struct lp_handler {
 	struct lp_vm *vm;
 	pthread_t tid;
 	pid_t ktid;                /* kernel thread id */
+	int cpu;                   /* pinned to it, or -1 */
 	bool started;
 	struct lp_io io;           /* reads of swap and files */
 	unsigned char *buf;        /* LP_RA_MAX pages, page aligned */

@@ -96,6 +96,10 @@ struct lp_config {
  * on disk is refused (SIGBUS) instead of returned.  lp_vm_create() fails
  * with -ENOTSUP when the library was built without libsodium. */
 #define LP_CFG_ENCRYPT_SWAP 0x4u
+/* Do not pin fault handler i to the i-th CPU the process may use (pinning
+ * keeps the handler next to the faulting thread: half the fault latency
+ * on a two-CPU machine). */
+#define LP_CFG_NO_PIN 0x8u
 
 /* Fill *cfg with defaults, overridden by LAZYPAGE_* environment variables.
  * A malformed variable is ignored here and reported by lp_vm_create(). */
