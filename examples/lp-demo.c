@@ -10,6 +10,9 @@
  * statistics to stderr.  Exit status 0 when every check passed, 1 when data
  * was wrong, 2 on a usage or setup error.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, getopt_long */
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <lazypage/lazypage.h>

@@ -160,6 +160,11 @@ Test(vmrun, stack_grows_by_recursion_and_by_read, .timeout = 300)
 	compare("stack", NULL, NULL);
 }
 
+Test(vmrun, beyond_the_stack_limit_is_sigsegv, .timeout = 300)
+{
+	compare("stack", "overflow", NULL);
+}
+
 Test(vmrun, write_to_code_is_sigsegv, .timeout = 300)
 {
 	compare("crash", "code", NULL);

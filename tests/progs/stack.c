@@ -34,8 +34,21 @@ static unsigned long read_into_stack(void)
 	return s;
 }
 
-int main(void)
+static unsigned long forever(unsigned long n)
 {
+	volatile char pad[4096];
+	pad[0] = (char)n;
+	if (n == ~0ul) /* never: the stack ends first */
+		return 0;
+	return forever(n + 1) + (unsigned char)pad[0];
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1) { /* beyond the stack limit: SIGSEGV, as natively */
+		printf("overflow %lu\n", forever(0));
+		return 0;
+	}
 	printf("deep %lu\n", deep(4000)); /* about 4 MB of stack */
 	printf("read %lu\n", read_into_stack());
 	return 0;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# An embedder's build: compile and link a program against lazypage with
+# nothing but pkg-config (the uninstalled .pc file of this build tree).
+#   pkgconfig.sh BUILD_ROOT SOURCE
+set -eu
+build=$1
+src=$2
+out=$(mktemp /tmp/lp-pkgconfig-XXXXXX)
+trap 'rm -f "$out"' EXIT
+export PKG_CONFIG_PATH=$build/meson-uninstalled
+flags=$(pkg-config --cflags --libs lazypage)
+echo "pkg-config: $flags"
+cc -std=c11 -Wall -Werror -o "$out" "$src" $flags -Wl,-rpath,"$build"
+"$out" --help | grep -q "usage: lp-demo"
+echo "built and ran an embedder's program"
