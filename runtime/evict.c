@@ -44,6 +44,7 @@ struct ev_item {
 	bool victim;
 	bool park;        /* mapped: must be parked first */
 	bool wp;          /* write-protected when taken */
+	bool moved;       /* parked by UFFDIO_MOVE (nothing left to drop) */
 	bool ok;
 	struct lp_page *pg;
 	struct lp_region *r;
@@ -241,7 +242,7 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 				(void)prim_zap(vm->pidfd, &iov, 1);
 				rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
 			}
-			x->ok = rc == 0;
+			x->ok = x->moved = rc == 0;
 			if (x->ok)
 				continue;
 		}
@@ -255,8 +256,16 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		zap[nz].iov_base = (void *)addr;
 		zap[nz++].iov_len = LP_PG;
 	}
-	if (nz)
-		(void)prim_zap(vm->pidfd, zap, nz);
+	if (nz && prim_zap(vm->pidfd, zap, nz)) {
+		/* Some page could not be dropped (mlocked?): it is still the
+		 * live copy, so it must not be taken for parked. */
+		for (unsigned i = 0; i < n; i++) {
+			struct ev_item *x = &it[i];
+			if (x->ok && x->park && !x->moved &&
+			    madvise((void *)page_addr(x->pg), LP_PG, MADV_DONTNEED))
+				x->ok = false;
+		}
+	}
 
 	for (unsigned i = 0; i < n; i++) {
 		struct ev_item *x = &it[i];
