@@ -125,6 +125,7 @@ static void load_abort(struct lp_vm *vm, struct lp_page *pg, uintptr_t addr)
 static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 			   struct lp_page *pg0);
 static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write);
+static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0);
 
 static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		 bool write, bool wasdirty, pid_t tid, uint64_t t0)
@@ -194,6 +195,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	st_fault(&h->st, (enum lp_fault_kind)fill.kind, prim_now_ns() - t0);
 	if (fill.kind == LP_FAULT_SWAPIN)
 		swap_readahead(h, r, pg);
+	else if (fill.kind == LP_FAULT_ZERO && r->kind == RK_ANON)
+		zero_around(h, r, pg->vpn);
 }
 
 /* A page parked by a reference sweep (or on its way out) is wanted again:
@@ -492,6 +495,88 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 		atomic_store_explicit(&r->last_vpn, vpn0 + ok, memory_order_relaxed);
 		st_add(&h->st, C_READAHEAD, ok);
 		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
+	}
+}
+
+/*
+ * Zero fill-around: when the first touches of an anonymous region go up
+ * page after page (a heap growing, memset of new memory), the next
+ * never-touched pages are installed with the faulting one's, in one
+ * UFFDIO_COPY, writable: each saves a fault.  The window grows as readahead's
+ * does.  They count as dirty; if they stay all zero, eviction finds out and
+ * drops them without I/O.
+ */
+static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0)
+{
+	struct lp_vm *vm = h->vm;
+	uint64_t last = atomic_exchange_explicit(&r->last_zero, vpn0,
+						 memory_order_relaxed);
+	unsigned win = atomic_load_explicit(&r->za_pages, memory_order_relaxed);
+
+	if (vm->flags & LP_CFG_NO_READAHEAD)
+		return;
+	if (last + 1 != vpn0) {
+		atomic_store_explicit(&r->za_pages, 0, memory_order_relaxed);
+		return;
+	}
+	win = win ? win * 2 : 4;
+	if (win > LP_RA_MAX - 1)
+		win = LP_RA_MAX - 1;
+	atomic_store_explicit(&r->za_pages, win, memory_order_relaxed);
+
+	struct lp_page *pgs[LP_RA_MAX];
+	uint32_t frames[LP_RA_MAX];
+	unsigned n = 0;
+	uint64_t end = r->end >> LP_PAGE_SHIFT;
+	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
+		uint64_t vpn = vpn0 + i;
+		if (frame_try_get(vm, &frames[n]))
+			break;
+		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+		struct lp_page *pg = spt_find(&vm->spt, vpn);
+		if (!pg)
+			pg = spt_insert(&vm->spt, vpn);
+		else
+			pg = NULL; /* touched before: not ours to fill */
+		if (pg)
+			(void)page_set_state(pg, PG_LOADING);
+		spt_unlock(s);
+		if (!pg) {
+			frame_put(vm, frames[n]);
+			break;
+		}
+		pgs[n++] = pg;
+	}
+	if (!n)
+		return;
+	bool ok = copy_retry(vm, page_addr(pgs[0]), vm->zeros,
+			     (size_t)n << LP_PAGE_SHIFT, false) == 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct lp_page *pg = pgs[i];
+		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+		bool wake = false;
+		if (ok) {
+			pg->ops = &lp_anon_ops;
+			pg->backing = BK_ZERO;
+			pg->flags |= PGF_DIRTY;
+			(void)page_set_state(pg, PG_RESIDENT);
+			pg->frame = frames[i];
+			frame_install(vm, frames[i], pg);
+		} else {
+			/* Some were filled, we do not know which: their
+			 * threads refault and meet resident pages. */
+			(void)page_set_state(pg, PG_UNINIT);
+		}
+		settle_locked(s, pg, &wake);
+		spt_unlock(s);
+		if (!ok)
+			frame_put(vm, frames[i]);
+		if (wake)
+			page_wake(vm, page_addr(pg));
+	}
+	if (ok) {
+		atomic_store_explicit(&r->last_zero, vpn0 + n, memory_order_relaxed);
+		st_add(&h->st, C_READAHEAD, n);
 	}
 }
 

@@ -191,6 +191,7 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	c->brk_end = p->brk_end;
 	c->swap = swap_get(p->swap);
 	c->zero = aligned_alloc(LP_PG, LP_PG);
+	c->zeros = p->zeros; /* the parent's: read only, outlives us */
 	c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->thaw_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!c->zero || c->stop_fd < 0 || c->thaw_fd < 0)

@@ -21,6 +21,8 @@ struct lp_region *region_new(uintptr_t start, uintptr_t end, int prot,
 	atomic_init(&r->refs, 1);
 	atomic_init(&r->last_vpn, 0);
 	atomic_init(&r->ra_pages, 0);
+	atomic_init(&r->last_zero, 0);
+	atomic_init(&r->za_pages, 0);
 	return r;
 }
 

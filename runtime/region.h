@@ -36,6 +36,9 @@ struct lp_region {
 	/* sequential-fault detector for swap readahead (racy by design) */
 	atomic_uint_least64_t last_vpn;
 	atomic_uint ra_pages;
+	/* the same for first touches of anonymous pages (zero fill-around) */
+	atomic_uint_least64_t last_zero;
+	atomic_uint za_pages;
 };
 
 struct lp_region *region_new(uintptr_t start, uintptr_t end, int prot,

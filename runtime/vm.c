@@ -156,6 +156,14 @@ int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 		goto fail;
 	}
 	memset(vm->zero, 0, LP_PG);
+	/* Never written: reading it maps the kernel's zero page, no memory. */
+	vm->zeros = mmap(NULL, (size_t)LP_RA_MAX << LP_PAGE_SHIFT, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vm->zeros == MAP_FAILED) {
+		vm->zeros = NULL;
+		rc = -ENOMEM;
+		goto fail;
+	}
 
 	rc = open_uffd(vm);
 	if (rc)
@@ -405,6 +413,8 @@ void lp_vm_destroy(struct lp_vm *vm)
 	vm_fini_common(vm);
 	free(vm->policy_name);
 	free(vm->zero);
+	if (vm->zeros)
+		munmap(vm->zeros, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
 	free(vm);
 }
 

@@ -139,6 +139,7 @@ struct lp_vm {
 	atomic_bool stopping;
 	atomic_int last_error;
 	unsigned char *zero;       /* one zeroed page, read only */
+	void *zeros;               /* LP_RA_MAX pages that read as zero */
 };
 
 /* Record a background error (first and last are kept: last wins). */

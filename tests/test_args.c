@@ -175,7 +175,7 @@ Test(args, stats_print_formats)
 	char *p;
 	cr_assert_eq(lp_map_anon(vm, 64 * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	for (int i = 0; i < 64; i++)
-		p[i * PG] = 1;
+		p[(i * 37 % 64) * PG] = 1; /* not in order: one fault each */
 	/* A handler counts a fault just after it has let the thread go. */
 	struct lp_stats st = stats_of(vm);
 	for (int k = 0; k < 100 && st.faults[LP_FAULT_ZERO] < 64; k++) {

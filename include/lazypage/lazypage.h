@@ -231,7 +231,9 @@ struct lp_latency {
 struct lp_stats {
 	uint64_t faults[LP_FAULT_KINDS];
 	struct lp_latency latency[LP_FAULT_KINDS];
-	uint64_t readahead_pages;  /* pages swapped in ahead of a fault */
+	uint64_t readahead_pages;  /* pages brought in ahead of a fault: swap
+				    * readahead, and zero fill-around of
+				    * anonymous pages touched in order */
 	uint64_t evictions;        /* pages that left residency under the budget */
 	uint64_t clean_drops;      /* evictions without I/O (copy still valid) */
 	uint64_t swap_outs;        /* pages written to swap */
