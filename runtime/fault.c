@@ -380,204 +380,185 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
 }
 
 /*
- * Swap readahead: after a swap-in at a page that follows the previous fault
- * of the region, bring in the next pages of the region that are on swap,
- * while frames are plentiful.  Their slots need not be contiguous: each run
- * of contiguous slots is one read, and all the reads go to the device at
- * once.  The window doubles on each sequential fault up to LP_RA_MAX - 1
- * and starts again at 4 otherwise.
+ * Filling ahead.  When a region's faults go up page after page, the pages
+ * that follow are brought in with the faulting one, while frames are
+ * plentiful, in one UFFDIO_COPY: each saves a fault.  The window starts at
+ * 4, doubles on each fault that follows the last, up to LP_RA_MAX - 1, and
+ * starts over otherwise.  Two kinds:
+ *   swap readahead — the next pages that are on swap: one read per run of
+ *       contiguous slots, all reads at once; they come in write-protected
+ *       (their copy on swap stays valid);
+ *   zero fill-around — the next pages never touched, of an anonymous region
+ *       (a heap growing, memset of new memory): writable and dirty; those
+ *       still all zero when evicted are dropped without I/O.
  */
+struct ahead {
+	struct lp_page *pg[LP_RA_MAX];
+	uint32_t frame[LP_RA_MAX];
+	uint64_t slot[LP_RA_MAX];
+	unsigned n;
+};
+
+/* The window for a fault at vpn0, given the last one (0: not in order). */
+static unsigned ahead_window(atomic_uint_least64_t *last, atomic_uint *win,
+			     uint64_t vpn0)
+{
+	uint64_t prev = atomic_exchange_explicit(last, vpn0, memory_order_relaxed);
+	unsigned w = atomic_load_explicit(win, memory_order_relaxed);
+
+	if (prev + 1 != vpn0) {
+		atomic_store_explicit(win, 0, memory_order_relaxed);
+		return 0;
+	}
+	w = w ? w * 2 : 4;
+	if (w > LP_RA_MAX - 1)
+		w = LP_RA_MAX - 1;
+	atomic_store_explicit(win, w, memory_order_relaxed);
+	return w;
+}
+
+/* Own (LOADING) up to win pages after vpn0, each with a frame: pages on
+ * swap, or with fresh, pages never touched.  Stops at the first that is
+ * not. */
+static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
+			unsigned win, bool fresh, struct ahead *a)
+{
+	uint64_t end = r->end >> LP_PAGE_SHIFT;
+
+	a->n = 0;
+	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
+		uint64_t vpn = vpn0 + i;
+		if (frame_try_get(vm, &a->frame[a->n]))
+			break;
+		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+		struct lp_page *pg = spt_find(&vm->spt, vpn);
+		if (fresh)
+			pg = pg ? NULL : spt_insert(&vm->spt, vpn);
+		else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))
+			pg = NULL;
+		if (pg) {
+			(void)page_set_state(pg, PG_LOADING);
+			a->slot[a->n] = pg->slot;
+		}
+		spt_unlock(s);
+		if (!pg) {
+			frame_put(vm, a->frame[a->n]);
+			break;
+		}
+		a->pg[a->n++] = pg;
+	}
+}
+
+/* Install the first ok claimed pages from buf (contiguous addresses) and
+ * give the others back as they were.  Returns how many went in. */
+static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
+			      const void *buf, unsigned ok, bool fresh)
+{
+	struct lp_vm *vm = h->vm;
+
+	if (ok && copy_retry(vm, page_addr(a->pg[0]), buf,
+			     (size_t)ok << LP_PAGE_SHIFT, !fresh))
+		ok = 0; /* partly copied maybe: those threads refault alone */
+	for (unsigned i = 0; i < a->n; i++) {
+		struct lp_page *pg = a->pg[i];
+		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+		bool wake = false;
+		if (i < ok) {
+			if (fresh) {
+				pg->ops = &lp_anon_ops;
+				pg->backing = BK_ZERO;
+				pg->flags |= PGF_DIRTY;
+			} else {
+				pg->flags |= PGF_WP;
+				pg->flags &= (uint16_t)~PGF_DIRTY;
+			}
+			(void)page_set_state(pg, PG_RESIDENT);
+			pg->frame = a->frame[i];
+			frame_install(vm, a->frame[i], pg);
+		} else {
+			(void)page_set_state(pg, fresh ? PG_UNINIT : PG_EVICTED);
+		}
+		settle_locked(s, pg, &wake);
+		spt_unlock(s);
+		if (i >= ok)
+			frame_put(vm, a->frame[i]);
+		if (wake)
+			page_wake(vm, page_addr(pg));
+	}
+	if (ok)
+		st_add(&h->st, C_READAHEAD, ok);
+	return ok;
+}
+
 static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 			   struct lp_page *pg0)
 {
 	struct lp_vm *vm = h->vm;
-	uint64_t vpn0 = pg0->vpn;
-	uint64_t last = atomic_exchange_explicit(&r->last_vpn, vpn0,
-						 memory_order_relaxed);
-	unsigned win = atomic_load_explicit(&r->ra_pages, memory_order_relaxed);
+	struct ahead a;
 
 	if (vm->flags & LP_CFG_NO_READAHEAD)
 		return;
-	if (last + 1 != vpn0) {
-		atomic_store_explicit(&r->ra_pages, 0, memory_order_relaxed);
+	unsigned win = ahead_window(&r->last_vpn, &r->ra_pages, pg0->vpn);
+	if (!win)
 		return;
-	}
-	win = win ? win * 2 : 4;
-	if (win > LP_RA_MAX - 1)
-		win = LP_RA_MAX - 1;
-	atomic_store_explicit(&r->ra_pages, win, memory_order_relaxed);
-
-	/* Claim the pages: consecutive addresses, each EVICTED on swap. */
-	struct lp_page *pgs[LP_RA_MAX];
-	uint32_t frames[LP_RA_MAX];
-	uint64_t slots[LP_RA_MAX];
-	unsigned n = 0;
-	uint64_t end = r->end >> LP_PAGE_SHIFT;
-	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
-		uint64_t vpn = vpn0 + i;
-		if (frame_try_get(vm, &frames[n]))
-			break;
-		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
-		struct lp_page *pg = spt_find(&vm->spt, vpn);
-		bool ok = pg && pg->state == PG_EVICTED && pg->backing == BK_SLOT;
-		if (ok) {
-			(void)page_set_state(pg, PG_LOADING);
-			slots[n] = pg->slot;
-		}
-		spt_unlock(s);
-		if (!ok) {
-			frame_put(vm, frames[n]);
-			break;
-		}
-		pgs[n++] = pg;
-	}
-	if (!n)
+	ahead_claim(vm, r, pg0->vpn, win, false, &a);
+	if (!a.n)
 		return;
 
 	/* One read per run of contiguous slots, all at once. */
 	struct lp_io_read rd[LP_RA_MAX];
 	unsigned nrd = 0, first[LP_RA_MAX];
-	for (unsigned i = 0; i < n;) {
+	for (unsigned i = 0; i < a.n;) {
 		unsigned j = i + 1;
-		while (j < n && slots[j] == slots[j - 1] + 1)
+		while (j < a.n && a.slot[j] == a.slot[j - 1] + 1)
 			j++;
 		first[nrd] = i;
 		rd[nrd++] = (struct lp_io_read){
 			.buf = h->buf + ((size_t)i << LP_PAGE_SHIFT),
 			.len = (size_t)(j - i) << LP_PAGE_SHIFT,
-			.off = swap_off(slots[i]),
+			.off = swap_off(a.slot[i]),
 		};
 		i = j;
 	}
 	io_read_many(&h->io, vm->swap->fd, rd, (int)nrd);
 	bool good[LP_RA_MAX] = { false };
 	for (unsigned k = 0; k < nrd; k++) {
-		unsigned last_i = k + 1 < nrd ? first[k + 1] : n;
+		unsigned last_i = k + 1 < nrd ? first[k + 1] : a.n;
 		if (rd[k].res == (long)rd[k].len) {
 			for (unsigned i = first[k]; i < last_i; i++)
 				good[i] = !swap_encrypted(vm->swap) ||
-					  !swap_unseal(vm->swap, slots[i],
+					  !swap_unseal(vm->swap, a.slot[i],
 						       h->buf + ((size_t)i << LP_PAGE_SHIFT));
 		} else {
 			st_add(&h->st, C_IO_ERR, 1);
 			vm_error(vm, rd[k].res < 0 ? (int)rd[k].res : -EIO);
 		}
 	}
-	/* Install the good prefix in one copy (addresses are contiguous). */
 	unsigned ok = 0;
-	while (ok < n && good[ok])
+	while (ok < a.n && good[ok])
 		ok++;
-	if (ok && copy_retry(vm, page_addr(pgs[0]), h->buf,
-			     (size_t)ok << LP_PAGE_SHIFT, true))
-		ok = 0; /* those pages refault and load alone */
-	for (unsigned i = 0; i < n; i++) {
-		struct lp_page *pg = pgs[i];
-		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		bool wake = false;
-		if (i < ok) {
-			pg->flags |= PGF_WP;
-			pg->flags &= (uint16_t)~PGF_DIRTY;
-			(void)page_set_state(pg, PG_RESIDENT);
-			pg->frame = frames[i];
-			frame_install(vm, frames[i], pg);
-		} else {
-			(void)page_set_state(pg, PG_EVICTED);
-		}
-		settle_locked(s, pg, &wake);
-		spt_unlock(s);
-		if (i >= ok)
-			frame_put(vm, frames[i]);
-		if (wake)
-			page_wake(vm, page_addr(pg));
-	}
+	ok = ahead_install(h, &a, h->buf, ok, false);
 	if (ok) {
-		/* The next fault after the window is sequential too. */
-		atomic_store_explicit(&r->last_vpn, vpn0 + ok, memory_order_relaxed);
-		st_add(&h->st, C_READAHEAD, ok);
+		/* The next fault after the window is in order too. */
+		atomic_store_explicit(&r->last_vpn, pg0->vpn + ok, memory_order_relaxed);
 		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
 	}
 }
 
-/*
- * Zero fill-around: when the first touches of an anonymous region go up
- * page after page (a heap growing, memset of new memory), the next
- * never-touched pages are installed with the faulting one's, in one
- * UFFDIO_COPY, writable: each saves a fault.  The window grows as readahead's
- * does.  They count as dirty; if they stay all zero, eviction finds out and
- * drops them without I/O.
- */
 static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0)
 {
 	struct lp_vm *vm = h->vm;
-	uint64_t last = atomic_exchange_explicit(&r->last_zero, vpn0,
-						 memory_order_relaxed);
-	unsigned win = atomic_load_explicit(&r->za_pages, memory_order_relaxed);
+	struct ahead a;
 
 	if (vm->flags & LP_CFG_NO_READAHEAD)
 		return;
-	if (last + 1 != vpn0) {
-		atomic_store_explicit(&r->za_pages, 0, memory_order_relaxed);
+	unsigned win = ahead_window(&r->last_zero, &r->za_pages, vpn0);
+	if (!win)
 		return;
-	}
-	win = win ? win * 2 : 4;
-	if (win > LP_RA_MAX - 1)
-		win = LP_RA_MAX - 1;
-	atomic_store_explicit(&r->za_pages, win, memory_order_relaxed);
-
-	struct lp_page *pgs[LP_RA_MAX];
-	uint32_t frames[LP_RA_MAX];
-	unsigned n = 0;
-	uint64_t end = r->end >> LP_PAGE_SHIFT;
-	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
-		uint64_t vpn = vpn0 + i;
-		if (frame_try_get(vm, &frames[n]))
-			break;
-		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
-		struct lp_page *pg = spt_find(&vm->spt, vpn);
-		if (!pg)
-			pg = spt_insert(&vm->spt, vpn);
-		else
-			pg = NULL; /* touched before: not ours to fill */
-		if (pg)
-			(void)page_set_state(pg, PG_LOADING);
-		spt_unlock(s);
-		if (!pg) {
-			frame_put(vm, frames[n]);
-			break;
-		}
-		pgs[n++] = pg;
-	}
-	if (!n)
-		return;
-	bool ok = copy_retry(vm, page_addr(pgs[0]), vm->zeros,
-			     (size_t)n << LP_PAGE_SHIFT, false) == 0;
-	for (unsigned i = 0; i < n; i++) {
-		struct lp_page *pg = pgs[i];
-		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		bool wake = false;
-		if (ok) {
-			pg->ops = &lp_anon_ops;
-			pg->backing = BK_ZERO;
-			pg->flags |= PGF_DIRTY;
-			(void)page_set_state(pg, PG_RESIDENT);
-			pg->frame = frames[i];
-			frame_install(vm, frames[i], pg);
-		} else {
-			/* Some were filled, we do not know which: their
-			 * threads refault and meet resident pages. */
-			(void)page_set_state(pg, PG_UNINIT);
-		}
-		settle_locked(s, pg, &wake);
-		spt_unlock(s);
-		if (!ok)
-			frame_put(vm, frames[i]);
-		if (wake)
-			page_wake(vm, page_addr(pg));
-	}
-	if (ok) {
-		atomic_store_explicit(&r->last_zero, vpn0 + n, memory_order_relaxed);
-		st_add(&h->st, C_READAHEAD, n);
-	}
+	ahead_claim(vm, r, vpn0, win, true, &a);
+	unsigned ok = a.n ? ahead_install(h, &a, vm->zeros, a.n, true) : 0;
+	if (ok)
+		atomic_store_explicit(&r->last_zero, vpn0 + ok, memory_order_relaxed);
 }
 
 static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lazypage/lazypage.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,18 @@
 				     strerror(-rc_));                         \
 		cr_assert_eq(rc_, 0, "lp_vm_create: %s", strerror(-rc_));     \
 	} while (0)
+
+/* Whether userfaultfd is refused here (the tests that need it skip). */
+static inline bool userfaultfd_refused(void)
+{
+	struct lp_vm *vm;
+	int rc = lp_vm_create(&vm, NULL);
+
+	if (rc)
+		return rc == -EPERM || rc == -EACCES || rc == -ENOSYS;
+	lp_vm_destroy(vm);
+	return false;
+}
 
 static inline struct lp_config cfg_frames(size_t frames)
 {

@@ -9,19 +9,9 @@
 #error "GUESTS must be defined by the build"
 #endif
 
-static bool refused(void)
-{
-	struct lp_vm *vm;
-	int rc = lp_vm_create(&vm, NULL);
-	if (rc)
-		return rc == -EPERM || rc == -EACCES || rc == -ENOSYS;
-	lp_vm_destroy(vm);
-	return false;
-}
-
 #define SKIP_IF_REFUSED()                                                     \
 	do {                                                                  \
-		if (refused())                                                \
+		if (userfaultfd_refused())                                                \
 			cr_skip_test("userfaultfd refused here");             \
 	} while (0)
 

@@ -89,16 +89,6 @@ static char *strip_notes(const char *s)
 	return o;
 }
 
-static bool userfaultfd_refused(void)
-{
-	struct lp_vm *vm;
-	int rc = lp_vm_create(&vm, NULL);
-	if (rc)
-		return rc == -EPERM || rc == -EACCES || rc == -ENOSYS;
-	lp_vm_destroy(vm);
-	return false;
-}
-
 static const char *const variants[] = { "static", "static-pie", "dynamic" };
 static const char *const caps[] = { NULL, "4M", "512K" };
 
