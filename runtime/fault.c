@@ -185,6 +185,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	(void)page_set_state(pg, PG_RESIDENT);
 	pg->frame = f;
 	frame_install(vm, f, pg);
+	if (f == LP_NO_FRAME && vm->fr.n)
+		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
 	settle_locked(s, pg, &wake);
 	spt_unlock(s);
 	if (drop != LP_NO_SLOT)

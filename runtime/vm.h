@@ -68,6 +68,7 @@ struct lp_evictor {
 	struct lp_io io;
 	struct lp_io_req poll;     /* the wait on wake_fd, through the ring */
 	unsigned pending;          /* victims whose write is in flight */
+	bool failing;              /* the last write failed: retry slowly */
 	struct ev_item *items;     /* scratch for one round */
 	struct iovec *iov;         /* scratch for zaps */
 	struct lp_tstats st;
