@@ -455,10 +455,12 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 		if (rd[k].res == (long)rd[k].len) {
 			for (unsigned i = first[k]; i < last_i; i++)
 				good[i] = true;
-		} else {
+		} else if (rd[k].res < 0) {
 			st_add(&h->st, C_IO_ERR, 1);
-			vm_error(vm, rd[k].res < 0 ? (int)rd[k].res : -EIO);
+			vm_error(vm, (int)rd[k].res);
 		}
+		/* A short read is no error: those pages load alone (and a
+		 * single read is continued until complete). */
 	}
 	/* Install the good prefix in one copy (addresses are contiguous). */
 	unsigned ok = 0;
