@@ -55,6 +55,12 @@ struct lp_handler {
 	uintptr_t retry[64];
 	uint8_t retry_write[64];
 	unsigned nretry;
+	/* pages answered with SIGBUS (UFFDIO_POISON), oldest first: their
+	 * marker is cleared after LP_POISON_MS so that a later touch reads
+	 * them again (fault.c) */
+	uintptr_t poisoned[16];
+	uint64_t poisoned_ns[16];
+	unsigned npoisoned;
 };
 
 struct ev_item;

@@ -511,6 +511,49 @@ Test(faults, swap_read_eio_kills_with_sigbus, .signal = SIGBUS, .timeout = 60)
 	cr_log_error("page 0 read as %#lx", (unsigned long)w);
 }
 
+/* A fill callback that fails: SIGBUS at the page; once it works, the
+ * next touch fills the page. */
+static atomic_int fill_fails;
+
+static int flaky_fill(void *page, void *buf, void *aux)
+{
+	(void)aux;
+	if (atomic_load(&fill_fails))
+		return -EIO;
+	*(uint64_t *)buf = (uintptr_t)page ^ 0xfeed;
+	return 0;
+}
+
+Test(faults, lazy_fill_error_sigbus_then_refill, .timeout = 60)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+	struct lp_vm *vm;
+	VM_OR_SKIP(&vm, NULL);
+	struct lp_initializer init = { flaky_fill, NULL, 0 };
+	uint64_t *p, w = 0;
+	cr_assert_eq(lp_map_lazy(vm, 8 * PG, PROT_READ | PROT_WRITE, &init, (void **)&p), 0);
+	atomic_store(&fill_fails, 1);
+	cr_assert(touch_bus(p, 3, &w), "a failed fill read as %#lx", (unsigned long)w);
+	cr_assert_eq((uintptr_t)bus_addr, (uintptr_t)(p + 3 * (PG / 8)));
+	/* Still failing: still SIGBUS, never zeros. */
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	cr_assert(touch_bus(p, 3, &w), "a failed fill read as %#lx", (unsigned long)w);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_geq(st.fill_errors, 2);
+	cr_assert_eq(st.last_error, -EIO);
+	atomic_store(&fill_fails, 0);
+	nanosleep(&ts, NULL);
+	cr_assert(!touch_bus(p, 3, &w), "SIGBUS once the fill works");
+	cr_assert_eq(w, (uintptr_t)(p + 3 * (PG / 8)) ^ 0xfeed);
+	lp_vm_destroy(vm);
+	sigaction(SIGBUS, &old, NULL);
+}
+
 Test(faults, swap_read_short, .timeout = 60)
 {
 	/* Reads that come back in halves are continued (single pages) or
