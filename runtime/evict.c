@@ -23,7 +23,11 @@
  * in memory; the policy gets it back and the error goes to the statistics.
  * When nothing at all can be evicted and handlers wait, the frame table is
  * marked stuck: faults then proceed beyond the budget instead of waiting
- * forever (frame.c).
+ * forever (frame.c).  Only a frame actually freed (a clean drop, a write
+ * that succeeded) unsticks it: a write merely submitted may fail too.
+ * While writes fail, rounds are retried every EV_RETRY_MS, not at once.
+ * Once frames come free again, pages that came in beyond the budget are
+ * adopted into them (step 0), so that the budget holds again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -38,6 +42,7 @@
 
 #define EV_BATCH 64u      /* victims per round */
 #define EV_PARKS 256u     /* reference-bit parks per round */
+#define EV_RETRY_MS 100   /* pace of rounds while writes fail or wait */
 
 struct ev_item {
 	uint32_t f;
@@ -95,6 +100,34 @@ static void release_kva(struct lp_vm *vm)
 	pthread_mutex_unlock(&fr->lock);
 	if (n)
 		(void)prim_zap(vm->pidfd, iov, n);
+}
+
+/* Step 0: frameless pages (taken beyond the budget while nothing could be
+ * evicted) take free frames, down to just under the low watermark: the
+ * round then evicts to make room again.  Returns how many were adopted. */
+static unsigned adopt_overflow(struct lp_vm *vm)
+{
+	unsigned n = 0;
+	uint64_t vpn;
+
+	while (frame_overflow_next(vm, &vpn) == 0) {
+		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+		struct lp_page *pg = spt_find(&vm->spt, vpn);
+		bool later = false;
+		if (pg && pg->frame == LP_NO_FRAME) {
+			if (pg->state == PG_RESIDENT)
+				n += frame_adopt(vm, pg) == 0;
+			else if (pg->state == PG_SYNCING)
+				later = true; /* lp_sync() owns it for now */
+		}
+		/* Otherwise unmapped (or moved by mremap) meanwhile. */
+		if (later)
+			frame_overflow_note(vm, vpn);
+		spt_unlock(s);
+		if (later)
+			break;
+	}
+	return n;
 }
 
 /* Step 2: pick victims and reference-bit parks.  Returns the item count. */
@@ -332,7 +365,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 	struct lp_frames *fr = &vm->fr;
 	struct ev_item *swap_it[EV_BATCH];
 	uint64_t slots[EV_BATCH];
-	unsigned ns = 0, progress = 0;
+	unsigned ns = 0, progress = 0, freed = 0;
 	bool full = false;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -372,6 +405,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 			st_add(&vm->ev.st, C_EVICT, 1);
 			st_add(&vm->ev.st, C_CLEAN_DROP, 1);
 			progress++;
+			freed++;
 			continue;
 		}
 		pg->flags |= PGF_IO;
@@ -467,9 +501,9 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 	(void)io_flush(&vm->ev.io);
 
 	pthread_mutex_lock(&fr->lock);
-	if (progress)
+	if (freed)
 		fr->stuck = false;
-	else if (full && fr->waiting && !vm->ev.pending)
+	else if (!progress && full && fr->waiting && !vm->ev.pending)
 		fr->stuck = true;
 	if (fr->stuck)
 		pthread_cond_broadcast(&fr->cond);
@@ -532,11 +566,18 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 	st_add(st, C_EVICT, evicted);
 	if (!w->unsent)
 		vm->ev.pending -= w->n;
+	vm->ev.failing = res != 0;
+	pthread_mutex_lock(&vm->fr.lock);
 	if (evicted) {
-		pthread_mutex_lock(&vm->fr.lock);
 		vm->fr.stuck = false;
-		pthread_mutex_unlock(&vm->fr.lock);
+	} else if (res && vm->fr.waiting) {
+		/* Nothing left memory and handlers wait: let them go on
+		 * beyond the budget rather than wait for a write that keeps
+		 * failing. */
+		vm->fr.stuck = true;
+		pthread_cond_broadcast(&vm->fr.cond);
 	}
+	pthread_mutex_unlock(&vm->fr.lock);
 	free(w->sealed);
 	free(w);
 }
@@ -547,15 +588,16 @@ static bool round_once(struct lp_vm *vm)
 	struct ev_item *it = vm->ev.items;
 
 	release_kva(vm);
+	unsigned adopted = adopt_overflow(vm);
 	unsigned n = select_items(vm, it);
 	if (!n)
-		return false;
+		return adopted > 0;
 	n = claim_items(vm, it, n);
 	park(vm, it, n);
 	unsigned progress = evict(vm, it, n);
 	for (unsigned i = 0; i < n; i++)
 		region_put(it[i].r);
-	return progress > 0;
+	return progress + adopted > 0;
 }
 
 static void *evictor_main(void *arg)
@@ -588,10 +630,12 @@ static void *evictor_main(void *arg)
 		}
 		bool more = round_once(vm);
 		pthread_rwlock_unlock(&vm->freeze_lock);
-		if (more)
+		if (more && !ev->failing)
 			timeout = 0;
-		else if (ev->pending || __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED))
-			timeout = 100;
+		else if (more || ev->pending || ev->failing ||
+			 __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED) ||
+			 frame_overflow_pending(vm))
+			timeout = EV_RETRY_MS;
 		else
 			timeout = -1;
 	}

@@ -14,6 +14,14 @@
  *   any fault on a page someone owns        -> mark PGF_WAITERS and leave the
  *       thread blocked; the owner wakes it when it lets go.
  *
+ * A page whose content cannot be produced (a swap or file read that fails,
+ * a fill callback that fails) is poisoned (UFFDIO_POISON) while the handler
+ * still owns it: the faulting thread, and any thread touching it after,
+ * gets SIGBUS at the page's address.  The content is not gone (its copy on
+ * swap or in the file is intact), so the marker is cleared LP_POISON_MS
+ * later and the next touch tries again, as the kernel retries a file page
+ * whose read failed.
+ *
  * Faults from system calls (copy_to_user into a region) arrive the same way:
  * the userfaultfd is opened without UFFD_USER_MODE_ONLY.
  */
@@ -33,6 +41,9 @@
 /* How often a fill retries at once when the mm is changing, before the
  * fault is parked on the handler's retry list. */
 #define EAGAIN_SPINS 64
+/* How long a page that could not be read answers SIGBUS before its next
+ * touch reads it again. */
+#define LP_POISON_MS 20
 
 static int copy_retry(struct lp_vm *vm, uintptr_t dst, const void *src,
 		      size_t len, bool wp)
@@ -59,16 +70,33 @@ static void retry_later(struct lp_handler *h, uintptr_t addr, bool write)
 	}
 }
 
-/* The faulting thread cannot get its page: SIGBUS, as the kernel does for a
- * file mapping it cannot read. */
-static void poison(struct lp_handler *h, uintptr_t addr, pid_t tid, int err)
+static void unpoison_due(struct lp_handler *h, bool all);
+
+/* The faulting thread cannot get page pg (LOADING, ours): SIGBUS, as the
+ * kernel does for a file mapping it cannot read.  Called before the page
+ * is let go, so that no other handler can load it while the marker goes
+ * in (its copy would then meet the marker). */
+static void poison(struct lp_handler *h, struct lp_page *pg, pid_t tid, int err)
 {
 	struct lp_vm *vm = h->vm;
+	uintptr_t addr = page_addr(pg);
 
 	st_add(&h->st, C_FILL_ERR, 1);
 	vm_error(vm, err);
-	if (vm->have_poison && prim_uffd_poison(vm->uffd, addr, LP_PG) == 0)
+	if (vm->have_poison && prim_uffd_poison(vm->uffd, addr, LP_PG) == 0) {
+		/* A child vm serves another process's mm, where we cannot
+		 * clear the marker: there it stays until the range goes. */
+		if (vm->parent)
+			return;
+		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+		pg->flags |= PGF_POISONED;
+		spt_unlock(s);
+		if (h->npoisoned == sizeof(h->poisoned) / sizeof(h->poisoned[0]))
+			unpoison_due(h, true);
+		h->poisoned[h->npoisoned] = addr;
+		h->poisoned_ns[h->npoisoned++] = prim_now_ns();
 		return;
+	}
 	if (tid > 0)
 		syscall(SYS_tkill, tid, SIGBUS);
 	page_wake(vm, addr);
@@ -147,8 +175,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
 	if (rc) {
 		frame_put(vm, f);
+		poison(h, pg, tid, rc);
 		load_abort(vm, pg, addr);
-		poison(h, addr, tid, rc);
 		return;
 	}
 	/* Clean content goes in write-protected, unless the page was
@@ -186,6 +214,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	(void)page_set_state(pg, PG_RESIDENT);
 	pg->frame = f;
 	frame_install(vm, f, pg);
+	if (f == LP_NO_FRAME && vm->fr.n)
+		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
 	settle_locked(s, pg, &wake);
 	spt_unlock(s);
 	if (drop != LP_NO_SLOT)
@@ -529,10 +559,12 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 				good[i] = !swap_encrypted(vm->swap) ||
 					  !swap_unseal(vm->swap, a.slot[i],
 						       h->buf + ((size_t)i << LP_PAGE_SHIFT));
-		} else {
+		} else if (rd[k].res < 0) {
 			st_add(&h->st, C_IO_ERR, 1);
-			vm_error(vm, rd[k].res < 0 ? (int)rd[k].res : -EIO);
+			vm_error(vm, (int)rd[k].res);
 		}
+		/* A short read is no error: those pages load alone (and a
+		 * single read is continued until complete). */
 	}
 	unsigned ok = 0;
 	while (ok < a.n && good[ok])
@@ -667,6 +699,47 @@ static void run_retries(struct lp_handler *h)
 		service_missing(h, addr[i], wr[i], 0, prim_now_ns());
 }
 
+/* Clear the poison marker of a page that could not be read, so that its
+ * next touch faults to us and reads it again.  The page is owned (LOADING)
+ * while its address is zapped: nobody else touches it meanwhile. */
+static void unpoison(struct lp_handler *h, uintptr_t addr)
+{
+	struct lp_vm *vm = h->vm;
+	uint64_t vpn = addr >> LP_PAGE_SHIFT;
+	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+	struct lp_page *pg = spt_find(&vm->spt, vpn);
+	bool ours = pg && (pg->flags & PGF_POISONED) &&
+		    (pg->state == PG_EVICTED || pg->state == PG_UNINIT);
+
+	/* Otherwise unmapped, or moved by mremap, meanwhile. */
+	if (ours) {
+		pg->flags &= (uint16_t)~PGF_POISONED;
+		(void)page_set_state(pg, PG_LOADING);
+	}
+	spt_unlock(s);
+	if (!ours)
+		return;
+	struct iovec iov = { (void *)addr, LP_PG };
+	(void)prim_zap(vm->pidfd, &iov, 1);
+	load_abort(vm, pg, addr);
+}
+
+/* Unpoison the pages poisoned LP_POISON_MS ago or more (all: every one). */
+static void unpoison_due(struct lp_handler *h, bool all)
+{
+	uint64_t now = prim_now_ns();
+	unsigned k = 0;
+
+	while (k < h->npoisoned &&
+	       (all || now - h->poisoned_ns[k] >= LP_POISON_MS * 1000000ull))
+		unpoison(h, h->poisoned[k++]);
+	memmove(h->poisoned, h->poisoned + k,
+		(h->npoisoned - k) * sizeof(*h->poisoned));
+	memmove(h->poisoned_ns, h->poisoned_ns + k,
+		(h->npoisoned - k) * sizeof(*h->poisoned_ns));
+	h->npoisoned -= k;
+}
+
 static void *handler_main(void *arg)
 {
 	struct lp_handler *h = arg;
@@ -691,6 +764,8 @@ static void *handler_main(void *arg)
 	}
 	for (;;) {
 		struct uffd_msg msg;
+		if (h->npoisoned)
+			unpoison_due(h, false);
 		ssize_t n = read(vm->uffd, &msg, sizeof(msg));
 		if (n == (ssize_t)sizeof(msg)) {
 			handle(h, &msg, prim_now_ns());
@@ -704,7 +779,8 @@ static void *handler_main(void *arg)
 			run_retries(h);
 		/* A child vm looks every half second whether its process is
 		 * still there (a child's userfaultfd never hangs up). */
-		int timeout = h->nretry ? 1 : vm->parent ? 500 : -1;
+		int timeout = h->nretry ? 1 : h->npoisoned ? LP_POISON_MS
+					   : vm->parent ? 500 : -1;
 		int rc = poll(pfd, 3, timeout);
 		if (rc < 0 && errno != EINTR)
 			break;
@@ -810,6 +886,7 @@ void handler_free(struct lp_handler *h)
 {
 	if (!h)
 		return;
+	unpoison_due(h, true);
 	io_teardown(&h->io);
 	free(h->buf);
 	free(h);
@@ -817,5 +894,8 @@ void handler_free(struct lp_handler *h)
 
 void vm_fault_in(struct lp_handler *h, uintptr_t addr)
 {
+	/* This handler has no loop of its own: clear its markers here. */
+	if (h->npoisoned)
+		unpoison_due(h, false);
 	service_missing(h, addr, false, 0, prim_now_ns());
 }

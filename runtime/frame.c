@@ -103,6 +103,7 @@ void frames_fini(struct lp_vm *vm)
 	free(fr->ref);
 	free(fr->parkq);
 	free(fr->relq);
+	free(fr->ovq);
 	pthread_mutex_destroy(&fr->lock);
 	pthread_cond_destroy(&fr->cond);
 	memset(fr, 0, sizeof(*fr));
@@ -312,4 +313,70 @@ void frame_set_page(struct lp_vm *vm, uint32_t f, struct lp_page *pg)
 	pthread_mutex_lock(&fr->lock);
 	fr->tab[f].page = pg;
 	pthread_mutex_unlock(&fr->lock);
+}
+
+void frame_overflow_note(struct lp_vm *vm, uint64_t vpn)
+{
+	struct lp_frames *fr = &vm->fr;
+
+	pthread_mutex_lock(&fr->lock);
+	if (fr->nov == fr->capov) {
+		uint32_t cap = fr->capov ? 2 * fr->capov : 64;
+		uint64_t *q = realloc(fr->ovq, cap * sizeof(*q));
+		if (q) {
+			fr->ovq = q;
+			fr->capov = cap;
+		}
+	}
+	/* No memory: that page stays beyond the budget until unmapped. */
+	if (fr->nov < fr->capov)
+		fr->ovq[fr->nov++] = vpn;
+	pthread_mutex_unlock(&fr->lock);
+}
+
+int frame_overflow_next(struct lp_vm *vm, uint64_t *vpn)
+{
+	struct lp_frames *fr = &vm->fr;
+	int rc = -EAGAIN;
+
+	pthread_mutex_lock(&fr->lock);
+	if (fr->nov && !fr->stuck && !fr->waiting && fr->nfree >= fr->low &&
+	    fr->nfree > 0) {
+		*vpn = fr->ovq[--fr->nov];
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return rc;
+}
+
+int frame_adopt(struct lp_vm *vm, struct lp_page *pg)
+{
+	struct lp_frames *fr = &vm->fr;
+	int rc = -EAGAIN;
+
+	pthread_mutex_lock(&fr->lock);
+	if (fr->nfree) {
+		uint32_t f = fr->free[--fr->nfree];
+		/* Counted in `used` since it came in: only the kind changes. */
+		if (fr->overflow)
+			fr->overflow--;
+		fr->tab[f].page = pg;
+		fr->ref[f] = 1;
+		fr->pops->insert(fr->pol, f, pg->vpn);
+		fr->tab[f].in_policy = 1;
+		pg->frame = f;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return rc;
+}
+
+bool frame_overflow_pending(struct lp_vm *vm)
+{
+	struct lp_frames *fr = &vm->fr;
+
+	pthread_mutex_lock(&fr->lock);
+	bool any = fr->nov > 0;
+	pthread_mutex_unlock(&fr->lock);
+	return any;
 }

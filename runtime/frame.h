@@ -62,6 +62,8 @@ struct lp_frames {
 	uintptr_t kva;            /* base of the kva area */
 	uint64_t used, peak;      /* frames held (+ frameless overflow pages) */
 	uint64_t overflow;        /* resident pages without a frame (swap full) */
+	uint64_t *ovq;            /* page numbers of overflow pages, to adopt */
+	uint32_t nov, capov;
 };
 
 int frames_init(struct lp_vm *vm, uint32_t n, const char *policy,
@@ -109,5 +111,16 @@ void frame_kva_release(struct lp_vm *vm, uint32_t f);
 void frame_set_page(struct lp_vm *vm, uint32_t f, struct lp_page *pg);
 /* Count a frameless resident page in or out. */
 void frame_overflow(struct lp_vm *vm, int delta);
+/* Under pg's stripe lock: page vpn came in without a frame (frame_get gave
+ * LP_NO_FRAME under a budget): remember it, to adopt it later. */
+void frame_overflow_note(struct lp_vm *vm, uint64_t vpn);
+/* Page number of a frameless page to adopt, while frames are free again
+ * (nfree >= low, nobody waits, not stuck): 0 or -EAGAIN. */
+int frame_overflow_next(struct lp_vm *vm, uint64_t *vpn);
+/* Under pg's stripe lock: frameless resident pg takes a free frame and
+ * joins the policy (the budget holds again).  0 or -EAGAIN (none free). */
+int frame_adopt(struct lp_vm *vm, struct lp_page *pg);
+/* Whether the evictor has overflow pages to adopt. */
+bool frame_overflow_pending(struct lp_vm *vm);
 
 #endif /* LP_FRAME_H */

@@ -26,7 +26,8 @@ struct swap_crypt {
 };
 #endif
 
-/* The file grows by at least this many slots (16 MiB) at a time. */
+/* The file grows by this many slots (16 MiB) at a time, or by only what is
+ * needed when the filesystem has less room left. */
 #define GROW_SLOTS 4096u
 
 static int open_in_dir(const char *dir, int *fd)
@@ -312,13 +313,15 @@ static int grow(struct lp_swap *sw, uint64_t want)
 	    (sw->blockdev || prim_now_ns() - sw->grow_fail_ns < 1000000000u))
 		return sw->grow_error;
 	sw->cannot_grow = false;
-	uint64_t add = want > GROW_SLOTS ? want : GROW_SLOTS;
-	add = (add + 63) / 64 * 64;
+	uint64_t need = (want + 63) / 64 * 64;
+	uint64_t add = need > GROW_SLOTS ? need : GROW_SLOTS;
 	if (sw->max_slots) {
 		if (sw->nslots >= sw->max_slots)
 			return -ENOSPC;
 		if (sw->nslots + add > sw->max_slots)
 			add = sw->max_slots - sw->nslots;
+		if (need > add)
+			need = add;
 	}
 	int rc = tables(sw, sw->nslots + add);
 	if (rc)
@@ -326,6 +329,12 @@ static int grow(struct lp_swap *sw, uint64_t want)
 	off_t from = (off_t)(sw->nslots * 4096), len = (off_t)(add * 4096);
 	if (fallocate(sw->fd, 0, from, len) < 0) {
 		rc = -errno;
+		/* Less room than a whole step: take what is needed now. */
+		if (rc == -ENOSPC && add > need) {
+			add = need;
+			len = (off_t)(add * 4096);
+			rc = fallocate(sw->fd, 0, from, len) < 0 ? -errno : 0;
+		}
 		if (rc == -EOPNOTSUPP) {
 			rc = ftruncate(sw->fd, from + len) < 0 ? -errno : 0;
 		}

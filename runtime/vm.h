@@ -56,6 +56,12 @@ struct lp_handler {
 	uintptr_t retry[64];
 	uint8_t retry_write[64];
 	unsigned nretry;
+	/* pages answered with SIGBUS (UFFDIO_POISON), oldest first: their
+	 * marker is cleared after LP_POISON_MS so that a later touch reads
+	 * them again (fault.c) */
+	uintptr_t poisoned[16];
+	uint64_t poisoned_ns[16];
+	unsigned npoisoned;
 };
 
 struct ev_item;
@@ -69,6 +75,7 @@ struct lp_evictor {
 	struct lp_io io;
 	struct lp_io_req poll;     /* the wait on wake_fd, through the ring */
 	unsigned pending;          /* victims whose write is in flight */
+	bool failing;              /* the last write failed: retry slowly */
 	struct ev_item *items;     /* scratch for one round */
 	struct iovec *iov;         /* scratch for zaps */
 	struct lp_tstats st;

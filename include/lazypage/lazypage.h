@@ -165,11 +165,12 @@ int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
  * touch it) and buf = LP_PAGE_SIZE writable bytes, zeroed, to fill in.  fill
  * returns 0 on success or a negative errno; on failure the faulting thread
  * receives SIGBUS (as for an I/O error on a kernel file mapping) and the error
- * is counted.  After fill, the page behaves as an anonymous page.
+ * is counted; a touch of the page a few milliseconds later calls fill again.
+ * After fill, the page behaves as an anonymous page.
  *
  * fill may run concurrently for different pages, must not touch memory of
  * any lp region that is not resident, and must not call lp_* functions on
- * the same vm.  Each page is filled exactly once unless flags has
+ * the same vm.  Each page is filled successfully exactly once unless flags has
  * LP_INIT_REFILL: then fill is deterministic and a page never written since
  * its fill is dropped on eviction (no swap I/O) and filled again on its next
  * touch.

@@ -1,0 +1,786 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * I/O faults: swap and shared-file writes that fail (EIO, ENOSPC), that are
+ * short, a swap file that cannot grow, and swap reads that fail.  The
+ * promise under test (README, "Errors"): no page is ever lost, zero or
+ * stale; the error is counted and kept as last_error; lp_sync()/lp_unmap()
+ * return the write's error; a page whose content cannot be read gives
+ * SIGBUS; and once the fault goes away the runtime evicts again.
+ *
+ * Failures are injected through io_set_fault_hook() (internal: this test
+ * links the static library), through which every swap and file transfer
+ * passes; a full filesystem is a real tmpfs mounted for the test.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <sys/mount.h>
+#include <time.h>
+
+#include "common.h"
+#include "io.h"
+
+/* ---- the hook ---------------------------------------------------------- */
+
+enum inj_mode { INJ_OFF, INJ_FAIL, INJ_SHORT };
+
+static struct {
+	atomic_int mode;        /* enum inj_mode */
+	atomic_int err;         /* INJ_FAIL: the -errno */
+	atomic_int ops;         /* 1 << LP_IO_READ | 1 << LP_IO_WRITE */
+	atomic_ulong ino;       /* only this file (0: any) */
+	atomic_uint every;      /* one transfer in `every` (0, 1: all) */
+	atomic_long short_to;   /* INJ_SHORT: bytes (0: half, 512-aligned) */
+	atomic_ulong calls, injected;
+} inj;
+
+static long hook(void *ctx, enum lp_io_op op, int fd, uint64_t off, size_t len)
+{
+	(void)ctx;
+	(void)off;
+	int mode = atomic_load(&inj.mode);
+	if (mode == INJ_OFF || !(atomic_load(&inj.ops) & (1 << op)))
+		return 0;
+	unsigned long ino = atomic_load(&inj.ino);
+	struct stat st;
+	if (ino && (fstat(fd, &st) || st.st_ino != ino))
+		return 0;
+	unsigned long n = atomic_fetch_add(&inj.calls, 1);
+	unsigned every = atomic_load(&inj.every);
+	if (every > 1 && n % every)
+		return 0;
+	if (mode == INJ_FAIL) {
+		atomic_fetch_add(&inj.injected, 1);
+		return atomic_load(&inj.err);
+	}
+	long to = atomic_load(&inj.short_to);
+	if (!to)
+		to = (long)(len / 2) & ~511L; /* O_DIRECT swap: keep alignment */
+	if (to <= 0 || (size_t)to >= len)
+		return 0;
+	atomic_fetch_add(&inj.injected, 1);
+	return to;
+}
+
+static void inject(int mode, int err, int ops, unsigned long ino, unsigned every,
+		   long short_to)
+{
+	atomic_store(&inj.err, err);
+	atomic_store(&inj.ops, ops);
+	atomic_store(&inj.ino, ino);
+	atomic_store(&inj.every, every);
+	atomic_store(&inj.short_to, short_to);
+	atomic_store(&inj.calls, 0);
+	atomic_store(&inj.injected, 0);
+	atomic_store(&inj.mode, mode);
+	io_set_fault_hook(hook, NULL);
+}
+
+static void inject_off(void)
+{
+	atomic_store(&inj.mode, INJ_OFF);
+}
+
+#define RD (1 << LP_IO_READ)
+#define WR (1 << LP_IO_WRITE)
+
+/* ---- checking pages ---------------------------------------------------- */
+
+struct verdict {
+	size_t checked, bad, zero, stale;
+};
+
+static bool all_zero(const uint64_t *q)
+{
+	for (unsigned w = 0; w < PG / 8; w++)
+		if (q[w])
+			return false;
+	return true;
+}
+
+/* Check every page of p for generation g: a mismatch is classified as a
+ * zero page, a stale one (generation g - 1) or other. */
+static struct verdict verify(const uint64_t *p, size_t pages, uint64_t g)
+{
+	struct verdict v = { 0 };
+
+	for (size_t i = 0; i < pages; i++) {
+		v.checked++;
+		if (check_page(p, i, g) == -1)
+			continue;
+		v.bad++;
+		if (all_zero(p + i * (PG / 8)))
+			v.zero++;
+		else if (g > 1 && check_page(p, i, g - 1) == -1)
+			v.stale++;
+	}
+	return v;
+}
+
+#define EXPECT_INTACT(v, what)                                                \
+	cr_assert_eq((v).bad, 0,                                              \
+		     "%s: %zu of %zu pages wrong (%zu zero, %zu stale)", what,  \
+		     (v).bad, (v).checked, (v).zero, (v).stale)
+
+static void fill_all(uint64_t *p, size_t pages, uint64_t g)
+{
+	for (size_t i = 0; i < pages; i++)
+		fill_page(p, i, g);
+}
+
+static void report(const char *test, struct lp_vm *vm, const char *phase)
+{
+	struct lp_stats st = stats_of(vm);
+
+	fprintf(stderr,
+		"faults: %s/%s: injected %lu, swap_outs %lu, file_wb %lu, "
+		"evictions %lu, io_errors %lu, swap_full %lu, fill_errors %lu, "
+		"last_error %d, peak %lu/%lu, resident %lu\n",
+		test, phase, atomic_load(&inj.injected), st.swap_outs,
+		st.file_writebacks, st.evictions, st.io_errors, st.swap_full,
+		st.fill_errors, st.last_error, st.peak_frames, st.budget_frames,
+		st.resident_frames);
+}
+
+/* Wait (up to 10 s) until the pages resident are within the budget again:
+ * those that came in beyond it while nothing could be evicted are evicted
+ * once eviction works. */
+static void wait_budget(struct lp_vm *vm, uint64_t frames)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	struct lp_stats st;
+
+	for (int i = 0; i < 1000; i++) {
+		st = stats_of(vm);
+		if (st.resident_frames <= frames)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	cr_assert_fail("%lu pages still resident 10 s after the fault, budget %lu",
+		       st.resident_frames, frames);
+}
+
+/* ---- swap writes ------------------------------------------------------- */
+
+#define FRAMES 16
+#define PAGES 512
+
+/*
+ * Every page written under the fault, read back twice, then (the fault
+ * gone) rewritten and read back: the runtime must evict to swap again and
+ * bring the resident pages back under the budget.
+ */
+static void swap_write_fault(const char *name, int mode, int err, unsigned every,
+			     long short_to, bool expect_error)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.threads = 2;
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+
+	inject(mode, err, WR, 0, every, short_to);
+	fill_all(p, PAGES, 1);
+	EXPECT_INTACT(verify(p, PAGES, 1), "under the fault");
+	fill_all(p, PAGES, 2);
+	EXPECT_INTACT(verify(p, PAGES, 2), "under the fault, rewritten");
+	inject_off();
+	report(name, vm, "fault");
+	struct lp_stats a = stats_of(vm);
+	cr_assert_gt(atomic_load(&inj.injected), 0, "nothing was injected");
+	if (expect_error) {
+		cr_assert_gt(a.io_errors, 0, "write errors not counted");
+		cr_assert_eq(a.last_error, err, "last_error %d, want %d",
+			     a.last_error, err);
+	} else {
+		cr_assert_eq(a.io_errors, 0, "a short write counted as an error");
+		cr_assert_eq(a.last_error, 0);
+		cr_assert_gt(a.swap_outs, 0, "short writes never completed");
+	}
+
+	/* Recovery: pages kept beyond the budget go out again by themselves,
+	 * then the same pages are rewritten and reread. */
+	wait_budget(vm, FRAMES);
+	fill_all(p, PAGES, 3);
+	EXPECT_INTACT(verify(p, PAGES, 3), "after the fault");
+	EXPECT_INTACT(verify(p, PAGES, 3), "after the fault, again");
+	report(name, vm, "recovered");
+	struct lp_stats b = stats_of(vm);
+	cr_assert_gt(b.swap_outs, a.swap_outs, "no swap-out after the fault went away");
+	cr_assert_eq(b.io_errors, a.io_errors, "errors without a fault");
+	cr_assert_leq(b.resident_frames, FRAMES,
+		      "%lu pages resident after recovery, budget %d",
+		      b.resident_frames, FRAMES);
+	lp_vm_destroy(vm);
+}
+
+Test(faults, swap_write_eio, .timeout = 120)
+{
+	swap_write_fault("swap_write_eio", INJ_FAIL, -EIO, 1, 0, true);
+}
+
+Test(faults, swap_write_enospc, .timeout = 120)
+{
+	swap_write_fault("swap_write_enospc", INJ_FAIL, -ENOSPC, 1, 0, true);
+}
+
+Test(faults, swap_write_eio_one_in_three, .timeout = 120)
+{
+	swap_write_fault("swap_write_eio_1in3", INJ_FAIL, -EIO, 3, 0, true);
+}
+
+Test(faults, swap_write_short_aligned, .timeout = 120)
+{
+	/* Half of each write (512-byte aligned, as O_DIRECT allows), the rest
+	 * continued: every write completes in pieces. */
+	swap_write_fault("swap_write_short", INJ_SHORT, 0, 1, 0, false);
+}
+
+Test(faults, swap_write_short_unaligned, .timeout = 120)
+{
+	/* 1000 bytes: an O_DIRECT swap file refuses the piece (EINVAL) — an
+	 * error, never a loss.  A buffered one takes it. */
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	inject(INJ_SHORT, 0, WR, 0, 1, 1000);
+	fill_all(p, PAGES, 1);
+	EXPECT_INTACT(verify(p, PAGES, 1), "short unaligned writes");
+	inject_off();
+	report("swap_write_short_unaligned", vm, "fault");
+	struct lp_stats st = stats_of(vm);
+	cr_assert(st.swap_outs > 0 || (st.io_errors > 0 && st.last_error != 0),
+		  "neither written nor an error counted");
+	fill_all(p, PAGES, 2);
+	EXPECT_INTACT(verify(p, PAGES, 2), "after the fault");
+	lp_vm_destroy(vm);
+}
+
+/* Four threads rewrite their pages in generations while one swap write in
+ * two fails: no page of any thread is lost. */
+struct churn {
+	uint64_t *p;
+	size_t pages;
+	int id, n;
+	uint64_t gens;
+	size_t bad;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *w = arg;
+
+	for (uint64_t g = 1; g <= w->gens; g++)
+		for (size_t i = (size_t)w->id; i < w->pages; i += (size_t)w->n) {
+			if (g > 1 && check_page(w->p, i, g - 1) != -1)
+				w->bad++;
+			fill_page(w->p, i, g);
+		}
+	return NULL;
+}
+
+Test(faults, swap_write_eio_four_threads, .timeout = 120)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(32);
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 1024;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	inject(INJ_FAIL, -EIO, WR, 0, 2, 0);
+	pthread_t th[4];
+	struct churn w[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct churn){ p, pages, i, 4, 6, 0 };
+		pthread_create(&th[i], NULL, churn_main, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(w[i].bad, 0, "thread %d: %zu pages wrong", i, w[i].bad);
+	}
+	inject_off();
+	EXPECT_INTACT(verify(p, pages, 6), "final");
+	report("swap_write_eio_four_threads", vm, "fault");
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.io_errors, 0);
+	cr_assert_eq(st.last_error, -EIO);
+	lp_vm_destroy(vm);
+}
+
+/* ---- a swap file that cannot grow -------------------------------------- */
+
+Test(faults, swap_max_full_then_freed, .timeout = 120)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.swap_max = 64 * PG;
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, PAGES, 1);
+	EXPECT_INTACT(verify(p, PAGES, 1), "swap full");
+	report("swap_max", vm, "full");
+	struct lp_stats a = stats_of(vm);
+	cr_assert_gt(a.swap_full, 0);
+	cr_assert_eq(a.last_error, -ENOSPC);
+	cr_assert_leq(a.swap_slots_peak, 64);
+	/* Unmapping most of the region frees slots: evictions resume. */
+	cr_assert_eq(lp_unmap(vm, p + 64 * (PG / 8), (PAGES - 64) * PG), 0);
+	fill_all(p, 64, 2);
+	for (int round = 0; round < 4; round++)
+		EXPECT_INTACT(verify(p, 64, 2), "after freeing");
+	report("swap_max", vm, "freed");
+	struct lp_stats b = stats_of(vm);
+	cr_assert_gt(b.swap_outs, a.swap_outs, "no swap-out after slots were freed");
+	cr_assert_leq(b.resident_frames, FRAMES);
+	lp_vm_destroy(vm);
+}
+
+/* A real filesystem that fills up: a 256 KiB tmpfs, first filled by
+ * another file.  Then that file goes and the swap file grows into the
+ * room: evictions resume. */
+Test(faults, swap_on_full_tmpfs, .timeout = 120)
+{
+	char dir[] = "/tmp/lp-faults-XXXXXX";
+	cr_assert_neq(mkdtemp(dir), NULL);
+	if (mount("lp-faults", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=256k,mode=0700")) {
+		int e = errno;
+		rmdir(dir);
+		cr_skip_test("cannot mount a tmpfs here (%s): needs root", strerror(e));
+	}
+	char filler[64];
+	snprintf(filler, sizeof filler, "%s/filler", dir);
+	int ffd = open(filler, O_WRONLY | O_CREAT, 0600);
+	cr_assert(ffd >= 0);
+	/* Take every block: write until ENOSPC. */
+	static char junk[PG];
+	memset(junk, 0x5a, sizeof junk);
+	while (write(ffd, junk, sizeof junk) == (ssize_t)sizeof junk)
+		;
+	close(ffd);
+
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.swap_path = dir;
+	int rc = lp_vm_create(&vm, &c);
+	if (rc == -EPERM || rc == -ENOSYS) {
+		unlink(filler);
+		umount(dir);
+		rmdir(dir);
+		cr_skip_test("userfaultfd refused here");
+	}
+	cr_assert_eq(rc, 0, "lp_vm_create: %s", strerror(-rc));
+	size_t pages = 256;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 1);
+	EXPECT_INTACT(verify(p, pages, 1), "filesystem full");
+	report("swap_on_full_tmpfs", vm, "full");
+	struct lp_stats a = stats_of(vm);
+	cr_assert_gt(a.swap_full, 0, "a full filesystem not counted");
+	cr_assert_eq(a.last_error, -ENOSPC, "last_error %d", a.last_error);
+	cr_assert_eq(a.swap_outs, 0);
+
+	/* Room again: the swap file may grow (retried after a second). */
+	cr_assert_eq(unlink(filler), 0);
+	struct timespec ts = { 1, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	fill_all(p, pages, 2);
+	EXPECT_INTACT(verify(p, pages, 2), "room again");
+	EXPECT_INTACT(verify(p, pages, 2), "room again, reread");
+	report("swap_on_full_tmpfs", vm, "room");
+	struct lp_stats b = stats_of(vm);
+	cr_assert_gt(b.swap_outs, 0, "the swap file never grew into the free room");
+	lp_vm_destroy(vm);
+	umount(dir);
+	rmdir(dir);
+}
+
+/* ---- swap reads -------------------------------------------------------- */
+
+static sigjmp_buf bus_jmp;
+static volatile void *bus_addr;
+static volatile int bus_code;
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	bus_addr = si->si_addr;
+	bus_code = si->si_code;
+	siglongjmp(bus_jmp, 1);
+}
+
+/* Touch page i of p; true when it raised SIGBUS. */
+static bool touch_bus(const uint64_t *p, size_t i, uint64_t *word)
+{
+	if (sigsetjmp(bus_jmp, 1))
+		return true;
+	*word = ((volatile const uint64_t *)p)[i * (PG / 8)];
+	return false;
+}
+
+/* Pages on swap, then every swap read fails: each touch is SIGBUS at the
+ * page's address (never a zero or stale page).  Reads work again: the same
+ * pages read back intact. */
+static void swap_read_fault(const char *name, int err, bool readahead)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	if (!readahead)
+		c.flags |= LP_CFG_NO_READAHEAD;
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 128;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 1);
+	/* The first pages are on swap now (the budget holds 16). */
+	inject(INJ_FAIL, err, RD, 0, 1, 0);
+	size_t sigbus = 0, wrong = 0;
+	for (size_t i = 0; i < 32; i++) {
+		uint64_t w = 0;
+		bus_addr = NULL;
+		if (touch_bus(p, i, &w)) {
+			sigbus++;
+			cr_assert_eq((uintptr_t)bus_addr, (uintptr_t)(p + i * (PG / 8)),
+				     "SIGBUS at %p, page %zu is at %p", bus_addr, i,
+				     (void *)(p + i * (PG / 8)));
+		} else if (w != stamp(i, 1)) {
+			wrong++;
+		}
+	}
+	report(name, vm, "fault");
+	struct lp_stats a = stats_of(vm);
+	cr_assert_eq(wrong, 0, "%zu pages read without SIGBUS and wrong", wrong);
+	cr_assert_gt(sigbus, 0, "no SIGBUS while every read failed");
+	cr_assert_gt(a.io_errors, 0);
+	cr_assert_gt(a.fill_errors, 0);
+	cr_assert_eq(a.last_error, err);
+
+	/* Reads work again: a transient error must not have destroyed the
+	 * page, whose only copy is on swap.  A page answered with SIGBUS keeps
+	 * answering so for LP_POISON_MS (fault.c), then is read again. */
+	inject_off();
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	for (size_t i = 0; i < 32; i++) {
+		uint64_t w = 0;
+		bool bus = touch_bus(p, i, &w);
+		cr_assert(!bus, "page %zu: SIGBUS after reads work again", i);
+	}
+	EXPECT_INTACT(verify(p, pages, 1), "after the fault");
+	report(name, vm, "recovered");
+	lp_vm_destroy(vm);
+	sigaction(SIGBUS, &old, NULL);
+}
+
+Test(faults, swap_read_eio_sigbus, .timeout = 60)
+{
+	swap_read_fault("swap_read_eio", -EIO, false);
+}
+
+Test(faults, swap_read_eio_sigbus_readahead, .timeout = 60)
+{
+	swap_read_fault("swap_read_eio_ra", -EIO, true);
+}
+
+/* Without a handler, the program dies of SIGBUS (the kernel's answer to an
+ * unreadable page), it does not read zeros. */
+Test(faults, swap_read_eio_kills_with_sigbus, .signal = SIGBUS, .timeout = 60)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.flags |= LP_CFG_NO_READAHEAD;
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, 64 * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, 64, 1);
+	inject(INJ_FAIL, -EIO, RD, 0, 1, 0);
+	volatile uint64_t w = p[0];
+	/* Not reached: */
+	cr_log_error("page 0 read as %#lx", (unsigned long)w);
+}
+
+/* A fill callback that fails: SIGBUS at the page; once it works, the
+ * next touch fills the page. */
+static atomic_int fill_fails;
+
+static int flaky_fill(void *page, void *buf, void *aux)
+{
+	(void)aux;
+	if (atomic_load(&fill_fails))
+		return -EIO;
+	*(uint64_t *)buf = (uintptr_t)page ^ 0xfeed;
+	return 0;
+}
+
+Test(faults, lazy_fill_error_sigbus_then_refill, .timeout = 60)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+	struct lp_vm *vm;
+	VM_OR_SKIP(&vm, NULL);
+	struct lp_initializer init = { flaky_fill, NULL, 0 };
+	uint64_t *p, w = 0;
+	cr_assert_eq(lp_map_lazy(vm, 8 * PG, PROT_READ | PROT_WRITE, &init, (void **)&p), 0);
+	atomic_store(&fill_fails, 1);
+	cr_assert(touch_bus(p, 3, &w), "a failed fill read as %#lx", (unsigned long)w);
+	cr_assert_eq((uintptr_t)bus_addr, (uintptr_t)(p + 3 * (PG / 8)));
+	/* Still failing: still SIGBUS, never zeros. */
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	cr_assert(touch_bus(p, 3, &w), "a failed fill read as %#lx", (unsigned long)w);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_geq(st.fill_errors, 2);
+	cr_assert_eq(st.last_error, -EIO);
+	atomic_store(&fill_fails, 0);
+	nanosleep(&ts, NULL);
+	cr_assert(!touch_bus(p, 3, &w), "SIGBUS once the fill works");
+	cr_assert_eq(w, (uintptr_t)(p + 3 * (PG / 8)) ^ 0xfeed);
+	lp_vm_destroy(vm);
+	sigaction(SIGBUS, &old, NULL);
+}
+
+Test(faults, swap_read_short, .timeout = 60)
+{
+	/* Reads that come back in halves are continued (single pages) or
+	 * redone alone (readahead runs): no error, no SIGBUS. */
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, PAGES, 1);
+	inject(INJ_SHORT, 0, RD, 0, 1, 0);
+	EXPECT_INTACT(verify(p, PAGES, 1), "short reads");
+	EXPECT_INTACT(verify(p, PAGES, 1), "short reads, again");
+	inject_off();
+	report("swap_read_short", vm, "fault");
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(atomic_load(&inj.injected), 0);
+	cr_assert_eq(st.fill_errors, 0);
+	/* Nothing failed: nothing may be reported as failed. */
+	cr_assert_eq(st.io_errors, 0, "short reads counted as %lu errors", st.io_errors);
+	cr_assert_eq(st.last_error, 0, "last_error %d", st.last_error);
+	lp_vm_destroy(vm);
+}
+
+/* ---- shared file write-back ------------------------------------------- */
+
+static unsigned long ino_of(int fd)
+{
+	struct stat st;
+
+	cr_assert_eq(fstat(fd, &st), 0);
+	return (unsigned long)st.st_ino;
+}
+
+/* Page i of the file as the test writes it in generation g: 8 marker bytes
+ * at its start, the original bytes after. */
+static void dirty_gen(unsigned char *p, size_t pages, unsigned g)
+{
+	for (size_t i = 0; i < pages; i++)
+		memset(p + i * PG, (int)(0x40 + g * 16 + i % 16), 8);
+}
+
+static unsigned char gen_byte(size_t off, unsigned g)
+{
+	size_t i = off / PG;
+
+	if (off % PG < 8 && g)
+		return (unsigned char)(0x40 + g * 16 + i % 16);
+	return file_byte(off);
+}
+
+/* Pages of the file (on disk) and of the mapping that do not hold
+ * generation g. */
+static size_t file_mismatches(int fd, size_t pages, unsigned g)
+{
+	unsigned char *buf = malloc(pages * PG);
+	size_t bad = 0;
+
+	cr_assert_eq(pread(fd, buf, pages * PG, 0), (ssize_t)(pages * PG));
+	for (size_t i = 0; i < pages; i++)
+		for (size_t k = 0; k < PG; k++)
+			if (buf[i * PG + k] != gen_byte(i * PG + k, g)) {
+				bad++;
+				break;
+			}
+	free(buf);
+	return bad;
+}
+
+static size_t map_mismatches(const unsigned char *p, size_t pages, unsigned g)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < pages; i++)
+		for (size_t k = 0; k < PG; k++)
+			if (p[i * PG + k] != gen_byte(i * PG + k, g)) {
+				bad++;
+				break;
+			}
+	return bad;
+}
+
+/* lp_sync while every write to the file fails: the error comes back, the
+ * file keeps its old bytes, the mapping the new ones; once writes work the
+ * next lp_sync writes them all. */
+static void sync_fault(const char *name, int mode, int err, long short_to)
+{
+	char path[64];
+	size_t pages = 32, n = pages * PG;
+	int fd = temp_file(n, path, sizeof path);
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(64);
+	VM_OR_SKIP(&vm, &c);
+	unsigned char *p;
+	cr_assert_eq(lp_map_file(vm, fd, 0, n, PROT_READ | PROT_WRITE, LP_MAP_SHARED,
+				 (void **)&p), 0);
+	dirty_gen(p, pages, 1);
+	inject(mode, err, WR, ino_of(fd), 1, short_to);
+	int rc = lp_sync(vm, p, n);
+	inject_off();
+	report(name, vm, "fault");
+	struct lp_stats st = stats_of(vm);
+	if (mode == INJ_FAIL) {
+		cr_assert_eq(rc, err, "lp_sync returned %d, want %d", rc, err);
+		cr_assert_gt(st.io_errors, 0);
+		cr_assert_eq(st.last_error, err);
+		cr_assert_eq(file_mismatches(fd, pages, 0), 0, "file changed");
+		cr_assert_eq(map_mismatches(p, pages, 1), 0, "mapping lost writes");
+		/* Still dirty: the next sync writes it. */
+		cr_assert_eq(lp_sync(vm, p, n), 0);
+	} else {
+		cr_assert_eq(rc, 0, "lp_sync with short writes: %d", rc);
+		cr_assert_eq(st.io_errors, 0);
+	}
+	cr_assert_gt(atomic_load(&inj.injected), 0);
+	cr_assert_eq(file_mismatches(fd, pages, 1), 0, "file after sync");
+	cr_assert_eq(map_mismatches(p, pages, 1), 0, "mapping after sync");
+	report(name, vm, "recovered");
+	lp_vm_destroy(vm);
+	close(fd);
+	unlink(path);
+}
+
+Test(faults, file_sync_eio, .timeout = 60)
+{
+	sync_fault("file_sync_eio", INJ_FAIL, -EIO, 0);
+}
+
+Test(faults, file_sync_enospc, .timeout = 60)
+{
+	sync_fault("file_sync_enospc", INJ_FAIL, -ENOSPC, 0);
+}
+
+Test(faults, file_sync_short, .timeout = 60)
+{
+	/* 1000 bytes at a time: a buffered file takes any piece. */
+	sync_fault("file_sync_short", INJ_SHORT, 0, 1000);
+}
+
+/* lp_unmap whose write-back fails: it returns the error and the range is
+ * gone anyway (documented); the error is counted. */
+Test(faults, file_unmap_eio, .timeout = 60)
+{
+	char path[64];
+	size_t pages = 16, n = pages * PG;
+	int fd = temp_file(n, path, sizeof path);
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(64);
+	VM_OR_SKIP(&vm, &c);
+	unsigned char *p;
+	cr_assert_eq(lp_map_file(vm, fd, 0, n, PROT_READ | PROT_WRITE, LP_MAP_SHARED,
+				 (void **)&p), 0);
+	dirty_gen(p, pages, 1);
+	inject(INJ_FAIL, -EIO, WR, ino_of(fd), 1, 0);
+	int rc = lp_unmap(vm, p, n);
+	inject_off();
+	cr_assert_eq(rc, -EIO, "lp_unmap returned %d", rc);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.io_errors, 0);
+	cr_assert_eq(st.last_error, -EIO);
+	cr_assert_eq(st.resident_frames, 0);
+	/* The runtime goes on: a new mapping of the file works and writes. */
+	cr_assert_eq(lp_map_file(vm, fd, 0, n, PROT_READ | PROT_WRITE, LP_MAP_SHARED,
+				 (void **)&p), 0);
+	cr_assert_eq(map_mismatches(p, pages, 0), 0);
+	dirty_gen(p, pages, 2);
+	cr_assert_eq(lp_unmap(vm, p, n), 0);
+	cr_assert_eq(file_mismatches(fd, pages, 2), 0);
+	lp_vm_destroy(vm);
+	close(fd);
+	unlink(path);
+}
+
+/* Eviction of shared file pages while their writes fail: they stay in
+ * memory, dirty; once writes work, eviction writes them back. */
+static void file_evict_fault(const char *name, int mode, int err, long short_to)
+{
+	char path[64];
+	size_t pages = 256, n = pages * PG;
+	int fd = temp_file(n, path, sizeof path);
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	VM_OR_SKIP(&vm, &c);
+	unsigned char *p;
+	cr_assert_eq(lp_map_file(vm, fd, 0, n, PROT_READ | PROT_WRITE, LP_MAP_SHARED,
+				 (void **)&p), 0);
+	inject(mode, err, WR, ino_of(fd), 1, short_to);
+	dirty_gen(p, pages, 1);
+	cr_assert_eq(map_mismatches(p, pages, 1), 0, "under the fault");
+	cr_assert_eq(map_mismatches(p, pages, 1), 0, "under the fault, again");
+	inject_off();
+	report(name, vm, "fault");
+	struct lp_stats a = stats_of(vm);
+	cr_assert_gt(atomic_load(&inj.injected), 0);
+	if (mode == INJ_FAIL) {
+		cr_assert_gt(a.io_errors, 0);
+		cr_assert_eq(a.last_error, err);
+	} else {
+		cr_assert_eq(a.io_errors, 0);
+		cr_assert_gt(a.file_writebacks, 0);
+	}
+	wait_budget(vm, FRAMES);
+	dirty_gen(p, pages, 2);
+	cr_assert_eq(map_mismatches(p, pages, 2), 0, "after the fault");
+	report(name, vm, "recovered");
+	struct lp_stats b = stats_of(vm);
+	cr_assert_gt(b.file_writebacks, a.file_writebacks,
+		     "no write-back after the fault went away");
+	cr_assert_leq(b.resident_frames, FRAMES);
+	cr_assert_eq(lp_sync(vm, NULL, 0), 0);
+	cr_assert_eq(file_mismatches(fd, pages, 2), 0, "file at the end");
+	lp_vm_destroy(vm);
+	close(fd);
+	unlink(path);
+}
+
+Test(faults, file_evict_eio, .timeout = 120)
+{
+	file_evict_fault("file_evict_eio", INJ_FAIL, -EIO, 0);
+}
+
+Test(faults, file_evict_enospc, .timeout = 120)
+{
+	file_evict_fault("file_evict_enospc", INJ_FAIL, -ENOSPC, 0);
+}
+
+Test(faults, file_evict_short, .timeout = 120)
+{
+	file_evict_fault("file_evict_short", INJ_SHORT, 0, 1000);
+}
