@@ -528,13 +528,21 @@ int kpage_run_access(struct kpage *k, struct bench_access *a, uint64_t budget,
 	if (read_full(ready[0], &c, 1) == 1) {
 		/* The cgroup's usage counts pages charged ahead per CPU (up
 		 * to 64 each) that nobody uses yet.  A limit below the usage
-		 * makes the kernel take them back first (and reclaim a page
-		 * if there were none): then the usage is what the child
-		 * really holds. */
+		 * makes the kernel take them back (on other CPUs a moment
+		 * later, or reclaim a page when there were none): until the
+		 * usage holds still, it is then what the child really has. */
 		uint64_t u = usage(k);
-		if (u > BENCH_PG)
+		for (int i = 0; i < 4 && u > BENCH_PG; i++) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
 			(void)set_limit(k, u - BENCH_PG);
-		r->base_bytes = usage(k);
+			nanosleep(&ts, NULL);
+			uint64_t now = usage(k);
+			bool still = now + 2 * BENCH_PG >= u;
+			u = now;
+			if (still)
+				break;
+		}
+		r->base_bytes = u;
 		r->limit_bytes = r->base_bytes + budget;
 		rc = set_limit(k, r->limit_bytes);
 		c = rc ? 'a' : 'g';

@@ -61,6 +61,7 @@ static const char usage[] =
 "  -o FILE      also write the trace (little-endian uint64 page numbers,\n"
 "               as lp-sim -t reads) and go on\n"
 "  -H           print the CSV header first; alone: only the header\n"
+"  -P, -W       list the policies, the default workloads, and exit\n"
 "  -h           this help\n"
 "\n"
 "Exit status: 0 the case ran (status ok), 77 skipped here (status skip,\n"
@@ -276,7 +277,7 @@ static int run_lazypage(const struct opts *o, struct bench_access *a,
 		return 1;
 	}
 	/* A fault is counted just after its thread was let go. */
-	sleep_ms(10);
+	sleep_ms(2);
 	lp_stats_get(vm, &st);
 	uint64_t bad = ar.bad + bench_access_verify(a);
 	lp_vm_destroy(vm);
@@ -412,7 +413,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		.wp = { .pages = 4096, .seed = 1 },
 		.budget = 0.25, .threads = 1, .rep = 1, .sim = true,
 	};
-	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:So:Hh")) != -1) {
+	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:So:HPWh")) != -1) {
 		switch (c) {
 		case 'w': o->workload = optarg; break;
 		case 'p': o->target = optarg; break;
@@ -449,6 +450,14 @@ static int parse(int argc, char **argv, struct opts *o)
 			else
 				o->rep = (unsigned)v;
 			break;
+		case 'P':
+		case 'W': {
+			const char *const *n = c == 'P' ? lp_policy_names()
+							: lp_workload_names();
+			for (; *n; n++)
+				printf("%s\n", *n);
+			exit(0);
+		}
 		case 'h': {
 			char names[256] = "";
 			for (const char *const *n = lp_policy_names(); *n; n++) {

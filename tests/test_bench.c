@@ -11,6 +11,9 @@
  * (the evictor parks a victim before it writes it; a touch meanwhile gets
  * it back without I/O, as a REREF fault, and the policy takes it in again).
  * FIFO sweeps no reference bits, so every REREF fault is such a rescue.
+ *
+ * And the benchmark's own floor (bench/floor.c) misses exactly as the
+ * sampled host.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <time.h>
 
 #include "access.h"
+#include "floor.h"
 #include "sim.h"
 #include "workload.h"
 
@@ -162,4 +166,56 @@ Test(bench, fifo_runtime_misses_as_the_simulator_says, .timeout = 120)
 	cr_expect_gt(discriminating, 0,
 		     "the exact host agrees everywhere too: the check cannot "
 		     "tell a model of the reserve from none");
+}
+
+/* The userfaultfd floor frees frames as the sampled host does, in the
+ * handler that takes the misses: single-threaded, its misses are the
+ * sampled host's under FIFO exactly.  A check of the benchmark itself. */
+Test(bench, floor_misses_exactly_as_the_sampled_host, .timeout = 60)
+{
+	for (const char *const *w = lp_workload_names(); *w; w++) {
+		struct lp_workload_params wp = { .pages = PAGES,
+						 .length = LENGTH, .seed = 1 };
+		const struct lp_policy_ops *fifo = NULL;
+		struct lp_sim_result res;
+		struct lp_trace t;
+		uint64_t *pages, npages = 0;
+
+		for (unsigned i = 0; lp_policy_table[i]; i++)
+			if (!strcmp(lp_policy_table[i]->name, "fifo"))
+				fifo = lp_policy_table[i];
+		cr_assert_eq(lp_workload_trace(*w, &wp, &pages), 0);
+		cr_assert_eq(lp_trace_prepare(&t, pages, LENGTH), 0);
+		uint32_t *trace = malloc(LENGTH * sizeof(*trace));
+		cr_assert_not_null(trace);
+		for (uint64_t i = 0; i < LENGTH; i++) {
+			trace[i] = (uint32_t)pages[i];
+			if (pages[i] >= npages)
+				npages = pages[i] + 1;
+		}
+		uint32_t frames = t.npages / 4;
+		struct lp_sim_opts so = { .host = LP_SIM_SAMPLED, .seed = 1 };
+		cr_assert_eq(lp_sim_run(&t, fifo, frames, &so, &res), 0);
+
+		uint8_t *seen = calloc(npages, 1);
+		cr_assert_not_null(seen);
+		struct bench_access a = { .npages = npages, .trace = trace,
+					  .n = LENGTH, .threads = 1,
+					  .seen = seen };
+		struct bench_access_result ar;
+		struct floor_result fr;
+		int rc = floor_run(&a, frames, &ar, &fr);
+		if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS)
+			cr_skip_test("userfaultfd refused here (%s)",
+				     strerror(-rc));
+		cr_assert_eq(rc, 0, "%s: floor_run: %s", *w, strerror(-rc));
+		cr_expect_eq(fr.faults, res.misses,
+			     "%s: the floor missed %lu times, the sampled host "
+			     "%lu", *w, fr.faults, res.misses);
+		cr_expect_leq(fr.peak, frames);
+		lp_trace_release(&t);
+		free(trace);
+		free(pages);
+		free(seen);
+	}
 }
