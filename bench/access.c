@@ -155,8 +155,9 @@ int bench_access_run(const struct bench_access *a,
 uint64_t bench_access_verify(const struct bench_access *a)
 {
 	uint64_t bad = 0, sum = 0;
+	uint64_t step = a->rmw || a->npages < 256 ? 1 : a->npages / 256;
 
-	for (uint64_t p = 0; p < a->npages; p++) {
+	for (uint64_t p = 0; p < a->npages; p += step) {
 		const uint64_t *w = (const uint64_t *)(a->base + p * BENCH_PG);
 		if (!a->seen[p])
 			continue;

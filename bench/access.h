@@ -51,8 +51,11 @@ struct bench_access_result {
 int bench_access_run(const struct bench_access *a,
 		     struct bench_access_result *r);
 
-/* After a run: check every touched page's signature and, in rmw mode, that
- * the increments add up to n.  Touches every page (faults on them).
+/* After a run: check the signatures of touched pages and, in rmw mode,
+ * that the increments add up to n.  rmw mode reads every page (faults on
+ * them); read mode, whose accesses checked every page they touched, reads
+ * 256 pages spread over the region: enough to see pages lost on swap that
+ * the run never read back, without paging the whole region in again.
  * Returns the number of errors. */
 uint64_t bench_access_verify(const struct bench_access *a);
 
