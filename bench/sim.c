@@ -158,9 +158,7 @@ static int drain(const struct lp_policy_ops *ops, void *st, uint32_t *id_of,
 	return ops->evict(st, &f) == -ENOENT ? 0 : -EPROTO;
 }
 
-/* The free frames the runtime keeps, as frames_init() in runtime/frame.c
- * sets them: evict when fewer than low are free, up to high. */
-static void reserve(uint32_t frames, uint32_t *low, uint32_t *high)
+void lp_sim_reserve(uint32_t frames, uint32_t *low, uint32_t *high)
 {
 	uint32_t h = frames / 32 > 64 ? frames / 32 : 64; /* 2 readaheads */
 
@@ -191,7 +189,7 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 	bool exact = o->host == LP_SIM_EXACT;
 	unsigned scan = o->ref_scan ? o->ref_scan : 4;
 	if (!exact)
-		reserve(frames, &low, &high);
+		lp_sim_reserve(frames, &low, &high);
 	sh.h.ref = calloc(frames, 1);
 	sh.h.clear_ref = sim_clear_ref;
 	sh.h.ctx = &sh;

@@ -71,6 +71,11 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 	       uint32_t frames, const struct lp_sim_opts *o,
 	       struct lp_sim_result *r);
 
+/* The free frames the runtime keeps, as frames_init() in runtime/frame.c
+ * sets them: when a miss finds fewer than low + 1 free, frames are freed
+ * up to high. */
+void lp_sim_reserve(uint32_t frames, uint32_t *low, uint32_t *high);
+
 /* Belady's MIN: on a miss with every frame used, evict the page whose next
  * use is farthest (never used again counts as farthest).  O(log frames) per
  * access.  missed as in lp_sim_opts.  0, -EINVAL or -ENOMEM. */

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* The benchmark's access loop. */
+#include "access.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Never zero, different for every page. */
+static inline uint64_t signature(uint64_t p)
+{
+	return (p + 1) * 0x9e3779b97f4a7c15ull | 1;
+}
+
+/* The threads start together: each says it is there, then waits for go
+ * (or abort, when not every thread could be created). */
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned arrived;
+	int state;              /* 0 wait, 1 go, -1 abort */
+};
+
+struct worker {
+	const struct bench_access *a;
+	struct gate *g;
+	unsigned k;
+	uint64_t end, bad;
+	pthread_t tid;
+};
+
+static int gate_pass(struct gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->arrived++;
+	pthread_cond_broadcast(&g->cond);
+	while (!g->state)
+		pthread_cond_wait(&g->cond, &g->lock);
+	int state = g->state;
+	pthread_mutex_unlock(&g->lock);
+	return state;
+}
+
+/* Wait until n threads are at the gate. */
+static void gate_wait(struct gate *g, unsigned n)
+{
+	pthread_mutex_lock(&g->lock);
+	while (g->arrived < n)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_open(struct gate *g, int state)
+{
+	pthread_mutex_lock(&g->lock);
+	g->state = state;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static uint64_t touch(const struct bench_access *a, uint32_t p)
+{
+	uint64_t *w = (uint64_t *)(a->base + (size_t)p * BENCH_PG);
+	uint64_t sig = signature(p), bad = 0, z = 0;
+
+	/* seen before the word: a page seen must show its signature. */
+	if (!__atomic_load_n(&a->seen[p], __ATOMIC_ACQUIRE)) {
+		/* First touch: a write, as a program's first use of fresh
+		 * memory; once, however many threads come. */
+		if (!__atomic_compare_exchange_n(&w[0], &z, sig, false,
+						 __ATOMIC_RELAXED,
+						 __ATOMIC_RELAXED) &&
+		    z != sig)
+			bad++;
+		__atomic_store_n(&a->seen[p], 1, __ATOMIC_RELEASE);
+	} else {
+		uint64_t v = __atomic_load_n(&w[0], __ATOMIC_RELAXED);
+		if (v == 0 && !a->keep) {
+			/* The floor dropped it: it comes back as zeros. */
+			(void)__atomic_compare_exchange_n(&w[0], &z, sig, false,
+							  __ATOMIC_RELAXED,
+							  __ATOMIC_RELAXED);
+		} else if (v != sig) {
+			bad++;
+		}
+	}
+	if (a->rmw)
+		__atomic_fetch_add(&w[1], 1, __ATOMIC_RELAXED);
+	return bad;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	const struct bench_access *a = wk->a;
+	uint64_t bad = 0;
+
+	if (gate_pass(wk->g) < 0)
+		return NULL;
+	for (uint64_t i = wk->k; i < a->n; i += a->threads)
+		bad += touch(a, a->trace[i]);
+	wk->end = now_ns();
+	wk->bad = bad;
+	return NULL;
+}
+
+int bench_access_run(const struct bench_access *a,
+		     struct bench_access_result *r)
+{
+	struct worker wk[BENCH_MAX_THREADS];
+	struct gate g = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			  .cond = PTHREAD_COND_INITIALIZER };
+	unsigned started = 0;
+	int rc = 0;
+
+	r->ns = r->bad = 0;
+	if (a->threads < 1 || a->threads > BENCH_MAX_THREADS)
+		return -EINVAL;
+	for (; started < a->threads; started++) {
+		wk[started] = (struct worker){ .a = a, .g = &g, .k = started };
+		rc = -pthread_create(&wk[started].tid, NULL, worker_main,
+				     &wk[started]);
+		if (rc)
+			break;
+	}
+	if (!rc && a->ready) {
+		/* Every thread exists and waits (its stack is touched). */
+		gate_wait(&g, started);
+		rc = a->ready(a->ready_arg);
+	}
+	gate_wait(&g, started);
+	uint64_t t0 = now_ns(), end = t0;
+	gate_open(&g, rc ? -1 : 1);
+	for (unsigned k = 0; k < started; k++) {
+		pthread_join(wk[k].tid, NULL);
+		if (wk[k].end > end)
+			end = wk[k].end;
+		r->bad += wk[k].bad;
+	}
+	r->ns = end - t0;
+	pthread_mutex_destroy(&g.lock);
+	pthread_cond_destroy(&g.cond);
+	return rc;
+}
+
+uint64_t bench_access_verify(const struct bench_access *a)
+{
+	uint64_t bad = 0, sum = 0;
+	uint64_t step = a->rmw || a->npages < 256 ? 1 : a->npages / 256;
+
+	for (uint64_t p = 0; p < a->npages; p += step) {
+		const uint64_t *w = (const uint64_t *)(a->base + p * BENCH_PG);
+		if (!a->seen[p])
+			continue;
+		if (w[0] != signature(p))
+			bad++;
+		sum += w[1];
+	}
+	if (a->rmw && sum != a->n)
+		bad++;
+	return bad;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The benchmark can be trusted to compare with the simulator: under FIFO
+ * (no reference bits, so nothing the runtime could only sample) the
+ * runtime misses on real memory what the simulator's sampled host, which
+ * models the runtime's reserve of free frames, says it would, to within
+ * 1 %, on every synthetic workload.
+ *
+ * The runtime's FIFO misses are the pages it gave the policy: zero-fill and
+ * swap-in faults, and re-references of victims caught before they left
+ * (the evictor parks a victim before it writes it; a touch meanwhile gets
+ * it back without I/O, as a REREF fault, and the policy takes it in again).
+ * FIFO sweeps no reference bits, so every REREF fault is such a rescue.
+ *
+ * And the benchmark's own floor (bench/floor.c) misses exactly as the
+ * sampled host.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <lazypage/lazypage.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "access.h"
+#include "floor.h"
+#include "sim.h"
+#include "workload.h"
+
+#define PAGES 512
+#define LENGTH (10 * PAGES)
+#define TOLERANCE 0.01
+#define ATTEMPTS 3
+
+static const double budgets[] = { 0.10, 0.25, 0.50 };
+
+struct fifo_case {
+	uint64_t runtime;       /* the runtime's FIFO misses */
+	uint64_t sampled;       /* the simulator, sampled host */
+	uint64_t exact;         /* the simulator, exact host (no reserve) */
+	unsigned attempts;
+};
+
+static bool agree(uint64_t a, uint64_t b)
+{
+	return fabs((double)a - (double)b) <= TOLERANCE * (double)b;
+}
+
+/* Play trace on a lazypage region under FIFO with `frames` frames. */
+static uint64_t runtime_misses(const uint32_t *trace, uint64_t n,
+			       uint64_t npages, uint32_t frames)
+{
+	struct lp_config cfg;
+	struct lp_stats st;
+	struct lp_vm *vm;
+	void *mem;
+
+	lp_config_init(&cfg);
+	cfg.frames = frames;
+	cfg.policy = "fifo";
+	cfg.flags |= LP_CFG_NO_READAHEAD; /* the simulator has none */
+	int rc = lp_vm_create(&vm, &cfg);
+	if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS)
+		cr_skip_test("userfaultfd refused here (%s)", strerror(-rc));
+	cr_assert_eq(rc, 0, "lp_vm_create: %s", strerror(-rc));
+	cr_assert_eq(lp_map_anon(vm, npages * BENCH_PG, PROT_READ | PROT_WRITE,
+				 &mem), 0);
+	uint8_t *seen = calloc(npages, 1);
+	cr_assert_not_null(seen);
+	struct bench_access a = {
+		.base = mem, .npages = npages, .trace = trace, .n = n,
+		.threads = 1, .keep = true, .seen = seen,
+	};
+	struct bench_access_result ar;
+	cr_assert_eq(bench_access_run(&a, &ar), 0);
+	cr_assert_eq(ar.bad, 0, "%lu pages lost or mixed up", ar.bad);
+	/* A fault is counted just after its thread was let go. */
+	nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	cr_assert_eq(lp_stats_get(vm, &st), 0);
+	lp_vm_destroy(vm);
+	free(seen);
+	cr_assert_eq(st.ref_sweeps, 0, "FIFO swept %lu pages", st.ref_sweeps);
+	cr_assert_eq(st.readahead_pages, 0);
+	return st.faults[LP_FAULT_ZERO] + st.faults[LP_FAULT_SWAPIN] +
+	       st.faults[LP_FAULT_REREF];
+}
+
+static void run_case(const char *name, double budget, struct fifo_case *c)
+{
+	struct lp_workload_params wp = { .pages = PAGES, .length = LENGTH,
+					 .seed = 1 };
+	const struct lp_policy_ops *fifo = NULL;
+	struct lp_sim_result res;
+	struct lp_trace t;
+	uint64_t *pages, npages = 0;
+
+	for (unsigned i = 0; lp_policy_table[i]; i++)
+		if (!strcmp(lp_policy_table[i]->name, "fifo"))
+			fifo = lp_policy_table[i];
+	cr_assert_not_null(fifo);
+	cr_assert_eq(lp_workload_trace(name, &wp, &pages), 0);
+	cr_assert_eq(lp_trace_prepare(&t, pages, LENGTH), 0);
+	uint32_t *trace = malloc(LENGTH * sizeof(*trace));
+	cr_assert_not_null(trace);
+	for (uint64_t i = 0; i < LENGTH; i++) {
+		trace[i] = (uint32_t)pages[i];
+		if (pages[i] >= npages)
+			npages = pages[i] + 1;
+	}
+	uint32_t frames = (uint32_t)llround(budget * t.npages);
+
+	struct lp_sim_opts so = { .host = LP_SIM_SAMPLED, .seed = 1 };
+	cr_assert_eq(lp_sim_run(&t, fifo, frames, &so, &res), 0);
+	c->sampled = res.misses;
+	so.host = LP_SIM_EXACT;
+	cr_assert_eq(lp_sim_run(&t, fifo, frames, &so, &res), 0);
+	c->exact = res.misses;
+	/* The evictor runs beside the program, not at the instant the
+	 * simulator frees frames: on a busy machine it lags, pages stay a
+	 * little longer and the runtime misses a little less.  A case that
+	 * disagrees runs again, up to ATTEMPTS times; a model that is wrong
+	 * disagrees every time. */
+	for (c->attempts = 1;; c->attempts++) {
+		c->runtime = runtime_misses(trace, LENGTH, npages, frames);
+		if (agree(c->runtime, c->sampled) || c->attempts == ATTEMPTS)
+			break;
+	}
+	lp_trace_release(&t);
+	free(trace);
+	free(pages);
+}
+
+Test(bench, fifo_runtime_misses_as_the_simulator_says, .timeout = 120)
+{
+	unsigned n = 0, bad = 0, discriminating = 0;
+	char report[4096] = "";
+
+	for (const char *const *w = lp_workload_names(); *w; w++) {
+		for (size_t b = 0; b < sizeof(budgets) / sizeof(*budgets); b++) {
+			struct fifo_case c;
+			run_case(*w, budgets[b], &c);
+			n++;
+			bool ok = agree(c.runtime, c.sampled);
+			bad += !ok;
+			discriminating += !agree(c.runtime, c.exact);
+			char line[160];
+			snprintf(line, sizeof(line),
+				 "%-8s %3.0f%%: runtime %5lu sampled %5lu "
+				 "(%+.2f%%) exact %5lu, %u run%s%s\n", *w,
+				 budgets[b] * 100, c.runtime, c.sampled,
+				 100.0 * ((double)c.runtime - (double)c.sampled) /
+					 (double)c.sampled,
+				 c.exact, c.attempts, c.attempts > 1 ? "s" : "",
+				 ok ? "" : "  <- disagrees");
+			strncat(report, line, sizeof(report) - strlen(report) - 1);
+		}
+	}
+	cr_log_info("FIFO misses, runtime vs simulator:\n%s", report);
+	cr_expect_eq(bad, 0, "%u of %u cases disagree by more than %.0f%%:\n%s",
+		     bad, n, TOLERANCE * 100, report);
+	/* The check can tell: the exact host, which frees no frames ahead,
+	 * is off by more than the tolerance somewhere. */
+	cr_expect_gt(discriminating, 0,
+		     "the exact host agrees everywhere too: the check cannot "
+		     "tell a model of the reserve from none");
+}
+
+/* The userfaultfd floor frees frames as the sampled host does, in the
+ * handler that takes the misses: single-threaded, its misses are the
+ * sampled host's under FIFO exactly.  A check of the benchmark itself. */
+Test(bench, floor_misses_exactly_as_the_sampled_host, .timeout = 60)
+{
+	for (const char *const *w = lp_workload_names(); *w; w++) {
+		struct lp_workload_params wp = { .pages = PAGES,
+						 .length = LENGTH, .seed = 1 };
+		const struct lp_policy_ops *fifo = NULL;
+		struct lp_sim_result res;
+		struct lp_trace t;
+		uint64_t *pages, npages = 0;
+
+		for (unsigned i = 0; lp_policy_table[i]; i++)
+			if (!strcmp(lp_policy_table[i]->name, "fifo"))
+				fifo = lp_policy_table[i];
+		cr_assert_eq(lp_workload_trace(*w, &wp, &pages), 0);
+		cr_assert_eq(lp_trace_prepare(&t, pages, LENGTH), 0);
+		uint32_t *trace = malloc(LENGTH * sizeof(*trace));
+		cr_assert_not_null(trace);
+		for (uint64_t i = 0; i < LENGTH; i++) {
+			trace[i] = (uint32_t)pages[i];
+			if (pages[i] >= npages)
+				npages = pages[i] + 1;
+		}
+		uint32_t frames = t.npages / 4;
+		struct lp_sim_opts so = { .host = LP_SIM_SAMPLED, .seed = 1 };
+		cr_assert_eq(lp_sim_run(&t, fifo, frames, &so, &res), 0);
+
+		uint8_t *seen = calloc(npages, 1);
+		cr_assert_not_null(seen);
+		struct bench_access a = { .npages = npages, .trace = trace,
+					  .n = LENGTH, .threads = 1,
+					  .seen = seen };
+		struct bench_access_result ar;
+		struct floor_result fr;
+		int rc = floor_run(&a, frames, &ar, &fr);
+		if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS)
+			cr_skip_test("userfaultfd refused here (%s)",
+				     strerror(-rc));
+		cr_assert_eq(rc, 0, "%s: floor_run: %s", *w, strerror(-rc));
+		cr_expect_eq(fr.faults, res.misses,
+			     "%s: the floor missed %lu times, the sampled host "
+			     "%lu", *w, fr.faults, res.misses);
+		cr_expect_leq(fr.peak, frames);
+		lp_trace_release(&t);
+		free(trace);
+		free(pages);
+		free(seen);
+	}
+}
