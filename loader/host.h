@@ -47,6 +47,8 @@ struct lp_image {
 	uintptr_t lo, hi;       /* mapped extent */
 };
 
+struct notif_queue;
+
 struct lp_host {
 	struct lp_vm *vm;
 	struct lp_shared *sh;
@@ -57,6 +59,7 @@ struct lp_host {
 	pthread_t notify;
 	bool notify_up;
 	pthread_mutex_t lock;   /* notifications vs the main loop's reaping */
+	struct notif_queue *queue; /* received, not yet served (seccomp.c) */
 	struct lp_handler *h;   /* fills pages for a forked child's ranges */
 	struct lp_image prog, interp;
 };

@@ -21,6 +21,8 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "loader/host.h"
 #include "mmap.h"
 #include "prim.h"
@@ -233,6 +236,68 @@ static int send_resp(struct lp_host *H, struct seccomp_notif_resp *resp)
 	return 0;
 }
 
+struct notif_item {
+	struct notif_item *next;
+	struct seccomp_notif req; /* sz.seccomp_notif bytes */
+};
+
+struct notif_queue {
+	struct lp_host *H;
+	size_t resp_size;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct notif_item *head, **tail;
+	bool stop;
+};
+
+/* Whether a notification from thread tid waits to be served. */
+static bool queued_from(struct notif_queue *q, pid_t tid)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&q->lock);
+	for (struct notif_item *it = q->head; it && !found; it = it->next)
+		found = (pid_t)it->req.pid == tid;
+	pthread_mutex_unlock(&q->lock);
+	return found;
+}
+
+/* Whether thread tid is (still, or again) in a fork-like call. */
+static bool in_fork(pid_t tid)
+{
+	char path[96];
+	long nr = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", tgid_of(tid), tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false; /* gone */
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1; /* "running": back in user space */
+	fclose(f);
+	return nr == SYS_clone || nr == SYS_fork || nr == SYS_clone3;
+}
+
+/*
+ * Wait for the fork event of a fork let go.  A fork can fail after it was
+ * let go — a signal arrived (the kernel restarts it: a new notification
+ * from the same thread), or a limit — and then no event comes: stop
+ * waiting when the thread is no longer in the call or asks again.
+ */
+static int wait_fork_event(struct lp_host *H, struct lp_vm *vm, uint64_t seen,
+			   pid_t tid)
+{
+	for (int ms = 0; ms < 2000; ms++) {
+		if (vm_wait_fork(vm, seen, 1) == 0)
+			return 0;
+		if ((H->queue && queued_from(H->queue, tid)) || !in_fork(tid))
+			/* The event of a fork that did return may still be
+			 * on its way to the handler that counts it. */
+			return vm_wait_fork(vm, seen, 20);
+	}
+	return -ETIMEDOUT;
+}
+
 /*
  * A fork of a process whose memory vm serves.  The pages must hold still
  * while the kernel copies the page tables and while the child vm copies
@@ -255,12 +320,15 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	int sent = send_resp(H, resp);
 	/* No event comes when the fork fails before copying memory. */
-	int rc = sent ? -ENOENT : vm_wait_fork(vm, seen, 2000);
+	int rc = sent ? -ENOENT : wait_fork_event(H, vm, seen, req->pid);
 	vm_thaw(vm);
 	if (rc)
 		return;
 
-	for (int tries = 0; tries < 2000; tries++) {
+	/* The kernel links the child into our caller's children before it
+	 * sends the fork event, so it is listed now unless it has been
+	 * reaped already; a few tries cover a listing that missed it. */
+	for (int tries = 0; tries < 4; tries++) {
 		pid_t now[256];
 		size_t nn = children_of(req->pid, now, 256);
 		for (size_t i = 0; i < nn; i++) {
@@ -275,7 +343,7 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 			pthread_mutex_unlock(&vm->kids_lock);
 			return;
 		}
-		usleep(500);
+		usleep(200);
 	}
 	/* Gone already (it exited and was reaped): its vm finds out alone. */
 }
@@ -356,25 +424,67 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 	(void)send_resp(H, resp);
 }
 
-void *notify_main(void *arg)
+/*
+ * Notifications are received by one thread and served in order by another.
+ * A caller is interruptible until its notification is received
+ * (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV makes it killable only after):
+ * a signal meanwhile fails the call with EINTR, which fork, mmap or brk
+ * never return natively.  So the receiver never waits on anything but the
+ * next notification, while serving may (a fork waits for its event).
+ */
+static void *serve_main(void *arg)
 {
-	struct lp_host *H = arg;
-	struct seccomp_notif_sizes sz;
+	struct notif_queue *q = arg;
+	struct seccomp_notif_resp *resp = calloc(1, q->resp_size);
 
-	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
-		return NULL;
-	struct seccomp_notif *req = calloc(1, sz.seccomp_notif > sizeof(*req)
-						    ? sz.seccomp_notif
-						    : sizeof(*req));
-	struct seccomp_notif_resp *resp = calloc(
-		1, sz.seccomp_notif_resp > sizeof(*resp) ? sz.seccomp_notif_resp
-							  : sizeof(*resp));
+	for (;;) {
+		pthread_mutex_lock(&q->lock);
+		while (!q->head && !q->stop)
+			pthread_cond_wait(&q->cond, &q->lock);
+		struct notif_item *it = q->head;
+		if (it) {
+			q->head = it->next;
+			if (!q->head)
+				q->tail = &q->head;
+		}
+		pthread_mutex_unlock(&q->lock);
+		if (!it)
+			break; /* stopped, all served */
+		if (resp)
+			serve(q->H, &it->req, resp);
+		free(it);
+	}
+	free(resp);
+	return NULL;
+}
+
+struct receiver {
+	struct notif_queue *q;
+	size_t req_size;
+	int cpu;
+	pthread_t thread;
+};
+
+static void *receive_main(void *arg)
+{
+	struct receiver *r = arg;
+	struct notif_queue *q = r->q;
+	struct lp_host *H = q->H;
 	struct pollfd pfd[2] = {
 		{ .fd = H->listener, .events = POLLIN },
 		{ .fd = H->stop_fd, .events = POLLIN },
 	};
 
-	while (req && resp) {
+	if (r->cpu >= 0) {
+		/* The caller's CPU goes idle as it waits: its own receiver
+		 * runs there at once, instead of one woken on another CPU
+		 * tens of microseconds later. */
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(r->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	for (;;) {
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -384,15 +494,90 @@ void *notify_main(void *arg)
 			break;
 		if (pfd[0].revents & (POLLHUP | POLLERR) && !(pfd[0].revents & POLLIN))
 			break; /* nobody has the filter any more */
-		memset(req, 0, sz.seccomp_notif);
-		if (ioctl(H->listener, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
-			if (errno == EINTR || errno == ENOENT)
+		struct notif_item *it = calloc(1, offsetof(struct notif_item, req) + r->req_size);
+		if (!it) {
+			usleep(1000); /* the caller waits; try again */
+			continue;
+		}
+		/* Another receiver may have taken it: RECV then waits for
+		 * the next one, as poll would. */
+		if (ioctl(H->listener, SECCOMP_IOCTL_NOTIF_RECV, &it->req) < 0) {
+			int e = errno;
+			free(it);
+			if (e == EINTR || e == ENOENT)
 				continue;
 			break;
 		}
-		serve(H, req, resp);
+		pthread_mutex_lock(&q->lock);
+		*q->tail = it;
+		q->tail = &it->next;
+		pthread_cond_signal(&q->cond);
+		pthread_mutex_unlock(&q->lock);
 	}
-	free(req);
-	free(resp);
+	return NULL;
+}
+
+#define MAX_RECEIVERS 8
+
+void *notify_main(void *arg)
+{
+	struct lp_host *H = arg;
+	struct seccomp_notif_sizes sz;
+
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
+		return NULL;
+	struct notif_queue q = {
+		.H = H,
+		.resp_size = sz.seccomp_notif_resp > sizeof(struct seccomp_notif_resp)
+				     ? sz.seccomp_notif_resp
+				     : sizeof(struct seccomp_notif_resp),
+	};
+	q.tail = &q.head;
+	pthread_mutex_init(&q.lock, NULL);
+	pthread_cond_init(&q.cond, NULL);
+	pthread_t server;
+	if (pthread_create(&server, NULL, serve_main, &q))
+		return NULL;
+	H->queue = &q;
+
+	/* One receiver per CPU we may run on (this thread is the first). */
+	struct receiver rs[MAX_RECEIVERS];
+	unsigned nr = 0;
+	cpu_set_t allowed;
+	size_t req_size = sz.seccomp_notif > sizeof(struct seccomp_notif)
+				  ? sz.seccomp_notif
+				  : sizeof(struct seccomp_notif);
+	/* Linux 6.6+: the caller wakes one receiver on its own CPU and
+	 * switches to it; one unpinned receiver is enough.  Before, one
+	 * receiver pinned to each CPU comes close. */
+	bool sync_wake = ioctl(H->listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+			       SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
+	(void)sync_wake;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 &&
+	    CPU_COUNT(&allowed) > 1) {
+		for (int c = 0; c < CPU_SETSIZE && nr < MAX_RECEIVERS; c++)
+			if (CPU_ISSET(c, &allowed))
+				rs[nr++] = (struct receiver){ &q, req_size, c, 0 };
+	}
+	if (nr == 0)
+		rs[nr++] = (struct receiver){ &q, req_size, -1, 0 };
+	unsigned started = 1;
+	for (unsigned i = 1; i < nr; i++) {
+		if (pthread_create(&rs[i].thread, NULL, receive_main, &rs[i]))
+			break;
+		started++;
+	}
+	receive_main(&rs[0]);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(rs[i].thread, NULL);
+
+	pthread_mutex_lock(&q.lock);
+	q.stop = true;
+	pthread_cond_signal(&q.cond);
+	pthread_mutex_unlock(&q.lock);
+	pthread_join(server, NULL);
+	H->queue = NULL;
+	pthread_mutex_destroy(&q.lock);
+	pthread_cond_destroy(&q.cond);
 	return NULL;
 }

@@ -181,6 +181,11 @@ Test(vmrun, fork_sees_lazy_resident_and_swapped_pages, .timeout = 600)
 	compare("forks", NULL, NULL);
 }
 
+Test(vmrun, fork_and_mmap_storm_with_a_sigchld_handler, .timeout = 900)
+{
+	compare("forks", "storm", NULL);
+}
+
 Test(vmrun, threads_signals_and_exit_from_a_thread, .timeout = 300)
 {
 	compare("threads", NULL, NULL);
