@@ -187,6 +187,14 @@ static void swap_write_fault(const char *name, int mode, int err, unsigned every
 	fill_all(p, PAGES, 2);
 	EXPECT_INTACT(verify(p, PAGES, 2), "under the fault, rewritten");
 	inject_off();
+	if (expect_error) {
+		/* A write failed just before the fault went away completes
+		 * after: let every injected failure be counted first. */
+		struct timespec ts = { 0, 1000 * 1000 };
+		for (int i = 0; i < 2000 && stats_of(vm).io_errors <
+						    atomic_load(&inj.injected); i++)
+			nanosleep(&ts, NULL);
+	}
 	report(name, vm, "fault");
 	struct lp_stats a = stats_of(vm);
 	cr_assert_gt(atomic_load(&inj.injected), 0, "nothing was injected");
