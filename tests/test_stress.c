@@ -97,6 +97,8 @@ Test(stress, random_rmw_4_threads_64m_over_4m, .timeout = 900)
 	cr_assert_eq(lp_map_anon(vm, REGION, PROT_READ | PROT_WRITE, (void **)&s.p), 0);
 
 	pthread_t th[THREADS], mon;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct worker w[THREADS];
 	pthread_create(&mon, NULL, monitor, &s);
 	for (int i = 0; i < THREADS; i++) {
@@ -105,8 +107,10 @@ Test(stress, random_rmw_4_threads_64m_over_4m, .timeout = 900)
 	}
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	atomic_store(&s.done, true);
 	pthread_join(mon, NULL);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
 	/* Every counter of every page, once more, after all the churn. */
 	unsigned long final_bad = 0;
@@ -121,6 +125,11 @@ Test(stress, random_rmw_4_threads_64m_over_4m, .timeout = 900)
 	fprintf(stderr, "stress: %lu ops, %lu samples, max %lu pages mapped (budget %u)\n",
 		(unsigned long)(s.ops * THREADS), atomic_load(&s.samples),
 		atomic_load(&s.max_present), BUDGET / PG);
+	fprintf(stderr, "stress: %.1f s, %.0f ops/s, %.0f swap-in faults/s, "
+		"%.0f pages/s read from swap, %.0f pages/s written\n",
+		secs, (double)(s.ops * THREADS) / secs,
+		(double)st.faults[LP_FAULT_SWAPIN] / secs,
+		(double)st.swap_read_bytes / 4096 / secs, (double)st.swap_outs / secs);
 	cr_assert_eq(atomic_load(&s.mismatches), 0, "%lu mismatches",
 		     atomic_load(&s.mismatches));
 	cr_assert_eq(final_bad, 0, "%lu counters wrong at the end", final_bad);
