@@ -479,10 +479,7 @@ static void *receive_main(void *arg)
 		/* The caller's CPU goes idle as it waits: its own receiver
 		 * runs there at once, instead of one woken on another CPU
 		 * tens of microseconds later. */
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(r->cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		(void)prim_pin_self(r->cpu);
 	}
 	for (;;) {
 		if (poll(pfd, 2, -1) < 0) {
@@ -540,25 +537,19 @@ void *notify_main(void *arg)
 		return NULL;
 	H->queue = &q;
 
-	/* One receiver per CPU we may run on (this thread is the first). */
+	/* One receiver per CPU we may run on (this thread is the first).
+	 * Linux 6.6+ also wakes the receiver on the caller's CPU. */
 	struct receiver rs[MAX_RECEIVERS];
 	unsigned nr = 0;
-	cpu_set_t allowed;
 	size_t req_size = sz.seccomp_notif > sizeof(struct seccomp_notif)
 				  ? sz.seccomp_notif
 				  : sizeof(struct seccomp_notif);
-	/* Linux 6.6+: the caller wakes one receiver on its own CPU and
-	 * switches to it; one unpinned receiver is enough.  Before, one
-	 * receiver pinned to each CPU comes close. */
-	bool sync_wake = ioctl(H->listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-			       SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
-	(void)sync_wake;
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 &&
-	    CPU_COUNT(&allowed) > 1) {
-		for (int c = 0; c < CPU_SETSIZE && nr < MAX_RECEIVERS; c++)
-			if (CPU_ISSET(c, &allowed))
-				rs[nr++] = (struct receiver){ &q, req_size, c, 0 };
-	}
+	(void)ioctl(H->listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+		    SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+	int cpus[MAX_RECEIVERS];
+	int ncpu = prim_allowed_cpus(cpus, MAX_RECEIVERS);
+	for (int i = 0; ncpu > 1 && i < ncpu; i++)
+		rs[nr++] = (struct receiver){ &q, req_size, cpus[i], 0 };
 	if (nr == 0)
 		rs[nr++] = (struct receiver){ &q, req_size, -1, 0 };
 	unsigned started = 1;

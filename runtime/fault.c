@@ -757,10 +757,7 @@ static void *handler_main(void *arg)
 		 * runs at once and wakes it locally.  A handler free to float
 		 * is often woken on the other CPU: twice the latency here
 		 * (about 20 us against 10 per fault). */
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(h->cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		(void)prim_pin_self(h->cpu);
 	}
 	for (;;) {
 		struct uffd_msg msg;
@@ -820,13 +817,9 @@ int handlers_start(struct lp_vm *vm)
 	if (rc)
 		return rc;
 	/* The CPUs we may run on, for pinning handler i to the i-th. */
-	cpu_set_t allowed;
 	int cpus[CPU_SETSIZE], ncpu = 0;
-	if (!(vm->flags & LP_CFG_NO_PIN) &&
-	    sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
-		for (int c = 0; c < CPU_SETSIZE; c++)
-			if (CPU_ISSET(c, &allowed))
-				cpus[ncpu++] = c;
+	if (!(vm->flags & LP_CFG_NO_PIN))
+		ncpu = prim_allowed_cpus(cpus, CPU_SETSIZE);
 	for (unsigned i = 0; i < vm->nh; i++)
 		vm->h[i].cpu = ncpu > 1 && !vm->parent ? cpus[i % (unsigned)ncpu] : -1;
 

@@ -64,6 +64,10 @@ uint64_t prim_now_ns(void);
 
 /* Online CPUs (at least 1). */
 unsigned prim_ncpus(void);
+/* The CPUs this thread may run on, in order, up to max: how many. */
+int prim_allowed_cpus(int *cpus, int max);
+/* Keep the calling thread on one CPU (best effort: 0 or -errno). */
+int prim_pin_self(int cpu);
 
 /* Block every signal in the calling thread; old mask saved in *old. */
 int prim_block_signals(void *old_sigset);
