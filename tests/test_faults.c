@@ -161,6 +161,20 @@ static void wait_budget(struct lp_vm *vm, uint64_t frames)
 		       st.resident_frames, frames);
 }
 
+/* Wait (up to 2 s) until every injected failure has been counted: the hook
+ * runs before a write is submitted, the error is counted when it completes,
+ * so a write failed just before inject_off() may still be in flight. */
+static void wait_errors_counted(struct lp_vm *vm)
+{
+	struct timespec ts = { 0, 1000 * 1000 };
+
+	for (int i = 0; i < 2000; i++) {
+		if (stats_of(vm).io_errors >= atomic_load(&inj.injected))
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* ---- swap writes ------------------------------------------------------- */
 
 #define FRAMES 16
@@ -187,6 +201,8 @@ static void swap_write_fault(const char *name, int mode, int err, unsigned every
 	fill_all(p, PAGES, 2);
 	EXPECT_INTACT(verify(p, PAGES, 2), "under the fault, rewritten");
 	inject_off();
+	if (expect_error)
+		wait_errors_counted(vm);
 	report(name, vm, "fault");
 	struct lp_stats a = stats_of(vm);
 	cr_assert_gt(atomic_load(&inj.injected), 0, "nothing was injected");
