@@ -34,8 +34,8 @@
 
 #include "common.h"
 
-#ifndef SOAKFORK
-#error "SOAKFORK (path of tests/progs/soakfork) must be defined by the build"
+#ifdef SOAK_IO_FAULTS
+#include "io.h"
 #endif
 
 #define SLOTS 4
@@ -64,6 +64,7 @@ struct slot {
 	uint64_t magic;                 /* this incarnation's */
 	uint64_t expect[RPAGES];        /* sequence number of each page */
 	int fd;                         /* the file of a file region */
+	char path[32];                  /* its name, removed at unmap */
 };
 
 static struct {
@@ -167,10 +168,11 @@ static void map_slot(struct slot *s, enum kind k, uint64_t *x)
 		CHECK_EQ(rc, 0, "lp_map_anon: %s", strerror(-rc));
 	} else {
 		/* a formatted file, sequence 0 on every page */
-		char path[] = "/tmp/lp-soak-XXXXXX";
-		s->fd = mkstemp(path);
+		/* linked while mapped: the swap file is the only unlinked
+		 * file the runtime writes (test-soak-faults fails its writes) */
+		snprintf(s->path, sizeof s->path, "/tmp/lp-soak-XXXXXX");
+		s->fd = mkstemp(s->path);
 		CHECK(s->fd >= 0, "mkstemp: %s", strerror(errno));
-		unlink(path);
 		struct page *buf = malloc(PG);
 		memset(buf, 0, PG);
 		for (uint64_t i = 0; i < RPAGES; i++) {
@@ -227,6 +229,7 @@ static void unmap_slot(struct slot *s, bool split)
 	if (s->kind != K_ANON) {
 		check_file(s, "file after lp_unmap");
 		close(s->fd);
+		unlink(s->path);
 		s->fd = -1;
 	}
 }
@@ -389,17 +392,87 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
+static double soak_seconds(void)
 {
 	const char *env = getenv("LAZYPAGE_SOAK_SECONDS");
 	double secs = env ? atof(env) : 20;
-	if (secs <= 0)
-		secs = 20;
-	env = getenv("LAZYPAGE_SOAK_SEED");
-	S.seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-	fprintf(stderr, "soak: %.0f s, seed %#lx (LAZYPAGE_SOAK_SEED)\n", secs,
-		(unsigned long)S.seed);
+	return secs > 0 ? secs : 20;
+}
 
+static void soak_seed(double secs, const char *what)
+{
+	const char *env = getenv("LAZYPAGE_SOAK_SEED");
+	S.seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	fprintf(stderr, "%s: %.0f s, seed %#lx (LAZYPAGE_SOAK_SEED)\n", what, secs,
+		(unsigned long)S.seed);
+}
+
+static pthread_t soak_th[WORKERS + 3];
+
+/* The regions and the threads on S.vm. */
+static void soak_start(void)
+{
+	uint64_t x = S.seed | 1;
+	for (int k = 0; k < SLOTS; k++) {
+		struct slot *s = &S.slot[k];
+		pthread_rwlockattr_t a;
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&s->lock, &a);
+		pthread_rwlockattr_destroy(&a);
+		for (int m = 0; m < STRIPES; m++)
+			pthread_mutex_init(&s->stripe[m], NULL);
+		s->fd = -1;
+		map_slot(s, (enum kind)(k % K_KINDS), &x);
+	}
+	pthread_create(&soak_th[0], NULL, monitor, NULL);
+	pthread_create(&soak_th[1], NULL, churn, NULL);
+	pthread_create(&soak_th[2], NULL, forker, NULL);
+	for (uintptr_t i = 0; i < WORKERS; i++)
+		pthread_create(&soak_th[3 + i], NULL, worker, (void *)i);
+}
+
+static void soak_join(void)
+{
+	atomic_store(&S.stop, true);
+	for (int i = 0; i < WORKERS + 3; i++)
+		pthread_join(soak_th[i], NULL);
+}
+
+/* Every page of every region once more, each region unmapped and each
+ * file read back. */
+static void soak_sweep(void)
+{
+	for (int k = 0; k < SLOTS; k++) {
+		check_region(&S.slot[k], "final sweep");
+		unmap_slot(&S.slot[k], false);
+	}
+}
+
+static void print_library(const char *what, const struct lp_stats *st)
+{
+	fprintf(stderr,
+		"%s: library: %lu ops, %lu pages checked, %lu forks (%lu saw a "
+		"region), remaps anon %lu shared %lu private %lu, split unmaps %lu, "
+		"unmaps under eviction %lu, syncs %lu, swap-ins %lu, evictions %lu, "
+		"io_errors %lu, last_error %d, peak %lu (sampled max %lu in %lu "
+		"samples)/%lu frames\n",
+		what, atomic_load(&S.ops), atomic_load(&S.pages), atomic_load(&S.forks),
+		atomic_load(&S.fork_bad), atomic_load(&S.remaps[K_ANON]),
+		atomic_load(&S.remaps[K_SHARED]), atomic_load(&S.remaps[K_PRIVATE]),
+		atomic_load(&S.splits), atomic_load(&S.hot_unmaps),
+		atomic_load(&S.syncs), (unsigned long)st->faults[LP_FAULT_SWAPIN],
+		(unsigned long)st->evictions, (unsigned long)st->io_errors,
+		st->last_error, (unsigned long)st->peak_frames,
+		atomic_load(&S.max_resident), atomic_load(&S.samples),
+		(unsigned long)st->budget_frames);
+}
+
+#ifdef SOAKFORK
+Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
+{
+	double secs = soak_seconds();
+	soak_seed(secs, "soak");
 	struct lp_config c = cfg_frames(BUDGET);
 	c.threads = HANDLERS;
 	VM_OR_SKIP(&S.vm, &c);
@@ -418,41 +491,12 @@ Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
 	int rc = lp_spawn(&guest, SOAKFORK, gargv, NULL, &gc, &err);
 	cr_assert_eq(rc, 0, "lp_spawn: %s (%s)", strerror(-rc), err.msg);
 
-	uint64_t x = S.seed | 1;
-	for (int k = 0; k < SLOTS; k++) {
-		struct slot *s = &S.slot[k];
-		pthread_rwlockattr_t a;
-		pthread_rwlockattr_init(&a);
-		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-		pthread_rwlock_init(&s->lock, &a);
-		pthread_rwlockattr_destroy(&a);
-		for (int m = 0; m < STRIPES; m++)
-			pthread_mutex_init(&s->stripe[m], NULL);
-		s->fd = -1;
-		map_slot(s, (enum kind)(k % K_KINDS), &x);
-	}
-
 	double t0 = now_s();
-	pthread_t w[WORKERS], ch, fk, mon;
-	pthread_create(&mon, NULL, monitor, NULL);
-	for (uintptr_t i = 0; i < WORKERS; i++)
-		pthread_create(&w[i], NULL, worker, (void *)i);
-	pthread_create(&ch, NULL, churn, NULL);
-	pthread_create(&fk, NULL, forker, NULL);
+	soak_start();
 	while (now_s() - t0 < secs)
 		nap_ms(100);
-	atomic_store(&S.stop, true);
-	for (int i = 0; i < WORKERS; i++)
-		pthread_join(w[i], NULL);
-	pthread_join(ch, NULL);
-	pthread_join(fk, NULL);
-	pthread_join(mon, NULL);
-
-	/* every page of every region, once more, then the files */
-	for (int k = 0; k < SLOTS; k++) {
-		check_region(&S.slot[k], "final sweep");
-		unmap_slot(&S.slot[k], false);
-	}
+	soak_join();
+	soak_sweep();
 	double took = now_s() - t0;
 	struct lp_stats st = stats_of(S.vm);
 
@@ -474,19 +518,7 @@ Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
 	unsigned long ops = atomic_load(&S.ops), pages = atomic_load(&S.pages);
 	unsigned long bad = atomic_load(&S.mismatches) + atomic_load(&S.fork_bad) +
 			    gbad + (unsigned long)gfailed + gfinal;
-	fprintf(stderr,
-		"soak: library: %lu ops, %lu pages checked, %lu forks (%lu saw a "
-		"region), remaps anon %lu shared %lu private %lu, split unmaps %lu, "
-		"unmaps under eviction %lu, syncs %lu, swap-ins %lu, evictions %lu, "
-		"io_errors %lu, peak %lu (sampled max %lu in %lu samples)/%lu frames\n",
-		ops, pages, atomic_load(&S.forks), atomic_load(&S.fork_bad),
-		atomic_load(&S.remaps[K_ANON]), atomic_load(&S.remaps[K_SHARED]),
-		atomic_load(&S.remaps[K_PRIVATE]), atomic_load(&S.splits),
-		atomic_load(&S.hot_unmaps), atomic_load(&S.syncs),
-		(unsigned long)st.faults[LP_FAULT_SWAPIN], (unsigned long)st.evictions,
-		(unsigned long)st.io_errors, (unsigned long)st.peak_frames,
-		atomic_load(&S.max_resident), atomic_load(&S.samples),
-		(unsigned long)st.budget_frames);
+	print_library("soak", &st);
 	fprintf(stderr,
 		"soak: vmrun guest (16 MiB under %u KiB): status %d, %lu ops, %lu pages "
 		"checked, %lu forks (%d children failed), %lu bad, %lu bad at the end, "
@@ -521,3 +553,81 @@ Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
 		      (unsigned long)gs.peak_frames, GUEST_CAP / PG);
 	lp_vm_destroy(S.vm);
 }
+#endif
+
+#ifdef SOAK_IO_FAULTS
+/* One swap write in five fails with EIO (the swap file is the only
+ * unlinked file written: region files stay linked while mapped). */
+static atomic_bool inj_on;
+static atomic_ulong inj_calls, inj_done;
+
+static long swap_eio(void *ctx, enum lp_io_op op, int fd, uint64_t off, size_t len)
+{
+	(void)ctx;
+	(void)off;
+	(void)len;
+	struct stat st;
+	if (!atomic_load(&inj_on) || op != LP_IO_WRITE || fstat(fd, &st) ||
+	    st.st_nlink != 0)
+		return 0;
+	if (atomic_fetch_add(&inj_calls, 1) % 5)
+		return 0;
+	atomic_fetch_add(&inj_done, 1);
+	return -EIO;
+}
+
+/* The same races while swap writes keep failing: no page may be lost; the
+ * budget may be exceeded while nothing can be written (README, "Errors")
+ * and must hold again once writes work. */
+Test(soak, races_while_swap_writes_fail, .timeout = 0)
+{
+	double secs = soak_seconds() / 4;
+	soak_seed(secs, "soak-faults");
+	struct lp_config c = cfg_frames(BUDGET);
+	c.threads = HANDLERS;
+	VM_OR_SKIP(&S.vm, &c);
+	io_set_fault_hook(swap_eio, NULL);
+	atomic_store(&inj_on, true);
+
+	double t0 = now_s();
+	soak_start();
+	while (now_s() - t0 < secs)
+		nap_ms(100);
+	atomic_store(&inj_on, false);
+	soak_join();
+	double took = now_s() - t0;
+
+	/* back within the budget once writes work, regions still mapped */
+	struct lp_stats st = stats_of(S.vm);
+	uint64_t peak_resident = st.resident_frames;
+	for (int i = 0; i < 1000 && st.resident_frames > BUDGET; i++) {
+		nap_ms(10);
+		st = stats_of(S.vm);
+	}
+	uint64_t after = st.resident_frames;
+	soak_sweep();
+	st = stats_of(S.vm);
+	print_library("soak-faults", &st);
+	fprintf(stderr,
+		"soak-faults: %.0f s, %lu ops verified, %lu pages verified, %lu forks, "
+		"%lu mismatches, %lu swap writes failed (EIO, 1 in 5), io_errors %lu, "
+		"last_error %d, peak %lu/%d frames, resident %lu at the end of the "
+		"fault, %lu once writes work\n",
+		took, atomic_load(&S.ops), atomic_load(&S.pages), atomic_load(&S.forks),
+		atomic_load(&S.mismatches) + atomic_load(&S.fork_bad),
+		atomic_load(&inj_done), (unsigned long)st.io_errors, st.last_error,
+		(unsigned long)st.peak_frames, BUDGET, (unsigned long)peak_resident,
+		(unsigned long)after);
+	cr_assert_eq(atomic_load(&S.mismatches), 0, "%lu pages wrong",
+		     atomic_load(&S.mismatches));
+	cr_assert_eq(atomic_load(&S.fork_bad), 0);
+	cr_assert_gt(atomic_load(&inj_done), 0, "nothing injected");
+	cr_assert_gt(st.io_errors, 0, "failed writes not counted");
+	cr_assert_eq(st.last_error, -EIO);
+	cr_assert_leq(after, BUDGET,
+		      "%lu frames resident 10 s after the fault, budget %d",
+		      (unsigned long)after, BUDGET);
+	io_set_fault_hook(NULL, NULL);
+	lp_vm_destroy(S.vm);
+}
+#endif
