@@ -566,6 +566,7 @@ Test(faults, lazy_fill_error_sigbus_then_refill, .timeout = 60)
 	nanosleep(&ts, NULL);
 	cr_assert(!touch_bus(p, 3, &w), "SIGBUS once the fill works");
 	cr_assert_eq(w, (uintptr_t)(p + 3 * (PG / 8)) ^ 0xfeed);
+	report("lazy_fill_error", vm, "recovered");
 	lp_vm_destroy(vm);
 	sigaction(SIGBUS, &old, NULL);
 }
@@ -726,6 +727,7 @@ Test(faults, file_unmap_eio, .timeout = 60)
 	inject(INJ_FAIL, -EIO, WR, ino_of(fd), 1, 0);
 	int rc = lp_unmap(vm, p, n);
 	inject_off();
+	report("file_unmap_eio", vm, "fault");
 	cr_assert_eq(rc, -EIO, "lp_unmap returned %d", rc);
 	struct lp_stats st = stats_of(vm);
 	cr_assert_gt(st.io_errors, 0);
