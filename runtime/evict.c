@@ -25,7 +25,9 @@
  * marked stuck: faults then proceed beyond the budget instead of waiting
  * forever (frame.c).  Only a frame actually freed (a clean drop, a write
  * that succeeded) unsticks it: a write merely submitted may fail too.
- * While writes fail, rounds are retried every EV_RETRY_MS, not at once.
+ * While writes keep failing (EV_FAIL_STREAK in a row, none good for
+ * EV_RETRY_MS), rounds are retried every EV_RETRY_MS, not at once; a
+ * failure among good writes is retried at once, within the budget.
  * Once frames come free again, pages that came in beyond the budget are
  * adopted into them (step 0), so that the budget holds again.
  */
@@ -43,6 +45,7 @@
 #define EV_BATCH 64u      /* victims per round */
 #define EV_PARKS 256u     /* reference-bit parks per round */
 #define EV_RETRY_MS 100   /* pace of rounds while writes fail or wait */
+#define EV_FAIL_STREAK 4  /* writes failed in a row: writes are failing */
 
 struct ev_item {
 	uint32_t f;
@@ -566,11 +569,27 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 	st_add(st, C_EVICT, evicted);
 	if (!w->unsent)
 		vm->ev.pending -= w->n;
-	vm->ev.failing = res != 0;
+	/* A failed write among good ones is retried at once, the handlers
+	 * waiting meanwhile: only writes that keep failing — EV_FAIL_STREAK
+	 * in a row and none good for EV_RETRY_MS — slow the rounds down and
+	 * let faults go beyond the budget.  (Giving up at the first failure
+	 * let one write in five failing fill memory beyond the budget with
+	 * every page touched.)  Failures found before submission are reaped
+	 * before the writes of the same round that went through, hence the
+	 * time as well as the count. */
+	uint64_t now = prim_now_ns();
+	if (res) {
+		vm->ev.fail_streak++;
+	} else {
+		vm->ev.fail_streak = 0;
+		vm->ev.last_ok_ns = now;
+	}
+	vm->ev.failing = vm->ev.fail_streak >= EV_FAIL_STREAK &&
+			 now - vm->ev.last_ok_ns >= EV_RETRY_MS * 1000000ull;
 	pthread_mutex_lock(&vm->fr.lock);
 	if (evicted) {
 		vm->fr.stuck = false;
-	} else if (res && vm->fr.waiting) {
+	} else if (vm->ev.failing && vm->fr.waiting) {
 		/* Nothing left memory and handlers wait: let them go on
 		 * beyond the budget rather than wait for a write that keeps
 		 * failing. */

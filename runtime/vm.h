@@ -75,7 +75,9 @@ struct lp_evictor {
 	struct lp_io io;
 	struct lp_io_req poll;     /* the wait on wake_fd, through the ring */
 	unsigned pending;          /* victims whose write is in flight */
-	bool failing;              /* the last write failed: retry slowly */
+	bool failing;              /* writes keep failing: retry slowly */
+	unsigned fail_streak;      /* writes failed since one succeeded */
+	uint64_t last_ok_ns;       /* when a write last succeeded */
 	struct ev_item *items;     /* scratch for one round */
 	struct iovec *iov;         /* scratch for zaps */
 	struct lp_tstats st;

@@ -161,6 +161,20 @@ static void wait_budget(struct lp_vm *vm, uint64_t frames)
 		       st.resident_frames, frames);
 }
 
+/* Wait (up to 2 s) until every injected failure has been counted: the hook
+ * runs before a write is submitted, the error is counted when it completes,
+ * so a write failed just before inject_off() may still be in flight. */
+static void wait_errors_counted(struct lp_vm *vm)
+{
+	struct timespec ts = { 0, 1000 * 1000 };
+
+	for (int i = 0; i < 2000; i++) {
+		if (stats_of(vm).io_errors >= atomic_load(&inj.injected))
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* ---- swap writes ------------------------------------------------------- */
 
 #define FRAMES 16
@@ -187,17 +201,17 @@ static void swap_write_fault(const char *name, int mode, int err, unsigned every
 	fill_all(p, PAGES, 2);
 	EXPECT_INTACT(verify(p, PAGES, 2), "under the fault, rewritten");
 	inject_off();
-	if (expect_error) {
-		/* A write failed just before the fault went away completes
-		 * after: let every injected failure be counted first. */
-		struct timespec ts = { 0, 1000 * 1000 };
-		for (int i = 0; i < 2000 && stats_of(vm).io_errors <
-						    atomic_load(&inj.injected); i++)
-			nanosleep(&ts, NULL);
-	}
+	if (expect_error)
+		wait_errors_counted(vm);
 	report(name, vm, "fault");
 	struct lp_stats a = stats_of(vm);
 	cr_assert_gt(atomic_load(&inj.injected), 0, "nothing was injected");
+	if (every > 1)
+		/* Regression: some writes failing among good ones left the
+		 * budget behind (peak 299/16 with one in three). */
+		cr_assert_leq(a.peak_frames, FRAMES,
+			      "peak %lu frames with one write in %u failing, budget %d",
+			      a.peak_frames, every, FRAMES);
 	if (expect_error) {
 		cr_assert_gt(a.io_errors, 0, "write errors not counted");
 		cr_assert_eq(a.last_error, err, "last_error %d, want %d",
@@ -316,6 +330,9 @@ Test(faults, swap_write_eio_four_threads, .timeout = 120)
 	struct lp_stats st = stats_of(vm);
 	cr_assert_gt(st.io_errors, 0);
 	cr_assert_eq(st.last_error, -EIO);
+	/* Regression: the budget holds while only some writes fail (peak was
+	 * 762/32). */
+	cr_assert_leq(st.peak_frames, 32, "peak %lu frames, budget 32", st.peak_frames);
 	lp_vm_destroy(vm);
 }
 
@@ -558,6 +575,7 @@ Test(faults, lazy_fill_error_sigbus_then_refill, .timeout = 60)
 	nanosleep(&ts, NULL);
 	cr_assert(!touch_bus(p, 3, &w), "SIGBUS once the fill works");
 	cr_assert_eq(w, (uintptr_t)(p + 3 * (PG / 8)) ^ 0xfeed);
+	report("lazy_fill_error", vm, "recovered");
 	lp_vm_destroy(vm);
 	sigaction(SIGBUS, &old, NULL);
 }
@@ -718,6 +736,7 @@ Test(faults, file_unmap_eio, .timeout = 60)
 	inject(INJ_FAIL, -EIO, WR, ino_of(fd), 1, 0);
 	int rc = lp_unmap(vm, p, n);
 	inject_off();
+	report("file_unmap_eio", vm, "fault");
 	cr_assert_eq(rc, -EIO, "lp_unmap returned %d", rc);
 	struct lp_stats st = stats_of(vm);
 	cr_assert_gt(st.io_errors, 0);
