@@ -370,12 +370,16 @@ def main(d):
         w_("## Real programs under vmrun\n")
         w_("The workloads of `tests/real-programs.sh`, each run once per "
            "target: natively (no cap), under the kernel's paging in a memory "
-           "cgroup capped at 1/4 of the native peak RSS, and under `vmrun` "
+           "cgroup capped at 1/4 of the native peak RSS, under `vmrun` with "
+           "no cap (*uncapped*: the runtime's cost before any eviction), and under `vmrun` "
            "with that cap and each policy (the runtime's defaults, readahead "
            "on).  *same output*: stdout and exit status identical to the "
            "native run.  Wall time includes vmrun's start.\n")
-        w_("| program | target | cap | wall s | ÷ native | ÷ kernel | swap-ins | readahead | swap-outs | ref sweeps | status | same output |")
-        w_("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        w_("| program | target | cap | wall s | ÷ native | ÷ kernel | zero-fill | segment loads | swap-ins | readahead | swap-outs | ref sweeps | swap MiB read / written | status | same output |")
+        w_("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        def mib(v):
+            v = num(v)
+            return fmt(v / 1048576, 1) if v is not None else "–"
         nat = {r["program"]: num(r["wall_s"]) for r in prow if r["target"] == "native"}
         ker = {r["program"]: num(r["wall_s"]) for r in prow if r["target"] == "kernel"}
         for r in prow:
@@ -384,8 +388,10 @@ def main(d):
             w_(f"| {r['program']} | {r['target']} | {fmt(capk / 1024, 1) + ' MiB' if capk else '–'} | "
                f"{fmt(wall, 2)} | {ratio(wall, nat.get(r['program']))} | "
                f"{ratio(wall, ker.get(r['program'])) if r['target'] != 'native' else '–'} | "
+               f"{r.get('zero_faults') or '–'} | {r.get('init_faults') or '–'} | "
                f"{r['swapin_faults'] or '–'} | {r['readahead_pages'] or '–'} | {r['swap_outs'] or '–'} | "
-               f"{r['ref_sweeps'] or '–'} | {r['status'] or '–'} | {r['same_output'] or '–'} |")
+               f"{r['ref_sweeps'] or '–'} | {mib(r.get('swap_read_bytes'))} / {mib(r.get('swap_write_bytes'))} | "
+               f"{r['status'] or '–'} | {r['same_output'] or '–'} |")
         w_("")
         bad = [r for r in prow if r["target"] != "native" and r["same_output"] != "yes"]
         if bad:
