@@ -90,6 +90,10 @@ static int opt_mem(const char *v, struct lp_config *c)
 		rc = -ERANGE;
 	if (!rc)
 		c->frames = (size_t)(b / LP_PAGE_SIZE);
+	/* Less than a page is a cap too small to run (lp_vm_create refuses
+	 * it), never "unlimited" (frames = 0); vmrun --mem does the same. */
+	if (!rc && b && !c->frames)
+		c->frames = 1;
 	return rc;
 }
 
@@ -179,13 +183,14 @@ const struct lp_option lp_options[] = {
 	{ NULL, NULL, NULL },
 };
 
-int config_env(struct lp_config *cfg, const char **bad)
+int config_env_from(struct lp_config *cfg, const char **bad,
+		    const char *(*get)(const char *name, void *arg), void *arg)
 {
 	int rc = 0;
 
 	/* FRAMES first so that MEM, later in the table, wins. */
 	for (const struct lp_option *o = lp_options; o->name; o++) {
-		const char *v = getenv(o->name);
+		const char *v = get(o->name, arg);
 		if (!v)
 			continue;
 		int e = o->apply(v, cfg);
@@ -196,6 +201,17 @@ int config_env(struct lp_config *cfg, const char **bad)
 		}
 	}
 	return rc;
+}
+
+static const char *get_env(const char *name, void *arg)
+{
+	(void)arg;
+	return getenv(name);
+}
+
+int config_env(struct lp_config *cfg, const char **bad)
+{
+	return config_env_from(cfg, bad, get_env, NULL);
 }
 
 void lp_config_init(struct lp_config *cfg)

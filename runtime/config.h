@@ -25,4 +25,9 @@ extern const struct lp_option lp_options[];
  * name in *bad); the others are applied all the same. */
 int config_env(struct lp_config *cfg, const char **bad);
 
+/* The same, with the values from get(name, arg) instead of getenv(): how
+ * the fuzzer (fuzz/fuzz_config.c) feeds it. */
+int config_env_from(struct lp_config *cfg, const char **bad,
+		    const char *(*get)(const char *name, void *arg), void *arg);
+
 #endif /* LP_CONFIG_H */

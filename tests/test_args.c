@@ -68,6 +68,22 @@ Test(args, malformed_environment_is_reported)
 	cr_assert_eq(lp_vm_create(&vm, NULL), -EINVAL);
 }
 
+/* Regression (fuzz-config, tests/fuzz-regressions/config/mem-below-a-page):
+ * LAZYPAGE_MEM under one page gave frames = 0, an unlimited budget, where
+ * a cap was asked for.  Now it is a cap too small, refused at create. */
+Test(args, tiny_mem_from_environment_is_not_unlimited)
+{
+	struct lp_vm *vm = (struct lp_vm *)1;
+	struct lp_config c;
+
+	setenv("LAZYPAGE_MEM", "100", 1);
+	lp_config_init(&c);
+	cr_assert_neq(c.frames, 0, "LAZYPAGE_MEM=100 became unlimited");
+	cr_assert_eq(lp_vm_create(&vm, &c), -EINVAL);
+	cr_assert_null(vm);
+	unsetenv("LAZYPAGE_MEM");
+}
+
 Test(args, parse_size)
 {
 	uint64_t v;

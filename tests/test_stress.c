@@ -51,10 +51,12 @@ static void *work(void *arg)
 	for (uint64_t k = 0; k < w->s->ops; k++) {
 		uint64_t i = xorshift(&x) % NPAGES;
 		volatile uint64_t *q = p + i * (PG / 8);
-		uint64_t id = q[0], c = q[1 + w->id];
+		/* Word 0 (the page's number) is written by every thread:
+		 * atomically, relaxed; each thread's counter is its own. */
+		uint64_t id = __atomic_load_n(&q[0], __ATOMIC_RELAXED), c = q[1 + w->id];
 		if ((id != 0 && id != i + 1) || c != w->expect[i])
 			atomic_fetch_add(&w->s->mismatches, 1);
-		q[0] = i + 1;
+		__atomic_store_n(&q[0], i + 1, __ATOMIC_RELAXED);
 		q[1 + w->id] = c + 1;
 		w->expect[i] = (uint32_t)(c + 1);
 	}

@@ -212,6 +212,8 @@ Test(vmrun, regression_writes_to_mprotected_stacks_survive_eviction, .timeout = 
 		free(m.out);
 		free(m.err);
 	}
+	free(n.out);
+	free(n.err);
 }
 
 /* ---- bad input: one clear line on stderr and a distinct status ---- */
