@@ -262,8 +262,10 @@ static bool queued_from(struct notif_queue *q, pid_t tid)
 	return found;
 }
 
-/* Whether thread tid is (still, or again) in a fork-like call. */
-static bool in_fork(pid_t tid)
+/* Whether thread tid has certainly left its fork-like call: it is gone,
+ * or blocked in another system call.  A thread "running" may be copying
+ * the address space in the kernel still: not known to have left. */
+static bool left_fork(pid_t tid)
 {
 	char path[96];
 	long nr = -1;
@@ -271,30 +273,45 @@ static bool in_fork(pid_t tid)
 	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", tgid_of(tid), tid);
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return false; /* gone */
-	if (fscanf(f, "%ld", &nr) != 1)
-		nr = -1; /* "running": back in user space */
+		return true; /* gone */
+	bool left = fscanf(f, "%ld", &nr) == 1 && nr != SYS_clone &&
+		    nr != SYS_fork && nr != SYS_clone3;
 	fclose(f);
-	return nr == SYS_clone || nr == SYS_fork || nr == SYS_clone3;
+	return left;
 }
 
 /*
  * Wait for the fork event of a fork let go.  A fork can fail after it was
  * let go — a signal arrived (the kernel restarts it: a new notification
  * from the same thread), or a limit — and then no event comes: stop
- * waiting when the thread is no longer in the call or asks again.
+ * waiting when the thread asks again or is seen in another call.
  */
 static int wait_fork_event(struct lp_host *H, struct lp_vm *vm, uint64_t seen,
-			   pid_t tid)
+			   uint64_t seen_started, pid_t tid)
 {
-	for (int ms = 0; ms < 2000; ms++) {
+	for (int ms = 0;; ms++) {
 		if (vm_wait_fork(vm, seen, 1) == 0)
 			return 0;
-		if ((H->queue && queued_from(H->queue, tid)) || !in_fork(tid))
-			/* The event of a fork that did return may still be
-			 * on its way to the handler that counts it. */
-			return vm_wait_fork(vm, seen, 20);
+		if (vm_fork_started(vm, seen_started))
+			break; /* the child vm is being built: wait for it */
+		if (ms >= 2000)
+			return -ETIMEDOUT;
+		if ((H->queue && queued_from(H->queue, tid)) || left_fork(tid)) {
+			/* Out of the call: its event, if any, was read (the
+			 * caller waits for that); it is counted a moment
+			 * later. */
+			for (int k = 0; k < 20 && !vm_fork_started(vm, seen_started); k++)
+				usleep(1000);
+			if (!vm_fork_started(vm, seen_started))
+				return -ECHILD; /* failed: no event */
+			break;
+		}
 	}
+	/* A child vm is being built from our table: it must not change
+	 * meanwhile, however long that takes. */
+	for (int s = 0; s < 60; s++)
+		if (vm_wait_fork(vm, seen, 1000) == 0)
+			return 0;
 	return -ETIMEDOUT;
 }
 
@@ -313,14 +330,14 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 	size_t nb = children_of(req->pid, before, 256);
 
 	pthread_mutex_lock(&vm->kids_lock);
-	uint64_t seen = vm->forks_served;
+	uint64_t seen = vm->forks_served, seen_started = vm->forks_started;
 	pthread_mutex_unlock(&vm->kids_lock);
 
 	vm_freeze(vm);
 	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	int sent = send_resp(H, resp);
 	/* No event comes when the fork fails before copying memory. */
-	int rc = sent ? -ENOENT : wait_fork_event(H, vm, seen, req->pid);
+	int rc = sent ? -ENOENT : wait_fork_event(H, vm, seen, seen_started, req->pid);
 	vm_thaw(vm);
 	if (rc)
 		return;

@@ -166,6 +166,13 @@ static int copy_regions(struct lp_vm *p, struct lp_vm *c)
 
 void vm_fork_event(struct lp_vm *p, int ufd)
 {
+	/* The forking thread goes on as soon as the event is read: say that
+	 * a child vm is being built, so that the vm stays frozen for it. */
+	pthread_mutex_lock(&p->kids_lock);
+	p->forks_started++;
+	pthread_cond_broadcast(&p->kids_cond);
+	pthread_mutex_unlock(&p->kids_lock);
+
 	struct lp_vm *c = calloc(1, sizeof(*c));
 	int rc = -ENOMEM;
 
@@ -240,6 +247,14 @@ fail:
 	p->forks_served++;
 	pthread_cond_broadcast(&p->kids_cond);
 	pthread_mutex_unlock(&p->kids_lock);
+}
+
+bool vm_fork_started(struct lp_vm *vm, uint64_t seen)
+{
+	pthread_mutex_lock(&vm->kids_lock);
+	bool started = vm->forks_started > seen;
+	pthread_mutex_unlock(&vm->kids_lock);
+	return started;
 }
 
 int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms)

@@ -137,7 +137,8 @@ struct lp_vm {
 	struct lp_vm **kids;       /* child vms */
 	struct lp_vm *newest;      /* the child vm of the last fork served */
 	unsigned nkids, capkids;
-	uint64_t forks_served;
+	uint64_t forks_started;  /* fork events taken (under kids_lock) */
+	uint64_t forks_served;   /* fork events done: child vm built or failed */
 	/* The program's break, emulated by the host (loader/load.c); a child
 	 * vm inherits it */
 	uintptr_t brk_start, brk_limit, brk_cur, brk_end;
@@ -175,6 +176,8 @@ void vm_thaw(struct lp_vm *vm);
 void vm_fork_event(struct lp_vm *vm, int ufd);
 /* Wait (up to timeout_ms) until vm has served more than `seen` forks. */
 int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms);
+/* Whether a fork event beyond `seen` (forks_started) was taken. */
+bool vm_fork_started(struct lp_vm *vm, uint64_t seen);
 /* The child vms of vm, joined and freed when their process is gone. */
 void vm_reap_kids(struct lp_vm *vm, bool all);
 /* Whether a child vm's address space still exists. */

@@ -10,6 +10,7 @@
  *   soakfork SECONDS OUTFILE    writes one line of counts to OUTFILE,
  *                               exits 0 when nothing was wrong
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -140,12 +141,21 @@ int main(int argc, char **argv)
 		for (int s = 0; s < STRIPES; s++)
 			pthread_mutex_unlock(&stripe[s]);
 		if (pid < 0) {
+			fprintf(stderr, "soakfork: fork: %s\n", strerror(errno));
 			failed_children++;
 			continue;
 		}
 		int st;
-		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		pid_t w = waitpid(pid, &st, 0);
+		if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			if (w != pid)
+				fprintf(stderr, "soakfork: waitpid: %s\n", strerror(errno));
+			else if (WIFSIGNALED(st))
+				fprintf(stderr, "soakfork: child killed by signal %d\n", WTERMSIG(st));
+			else
+				fprintf(stderr, "soakfork: child saw pages not as they were at the fork\n");
 			failed_children++;
+		}
 		else
 			atomic_fetch_add(&child_pages, NPAGES);
 		atomic_fetch_add(&forks, 1);
