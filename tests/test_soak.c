@@ -24,7 +24,7 @@
  * pages, two writer threads) under a 2 MiB cap, forking every 50 ms with
  * every page lock held; each child checks its whole snapshot.
  *
- *   LAZYPAGE_SOAK_SECONDS=600 meson test -C build --suite soak
+ *   LAZYPAGE_SOAK_SECONDS=600 meson test -C build --suite soak --timeout-multiplier 0
  */
 #include <pthread.h>
 #include <setjmp.h>
