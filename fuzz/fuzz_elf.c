@@ -107,12 +107,14 @@ static void check_image(const struct lp_elf *e, const uint8_t *data,
 		check_page(e, data, r[i].start, full++ < 8);
 		check_page(e, data, r[i].end - LP_ELF_PAGE, full++ < 8);
 	}
-	/* The page where each segment's file bytes end (.data/.bss). */
+	/* The page where each segment's file bytes end (.data/.bss), when
+	 * it is the segment's: a segment whose file bytes fill it to a page
+	 * boundary ends there, and the next page may be a hole. */
 	for (unsigned i = 0; i < e->nseg && i < 64; i++) {
 		uint64_t fend = e->seg[i].vaddr + e->seg[i].filesz;
 		uint64_t pg = fend & ~(uint64_t)(LP_ELF_PAGE - 1);
 
-		if (pg < e->hi)
+		if (pg < e->hi && pg < e->seg[i].vaddr + e->seg[i].memsz)
 			check_page(e, data, pg, full++ < 16);
 	}
 	CHECK(lp_elf_fill_page(e, e->lo + 1, buf) == -EINVAL);
