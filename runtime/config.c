@@ -171,7 +171,7 @@ static int opt_encrypt(const char *v, struct lp_config *c)
 const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_FRAMES", "resident budget in 4 KiB frames (0 = unlimited)", opt_frames },
 	{ "LAZYPAGE_MEM", "resident budget as a size, e.g. 64M (overrides FRAMES)", opt_mem },
-	{ "LAZYPAGE_SWAP", "swap file, or directory for an unlinked one", opt_swap },
+	{ "LAZYPAGE_SWAP", "directory for the swap file, or a new file's path", opt_swap },
 	{ "LAZYPAGE_SWAP_MAX", "largest swap file, e.g. 4G (0 = no limit)", opt_swap_max },
 	{ "LAZYPAGE_THREADS", "fault-handler threads (0 = one per CPU)", opt_threads },
 	{ "LAZYPAGE_POLICY", "eviction policy (clock, fifo, ...)", opt_policy },

@@ -4,10 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,28 +30,106 @@ struct swap_crypt {
  * needed when the filesystem has less room left. */
 #define GROW_SLOTS 4096u
 
-static int open_in_dir(const char *dir, int *fd)
+/* Remove name (in dfd) if it is still the file open at fd: what we remove
+ * is only ever the file we have just created. */
+static int unlink_ours(int dfd, const char *name, int fd)
 {
-	int f = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0600);
+	struct stat a, b;
 
-	if (f < 0 && errno == EINVAL)
-		f = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (f < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-		/* No O_TMPFILE here: create, then unlink at once. */
-		size_t len = strlen(dir) + 32;
-		char *p = malloc(len);
-		if (!p)
-			return -ENOMEM;
-		snprintf(p, len, "%s/lazypage-swap.XXXXXX", dir);
-		f = mkostemp(p, O_CLOEXEC);
-		if (f >= 0)
-			unlink(p);
-		free(p);
-	}
+	if (fstat(fd, &a) < 0)
+		return -errno;
+	if (fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EEXIST; /* replaced meanwhile: not ours to remove */
+	return unlinkat(dfd, name, 0) < 0 ? -errno : 0;
+}
+
+/* Create name in dfd, new (O_EXCL: never an existing file, never through
+ * a symlink), 0600, and remove its name at once.  fd or -errno. */
+static int create_unlinked(int dfd, const char *name)
+{
+	int f = openat(dfd, name,
+		       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
 	if (f < 0)
 		return -errno;
-	*fd = f;
-	return 0;
+	int rc = unlink_ours(dfd, name, f);
+	if (rc) {
+		close(f);
+		return rc;
+	}
+	return f;
+}
+
+/* An unnamed file in the directory dfd: O_TMPFILE, or where the
+ * filesystem has none, a fresh unique name created and removed at once. */
+static int create_in_dir(int dfd)
+{
+	int f = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (f >= 0)
+		return f;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	for (int tries = 0; tries < 64; tries++) {
+		uint64_t r;
+		char name[48];
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+			r = prim_now_ns() * 0x9e3779b97f4a7c15ull + (uint64_t)tries;
+		snprintf(name, sizeof(name), "lazypage-swap.%016llx",
+			 (unsigned long long)r);
+		f = create_unlinked(dfd, name);
+		if (f != -EEXIST)
+			return f;
+	}
+	return -EEXIST;
+}
+
+/*
+ * The swap file's descriptor, a regular file this call created and whose
+ * name is gone: nothing that existed before is opened, changed or removed.
+ *   NULL or "": an unnamed file in $TMPDIR (or /tmp);
+ *   a directory (or a symlink to one): an unnamed file in it;
+ *   anything else: created new at path (O_EXCL | O_NOFOLLOW), then its
+ *     name removed at once; -EEXIST when path exists (a file, a device,
+ *     a symlink, ...).
+ */
+static int swap_create(const char *path)
+{
+	const char *dir = path;
+	int fd;
+
+	if (!path || !*path) {
+		dir = getenv("TMPDIR");
+		if (!dir || !*dir)
+			dir = "/tmp";
+	}
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fd = create_in_dir(dfd);
+		close(dfd);
+		return fd;
+	}
+	if (dir != path || (errno != ENOTDIR && errno != ENOENT))
+		return -errno;
+	/* Not a directory: the name of a new file. */
+	int e = errno;
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (!*base)
+		return -e; /* "dir/": a directory that is not there */
+	char *parent = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
+			     : strdup(".");
+	if (!parent)
+		return -ENOMEM;
+	dfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(parent);
+	if (dfd < 0)
+		return -errno;
+	fd = create_unlinked(dfd, base);
+	close(dfd);
+	return fd;
 }
 
 static int crypt_tables(struct lp_swap *sw, uint64_t cap);
@@ -85,70 +163,30 @@ static int tables(struct lp_swap *sw, uint64_t cap)
 int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 {
 	struct lp_swap *sw = calloc(1, sizeof(*sw));
-	struct stat st;
-	int rc, fd = -1;
+	int rc, fd;
 
 	if (!sw)
 		return -ENOMEM;
 	pthread_mutex_init(&sw->lock, NULL);
 	sw->max_slots = max_bytes / 4096;
-	if (max_bytes && sw->max_slots == 0) {
-		rc = -EINVAL;
-		goto fail;
+	rc = max_bytes && sw->max_slots == 0 ? -EINVAL : 0;
+	fd = rc ? rc : swap_create(path);
+	if (fd < 0) {
+		pthread_mutex_destroy(&sw->lock);
+		free(sw);
+		return fd;
 	}
-	if (!path || !*path) {
-		const char *dir = getenv("TMPDIR");
-		rc = open_in_dir(dir && *dir ? dir : "/tmp", &fd);
-	} else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		rc = open_in_dir(path, &fd);
-	} else if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
-		fd = open(path, O_RDWR | O_CLOEXEC | O_DIRECT);
-		rc = fd < 0 ? -errno : 0;
-		uint64_t size = 0;
-		if (!rc && ioctl(fd, BLKGETSIZE64, &size) < 0)
-			rc = -errno;
-		if (!rc) {
-			uint64_t n = size / 4096 / 64 * 64;
-			if (!sw->max_slots || n < sw->max_slots)
-				sw->max_slots = n;
-			sw->nslots = sw->max_slots;
-			sw->blockdev = true;
-			sw->cannot_grow = true;
-			sw->grow_error = -ENOSPC;
-			rc = tables(sw, sw->nslots);
-		}
-	} else {
-		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT,
-			  0600);
-		if (fd < 0 && errno == EINVAL)
-			fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  0600);
-		rc = fd < 0 ? -errno : 0;
-		if (!rc && !(sw->path = strdup(path)))
-			rc = -ENOMEM;
-		/* The name exists while we run; what we write is ours only. */
-		if (!rc && fchmod(fd, 0600) < 0)
-			rc = -errno;
-	}
-	if (rc)
-		goto fail;
+	/* Direct I/O where the filesystem has it (set here rather than at
+	 * open: an O_CREAT|O_DIRECT open refused with EINVAL may have
+	 * created the file already). */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFL, fl | O_DIRECT);
 	sw->fd = fd;
 	atomic_init(&sw->users, 1);
 	sw->direct = (fcntl(fd, F_GETFL) & O_DIRECT) != 0;
 	*out = sw;
 	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	if (sw->path)
-		unlink(sw->path);
-	free(sw->path);
-	free(sw->used);
-	free(sw->refs);
-	free(sw->owner);
-	pthread_mutex_destroy(&sw->lock);
-	free(sw);
-	return rc;
 }
 
 struct lp_swap *swap_get(struct lp_swap *sw)
@@ -161,13 +199,10 @@ void swap_close(struct lp_swap *sw)
 {
 	if (!sw || atomic_fetch_sub(&sw->users, 1) != 1)
 		return;
-	/* Leave nothing of the pages behind: drop every block first. */
-	if (!sw->blockdev)
-		(void)!ftruncate(sw->fd, 0);
+	/* Leave nothing of the pages behind: drop every block first (the
+	 * file is ours and has no name: nothing else to remove). */
+	(void)!ftruncate(sw->fd, 0);
 	close(sw->fd);
-	if (sw->path)
-		unlink(sw->path);
-	free(sw->path);
 	free(sw->used);
 	free(sw->refs);
 	free(sw->owner);
@@ -309,8 +344,7 @@ static int grow(struct lp_swap *sw, uint64_t want)
 {
 	/* A file that failed to grow is retried once a second: space may
 	 * have been freed on the filesystem since. */
-	if (sw->cannot_grow &&
-	    (sw->blockdev || prim_now_ns() - sw->grow_fail_ns < 1000000000u))
+	if (sw->cannot_grow && prim_now_ns() - sw->grow_fail_ns < 1000000000u)
 		return sw->grow_error;
 	sw->cannot_grow = false;
 	uint64_t need = (want + 63) / 64 * 64;

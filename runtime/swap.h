@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Swap area: one file of page-sized slots (Pintos' swap disk and its slot
- * bitmap).  The file is created 0600 and unlinked unless the user named it;
- * it grows in chunks as slots are needed, up to swap_max.  Slots are
+ * bitmap).  The file is always one this process created, 0600, and without
+ * a name from the moment it exists (see swap_open); it grows in chunks as slots are needed, up to swap_max.  Slots are
  * reference counted so that address spaces copied at fork can share them.
  * Allocation looks for contiguous runs so that a batch of evictions becomes
  * one sequential write.  All fields are protected by swap.lock, which is
@@ -20,7 +20,6 @@ struct lp_swap {
 	atomic_uint users;    /* vms sharing it (fork) */
 	int fd;
 	bool direct;          /* opened O_DIRECT */
-	char *path;           /* a user-named file to remove at close, or NULL */
 	pthread_mutex_t lock;
 	uint64_t nslots;      /* slots the file holds now */
 	uint64_t max_slots;   /* 0 = no limit but the filesystem */
@@ -31,7 +30,6 @@ struct lp_swap {
 	uint64_t hint;        /* next-fit position (a word index) */
 	uint64_t next;        /* the slot after the last allocation */
 	uint64_t inuse, peak;
-	bool blockdev;        /* a block device: fixed size, kept at close */
 	bool cannot_grow;     /* the file failed to grow (retried after 1 s) */
 	int grow_error;       /* the error that stopped growth */
 	uint64_t grow_fail_ns;
@@ -39,16 +37,22 @@ struct lp_swap {
 };
 
 /*
- * Open the swap area.  path: NULL = $TMPDIR (or /tmp); a directory = an
- * unlinked file in it; otherwise that file (created 0600, truncated, and
- * removed at close).  max_bytes 0 = no limit.  Errors from open/creation:
- * -EACCES, -ENOENT, -EROFS, -ENOTDIR, -EISDIR, -ENOMEM ...
+ * Open the swap area, a new file nothing else can open:
+ *   path NULL or "": an unnamed file (O_TMPFILE) in $TMPDIR, else /tmp;
+ *   a directory (a symlink to one is followed): an unnamed file in it;
+ *   any other path: a file created there new (O_CREAT | O_EXCL |
+ *     O_NOFOLLOW, 0600) whose name is removed at once.
+ * Where the filesystem has no O_TMPFILE, a fresh random name is created the
+ * same exclusive way and removed at once.  An existing file, device node or
+ * symlink at path is never opened, changed or removed (-EEXIST), and
+ * nothing is left to remove at close, however the process ends.
+ * max_bytes 0 = no limit; 1..4095 = -EINVAL.  Errors from creation:
+ * -EEXIST, -EACCES, -ENOENT, -EROFS, -ENOTDIR, -ENOSPC, -ENOMEM ...
  */
 int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes);
 /* One more vm shares the area. */
 struct lp_swap *swap_get(struct lp_swap *sw);
-/* Drop a vm's reference; the last one truncates, closes and (for a named
- * file) removes it. */
+/* Drop a vm's reference; the last one truncates and closes the file. */
 void swap_close(struct lp_swap *sw);
 
 /*

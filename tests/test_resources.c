@@ -39,14 +39,16 @@ static int find_swap_fd(char *target, size_t n)
 	int found = -1;
 
 	while ((e = readdir(d))) {
-		char link[300];
+		char link[300], t[PATH_MAX];
 		snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-		ssize_t len = readlink(link, target, n - 1);
+		ssize_t len = readlink(link, t, sizeof t - 1);
 		if (len < 0)
 			continue;
-		target[len] = 0;
-		if (strstr(target, "(deleted)") && strncmp(target, "/tmp", 4) == 0)
+		t[len] = 0;
+		if (strstr(t, "(deleted)") && strncmp(t, "/tmp", 4) == 0) {
 			found = atoi(e->d_name);
+			snprintf(target, n, "%s", t);
+		}
 	}
 	closedir(d);
 	return found;
@@ -70,24 +72,159 @@ Test(resources, default_swap_file_is_unlinked_and_private)
 	lp_vm_destroy(vm);
 }
 
-Test(resources, named_swap_file_is_private_and_removed)
+/* A swap path that does not exist is created new, 0600, and its name is
+ * removed at once: nothing of it is left to find, however the run ends. */
+Test(resources, named_swap_file_is_private_and_nameless)
 {
-	char path[] = "/tmp/lp-test-swap-XXXXXX";
-	int tmp = mkstemp(path);
-	close(tmp);
-	chmod(path, 0666);
+	char dir[] = "/tmp/lp-test-named-XXXXXX", path[64];
+	cr_assert(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/swap", dir);
 	struct lp_vm *vm;
 	struct lp_config c = cfg_frames(8);
 	c.swap_path = path;
 	VM_OR_SKIP(&vm, &c);
 	exercise(vm);
 	struct stat st;
-	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(lstat(path, &st), -1, "the swap file keeps its name");
+	cr_assert_eq(count_dir(dir), 2, "directory is not empty while running");
+	char target[PATH_MAX];
+	int fd = find_swap_fd(target, sizeof target);
+	cr_assert_geq(fd, 0, "no unlinked swap file found");
+	cr_assert(strstr(target, path), "swap file is %s, not at %s", target, path);
+	cr_assert_eq(fstat(fd, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600, "swap file mode %o", st.st_mode & 0777);
+	cr_assert_eq(st.st_nlink, 0);
 	cr_assert_gt(st.st_size, 0);
 	lp_vm_destroy(vm);
-	cr_assert_eq(stat(path, &st), -1, "swap file left behind");
-	cr_assert_eq(errno, ENOENT);
+	cr_assert_eq(rmdir(dir), 0, "something left in %s", dir);
+}
+
+/* What a swap path names, when it exists and is no directory, is never
+ * opened, truncated, chmod'ed or removed: lp_vm_create says -EEXIST and
+ * every fixture is as it was (issue 9: a symlink's target was truncated
+ * and made 0600 and the link removed; a device node chmod'ed and
+ * unlinked). */
+struct fixture {
+	const char *name;
+	struct stat st;
+	char link[256];
+};
+
+static void fixture_snap(const char *dir, struct fixture *f)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s/%s", dir, f->name);
+	cr_assert_eq(lstat(p, &f->st), 0, "%s: %s", p, strerror(errno));
+	f->link[0] = 0;
+	if (S_ISLNK(f->st.st_mode)) {
+		ssize_t n = readlink(p, f->link, sizeof f->link - 1);
+		cr_assert_gt(n, 0);
+		f->link[n] = 0;
+	}
+}
+
+static void expect_content(const char *path, const char *want)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	cr_assert_str_eq(n > 0 ? buf : "", want, "%s changed", path);
+}
+
+Test(resources, existing_swap_paths_are_never_touched)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here");
+	char dir[] = "/tmp/lp-test-hostile-XXXXXX", p[PATH_MAX];
+	cr_assert(mkdtemp(dir));
+	static const char text[] = "keep me\n";
+	const char *files[] = { "file", "target" };
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+		close(fd);
+		chmod(p, 0644);
+	}
+	snprintf(p, sizeof p, "%s/link", dir);
+	cr_assert_eq(symlink("target", p), 0);
+	snprintf(p, sizeof p, "%s/dangling", dir);
+	cr_assert_eq(symlink("nowhere", p), 0);
+	snprintf(p, sizeof p, "%s/fifo", dir);
+	cr_assert_eq(mkfifo(p, 0644), 0);
+	/* A device node: a copy of /dev/null's (as root only). */
+	struct stat null;
+	cr_assert_eq(stat("/dev/null", &null), 0);
+	snprintf(p, sizeof p, "%s/null", dir);
+	bool dev = mknod(p, S_IFCHR | 0666, null.st_rdev) == 0;
+	if (dev)
+		chmod(p, 0666);
+	snprintf(p, sizeof p, "%s/devlink", dir);
+	cr_assert_eq(symlink(dev ? "null" : "fifo", p), 0);
+
+	struct fixture fx[] = { { "file" }, { "target" }, { "link" },
+				{ "dangling" }, { "fifo" }, { "devlink" },
+				{ "null" } };
+	size_t nfx = sizeof fx / sizeof fx[0] - (dev ? 0 : 1);
+	for (size_t i = 0; i < nfx; i++)
+		fixture_snap(dir, &fx[i]);
+	for (size_t i = 0; i < nfx; i++) {
+		if (!strcmp(fx[i].name, "target"))
+			continue;
+		struct lp_vm *vm = (struct lp_vm *)1;
+		struct lp_config c = cfg_frames(8);
+		snprintf(p, sizeof p, "%s/%s", dir, fx[i].name);
+		c.swap_path = p;
+		int rc = lp_vm_create(&vm, &c);
+		cr_expect_eq(rc, -EEXIST, "--swap %s: %s", p, strerror(-rc));
+		if (rc == 0)
+			lp_vm_destroy(vm);
+	}
+	for (size_t i = 0; i < nfx; i++) {
+		struct fixture now = { fx[i].name };
+		fixture_snap(dir, &now);
+		cr_expect_eq(now.st.st_ino, fx[i].st.st_ino, "%s replaced", fx[i].name);
+		cr_expect_eq(now.st.st_mode, fx[i].st.st_mode, "%s: mode %o, was %o",
+			     fx[i].name, now.st.st_mode, fx[i].st.st_mode);
+		cr_expect_eq(now.st.st_size, fx[i].st.st_size, "%s: size changed",
+			     fx[i].name);
+		cr_expect_eq(now.st.st_rdev, fx[i].st.st_rdev);
+		cr_expect_str_eq(now.link, fx[i].link);
+	}
+	snprintf(p, sizeof p, "%s/file", dir);
+	expect_content(p, text);
+	snprintf(p, sizeof p, "%s/link", dir);
+	expect_content(p, text);
+	snprintf(p, sizeof p, "%s/nowhere", dir);
+	struct stat st;
+	cr_expect_eq(lstat(p, &st), -1, "a dangling symlink's target was created");
+	cr_expect_eq(count_dir(dir), 2 + (int)nfx, "files appeared or went");
+
+	/* A symlink to a directory is that directory: an unnamed file in it. */
+	char sub[PATH_MAX];
+	snprintf(sub, sizeof sub, "%s/sub", dir);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	snprintf(p, sizeof p, "%s/sublink", dir);
+	cr_assert_eq(symlink("sub", p), 0);
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(8);
+	c.swap_path = p;
+	cr_assert_eq(lp_vm_create(&vm, &c), 0);
+	exercise(vm);
+	cr_expect_eq(count_dir(sub), 2, "a named file in the directory");
+	lp_vm_destroy(vm);
+	cr_expect_eq(count_dir(sub), 2);
+
+	const char *all[] = { "file", "target", "link", "dangling", "fifo",
+			      "null", "devlink", "sublink" };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, all[i]);
+		unlink(p);
+	}
+	rmdir(sub);
+	cr_expect_eq(rmdir(dir), 0, "%s not empty", dir);
 }
 
 Test(resources, swap_directory_gets_an_unlinked_file)

@@ -64,9 +64,12 @@ struct lp_config {
 	/* Resident budget in frames of LP_PAGE_SIZE bytes; 0 = unlimited.
 	 * Budgets below LP_MIN_FRAMES are rejected with -EINVAL. */
 	size_t frames;
-	/* Swap file: NULL = an unlinked 0600 file in $TMPDIR (or /tmp); a
-	 * directory = an unlinked 0600 file in it; any other path = that file,
-	 * created 0600 if absent, truncated, and removed by lp_vm_destroy(). */
+	/* Swap file, always a new 0600 file without a name (nothing is left
+	 * behind, however the process ends): NULL = one in $TMPDIR (or /tmp);
+	 * a directory (or a symlink to one) = one in it (O_TMPFILE); any other
+	 * path = created there new (O_CREAT|O_EXCL|O_NOFOLLOW), its name
+	 * removed at once.  A path that exists and is no directory (a file, a
+	 * symlink, a device) is never opened, changed or removed: -EEXIST. */
 	const char *swap_path;
 	/* Largest swap file in bytes; 0 = grow until the filesystem is full. */
 	uint64_t swap_max;
@@ -120,8 +123,9 @@ const char *const *lp_policy_names(void);
  * Errors: -EINVAL bad configuration or malformed LAZYPAGE_* variable,
  * -ENOENT unknown policy, -EPERM/-EACCES userfaultfd refused (needs
  * CAP_SYS_PTRACE, /dev/userfaultfd access, or vm.unprivileged_userfaultfd=1),
- * -ENOSYS kernel without userfaultfd or io_uring, -EACCES/-ENOENT/-EROFS swap
- * path not usable, -ENOMEM.
+ * -ENOSYS kernel without userfaultfd or io_uring, -EEXIST swap_path exists
+ * and is no directory, -EACCES/-ENOENT/-ENOTDIR/-EROFS swap path not usable,
+ * -EINVAL swap_max below one page (but not 0), -ENOMEM.
  */
 int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg);
 
