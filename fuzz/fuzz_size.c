@@ -34,7 +34,7 @@ static int model(const char *s, unsigned __int128 *v)
 	while (*s >= '0' && *s <= '9') {
 		n = n * 10 + (unsigned)(*s++ - '0');
 		if (n > lim) {
-			big = 1; /* strtoull's ERANGE: -EINVAL in lp_parse_size */
+			big = 1; /* too many digits: -ERANGE if well formed */
 			n = lim + 1;
 		}
 	}
@@ -49,8 +49,10 @@ static int model(const char *s, unsigned __int128 *v)
 		s++;
 	if (*s == 'B' || (!shift && *s == 'b'))
 		s++;
-	if (*s || big)
+	if (*s)
 		return -EINVAL;
+	if (big)
+		return -ERANGE;
 	n <<= shift;
 	if (n > lim)
 		return -ERANGE;
@@ -75,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		CHECK(got == 0x5a5a5a5a5a5a5a5aull); /* untouched on error */
 	CHECK(lp_parse_size(NULL, &got) == -EINVAL);
+	CHECK(lp_parse_size(s, NULL) == -EINVAL);
 	free(s);
 	return 0;
 }

@@ -5,7 +5,7 @@
  * the verdict is run (-1), done (0, help or version) or usage (64); usage
  * comes with a message; a run names a program inside argv, a known
  * policy, and a configuration lp_vm_create() would not refuse as
- * malformed (budget, threads, flags); a --mem cap asked for is never
+ * malformed (budget, threads, flags, swap_max); a --mem cap asked for is never
  * unlimited; parsing the same argv again gives the same result.
  */
 #include <errno.h>
@@ -132,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(o.cfg.policy && policy_find(o.cfg.policy));
 		CHECK(o.cfg.frames <= UINT32_MAX / 2);
 		CHECK(o.cfg.threads <= LP_MAX_THREADS);
+		CHECK(o.cfg.swap_max == 0 || o.cfg.swap_max >= LP_PAGE_SIZE);
 		CHECK((o.cfg.flags & ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD |
 				       LP_CFG_ENCRYPT_SWAP | LP_CFG_NO_PIN)) == 0);
 		CHECK(o.stats == 0 || o.stats == 1);

@@ -69,6 +69,46 @@ void host_fail(struct lp_shared *sh, int err, int kind, const char *fmt, ...)
 	futex_wake(&sh->events);
 }
 
+/* vm_create failed: say which part, naming the path or variable. */
+static void vm_create_failed(struct lp_shared *sh, int rc,
+			     const struct vm_failure *why,
+			     const struct lp_config *cfg)
+{
+	const char *swap = cfg->swap_path, *tmp = getenv("TMPDIR");
+
+	if (!swap || !*swap)
+		swap = tmp && *tmp ? tmp : "/tmp";
+	switch (why->part) {
+	case VM_PART_SWAP:
+		host_fail(sh, rc, LP_SPAWN_SWAP, "swap %s: %s%s", swap,
+			  strerror(-rc), rc == -EEXIST
+				? " (give a directory, or a path that does not exist yet)"
+				: "");
+		return;
+	case VM_PART_ENV:
+		host_fail(sh, rc, LP_SPAWN_CONFIG, "%s=%s is malformed (see the README)",
+			  why->env, getenv(why->env) ? getenv(why->env) : "");
+		return;
+	case VM_PART_CONFIG:
+		host_fail(sh, rc, LP_SPAWN_CONFIG, "bad configuration: %s",
+			  strerror(-rc));
+		return;
+	case VM_PART_UFFD:
+		if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS) {
+			host_fail(sh, rc, LP_SPAWN_UNSUPPORTED,
+				  "cannot start lazypage: %s (userfaultfd needs "
+				  "root, CAP_SYS_PTRACE or access to "
+				  "/dev/userfaultfd)", strerror(-rc));
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	host_fail(sh, rc, LP_SPAWN_SYSTEM, "cannot start lazypage: %s",
+		  strerror(-rc));
+}
+
 void host_publish_stats(struct lp_host *H)
 {
 	struct lp_stats st;
@@ -605,13 +645,10 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	if (load_program(&H, name, argv, &av, &execfn))
 		return 1;
 
-	rc = vm_create(&H.vm, cfg, VMF_FORK);
+	struct vm_failure why;
+	rc = vm_create_why(&H.vm, cfg, VMF_FORK, &why);
 	if (rc) {
-		bool refused = rc == -EPERM || rc == -EACCES || rc == -ENOSYS;
-		host_fail(sh, rc, refused ? LP_SPAWN_UNSUPPORTED : LP_SPAWN_SYSTEM,
-			  "cannot start lazypage: %s%s", strerror(-rc),
-			  refused ? " (userfaultfd needs root, CAP_SYS_PTRACE or "
-				    "access to /dev/userfaultfd)" : "");
+		vm_create_failed(sh, rc, &why, cfg);
 		return 1;
 	}
 	rc = image_load(H.vm, &H.prog, HEAP_RESERVE);

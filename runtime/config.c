@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,12 +18,11 @@ int lp_parse_size(const char *s, uint64_t *out)
 	char *end;
 	uint64_t mult = 1;
 
-	if (!s || !isdigit((unsigned char)*s))
+	if (!s || !out || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
+	bool big = errno == ERANGE; /* well formed or not: said below */
 	switch (toupper((unsigned char)*end)) {
 	case 'K': mult = 1ull << 10; end++; break;
 	case 'M': mult = 1ull << 20; end++; break;
@@ -36,7 +36,7 @@ int lp_parse_size(const char *s, uint64_t *out)
 		end++;
 	if (*end)
 		return -EINVAL;
-	if (v > UINT64_MAX / mult)
+	if (big || v > UINT64_MAX / mult)
 		return -ERANGE;
 	*out = v * mult;
 	return 0;
@@ -105,7 +105,15 @@ static int opt_swap(const char *v, struct lp_config *c)
 
 static int opt_swap_max(const char *v, struct lp_config *c)
 {
-	return lp_parse_size(v, &c->swap_max);
+	uint64_t b;
+	int rc = lp_parse_size(v, &b);
+
+	/* Below one page (but not 0, no limit) holds no page at all. */
+	if (!rc && b && b < LP_PAGE_SIZE)
+		rc = -EINVAL;
+	if (!rc)
+		c->swap_max = b;
+	return rc;
 }
 
 static int opt_threads(const char *v, struct lp_config *c)

@@ -31,6 +31,8 @@ static int check_config(const struct lp_config *c)
 		return -EINVAL;
 	if (c->threads > LP_MAX_THREADS || c->ref_scan > LP_MAX_REF_SCAN)
 		return -EINVAL;
+	if (c->swap_max && c->swap_max < LP_PAGE_SIZE)
+		return -EINVAL; /* room for no page at all */
 	if (c->flags &
 	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP |
 	      LP_CFG_NO_PIN))
@@ -112,17 +114,31 @@ void vm_fini_common(struct lp_vm *vm)
 
 int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 {
+	return vm_create_why(out, cfg, vmflags, NULL);
+}
+
+int vm_create_why(struct lp_vm **out, const struct lp_config *cfg,
+		  unsigned vmflags, struct vm_failure *why)
+{
+	struct vm_failure ignored;
 	struct lp_config defaults, scratch;
 	const char *bad = NULL;
 	int rc;
 
+	if (!why)
+		why = &ignored;
+	why->part = VM_PART_CONFIG;
+	why->env = NULL;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	/* A malformed LAZYPAGE_* variable is an error, not a silent default. */
 	memset(&scratch, 0, sizeof(scratch));
-	if (config_env(&scratch, &bad))
+	if (config_env(&scratch, &bad)) {
+		why->part = VM_PART_ENV;
+		why->env = bad;
 		return -EINVAL;
+	}
 	if (!cfg) {
 		lp_config_init(&defaults);
 		cfg = &defaults;
@@ -133,6 +149,7 @@ int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 	const char *policy = cfg->policy ? cfg->policy : "clock";
 	if (!policy_find(policy))
 		return -ENOENT;
+	why->part = VM_PART_SYSTEM;
 
 	struct lp_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -165,9 +182,11 @@ int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 		goto fail;
 	}
 
+	why->part = VM_PART_UFFD;
 	rc = open_uffd(vm);
 	if (rc)
 		goto fail;
+	why->part = VM_PART_SYSTEM;
 	rc = prim_pidfd_self();
 	vm->pidfd = rc >= 0 ? rc : -1;
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -184,9 +203,11 @@ int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 			 (uint64_t)prim_now_ns());
 	if (rc)
 		goto fail;
+	why->part = VM_PART_SWAP;
 	rc = swap_open(&vm->swap, cfg->swap_path, cfg->swap_max);
 	if (rc)
 		goto fail;
+	why->part = VM_PART_SYSTEM;
 	if ((cfg->flags & LP_CFG_ENCRYPT_SWAP) && (rc = swap_encrypt_enable(vm->swap)))
 		goto fail;
 	if (vmflags & VMF_FORK) {
@@ -214,6 +235,7 @@ int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
 	if (rc)
 		goto fail;
 	vm->ready = true;
+	why->part = VM_PART_NONE;
 	*out = vm;
 	return 0;
 fail:

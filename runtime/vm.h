@@ -162,6 +162,20 @@ static inline void vm_error(struct lp_vm *vm, int err)
 
 int vm_create(struct lp_vm **out, const struct lp_config *cfg,
 	      unsigned vmflags);
+/* Which part of vm_create failed, for a message that names the cause. */
+struct vm_failure {
+	enum {
+		VM_PART_NONE,   /* it did not fail */
+		VM_PART_CONFIG, /* cfg refused (check_config, policy) */
+		VM_PART_ENV,    /* env: the malformed LAZYPAGE_* variable */
+		VM_PART_UFFD,   /* userfaultfd missing or refused */
+		VM_PART_SWAP,   /* the swap file (cfg->swap_path) */
+		VM_PART_SYSTEM, /* anything else: memory, threads, io_uring */
+	} part;
+	const char *env;
+};
+int vm_create_why(struct lp_vm **out, const struct lp_config *cfg,
+		  unsigned vmflags, struct vm_failure *why);
 /* The locks and descriptors of an lp_vm (vm.c), for child vms too. */
 void vm_init_common(struct lp_vm *vm);
 void vm_fini_common(struct lp_vm *vm);

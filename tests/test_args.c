@@ -102,9 +102,46 @@ Test(args, parse_size)
 	cr_assert_eq(lp_parse_size("-5M", &v), -EINVAL);
 	cr_assert_eq(lp_parse_size("5X", &v), -EINVAL);
 	cr_assert_eq(lp_parse_size("1.5G", &v), -EINVAL);
-	cr_assert_eq(lp_parse_size("99999999999999999999", &v), -EINVAL);
+	cr_assert_eq(lp_parse_size("18446744073709551615", &v), 0);
+	cr_assert_eq(v, UINT64_MAX);
 	cr_assert_eq(lp_parse_size("100000000T", &v), -ERANGE);
 	cr_assert_eq(lp_parse_size(NULL, &v), -EINVAL);
+}
+
+/* Issue 9 point 13: a number beyond 64 bits is -ERANGE (as the header
+ * says), not -EINVAL, whatever its suffix; malformed stays -EINVAL; a NULL
+ * result pointer is -EINVAL, not a crash; *bytes is left alone on error. */
+Test(args, parse_size_overflow_and_null)
+{
+	uint64_t v = 7;
+
+	cr_assert_eq(lp_parse_size("18446744073709551616", &v), -ERANGE);
+	cr_assert_eq(lp_parse_size("99999999999999999999", &v), -ERANGE);
+	cr_assert_eq(lp_parse_size("99999999999999999999KiB", &v), -ERANGE);
+	cr_assert_eq(lp_parse_size("99999999999999999999X", &v), -EINVAL);
+	cr_assert_eq(lp_parse_size("16777216T", &v), -ERANGE);
+	cr_assert_eq(v, 7, "result written on error");
+	cr_assert_eq(lp_parse_size("1", NULL), -EINVAL);
+	cr_assert_eq(lp_parse_size("1M", NULL), -EINVAL);
+}
+
+/* A swap_max below one page holds no page: refused at create (and from
+ * LAZYPAGE_SWAP_MAX), before anything is opened. */
+Test(args, swap_max_below_a_page_is_refused)
+{
+	struct lp_vm *vm = (struct lp_vm *)1;
+	struct lp_config c;
+
+	lp_config_init(&c);
+	c.swap_max = 1;
+	cr_assert_eq(lp_vm_create(&vm, &c), -EINVAL);
+	c.swap_max = LP_PAGE_SIZE - 1;
+	cr_assert_eq(lp_vm_create(&vm, &c), -EINVAL);
+	setenv("LAZYPAGE_SWAP_MAX", "1", 1);
+	lp_config_init(&c);
+	cr_assert_eq(c.swap_max, 0, "LAZYPAGE_SWAP_MAX=1 applied");
+	cr_assert_eq(lp_vm_create(&vm, NULL), -EINVAL);
+	unsetenv("LAZYPAGE_SWAP_MAX");
 }
 
 Test(args, map_rejects_bad_arguments)

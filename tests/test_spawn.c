@@ -123,6 +123,35 @@ Test(spawn, errors_say_what_is_wrong)
 	lp_proc_free(NULL);
 }
 
+/* Issue 9 point 13: a swap path that cannot be used is LP_SPAWN_SWAP with
+ * the path and the cause, not "userfaultfd needs root"; a malformed
+ * LAZYPAGE_* variable is LP_SPAWN_CONFIG naming it. */
+Test(spawn, swap_and_environment_errors_name_the_cause)
+{
+	SKIP_IF_REFUSED();
+	struct lp_proc *p = (struct lp_proc *)1;
+	struct lp_spawn_err err;
+	char *argv[] = { (char *)"true", NULL };
+	struct lp_config c = cfg_frames(0);
+	c.swap_path = "/dev/null";
+	cr_assert_eq(lp_spawn(&p, "/bin/true", argv, NULL, &c, &err), -EEXIST);
+	cr_assert_eq(err.kind, LP_SPAWN_SWAP, "kind %d: %s", err.kind, err.msg);
+	cr_assert(strstr(err.msg, "/dev/null") && strstr(err.msg, "File exists"),
+		  "%s", err.msg);
+	c.swap_path = "/sys/kernel";
+	cr_assert_eq(lp_spawn(&p, "/bin/true", argv, NULL, &c, &err), -EACCES);
+	cr_assert_eq(err.kind, LP_SPAWN_SWAP, "kind %d: %s", err.kind, err.msg);
+	cr_assert(strstr(err.msg, "/sys/kernel"), "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "userfaultfd"), "%s", err.msg);
+	setenv("LAZYPAGE_THREADS", "many", 1);
+	c.swap_path = NULL;
+	int rc = lp_spawn(&p, "/bin/true", argv, NULL, &c, &err);
+	unsetenv("LAZYPAGE_THREADS");
+	cr_assert_eq(rc, -EINVAL);
+	cr_assert_eq(err.kind, LP_SPAWN_CONFIG, "kind %d: %s", err.kind, err.msg);
+	cr_assert(strstr(err.msg, "LAZYPAGE_THREADS=many"), "%s", err.msg);
+}
+
 Test(spawn, no_descriptor_or_zombie_left_in_the_caller)
 {
 	SKIP_IF_REFUSED();

@@ -7,12 +7,16 @@
  * checked on their own.
  */
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 
 #include "common.h"
 
 #ifndef VMRUN
 #error "VMRUN (path of vmrun) must be defined by the build"
+#endif
+#ifndef VMRUN_SETID
+#error "VMRUN_SETID (vmrun with an absolute RUNPATH) must be defined by the build"
 #endif
 #ifndef GUESTS
 #error "GUESTS (directory of the guest programs) must be defined by the build"
@@ -333,6 +337,97 @@ Test(vmrun_errors, bad_programs_are_refused_clearly)
 		unlink(f);
 	}
 	rmdir(tmpdir);
+}
+
+/* Issue 9 point 13: each refusal is one line naming the path or option
+ * and the cause, with its documented status. */
+Test(vmrun_errors, options_and_swap_paths_are_refused_clearly)
+{
+	char prog[512];
+	snprintf(prog, sizeof prog, "%s/crash-dynamic", GUESTS);
+
+	char *a1[] = { (char *)VMRUN, (char *)"--x", prog, NULL };
+	expect_failure(a1, 64, "unknown option '--x'; try 'vmrun --help'");
+	char *a2[] = { (char *)VMRUN, (char *)"-z", prog, NULL };
+	expect_failure(a2, 64, "unknown option '-z'");
+	char *a3[] = { (char *)VMRUN, (char *)"--swap", NULL };
+	expect_failure(a3, 64, "'--swap' needs an argument");
+	char *a4[] = { (char *)VMRUN, (char *)"--stats=yes", prog, NULL };
+	expect_failure(a4, 64, "'--stats' takes no argument");
+	char *a5[] = { (char *)VMRUN, (char *)"--swap-max", (char *)"1", prog, NULL };
+	expect_failure(a5, 64, "less than one page");
+	char *a6[] = { (char *)VMRUN, (char *)"--mem", (char *)"99999999999999999999999", prog, NULL };
+	expect_failure(a6, 64, "bad size");
+
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: the swap file comes after it");
+	char dir[] = "/tmp/lp-vmrun-swap-XXXXXX", p[600], want[700];
+	cr_assert(mkdtemp(dir));
+	/* Not a place for files (it used to say "userfaultfd needs root"). */
+	char *b1[] = { (char *)VMRUN, (char *)"--swap", (char *)"/sys/kernel", prog, NULL };
+	expect_failure(b1, 73, "swap /sys/kernel: Permission denied");
+	snprintf(p, sizeof p, "%s/missing/swap", dir);
+	snprintf(want, sizeof want, "swap %s: No such file or directory", p);
+	char *b2[] = { (char *)VMRUN, (char *)"--swap", p, prog, NULL };
+	expect_failure(b2, 73, want);
+	snprintf(p, sizeof p, "%s/file", dir);
+	close(open(p, O_WRONLY | O_CREAT | O_EXCL, 0644));
+	snprintf(want, sizeof want, "swap %s: File exists", p);
+	char *b3[] = { (char *)VMRUN, (char *)"--swap", p, prog, NULL };
+	expect_failure(b3, 73, want);
+	unlink(p);
+	setenv("LAZYPAGE_SWAP_MAX", "1", 1);
+	char *b4[] = { (char *)VMRUN, prog, NULL };
+	expect_failure(b4, 64, "LAZYPAGE_SWAP_MAX=1 is malformed");
+	unsetenv("LAZYPAGE_SWAP_MAX");
+	/* A read-only filesystem. */
+	snprintf(p, sizeof p, "%s/ro", dir);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	if (mount("lp-ro", p, "tmpfs", MS_RDONLY, "size=64k") == 0) {
+		snprintf(want, sizeof want, "swap %s: Read-only file system", p);
+		char *b5[] = { (char *)VMRUN, (char *)"--swap", p, prog, NULL };
+		expect_failure(b5, 73, want);
+		umount(p);
+	}
+	rmdir(p);
+	cr_expect_eq(rmdir(dir), 0, "%s: something left", dir);
+}
+
+/* vmrun creates files at the paths it is given and runs any program:
+ * installed set-user-ID or set-group-ID it would do that with rights
+ * not its user's.  It refuses (status 77), before reading its options.
+ * The copy of vmrun used here finds the library by an absolute RUNPATH
+ * (the dynamic loader ignores $ORIGIN in a set-user-ID program). */
+Test(vmrun_errors, set_user_and_group_id_are_refused)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to make a set-user-ID copy of vmrun");
+	char dir[] = "/var/tmp/lp-vmrun-setid-XXXXXX", copy[600];
+	cr_assert(mkdtemp(dir));
+	chmod(dir, 0755);
+	snprintf(copy, sizeof copy, "%s/vmrun", dir);
+	int in = open(VMRUN_SETID, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT, 0755);
+	cr_assert(in >= 0 && out >= 0);
+	char buf[1 << 16];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		cr_assert_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	char *a[] = { copy, (char *)"--version", NULL };
+	struct result r = run(a);
+	cr_assert_eq(r.status, 0, "the copy does not run at all: %s", r.err);
+	cr_assert_eq(chown(copy, 65534, 65534), 0);
+	cr_assert_eq(chmod(copy, 04755), 0);
+	struct stat st;
+	stat(copy, &st);
+	if (!(st.st_mode & S_ISUID))
+		cr_skip_test("set-user-ID not kept here");
+	expect_failure(a, 77, "refusing to run set-user-ID");
+	cr_assert_eq(chmod(copy, 02755), 0);
+	expect_failure(a, 77, "refusing to run set-user-ID, set-group-ID");
+	unlink(copy);
+	rmdir(dir);
 }
 
 Test(vmrun_errors, help_and_version_go_to_stdout)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,8 @@ static int spawn_status(int kind)
 	case LP_SPAWN_NO_INTERP: return EX_NOINTERP;
 	case LP_SPAWN_CAP: return EX_CAP;
 	case LP_SPAWN_UNSUPPORTED: return EX_NOUFFD;
+	case LP_SPAWN_SWAP: return EX_SWAP;
+	case LP_SPAWN_CONFIG: return EX_USAGE_;
 	default: return EX_INTERNAL;
 	}
 }
@@ -64,8 +67,11 @@ static void report(struct lp_proc *p, int stats, const char *json)
 int main(int argc, char **argv)
 {
 	struct vmrun_opts o;
-	int ex = vmrun_parse(argc, argv, &o, stdout, stderr);
+	int ex = vmrun_check_privilege(stderr, getauxval(AT_SECURE), getuid(),
+				       geteuid(), getgid(), getegid());
 
+	if (ex < 0)
+		ex = vmrun_parse(argc, argv, &o, stdout, stderr);
 	if (ex >= 0)
 		return ex;
 	struct lp_config cfg = o.cfg;

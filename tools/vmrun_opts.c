@@ -38,11 +38,47 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: the program's (128 + N when it died of signal N, which\n"
 	"vmrun then raises on itself), or one of vmrun's own:\n"
-	"   64  bad command line             69  memory cap too small to run\n"
-	"   65  not an ELF program           70  userfaultfd/seccomp refused\n"
-	"   66  corrupt or truncated ELF     71  internal error of the pager\n"
-	"   67  ELF for another machine     126  program not readable/executable\n"
-	"   68  interpreter missing or bad  127  program not found\n";
+	"   64  bad command line or LAZYPAGE_* variable\n"
+	"   65  not an ELF program           71  internal error of the pager\n"
+	"   66  corrupt or truncated ELF     73  swap file cannot be created\n"
+	"   67  ELF for another machine      77  run set-user-ID/set-group-ID\n"
+	"   68  interpreter missing or bad  126  program not readable/executable\n"
+	"   69  memory cap too small to run 127  program not found\n"
+	"   70  userfaultfd/seccomp refused\n";
+
+/* getopt_long's '?' or ':' for the argument at argv[at], as one line and a
+ * hint: glibc's own messages are several lines, and go to stderr only. */
+static void bad_option(FILE *err, char **argv, int at, int c,
+		       const struct option *opts)
+{
+	const char *a = argv[at];
+
+	if (a && !strncmp(a, "--", 2)) {
+		int n = (int)strcspn(a + 2, "="), hits = 0;
+		for (const struct option *o = opts; o->name; o++) {
+			if (strncmp(o->name, a + 2, (size_t)n))
+				continue;
+			if (strlen(o->name) == (size_t)n) {
+				hits = 1; /* exact: no ambiguity */
+				break;
+			}
+			hits++;
+		}
+		if (c == ':')
+			fprintf(err, "vmrun: option '--%.*s' needs an argument", n, a + 2);
+		else if (hits > 1)
+			fprintf(err, "vmrun: ambiguous option '--%.*s'", n, a + 2);
+		else if (hits == 1 && a[2 + n] == '=')
+			fprintf(err, "vmrun: option '--%.*s' takes no argument", n, a + 2);
+		else
+			fprintf(err, "vmrun: unknown option '--%.*s'", n, a + 2);
+	} else if (c == ':') {
+		fprintf(err, "vmrun: option '-%c' needs an argument", optopt);
+	} else {
+		fprintf(err, "vmrun: unknown option '-%c'", optopt);
+	}
+	fprintf(err, "; try 'vmrun --help'\n");
+}
 
 static void usage(FILE *f)
 {
@@ -53,6 +89,17 @@ static void usage(FILE *f)
 		strncat(names, *n, sizeof(names) - strlen(names) - 1);
 	}
 	fprintf(f, usage_text, names);
+}
+
+int vmrun_check_privilege(FILE *err, unsigned long secure, uid_t uid,
+			  uid_t euid, gid_t gid, gid_t egid)
+{
+	if (!secure && uid == euid && gid == egid)
+		return -1;
+	fprintf(err, "vmrun: refusing to run set-user-ID, set-group-ID or with "
+		     "file capabilities (it creates files at the paths it is "
+		     "given and runs any program): run it as its user\n");
+	return EX_PRIVILEGED;
 }
 
 int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
@@ -80,8 +127,11 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 
 	lp_config_init(&cfg);
 	optind = 0; /* glibc: start afresh */
-	opterr = err == stderr;
-	while ((c = getopt_long(argc, argv, "+m:f:p:s:t:hV", opts, NULL)) != -1) {
+	opterr = 0; /* our own one-line messages (bad_option) */
+	for (;;) {
+		int at = optind ? optind : 1; /* the argument getopt looks at */
+		if ((c = getopt_long(argc, argv, "+:m:f:p:s:t:hV", opts, NULL)) == -1)
+			break;
 		switch (c) {
 		case 'm':
 			if (lp_parse_size(optarg, &v) || v / LP_PAGE_SIZE > UINT32_MAX / 2) {
@@ -112,6 +162,11 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 				fprintf(err, "vmrun: bad size for --swap-max: '%s'\n", optarg);
 				return EX_USAGE_;
 			}
+			if (cfg.swap_max && cfg.swap_max < LP_PAGE_SIZE) {
+				fprintf(err, "vmrun: --swap-max %s is less than one "
+					"page (4K); 0 means no limit\n", optarg);
+				return EX_USAGE_;
+			}
 			break;
 		case 't':
 			errno = 0;
@@ -138,12 +193,12 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 			fprintf(out, "vmrun (lazypage) %s\n", lp_version());
 			return 0;
 		default:
-			usage(err);
+			bad_option(err, argv, at, c, opts);
 			return EX_USAGE_;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(err, "vmrun: no program given (vmrun --help)\n");
+		fprintf(err, "vmrun: no program given; try 'vmrun --help'\n");
 		return EX_USAGE_;
 	}
 	bool known = false;

@@ -6,6 +6,7 @@
 
 #include <lazypage/lazypage.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* vmrun's own exit statuses (the program's status otherwise). */
 enum {
@@ -17,6 +18,8 @@ enum {
 	EX_CAP = 69,        /* the memory cap is too small to run at all */
 	EX_NOUFFD = 70,     /* userfaultfd or seccomp refused here */
 	EX_INTERNAL = 71,   /* the pager failed (out of memory, ...) */
+	EX_SWAP = 73,       /* the swap file cannot be created */
+	EX_PRIVILEGED = 77, /* run set-user-ID/set-group-ID: refused */
 	EX_NOEXEC = 126,    /* the program cannot be read or executed */
 	EX_NOTFOUND = 127,  /* the program does not exist */
 };
@@ -35,5 +38,14 @@ struct vmrun_opts {
  * May be called again (getopt is reset). */
 int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 		FILE *err);
+
+/* Whether vmrun may run with these credentials: -1 yes; EX_PRIVILEGED
+ * after a message on err when it was started set-user-ID, set-group-ID or
+ * with file capabilities (secure = getauxval(AT_SECURE)), or runs with an
+ * effective user or group other than the real one.  vmrun creates files
+ * at any path it is given (--swap, --stats-json) and runs any program: with
+ * privileges not its user's, that is a way around file permissions. */
+int vmrun_check_privilege(FILE *err, unsigned long secure, uid_t uid,
+			  uid_t euid, gid_t gid, gid_t egid);
 
 #endif /* LP_VMRUN_OPTS_H */

@@ -110,7 +110,8 @@ void lp_config_init(struct lp_config *cfg);
 
 /* Parse a size: an integer with an optional K, M, G or T suffix (powers of
  * 1024; "KiB", "MB" and the like are read the same way), e.g. "64M".
- * Returns 0, -EINVAL (malformed) or -ERANGE (too large). */
+ * Returns 0, -EINVAL (malformed, or s or bytes NULL) or -ERANGE (well
+ * formed but beyond 64 bits); *bytes is set only on success. */
 int lp_parse_size(const char *s, uint64_t *bytes);
 
 /* NULL-terminated list of the eviction policies this build knows. */
@@ -304,6 +305,10 @@ enum lp_spawn_error {
 	LP_SPAWN_CAP,         /* the memory cap is too small to run anything */
 	LP_SPAWN_UNSUPPORTED, /* userfaultfd or seccomp refused on this system */
 	LP_SPAWN_SYSTEM,      /* anything else (out of memory, ...) */
+	LP_SPAWN_SWAP,        /* the swap file cannot be created (msg: the path
+			       * and why; exists and is no directory: EEXIST) */
+	LP_SPAWN_CONFIG,      /* cfg refused, or a LAZYPAGE_* variable
+			       * malformed (msg names it) */
 };
 
 struct lp_spawn_err {
