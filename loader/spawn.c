@@ -29,7 +29,15 @@ struct lp_proc {
 	int pager_fd;          /* pidfd of the pager */
 	unsigned consumed;     /* statuses reported so far */
 	bool exited;
+	pid_t owner;           /* the caller of lp_spawn (a fork child is not) */
 };
+
+/* p used in a child of fork() of its owner: the program is not ours to
+ * wait for, signal or kill there. */
+static bool foreign(const struct lp_proc *p)
+{
+	return getpid() != p->owner;
+}
 
 static void set_err(struct lp_spawn_err *err, int kind, const char *msg)
 {
@@ -91,6 +99,7 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 	}
 	p->sh = sh;
 	p->pager_fd = -1;
+	p->owner = getpid();
 
 	int caller = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	pid_t mid = fork();
@@ -157,6 +166,8 @@ int lp_wait(struct lp_proc *p, int *status, int options)
 {
 	if (!p || !status || (options & ~(WNOHANG | WUNTRACED | WCONTINUED)))
 		return -EINVAL;
+	if (foreign(p))
+		return -ECHILD;
 	for (;;) {
 		unsigned ev = atomic_load(&p->sh->events);
 		unsigned n = atomic_load(&p->sh->nstat);
@@ -188,6 +199,8 @@ int lp_proc_stats(struct lp_proc *p, struct lp_stats *st)
 {
 	if (!p || !st)
 		return -EINVAL;
+	if (foreign(p))
+		return -ECHILD;
 	for (;;) {
 		unsigned a = atomic_load(&p->sh->seq);
 		atomic_thread_fence(memory_order_acquire);
@@ -201,6 +214,8 @@ int lp_proc_stats(struct lp_proc *p, struct lp_stats *st)
 
 int lp_proc_kill(struct lp_proc *p, int sig)
 {
+	if (p && foreign(p))
+		return -ECHILD;
 	if (!p || p->exited)
 		return -ESRCH;
 	return kill(p->pid, sig) ? -errno : 0;
@@ -210,6 +225,13 @@ void lp_proc_free(struct lp_proc *p)
 {
 	if (!p)
 		return;
+	if (foreign(p)) {
+		/* A fork child's copy: release the memory only (the pidfd
+		 * is close-on-exec; its number may be reused by now). */
+		munmap(p->sh, sizeof(*p->sh));
+		free(p);
+		return;
+	}
 	if (p->pid > 0 && !p->exited)
 		kill(p->pid, SIGKILL);
 	if (p->pager_fd >= 0)

@@ -82,6 +82,7 @@ void vm_init_common(struct lp_vm *vm)
 	pthread_rwlockattr_t ra;
 
 	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = vm->thaw_fd = -1;
+	vm->owner = getpid();
 	pthread_rwlock_init(&vm->map_lock, NULL);
 	pthread_mutex_init(&vm->api_lock, NULL);
 	/* Writer-preferring: a freeze must not starve behind new faults. */
@@ -391,7 +392,11 @@ int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
 
 void lp_vm_destroy(struct lp_vm *vm)
 {
-	if (!vm)
+	/* In a child of fork(): every descriptor and lock of vm is the
+	 * parent's (vm_foreign).  Nothing is touched; the child's copies of
+	 * the memory and of the close-on-exec descriptors go with its exit
+	 * or execve. */
+	if (!vm || vm_foreign(vm))
 		return;
 	if ((vm->flags & LP_CFG_STATS_AT_EXIT) && vm->ready) {
 		struct lp_stats st;
@@ -506,6 +511,8 @@ int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
 
 int lp_map_anon(struct lp_vm *vm, size_t len, int prot, void **addr)
 {
+	if (vm && vm_foreign(vm))
+		return -ECHILD;
 	return vm_map_region(vm, 0, 0, len, prot, RK_ANON, NULL, 0, false, NULL,
 			     addr);
 }
@@ -513,6 +520,8 @@ int lp_map_anon(struct lp_vm *vm, size_t len, int prot, void **addr)
 int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
 		const struct lp_initializer *init, void **addr)
 {
+	if (vm && vm_foreign(vm))
+		return -ECHILD;
 	if (!init || !init->fill || (init->flags & ~LP_INIT_REFILL))
 		return -EINVAL;
 	return vm_map_region(vm, 0, 0, len, prot, RK_LAZY, NULL, 0, false, init,
@@ -524,6 +533,8 @@ int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
 {
 	struct stat st;
 
+	if (vm && vm_foreign(vm))
+		return -ECHILD;
 	if (!vm || !addr || len == 0 || check_prot(prot) || off < 0 ||
 	    (off & (off_t)(LP_PG - 1)) ||
 	    (flags != LP_MAP_PRIVATE && flags != LP_MAP_SHARED))
@@ -562,6 +573,8 @@ int lp_unmap(struct lp_vm *vm, void *addr, size_t len)
 	struct lp_region **gone;
 	size_t ngone;
 
+	if (vm && vm_foreign(vm))
+		return -ECHILD;
 	if (!vm || len == 0 || (start & (LP_PG - 1)) || (len & (LP_PG - 1)) ||
 	    start + len < start)
 		return -EINVAL;
@@ -618,6 +631,8 @@ int lp_sync(struct lp_vm *vm, void *addr, size_t len)
 
 	if (!vm)
 		return -EINVAL;
+	if (vm_foreign(vm))
+		return -ECHILD;
 	if (!addr && len == 0)
 		return vm_sync_range(vm, 0, UINTPTR_MAX);
 	if (len == 0 || (start & (LP_PG - 1)) || (len & (LP_PG - 1)) ||
@@ -638,6 +653,8 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 
 	if (!vm || !st || !vm->ready)
 		return -EINVAL;
+	if (vm_foreign(vm))
+		return -ECHILD;
 	memset(st, 0, sizeof(*st));
 	for (unsigned i = 0; i < vm->nh; i++)
 		blocks[n++] = &vm->h[i].st;

@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "lazypage/lazypage.h"
 #include "compat.h"
@@ -89,6 +90,7 @@ struct lp_evictor {
 struct lp_vm {
 	/* configuration (copied) */
 	unsigned vmflags;          /* VMF_* */
+	pid_t owner;               /* the process that created it (getpid) */
 	uint64_t swap_max;
 	unsigned nthreads;
 	unsigned flags;            /* LP_CFG_* */
@@ -158,6 +160,21 @@ static inline void vm_error(struct lp_vm *vm, int err)
 	if (err)
 		atomic_store_explicit(&vm->last_error, err,
 				      memory_order_relaxed);
+}
+
+/*
+ * Whether the caller is not the process that created vm: a child of fork()
+ * holding a copy of the vm's memory.  Its descriptors (userfaultfd,
+ * eventfds, io_uring rings, swap file) are the creator's open file
+ * descriptions, and its locks may be copies of locks held at the fork by
+ * threads the child does not have: through any of them the child would
+ * act on the creator's vm (unregister its regions, stop its threads, take
+ * its I/O completions) or hang.  Public entry points refuse (-ECHILD) and
+ * lp_vm_destroy() touches nothing there.
+ */
+static inline bool vm_foreign(const struct lp_vm *vm)
+{
+	return getpid() != vm->owner;
 }
 
 int vm_create(struct lp_vm **out, const struct lp_config *cfg,

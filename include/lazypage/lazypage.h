@@ -24,6 +24,18 @@
  *     They block every signal and never call back into user code except the
  *     lp_initializer fill callback.
  *
+ * fork
+ *   - A vm and an lp_proc belong to the process that created them.  In a
+ *     child of fork() — which shares their descriptors (userfaultfd,
+ *     eventfds, io_uring rings, swap file) with the parent and has none of
+ *     the library's threads — every call on them returns -ECHILD, and
+ *     lp_vm_destroy() returns without touching anything: an atexit()
+ *     destroy in a child that calls exit() leaves the parent's vm intact.
+ *     lp_proc_free() there frees the child's copy only (the program is not
+ *     killed).  The child's copies of memory and of the close-on-exec
+ *     descriptors go at its exit or execve().  The child may create vms
+ *     of its own.
+ *
  * Not supported inside a region: munmap(), mremap(), madvise(MADV_DONTNEED)
  * and mprotect() by the caller — use lp_unmap().  Regions are not inherited
  * across fork(): a child that touches one gets SIGSEGV (MADV_DONTFORK),
@@ -132,8 +144,9 @@ int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg);
 
 /*
  * Destroy vm: write back dirty pages of shared file regions, unmap every
- * region, stop the threads, close every descriptor and remove the swap file.
- * NULL is accepted.  Write-back errors are counted in the statistics.
+ * region, stop the threads, close every descriptor and release the swap
+ * file.  NULL is accepted.  Write-back errors are counted in the
+ * statistics.  In a child of fork() it does nothing (see "fork" above).
  */
 void lp_vm_destroy(struct lp_vm *vm);
 

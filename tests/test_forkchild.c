@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library in a child of fork() (issue 9 point 8).  The child holds a
+ * copy of the vm's memory but the parent's descriptors (userfaultfd,
+ * eventfds, io_uring rings, swap file) and copies of locks the parent's
+ * threads may hold: every lp_* call on the parent's vm or lp_proc there
+ * returns -ECHILD, lp_vm_destroy() and lp_proc_free() touch nothing of the
+ * parent's, and the parent goes on with every page intact.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "common.h"
+
+#define PAGES 256
+#define FRAMES 16
+
+static struct lp_vm *at_exit_vm;
+static volatile int in_child;
+
+/* LeakSanitizer's hook, called at exit: the child's copy of the parent's
+ * vm is not freed there by design (its threads are not in the child, and
+ * freeing would walk structures they may have been changing at the
+ * fork), so a child's exit is no leak check. */
+int __lsan_is_turned_off(void);
+int __lsan_is_turned_off(void)
+{
+	return in_child;
+}
+
+static void destroy_at_exit(void)
+{
+	lp_vm_destroy(at_exit_vm);
+}
+
+static int fill_one(void *page, void *buf, void *aux)
+{
+	(void)page;
+	(void)aux;
+	memset(buf, 1, PG);
+	return 0;
+}
+
+/* Every public call on the parent's vm and its region, from the child:
+ * each result, in order, into res[] (destroy last: 0 once it returned). */
+static int child_calls(struct lp_vm *vm, uint64_t *p, int *res)
+{
+	struct lp_stats st;
+	struct lp_initializer init = { fill_one, NULL, 0 };
+	void *q = NULL;
+	int n = 0;
+
+	res[n++] = lp_stats_get(vm, &st);
+	res[n++] = lp_map_anon(vm, PG, PROT_READ | PROT_WRITE, &q);
+	res[n++] = lp_map_lazy(vm, PG, PROT_READ, &init, &q);
+	res[n++] = lp_map_file(vm, 0, 0, PG, PROT_READ, LP_MAP_PRIVATE, &q);
+	res[n++] = lp_sync(vm, NULL, 0);
+	res[n++] = lp_sync(vm, p, PG);
+	res[n++] = lp_unmap(vm, p, PAGES * PG);
+	lp_vm_destroy(vm);
+	res[n++] = 0;
+	/* A vm of the child's own works there. */
+	struct lp_vm *own;
+	struct lp_config c = cfg_frames(FRAMES);
+	uint64_t *o;
+	int rc = lp_vm_create(&own, &c);
+	if (!rc) {
+		rc = lp_map_anon(own, 64 * PG, PROT_READ | PROT_WRITE, (void **)&o);
+		for (size_t i = 0; !rc && i < 64; i++)
+			fill_page(o, i, 5);
+		for (size_t i = 0; !rc && i < 64; i++)
+			if (check_page(o, i, 5) != -1)
+				rc = -EIO;
+		lp_vm_destroy(own);
+	}
+	res[n++] = rc;
+	return n;
+}
+
+/* Run child_calls in a child of fork(); the child ends by exit(), with
+ * lp_vm_destroy registered by atexit() as an application would.  Returns
+ * how many results were read into res[]. */
+static int fork_and_call(struct lp_vm *vm, uint64_t *p, int *res)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int r[16];
+		in_child = 1;
+		close(fds[0]);
+		int n = child_calls(vm, p, r);
+		(void)!write(fds[1], r, (size_t)n * sizeof(int));
+		at_exit_vm = vm;
+		atexit(destroy_at_exit);
+		exit(0);
+	}
+	close(fds[1]);
+	int n = 0;
+	ssize_t got;
+	while ((got = read(fds[0], (char *)res + n, 16 * sizeof(int) - (size_t)n)) > 0)
+		n += (int)got;
+	close(fds[0]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "child ended with status %#x", status);
+	return n / (int)sizeof(int);
+}
+
+static void expect_refused(const int *res, int n)
+{
+	static const char *const what[] = {
+		"lp_stats_get", "lp_map_anon", "lp_map_lazy", "lp_map_file",
+		"lp_sync(all)", "lp_sync(range)", "lp_unmap", "lp_vm_destroy",
+	};
+	cr_assert_eq(n, 9, "the child reported %d results", n);
+	for (int i = 0; i < 7; i++)
+		cr_expect_eq(res[i], -ECHILD, "%s in the child: %d (%s)", what[i],
+			     res[i], strerror(-res[i]));
+	cr_expect_eq(res[8], 0, "a vm of the child's own: %s", strerror(-res[8]));
+}
+
+static void check_all(const uint64_t *p, uint64_t g, const char *when)
+{
+	size_t bad = 0, first = SIZE_MAX;
+	for (size_t i = 0; i < PAGES; i++)
+		if (check_page(p, i, g) != -1 && bad++ == 0)
+			first = i;
+	cr_assert_eq(bad, 0, "%s: %zu of %u pages wrong (first %zu)", when, bad,
+		     PAGES, first);
+}
+
+/* The issue's scenario: the parent's pages mostly on swap, a child that
+ * ends by exit() with lp_vm_destroy registered by atexit().  It used to
+ * unregister the parent's regions and stop its handlers (the parent then
+ * read 252 of 256 pages as zero). */
+Test(forkchild, exit_with_destroy_at_exit_leaves_the_parent_intact)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < PAGES; i++)
+		fill_page(p, i, 1);
+	int res[16];
+	int n = fork_and_call(vm, p, res);
+	expect_refused(res, n);
+	check_all(p, 1, "after the child");
+	/* Still served: faults, evictions, a new region, statistics. */
+	for (size_t i = 0; i < PAGES; i++)
+		fill_page(p, i, 2);
+	check_all(p, 2, "rewritten after the child");
+	void *q;
+	cr_assert_eq(lp_map_anon(vm, PG, PROT_READ | PROT_WRITE, &q), 0);
+	struct lp_stats st;
+	cr_assert_eq(lp_stats_get(vm, &st), 0);
+	cr_assert_gt(st.faults[LP_FAULT_SWAPIN], 0);
+	cr_assert_leq(st.peak_frames, FRAMES);
+	lp_vm_destroy(vm);
+}
+
+/* Writers keep pages moving to and from swap while the parent forks over
+ * and over: I/O is in flight at the forks.  No child and no parent may
+ * hang, every child's call is refused, every page stays intact. */
+struct churn {
+	struct lp_vm *vm;
+	uint64_t *p;
+	atomic_bool stop;
+	atomic_uint_fast64_t rounds;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *ch = arg;
+	while (!atomic_load(&ch->stop)) {
+		for (size_t i = 0; i < PAGES; i++)
+			fill_page(ch->p, i, 1);
+		for (size_t i = 0; i < PAGES; i++)
+			if (check_page(ch->p, i, 1) != -1)
+				return (void *)(uintptr_t)(i + 1);
+		atomic_fetch_add(&ch->rounds, 1);
+	}
+	return NULL;
+}
+
+Test(forkchild, fork_with_io_in_flight_hangs_nobody, .timeout = 120)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	VM_OR_SKIP(&vm, &c);
+	struct churn ch = { .vm = vm };
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&ch.p), 0);
+	atomic_init(&ch.stop, false);
+	atomic_init(&ch.rounds, 0);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, churn_main, &ch), 0);
+	struct lp_stats a, b;
+	for (int k = 0; k < 20; k++) {
+		int res[16];
+		/* A round of the writers between forks: pages keep going
+		 * out and coming back while each child lives. */
+		uint64_t r0 = atomic_load(&ch.rounds);
+		while (atomic_load(&ch.rounds) == r0)
+			sched_yield();
+		cr_assert_eq(lp_stats_get(vm, &a), 0);
+		int n = fork_and_call(vm, ch.p, res);
+		cr_assert_eq(lp_stats_get(vm, &b), 0);
+		expect_refused(res, n);
+	}
+	atomic_store(&ch.stop, true);
+	void *bad;
+	pthread_join(t, &bad);
+	cr_assert_null(bad, "page %zu wrong in the churn", (size_t)(uintptr_t)bad - 1);
+	check_all(ch.p, 1, "after 20 forks");
+	cr_assert_gt(b.swap_outs, 0, "nothing went to swap: no I/O to be in flight");
+	lp_vm_destroy(vm);
+}
+
+/* An lp_proc in a child: not the child's to wait for, signal or kill;
+ * lp_proc_free() there must not kill the parent's program (as it kills a
+ * running program in its owner). */
+Test(forkchild, proc_calls_in_a_child_leave_the_program_alone, .timeout = 120)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here");
+	struct lp_proc *proc;
+	struct lp_spawn_err err;
+	char *argv[] = { (char *)"sleep", (char *)"120", NULL };
+	int rc = lp_spawn(&proc, "/bin/sleep", argv, NULL, NULL, &err);
+	cr_assert_eq(rc, 0, "lp_spawn: %s", err.msg);
+	pid_t prog = lp_proc_pid(proc);
+
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int r[4], status;
+		struct lp_stats st;
+		r[0] = lp_wait(proc, &status, WNOHANG);
+		r[1] = lp_proc_stats(proc, &st);
+		r[2] = lp_proc_kill(proc, SIGKILL);
+		lp_proc_free(proc);
+		r[3] = lp_proc_pid(NULL) == -1 ? 0 : -1;
+		(void)!write(fds[1], r, sizeof r);
+		_exit(0);
+	}
+	close(fds[1]);
+	int r[4], status;
+	cr_assert_eq(read(fds[0], r, sizeof r), (ssize_t)sizeof r);
+	close(fds[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect_eq(r[0], -ECHILD, "lp_wait in the child: %d", r[0]);
+	cr_expect_eq(r[1], -ECHILD, "lp_proc_stats in the child: %d", r[1]);
+	cr_expect_eq(r[2], -ECHILD, "lp_proc_kill in the child: %d", r[2]);
+	/* The program runs on, and is still ours to signal and wait for. */
+	cr_assert_eq(kill(prog, 0), 0, "the child's lp_proc_free killed the program");
+	cr_assert_eq(lp_wait(proc, &status, WNOHANG), 0, "the program ended");
+	cr_assert_eq(lp_proc_kill(proc, SIGTERM), 0);
+	do
+		rc = lp_wait(proc, &status, 0);
+	while (rc == -EINTR);
+	cr_assert_eq(rc, 1);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+		  "status %#x", status);
+	lp_proc_free(proc);
+}
