@@ -133,6 +133,18 @@ int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 	if (rc)
 		goto fail;
 	sw->fd = fd;
+	/* A named swap file never outlives the run, however the run ends
+	 * (killed, its teardown cut short): its name goes now, the file
+	 * lives on through fd only.  Unlinked only while the name is still
+	 * the file we opened. */
+	if (sw->path) {
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && lstat(sw->path, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			unlink(sw->path);
+		free(sw->path);
+		sw->path = NULL;
+	}
 	atomic_init(&sw->users, 1);
 	sw->direct = (fcntl(fd, F_GETFL) & O_DIRECT) != 0;
 	*out = sw;
