@@ -594,7 +594,6 @@ static void *guard_main(void *arg)
 		if (phase == G_TEARDOWN && deadline < 0)
 			deadline = now_ms() + GUARD_MS;
 		if (deadline >= 0 && now_ms() >= deadline) {
-			atomic_store(&g->H->sh->phase, SH_P_CUT);
 			kill_kids(g->H->vm);
 			_exit(0);
 		}

@@ -26,8 +26,8 @@ struct lp_elf;
 enum { SH_STARTING, SH_RUNNING, SH_FAILED };
 /* The pager's phase once the program runs: serving it; serving only
  * children it forked (it stays for them); ending (within a second, see
- * host.c); ended by its watchdog with the teardown unfinished. */
-enum { SH_P_SERVING, SH_P_KIDS, SH_P_TEARDOWN, SH_P_CUT };
+ * host.c). */
+enum { SH_P_SERVING, SH_P_KIDS, SH_P_TEARDOWN };
 
 #define SH_NSTAT 64
 

@@ -173,15 +173,9 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 			set_err(err, LP_SPAWN_SYSTEM, "the pager died while starting");
 			return -EPIPE;
 		}
-		/* A handler without SA_RESTART interrupts the start (as it
-		 * would interrupt waitpid): the pager is ended, nothing runs. */
-		if (futex_wait(&sh->events, ev, 100) == -EINTR &&
-		    atomic_load(&sh->state) == SH_STARTING) {
-			syscall(SYS_pidfd_send_signal, p->pager_fd, SIGKILL, NULL, 0);
-			lp_proc_free(p);
-			set_err(err, LP_SPAWN_SYSTEM, "interrupted by a signal");
-			return -EINTR;
-		}
+		/* (Not interrupted by signals: a timed futex wait returns
+		 * EINTR for any handler, SA_RESTART or not.) */
+		futex_wait(&sh->events, ev, 100);
 	}
 	if (atomic_load(&sh->state) == SH_FAILED) {
 		int e = sh->err ? sh->err : -EIO;

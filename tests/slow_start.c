@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * LD_PRELOAD shim for test_lifecycle.c: open() of a path holding
- * "slow-start" creates $LP_SLOW_START_MARK and then never returns, as on a
- * hung filesystem: a program that starts slowly, deterministically.
+ * LD_PRELOAD shim for test_lifecycle.c, as on a hung filesystem:
+ * - open() of a path holding "slow-start" creates $LP_SLOW_START_MARK and
+ *   then never returns: a program that starts slowly, deterministically;
+ * - with $LP_STUCK_TEARDOWN set, ftruncate(fd, 0) (the pager's last touch
+ *   of its swap file, in its teardown) never returns: a stuck teardown.
  */
+/* Our own names for open and ftruncate: not redirected to the *64 ones. */
+#undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -24,7 +28,15 @@ int open64(const char *path, int flags, ...);
 int openat(int dirfd, const char *path, int flags, ...);
 int openat64(int dirfd, const char *path, int flags, ...);
 int __open_2(const char *path, int flags);
+int ftruncate(int fd, off_t len);
+int ftruncate64(int fd, off_t len);
 int __open64_2(const char *path, int flags);
+
+static void hang(void)
+{
+	for (;;)
+		pause();
+}
 
 static void maybe_hang(const char *path)
 {
@@ -36,8 +48,19 @@ static void maybe_hang(const char *path)
 			      O_WRONLY_ | O_CREAT_ | O_CLOEXEC_, 0600);
 	if (fd >= 0)
 		close(fd);
-	for (;;)
-		pause();
+	hang();
+}
+
+int ftruncate(int fd, off_t len)
+{
+	if (len == 0 && getenv("LP_STUCK_TEARDOWN"))
+		hang();
+	return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+int ftruncate64(int fd, off_t len)
+{
+	return ftruncate(fd, len);
 }
 
 #define WRAP(name, ...)                                                     \

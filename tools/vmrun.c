@@ -25,16 +25,18 @@
  * program: SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 (unless --stats),
  * SIGUSR2, SIGALRM, SIGWINCH, SIGCONT.
  *
- * While the program starts, a handler without SA_RESTART interrupts
- * lp_spawn: a signal that would end the program ends the start, and vmrun
- * dies of it, as the program would have.  Once it runs, a thread of ours
+ * While the program starts, a signal that would end the program ends
+ * vmrun at once, as it would have ended the program (the pager, seeing us
+ * gone, leaves too: nothing runs yet).  Dying in the handler, not after
+ * lp_spawn returns: a signal that comes between two of its waits would not
+ * interrupt it, and a start can hang.  Once it runs, a thread of ours
  * takes them with sigwaitinfo (none is lost between two waits) and
  * forwards them, or prints interim statistics (SIGUSR1 with --stats, every
  * --stats-interval seconds).
  */
 static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
 			   SIGUSR2, SIGALRM, SIGWINCH, SIGCONT };
-static volatile sig_atomic_t pending[65], start_sig;
+static volatile sig_atomic_t pending[65], starting = 1;
 static sigset_t fwd_set;       /* the ones we handle (not ignored at start) */
 static int stats_usr1;         /* SIGUSR1 asks for statistics */
 
@@ -48,8 +50,15 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	if (sig == SIGUSR1 && stats_usr1)
 		return;
-	if (ends_program(sig))
-		start_sig = sig;
+	if (starting && ends_program(sig)) {
+		/* Default action, delivered once we return (sig is blocked
+		 * while its handler runs). */
+		signal(sig, SIG_DFL);
+		struct rlimit none = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &none);
+		raise(sig);
+		return;
+	}
 	if (si->si_code == SI_USER || si->si_code == SI_QUEUE)
 		pending[sig] = 1;
 }
@@ -213,7 +222,7 @@ int main(int argc, char **argv)
 			continue;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = on_signal;
-		sa.sa_flags = SA_SIGINFO | (ends_program(fwd[i]) ? 0 : SA_RESTART);
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
 		sigaction(fwd[i], &sa, NULL);
 		sigaddset(&fwd_set, fwd[i]);
 	}
@@ -221,8 +230,6 @@ int main(int argc, char **argv)
 	struct lp_proc *p;
 	struct lp_spawn_err err;
 	int rc = lp_spawn(&p, argv[o.prog], argv + o.prog, NULL, &cfg, &err);
-	if (rc == -EINTR && start_sig)
-		return die_of(start_sig); /* the pager is gone already */
 	if (rc) {
 		fprintf(stderr, "vmrun: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 		return spawn_status(err.kind);
@@ -236,6 +243,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &w.t0);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_sigmask(SIG_BLOCK, &fwd_set, NULL);
+	starting = 0;
 	for (int s = 1; s <= 64; s++) {
 		if (pending[s]) {
 			pending[s] = 0;

@@ -316,10 +316,8 @@ struct lp_spawn_err {
  * defaults.  Returns 0 once the program runs, or -errno with err (if not
  * NULL) saying why: -ENOENT, -EACCES, -ENOEXEC (not ELF, wrong architecture,
  * corrupt), -EINVAL (cap below LP_PROC_MIN_FRAMES or bad cfg), -EPERM (no
- * userfaultfd or seccomp), -ENOMEM, -EINTR (a signal handler installed
- * without SA_RESTART ran while the program started: nothing was left
- * running).  If the caller dies, the program and its forked children are
- * killed and the pager ends.
+ * userfaultfd or seccomp), -ENOMEM.  If the caller dies, the program and
+ * its forked children are killed and the pager ends.
  */
 int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 	     char *const envp[], const struct lp_config *cfg,
