@@ -239,8 +239,10 @@ static const char *const scripts[NKINDS] = {
 	/* (sh gives a background job /dev/null as stdin: hence 3) */
 	[K_KILL_VMRUN_KID] = "exec 3<&0; (read x <&3; echo survived) & echo $$; "
 			     "read y; echo survived",
-	[K_KID_REDIRECTED] = "exec 3<&0; (exec >/dev/null 2>&1; read x <&3) & "
-			     "echo $$",
+	/* the child says "ready" (through the pipe to read) once it holds
+	 * the output no more */
+	[K_KID_REDIRECTED] = "exec 3<&0; { (exec 4>&1 >/dev/null 2>&1; echo ready >&4; "
+			     "exec 4>&-; read x <&3) & } | read r; echo $$",
 };
 
 static void one_run(int i, const char *dir)
