@@ -224,7 +224,7 @@ enum kind {
 	K_SIGNAL,          /* dies of SIGUSR2 it sends itself */
 	K_KILL_PROGRAM,    /* SIGKILL to the program */
 	K_KILL_VMRUN,      /* SIGKILL to vmrun */
-	K_TERM_VMRUN,      /* SIGTERM to vmrun, forwarded */
+	K_TERM_VMRUN,      /* SIGTERM (INT, HUP, QUIT) to vmrun, forwarded */
 	K_KILL_VMRUN_KID,  /* SIGKILL to vmrun; the program forked a child */
 	K_KID_REDIRECTED,  /* exits, leaving a forked child that closed stdout */
 	NKINDS
@@ -279,13 +279,16 @@ static void one_run(int i, const char *dir)
 		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 			  "run %d: status %#x", i, st);
 		break;
-	case K_TERM_VMRUN:
+	case K_TERM_VMRUN: {
+		static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+		int sig = sigs[i / NKINDS % 4];
 		first_line_pid(&r);
-		kill(r.vmrun, SIGTERM);
+		kill(r.vmrun, sig);
 		st = finish(&r);
-		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
-			  "run %d: status %#x: %s", i, st, r.buf);
+		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sig,
+			  "run %d: signal %d: status %#x: %s", i, sig, st, r.buf);
 		break;
+	}
 	case K_KILL_VMRUN:
 	case K_KILL_VMRUN_KID:
 		first_line_pid(&r);
