@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/audit.h>
 #include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loader/elf.h"
@@ -534,6 +537,229 @@ static int start_program(struct lp_host *H, struct lp_tramp *t,
 	return rc;
 }
 
+/* ---- the pager's end ---- */
+
+/*
+ * The pager ends with its program, whatever happens (see host.h): a guard
+ * thread watches the caller from the very start and bounds the teardown.
+ *  - The caller dies while we load: nothing runs yet, we leave at once.
+ *  - The caller dies while the program runs: the program and the children
+ *    it forked are killed (they cannot run without us), and we end within
+ *    GUARD_MS.
+ *  - The program and its children are gone: the teardown gets GUARD_MS; if
+ *    it is stuck (a bug), we leave anyway.  Nothing is lost by leaving: the
+ *    statistics and the last status are published before, the swap file
+ *    has no name (the kernel frees it with us), and the program's own
+ *    descriptors were never ours to flush.
+ */
+#define GUARD_MS 1000
+
+enum { G_LOADING, G_RUNNING, G_TEARDOWN };
+
+struct guard {
+	struct lp_host *H;
+	int caller_fd;
+	int ev;                 /* eventfd: the phase changed */
+	atomic_int phase;       /* G_* */
+	pthread_t th;
+	bool up;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* SIGKILL to every process a vm (or a child vm of it) serves.  A lock held
+ * by a stuck thread is not waited for long: this also runs on the way out. */
+static void kill_kids(struct lp_vm *vm)
+{
+	if (!vm)
+		return;
+	for (int i = 0; pthread_mutex_trylock(&vm->kids_lock); i++) {
+		if (i == 50)
+			return;
+		usleep(2000);
+	}
+	for (unsigned i = 0; i < vm->nkids; i++) {
+		if (vm->kids[i]->pid > 0)
+			kill(vm->kids[i]->pid, SIGKILL);
+		kill_kids(vm->kids[i]);
+	}
+	pthread_mutex_unlock(&vm->kids_lock);
+}
+
+static void guard_set(struct guard *g, int phase)
+{
+	uint64_t one = 1;
+
+	atomic_store(&g->phase, phase);
+	(void)!write(g->ev, &one, sizeof one);
+}
+
+static void *guard_main(void *arg)
+{
+	struct guard *g = arg;
+	long deadline = -1;
+	bool orphan = false;
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = g->ev, .events = POLLIN },
+			{ .fd = orphan ? -1 : g->caller_fd, .events = POLLIN },
+		};
+		long left = deadline < 0 ? -1 : deadline - now_ms();
+		if (poll(p, 2, deadline < 0 ? -1 : (int)(left > 0 ? left : 0)) < 0 &&
+		    errno != EINTR)
+			usleep(10000);
+		if (p[0].revents & POLLIN) {
+			uint64_t v;
+			(void)!read(g->ev, &v, sizeof v);
+		}
+		int phase = atomic_load(&g->phase);
+		if (p[1].revents) {
+			/* The caller died: so does the run. */
+			orphan = true;
+			if (phase == G_LOADING)
+				_exit(1); /* a program cloned just now dies with us */
+			if (g->H->pid > 0)
+				kill(g->H->pid, SIGKILL);
+			kill_kids(g->H->vm);
+			if (deadline < 0)
+				deadline = now_ms() + GUARD_MS;
+		}
+		if (phase == G_TEARDOWN && deadline < 0)
+			deadline = now_ms() + GUARD_MS;
+		if (deadline >= 0 && now_ms() >= deadline) {
+			kill_kids(g->H->vm);
+			_exit(0);
+		}
+	}
+	return NULL;
+}
+
+static void guard_start(struct guard *g, struct lp_host *H, int caller_fd)
+{
+	sigset_t all, old;
+
+	g->H = H;
+	g->caller_fd = caller_fd;
+	atomic_init(&g->phase, G_LOADING);
+	g->ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g->ev < 0)
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	g->up = pthread_create(&g->th, NULL, guard_main, g) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---- the caller's descriptors ---- */
+
+/*
+ * We are a fork of the caller and hold everything it had open: its pipes,
+ * sockets, the program's stdin/stdout/stderr.  A pipeline reading the
+ * program's output ends when the last writer is gone, so we must not be
+ * one.  Those marked close-on-exec go at once (nobody gets them); the
+ * others only once the program's process holds its own copy.
+ */
+static int list_fds(int **out, int keep, bool cloexec_only)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int *v = NULL, n = 0, cap = 0;
+	struct dirent *de;
+
+	*out = NULL;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] == '.' || fd == dirfd(d) || fd == keep)
+			continue;
+		int fl = fcntl(fd, F_GETFD);
+		if (fl < 0 || (cloexec_only && !(fl & FD_CLOEXEC)))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 32;
+			int *nv = realloc(v, (size_t)cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = fd;
+	}
+	closedir(d);
+	*out = v;
+	return n;
+}
+
+static void close_list(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+}
+
+/* The program runs with its copy: ours go.  0, 1 and 2 become /dev/null so
+ * that nothing of ours lands there.  A sanitizer's report on stderr is kept
+ * (the watchdog bounds how long we hold it). */
+static void drop_program_fds(int *fds, int n)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	for (int i = 0; i < n; i++)
+		if (fds[i] == 2)
+			fds[i] = -1;
+#endif
+	close_list(fds, n);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd <= 2 && null >= 0; fd++)
+		if (fcntl(fd, F_GETFD) < 0)
+			dup2(null, fd);
+	if (null > 2)
+		close(null);
+}
+
+/* ---- the pager's signals ---- */
+
+/*
+ * The program may not signal its pager: kill, tkill, tgkill,
+ * rt_(tg)sigqueueinfo and pidfd_open naming our pid (or our process group,
+ * which is ours alone) fail with EPERM.  A second filter, stacked under the
+ * one that sends memory calls to us; inherited by the program's children.
+ */
+static struct sock_filter guard_code[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kill, 6, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tkill, 5, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tgkill, 4, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigqueueinfo, 3, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_tgsigqueueinfo, 2, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* pager, set below */, 2, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* -pager */, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+};
+
+static const struct sock_fprog *guard_filter(pid_t pager)
+{
+	static struct sock_fprog prog;
+
+	guard_code[12].k = (uint32_t)pager;
+	guard_code[13].k = (uint32_t)-pager;
+	prog.len = sizeof(guard_code) / sizeof(guard_code[0]);
+	prog.filter = guard_code;
+	return &prog;
+}
+
 /* ---- the pager's main ---- */
 
 static int load_program(struct lp_host *H, const char *name, char *const argv[],
@@ -642,11 +868,26 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	memcpy(&t->sigmask, &mask, sizeof(t->sigmask));
 	ignore_terminal_signals();
 
+	/* The caller's descriptors: see list_fds. */
+	int *fds = NULL, nfds = list_fds(&fds, caller_fd, true);
+	close_list(fds, nfds);
+	int *inherited = NULL, ninherited = list_fds(&inherited, caller_fd, false);
+	/* LAZYPAGE_STATS: printed once, when the program ends (not at our
+	 * destroy, which may come much later or be cut short). */
+	struct lp_config vcfg = *cfg;
+	int stats_fd = -1;
+	if (vcfg.flags & LP_CFG_STATS_AT_EXIT) {
+		vcfg.flags &= ~LP_CFG_STATS_AT_EXIT;
+		stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	}
+	static struct guard G;
+	guard_start(&G, &H, caller_fd);
+
 	if (load_program(&H, name, argv, &av, &execfn))
 		return 1;
 
 	struct vm_failure why;
-	rc = vm_create_why(&H.vm, cfg, VMF_FORK, &why);
+	rc = vm_create_why(&H.vm, &vcfg, VMF_FORK, &why);
 	if (rc) {
 		vm_create_failed(sh, rc, &why, cfg);
 		return 1;
@@ -700,9 +941,9 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 
 	/* The program's process. */
 	H.stop_fd = eventfd(0, EFD_CLOEXEC);
-	int *fds = NULL;
-	int nfds = cloexec_fds(&fds);
+	nfds = cloexec_fds(&fds);
 	t->filter = &lp_seccomp_filter;
+	t->guard = guard_filter(getpid());
 	t->filter_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
 			  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 	t->no_new_privs = geteuid() != 0;
@@ -731,6 +972,11 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 			  rc == -EACCES || rc == -EPERM ? " (seccomp refused)" : "");
 		return 1;
 	}
+	guard_set(&G, G_RUNNING);
+	/* The program holds its own copies now; and signals sent to its
+	 * process group (the terminal's, kill 0) are not for us. */
+	drop_program_fds(inherited, ninherited);
+	(void)setpgid(0, 0);
 	H.h = handler_new(H.vm);
 	if (pthread_create(&H.notify, NULL, notify_main, &H) == 0)
 		H.notify_up = true;
@@ -748,18 +994,14 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	bool running = true;
 	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = sfd, .events = POLLIN },
-			{ .fd = caller_fd, .events = POLLIN },
-		};
-		int pr = poll(p, 2, 200);
+		/* (The caller's death is the guard's.) */
+		struct pollfd p[1] = { { .fd = sfd, .events = POLLIN } };
+		int pr = poll(p, 1, 200);
 		if (p[0].revents) {
 			struct signalfd_siginfo ssi;
 			while (read(sfd, &ssi, sizeof ssi) > 0)
 				;
 		}
-		if (p[1].revents && running) /* the caller died: so do we */
-			kill(H.pid, SIGKILL);
 		for (;;) {
 			siginfo_t si;
 			memset(&si, 0, sizeof si);
@@ -780,6 +1022,17 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 			    si.si_code == CLD_DUMPED) {
 				running = false;
 				host_publish_stats(&H);
+				if (stats_fd >= 0) {
+					struct lp_stats st;
+					FILE *f = fdopen(stats_fd, "w");
+					if (f && !lp_stats_get(H.vm, &st))
+						lp_stats_print(&st, f, 0);
+					if (f)
+						fclose(f);
+					else
+						close(stats_fd);
+					stats_fd = -1;
+				}
 			}
 			publish_status(sh, status);
 		}
@@ -796,7 +1049,17 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 		pthread_mutex_unlock(&H.lock);
 		if (!kids)
 			break;
+		if (atomic_load(&sh->phase) != SH_P_KIDS) {
+			atomic_store(&sh->phase, SH_P_KIDS);
+			atomic_fetch_add(&sh->events, 1);
+			futex_wake(&sh->events);
+		}
 	}
+	/* The end: bounded by the guard (GUARD_MS). */
+	atomic_store(&sh->phase, SH_P_TEARDOWN);
+	atomic_fetch_add(&sh->events, 1);
+	futex_wake(&sh->events);
+	guard_set(&G, G_TEARDOWN);
 	if (H.notify_up) {
 		uint64_t one = 1;
 		(void)!write(H.stop_fd, &one, sizeof one);

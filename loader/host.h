@@ -24,6 +24,10 @@ struct lp_elf;
 
 /* Shared by the caller of lp_spawn and the pager (one MAP_SHARED page). */
 enum { SH_STARTING, SH_RUNNING, SH_FAILED };
+/* The pager's phase once the program runs: serving it; serving only
+ * children it forked (it stays for them); ending (within a second, see
+ * host.c). */
+enum { SH_P_SERVING, SH_P_KIDS, SH_P_TEARDOWN };
 
 #define SH_NSTAT 64
 
@@ -36,6 +40,7 @@ struct lp_shared {
 	pid_t pager;
 	atomic_uint nstat;      /* wait statuses published so far */
 	int stat[SH_NSTAT];     /* the last SH_NSTAT of them */
+	atomic_uint phase;      /* SH_P_* */
 	atomic_uint seq;        /* seqlock over stats */
 	struct lp_stats stats;
 };
@@ -77,8 +82,8 @@ long host_brk(struct lp_vm *vm, uintptr_t want, bool ours);
 
 /* host.c */
 /* The pager's main, in the process lp_spawn forked; caller_fd: a pidfd of
- * the caller (the program is killed if the caller dies).  Returns the
- * pager's exit status. */
+ * the caller (the program and its children are killed if the caller dies,
+ * and the pager ends).  Returns the pager's exit status. */
 int host_main(const char *path, char *const argv[], char *const envp[],
 	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd);
 void host_fail(struct lp_shared *sh, int err, int kind, const char *fmt, ...)

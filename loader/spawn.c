@@ -63,6 +63,45 @@ static bool pager_gone(const struct lp_proc *p)
 	return poll(&pf, 1, 0) > 0;
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* The pager's own watchdog ends it within a second of its teardown; past
+ * END_MS we end it ourselves. */
+#define END_MS 3000
+
+/*
+ * Wait until the pager is gone, or stays for children the program forked
+ * (natively they would outlive it too).  Signals do not cut this short:
+ * once it returns, nothing of the run holds the program's descriptors, a
+ * swap file or a process, apart from such children and their pager.
+ */
+static void end_pager(struct lp_proc *p)
+{
+	if (p->pager_fd < 0)
+		return;
+	long end = now_ms() + END_MS;
+	for (;;) {
+		struct pollfd pf = { .fd = p->pager_fd, .events = POLLIN };
+		long left = end - now_ms();
+		if (atomic_load(&p->sh->phase) == SH_P_KIDS)
+			return;
+		if (left <= 0)
+			break;
+		if (poll(&pf, 1, left < 20 ? (int)left : 20) > 0)
+			return;
+	}
+	syscall(SYS_pidfd_send_signal, p->pager_fd, SIGKILL, NULL, 0);
+	struct pollfd pf = { .fd = p->pager_fd, .events = POLLIN };
+	while (poll(&pf, 1, 1000) < 0 && errno == EINTR)
+		;
+}
+
 int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 	     char *const envp[], const struct lp_config *cfg,
 	     struct lp_spawn_err *err)
@@ -143,6 +182,8 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 			set_err(err, LP_SPAWN_SYSTEM, "the pager died while starting");
 			return -EPIPE;
 		}
+		/* (Not interrupted by signals: a timed futex wait returns
+		 * EINTR for any handler, SA_RESTART or not.) */
 		futex_wait(&sh->events, ev, 100);
 	}
 	if (atomic_load(&sh->state) == SH_FAILED) {
@@ -234,6 +275,7 @@ void lp_proc_free(struct lp_proc *p)
 	}
 	if (p->pid > 0 && !p->exited)
 		kill(p->pid, SIGKILL);
+	end_pager(p);
 	if (p->pager_fd >= 0)
 		close(p->pager_fd);
 	munmap(p->sh, sizeof(*p->sh));

@@ -65,6 +65,10 @@ NOSP int tramp_main(void *arg)
 	if (t->no_new_privs &&
 	    (rc = sc(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) < 0)
 		fail(t, rc);
+	if (t->guard &&
+	    (rc = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)t->guard, 0,
+		     0, 0)) < 0)
+		fail(t, rc);
 	rc = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, t->filter_flags,
 		(long)t->filter, 0, 0, 0);
 	if (rc == -22 /* EINVAL: no WAIT_KILLABLE_RECV before 5.19 */)

@@ -24,6 +24,7 @@ struct lp_tramp {
 	int listener;              /* the listener fd, in the program's table */
 	int err;                   /* TR_FAILED: -errno of the failed step */
 	const struct sock_fprog *filter;
+	const struct sock_fprog *guard; /* installed first; no listener */
 	unsigned filter_flags;
 	bool no_new_privs;         /* needed for seccomp without CAP_SYS_ADMIN */
 	const int *close_fds;      /* close-on-exec descriptors to close */

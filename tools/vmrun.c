@@ -5,6 +5,7 @@
  * status, signals, and the statistics at the end.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <lazypage/lazypage.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -14,19 +15,153 @@
 #include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmrun_opts.h"
 
-static volatile sig_atomic_t pending[65];
+/*
+ * Signals.  Those sent to vmrun (kill, not the terminal: the terminal's
+ * reach the program directly, it is in our process group) go on to the
+ * program: SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 (unless --stats),
+ * SIGUSR2, SIGALRM, SIGWINCH, SIGCONT.
+ *
+ * While the program starts, a signal that would end the program ends
+ * vmrun at once, as it would have ended the program (the pager, seeing us
+ * gone, leaves too: nothing runs yet).  Dying in the handler, not after
+ * lp_spawn returns: a signal that comes between two of its waits would not
+ * interrupt it, and a start can hang.  Once it runs, a thread of ours
+ * takes them with sigwaitinfo (none is lost between two waits) and
+ * forwards them, or prints interim statistics (SIGUSR1 with --stats, every
+ * --stats-interval seconds).
+ */
+static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
+			   SIGUSR2, SIGALRM, SIGWINCH, SIGCONT };
+static volatile sig_atomic_t pending[65], starting = 1;
+static sigset_t fwd_set;       /* the ones we handle (not ignored at start) */
+static int stats_usr1;         /* SIGUSR1 asks for statistics */
 
-/* A signal sent to vmrun itself (kill, not the terminal) goes on to the
- * program; the terminal's reach the program directly (same group). */
+static bool ends_program(int sig)
+{
+	return sig != SIGWINCH && sig != SIGCONT && !(sig == SIGUSR1 && stats_usr1);
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
+	if (sig == SIGUSR1 && stats_usr1)
+		return;
+	if (starting && ends_program(sig)) {
+		/* Default action, delivered once we return (sig is blocked
+		 * while its handler runs). */
+		signal(sig, SIG_DFL);
+		struct rlimit none = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &none);
+		raise(sig);
+		return;
+	}
 	if (si->si_code == SI_USER || si->si_code == SI_QUEUE)
 		pending[sig] = 1;
+}
+
+struct watcher {
+	struct lp_proc *p;
+	double interval;
+	struct timespec t0;
+	pthread_mutex_t lock;   /* over done and stderr's statistics */
+	bool done;              /* the final report is out (or coming) */
+};
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The statistics so far, as at the end, marked interim. */
+static void interim(struct watcher *w)
+{
+	static const char head[] = "lazypage statistics\n";
+	struct lp_stats st;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (lp_proc_stats(w->p, &st))
+		return;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return;
+	lp_stats_print(&st, m, 0);
+	fclose(m);
+	pthread_mutex_lock(&w->lock);
+	if (!w->done) {
+		const char *rest = buf;
+		if (!strncmp(buf, head, sizeof head - 1))
+			rest += sizeof head - 1;
+		fprintf(stderr, "lazypage statistics (interim, after %.1f s)\n%s",
+			since(&w->t0), rest);
+		fflush(stderr);
+	}
+	pthread_mutex_unlock(&w->lock);
+	free(buf);
+}
+
+static void *watch_main(void *arg)
+{
+	struct watcher *w = arg;
+	double next = w->interval;
+
+	for (;;) {
+		siginfo_t si;
+		int sig;
+		if (w->interval > 0) {
+			double left = next - since(&w->t0);
+			if (left < 0)
+				left = 0;
+			struct timespec ts = { (time_t)left,
+					       (long)((left - (double)(time_t)left) * 1e9) };
+			sig = sigtimedwait(&fwd_set, &si, &ts);
+			if (sig < 0 && errno == EAGAIN) {
+				interim(w);
+				while (next <= since(&w->t0))
+					next += w->interval;
+				continue;
+			}
+		} else {
+			sig = sigwaitinfo(&fwd_set, &si);
+		}
+		if (sig <= 0)
+			continue;
+		if (si.si_code != SI_USER && si.si_code != SI_QUEUE)
+			continue;
+		if (sig == SIGUSR1 && stats_usr1) {
+			interim(w);
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		if (!w->done)
+			lp_proc_kill(w->p, sig);
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+/* Die of sig as the program did (or would have), without a core of our
+ * own, so that our parent sees the same (the shell prints it and sets $?
+ * to 128 + N). */
+static int die_of(int sig)
+{
+	struct rlimit none = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &none);
+	signal(sig, SIG_DFL);
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	raise(sig);
+	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	return 128 + sig;
 }
 
 static int spawn_status(int kind)
@@ -78,18 +213,24 @@ int main(int argc, char **argv)
 	const char *json = o.json;
 	int stats = o.stats;
 
-	/* Signals sent to vmrun go to the program; those it starts with
-	 * ignored stay ignored (for it and for the program). */
-	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
-				   SIGUSR2, SIGALRM, SIGWINCH, SIGCONT };
+	/* Those vmrun starts with ignored stay ignored (for it and for the
+	 * program); SIGUSR1 asks for statistics with --stats. */
+	stats_usr1 = stats;
+	if (cfg.flags & LP_CFG_STATS_AT_EXIT) {
+		/* LAZYPAGE_STATS=1: as --stats, printed once, by us. */
+		cfg.flags &= ~LP_CFG_STATS_AT_EXIT;
+		stats = 1;
+	}
+	sigemptyset(&fwd_set);
 	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
 		struct sigaction old, sa;
 		if (sigaction(fwd[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
 			continue;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = on_signal;
-		sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: lp_wait returns */
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
 		sigaction(fwd[i], &sa, NULL);
+		sigaddset(&fwd_set, fwd[i]);
 	}
 
 	struct lp_proc *p;
@@ -100,15 +241,31 @@ int main(int argc, char **argv)
 		return spawn_status(err.kind);
 	}
 
+	/* It runs: from now on the watcher takes our signals.  Those that
+	 * came in the meantime go on first. */
+	static struct watcher w;
+	w.p = p;
+	w.interval = o.stats_interval;
+	clock_gettime(CLOCK_MONOTONIC, &w.t0);
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_sigmask(SIG_BLOCK, &fwd_set, NULL);
+	starting = 0;
+	for (int s = 1; s <= 64; s++) {
+		if (pending[s]) {
+			pending[s] = 0;
+			lp_proc_kill(p, s);
+		}
+	}
+	pthread_t th;
+	if (pthread_create(&th, NULL, watch_main, &w)) {
+		fprintf(stderr, "vmrun: cannot start a thread: %s\n", strerror(errno));
+		lp_proc_free(p);
+		return EX_INTERNAL;
+	}
+
 	int status = 0;
 	for (;;) {
 		rc = lp_wait(p, &status, WUNTRACED | WCONTINUED);
-		for (int s = 1; s <= 64; s++) {
-			if (pending[s]) {
-				pending[s] = 0;
-				lp_proc_kill(p, s);
-			}
-		}
 		if (rc == -EINTR || (rc == 1 && WIFCONTINUED(status)))
 			continue;
 		if (rc == 1 && WIFSTOPPED(status)) {
@@ -118,6 +275,9 @@ int main(int argc, char **argv)
 		}
 		break;
 	}
+	pthread_mutex_lock(&w.lock);
+	w.done = true;
+	pthread_mutex_unlock(&w.lock);
 	if (rc != 1) {
 		fprintf(stderr, "vmrun: lost the program: %s\n",
 			rc == -EPIPE ? "the pager died" : strerror(-rc));
@@ -125,20 +285,10 @@ int main(int argc, char **argv)
 		return EX_INTERNAL;
 	}
 	report(p, stats, json);
+	/* Returns once the pager is gone (or stays for children the program
+	 * forked): nothing of the run is left behind us. */
 	lp_proc_free(p);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
-	/* Died of a signal: die of it too, so that our parent sees the same
-	 * (the shell prints it and sets $? to 128 + N), without a core of
-	 * our own. */
-	int sig = WTERMSIG(status);
-	struct rlimit none = { 0, 0 };
-	setrlimit(RLIMIT_CORE, &none);
-	signal(sig, SIG_DFL);
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, sig);
-	sigprocmask(SIG_UNBLOCK, &s, NULL);
-	raise(sig);
-	return 128 + sig;
+	return die_of(WTERMSIG(status));
 }

@@ -29,7 +29,8 @@ static const char usage_text[] =
 	"      --swap-max SIZE    largest swap file\n"
 	"      --encrypt-swap     encrypt swapped pages (random key per run)\n"
 	"  -t, --threads N        fault-handler threads (default: one per CPU)\n"
-	"      --stats            print statistics on stderr at exit\n"
+	"      --stats            print statistics on stderr at exit (and on SIGUSR1)\n"
+	"      --stats-interval S also every S seconds while the program runs\n"
 	"      --stats-json FILE  write statistics as JSON to FILE at exit\n"
 	"  -h, --help             this help\n"
 	"  -V, --version          version\n"
@@ -115,6 +116,7 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 		{ "stats", no_argument, NULL, 'x' },
 		{ "encrypt-swap", no_argument, NULL, 'E' },
 		{ "stats-json", required_argument, NULL, 'j' },
+		{ "stats-interval", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -122,6 +124,7 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 	struct lp_config cfg;
 	const char *json = NULL;
 	int stats = 0, c;
+	double interval = 0;
 	uint64_t v;
 	char *end;
 
@@ -186,6 +189,17 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 		case 'j':
 			json = optarg;
 			break;
+		case 'I':
+			errno = 0;
+			interval = strtod(optarg, &end);
+			if (errno || *end || end == optarg ||
+			    !(interval > 0 && interval <= 1e6)) {
+				fprintf(err, "vmrun: bad number of seconds for "
+					     "--stats-interval: '%s'\n", optarg);
+				return EX_USAGE_;
+			}
+			stats = 1;
+			break;
 		case 'h':
 			usage(out);
 			return 0;
@@ -212,6 +226,7 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 	o->cfg = cfg;
 	o->json = json;
 	o->stats = stats;
+	o->stats_interval = interval;
 	o->prog = optind;
 	return -1;
 }

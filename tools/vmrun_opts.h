@@ -27,7 +27,8 @@ enum {
 struct vmrun_opts {
 	struct lp_config cfg;   /* lp_config_init() + the options */
 	const char *json;       /* --stats-json FILE, or NULL */
-	int stats;              /* --stats */
+	int stats;              /* --stats (or --stats-interval) */
+	double stats_interval;  /* --stats-interval S, or 0 */
 	int prog;               /* argv[prog] is the PROGRAM */
 };
 

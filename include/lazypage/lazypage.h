@@ -338,7 +338,8 @@ struct lp_spawn_err {
  * defaults.  Returns 0 once the program runs, or -errno with err (if not
  * NULL) saying why: -ENOENT, -EACCES, -ENOEXEC (not ELF, wrong architecture,
  * corrupt), -EINVAL (cap below LP_PROC_MIN_FRAMES or bad cfg), -EPERM (no
- * userfaultfd or seccomp), -ENOMEM.
+ * userfaultfd or seccomp), -ENOMEM.  If the caller dies, the program and
+ * its forked children are killed and the pager ends.
  */
 int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 	     char *const envp[], const struct lp_config *cfg,
@@ -364,7 +365,9 @@ int lp_proc_stats(struct lp_proc *p, struct lp_stats *st);
 /* Send sig to the program.  0 or -errno. */
 int lp_proc_kill(struct lp_proc *p, int sig);
 
-/* Release p.  A program still running is killed (SIGKILL) first.  NULL is
+/* Release p.  A program still running is killed (SIGKILL) first.  Returns
+ * once the pager has ended (within about a second; a stuck one is killed),
+ * or when it stays to serve children the program forked.  NULL is
  * accepted. */
 void lp_proc_free(struct lp_proc *p);
 
