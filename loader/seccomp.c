@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -135,13 +136,49 @@ static pid_t tgid_of(pid_t tid)
 	return tgid;
 }
 
-/* Our own descriptor for fd of thread tid's process, or -errno. */
-static int steal_fd(pid_t tid, int fd)
+/* Whether notification id is still pending: its caller is still blocked
+ * in the call, so the pid it names is still that caller.  Checked after
+ * anything read about the caller (its memory, its descriptors, /proc)
+ * and before acting on it, as seccomp_unotify(2) prescribes: the pid may
+ * have been reused meanwhile. */
+static bool notif_valid(const struct lp_host *H, __u64 id)
 {
-	int pfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
+	return ioctl(H->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* Copy len bytes at the caller's address addr: 0, -EFAULT (not mapped,
+ * or not readable), or -ESRCH (the caller is gone).  The copy is made
+ * by the kernel (process_vm_readv), never by dereferencing the caller's
+ * pointer here: the address space may be ours, and a bad pointer must
+ * fail the call, not kill the pager. */
+static int read_caller(const struct lp_host *H, const struct seccomp_notif *req,
+		       void *dst, uint64_t addr, size_t len)
+{
+	struct iovec l = { dst, len };
+	struct iovec r = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_readv((pid_t)req->pid, &l, 1, &r, 1, 0);
+
+	if (n < 0 && errno != EFAULT)
+		return -ESRCH;
+	if (n != (ssize_t)len)
+		return -EFAULT;
+	return notif_valid(H, req->id) ? 0 : -ESRCH;
+}
+
+/* Our own descriptor for fd of the caller's process, or -errno (-ESRCH:
+ * the caller is gone). */
+static int steal_fd(const struct lp_host *H, const struct seccomp_notif *req, int fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, tgid_of((pid_t)req->pid), 0);
 
 	if (pfd < 0)
 		return -errno;
+	/* The pidfd names the caller's process only if the caller was still
+	 * waiting after it was opened (else the pid may be another's). */
+	if (!notif_valid(H, req->id)) {
+		close(pfd);
+		return -ESRCH;
+	}
 	int mine = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
 	int rc = mine < 0 ? -errno : mine;
 	close(pfd);
@@ -150,7 +187,12 @@ static int steal_fd(pid_t tid, int fd)
 	return rc;
 }
 
-/* mmap of private memory.  1: answered in *res; 0: let the kernel do it. */
+/*
+ * mmap of private memory.  1: answered in *res; 0: let the kernel do it.
+ * A file mapping is checked as the kernel's do_mmap checks it: the
+ * descriptor must be open for reading (O_PATH: EBADF, O_WRONLY: EACCES),
+ * and PROT_EXEC is refused on a noexec mount (EPERM).
+ */
 static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res)
 {
 	const __u64 *a = req->data.args;
@@ -162,13 +204,26 @@ static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res
 		return 0;
 	if (!(flags & MAP_ANONYMOUS)) {
 		struct stat st;
-		int mine = steal_fd(req->pid, fd);
+		struct statvfs vfs;
+		int mine = steal_fd(H, req, fd);
 		if (mine < 0)
 			return 0; /* the kernel says what is wrong with fd */
-		int acc = fcntl(mine, F_GETFL) & O_ACCMODE;
-		if (fstat(mine, &st) < 0 || acc == O_WRONLY) {
+		int fl = fcntl(mine, F_GETFL);
+		if (fl < 0 || fstat(mine, &st) < 0 ||
+		    (!(fl & O_PATH) && (fl & O_ACCMODE) == O_WRONLY)) {
 			close(mine);
 			return 0;
+		}
+		if (fl & O_PATH) {
+			close(mine);
+			*res = -EBADF; /* the kernel's fget refuses O_PATH */
+			return 1;
+		}
+		if ((prot & PROT_EXEC) && fstatvfs(mine, &vfs) == 0 &&
+		    (vfs.f_flag & ST_NOEXEC)) {
+			close(mine);
+			*res = -EPERM;
+			return 1;
 		}
 		if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
 		    minor(st.st_rdev) == 5) {
@@ -191,24 +246,35 @@ static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res
 	return 1;
 }
 
-static bool is_fork(const struct seccomp_notif *req, struct lp_vm *vm, bool ours)
+/* clone3's struct: the kernel's bounds on its size (clone3(2)). */
+#define CLONE_ARGS_MIN 64
+
+/*
+ * Whether a fork-like call makes a new address space: 1 yes, 0 no, or
+ * -errno to answer the call with.  clone3's flags are read from the
+ * caller's memory; a size or a pointer the kernel would refuse is
+ * answered as the kernel answers it (E2BIG, EINVAL, EFAULT).
+ */
+static int is_fork(const struct lp_host *H, const struct seccomp_notif *req)
 {
 	uint64_t flags = 0;
 
 	if (req->data.nr == SYS_fork)
-		return true;
+		return 1;
 	if (req->data.nr == SYS_clone)
 		return !(req->data.args[0] & CLONE_VM);
-	/* clone3: the flags are the first field of the caller's struct. */
-	if (ours) {
-		memcpy(&flags, (const void *)req->data.args[0], sizeof(flags));
-	} else {
-		struct iovec l = { &flags, sizeof(flags) };
-		struct iovec r = { (void *)req->data.args[0], sizeof(flags) };
-		if (process_vm_readv(req->pid, &l, 1, &r, 1, 0) != sizeof(flags))
-			return false;
-	}
-	(void)vm;
+	uint64_t size = req->data.args[1];
+	if (size > (uint64_t)sysconf(_SC_PAGESIZE))
+		return -E2BIG;
+	if (size < CLONE_ARGS_MIN)
+		return -EINVAL;
+	/* All of it, as the kernel copies it: a struct that is only partly
+	 * readable is EFAULT, not a fork. */
+	uint64_t args[4096 / sizeof(uint64_t)];
+	int rc = read_caller(H, req, args, req->data.args[0], (size_t)size);
+	if (rc)
+		return rc;
+	flags = args[0];
 	return !(flags & CLONE_VM);
 }
 
@@ -378,16 +444,30 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 	pthread_mutex_lock(&H->lock);
 	struct lp_vm *vm = find_vm(H->vm, req->pid, getpid());
 	bool ours = vm == H->vm;
+	int fork_like = 0;
+	if (!notif_valid(H, req->id)) {
+		/* Gone: the pid kcmp compared may be another process's. */
+		pthread_mutex_unlock(&H->lock);
+		return;
+	}
 	if (!vm) {
 		handled = 0; /* an address space we do not serve */
 	} else if (req->data.nr == SYS_fork || req->data.nr == SYS_clone ||
 		   req->data.nr == SYS_clone3) {
-		if (is_fork(req, vm, ours)) {
+		fork_like = is_fork(H, req);
+		if (fork_like == -ESRCH) {
+			pthread_mutex_unlock(&H->lock);
+			return;
+		}
+		if (fork_like > 0) {
 			do_fork(H, vm, req, resp);
 			pthread_mutex_unlock(&H->lock);
 			return;
 		}
-		handled = 0;
+		if (fork_like < 0)
+			res = fork_like;
+		else
+			handled = 0;
 	} else if (!ours && req->data.nr == SYS_brk) {
 		res = host_brk(vm, a[0], false);
 	} else if (!ours) {
