@@ -46,7 +46,12 @@
 #define AT_RSEQ_FEATURE_SIZE 27
 #endif
 
-#define HEAP_RESERVE ((size_t)1 << 30)   /* room for the break */
+/* The program's break is the kernel's (brk is never sent to the pager: a
+ * call waiting for the pager can be interrupted, and an interrupted brk
+ * crashes glibc); it may grow BRK_MAX, unmanaged, up to a guard, then brk
+ * fails and malloc takes managed mmap memory instead. */
+#define BRK_MAX ((size_t)256 << 10)
+#define BRK_GUARD ((size_t)64 << 10)
 #define STACK_GUARD ((size_t)1 << 20)
 #define STACK_MAX ((size_t)4 << 30)
 #define TRAMP_STACK (64u << 10)
@@ -461,9 +466,10 @@ static void set_identity(struct lp_host *H, int exe_fd, uintptr_t top,
 		de = ce;
 	}
 	unmap_own_exe();
-	/* The break stays ours: the pager's malloc lives on it, and the
-	 * program's break is emulated anyway (a second libc moving the kernel's
-	 * break would corrupt the first one's heap). */
+	/* The break becomes the program's: it goes on from ours, where
+	 * nothing else is placed (an mmap without an address goes to the
+	 * top of the address space); the pager's malloc must never move it
+	 * again (two libcs cannot share one break): see own_break_off(). */
 	uintptr_t start_brk = (uintptr_t)sbrk(0);
 	FILE *f = fopen("/proc/self/stat", "re");
 	if (f) {
@@ -492,6 +498,28 @@ static void set_identity(struct lp_host *H, int exe_fd, uintptr_t top,
 		.exe_fd = (uint32_t)exe_fd,
 	};
 	(void)prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof(map), 0);
+}
+
+/*
+ * The break, from here on the program's: the pager's glibc never calls brk
+ * again (its cached break is set where any growth overflows: sbrk fails
+ * without a system call, and malloc takes mmap memory, as when the break
+ * cannot grow), and the program may grow it BRK_MAX, up to a guard.
+ * Returns the program's first break; a brk below it is not the kernel's
+ * (lp_seccomp_build): it would shrink into the pager's heap.
+ */
+extern void *__curbrk;
+
+static uintptr_t own_break_off(void)
+{
+	__curbrk = (void *)UINTPTR_MAX;
+	uintptr_t brk = (uintptr_t)syscall(SYS_brk, 0);
+	uintptr_t g = ((brk + LP_PG - 1) & ~(uintptr_t)(LP_PG - 1)) + BRK_MAX;
+	/* If the place is taken, what is there stops the break. */
+	(void)mmap((void *)g, BRK_GUARD, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	return brk;
 }
 
 /* ---- starting the program's process ---- */
@@ -714,7 +742,7 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 				    "access to /dev/userfaultfd)" : "");
 		return 1;
 	}
-	rc = image_load(H.vm, &H.prog, HEAP_RESERVE);
+	rc = image_load(H.vm, &H.prog, 0);
 	if (!rc && H.interp.elf)
 		rc = image_load(H.vm, &H.interp, 0);
 	if (rc) {
@@ -722,7 +750,6 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 			  execfn, strerror(-rc));
 		return 1;
 	}
-	heap_reserve(H.vm, H.prog.hi, HEAP_RESERVE);
 
 	/* The stack: the stack limit's worth, lazily; the top page now. */
 	struct rlimit rl;
@@ -765,7 +792,7 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	H.stop_fd = eventfd(0, EFD_CLOEXEC);
 	int *fds = NULL;
 	int nfds = cloexec_fds(&fds);
-	t->filter = &lp_seccomp_filter;
+	t->filter = lp_seccomp_build(own_break_off());
 	t->filter_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
 			  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 	t->no_new_privs = geteuid() != 0;

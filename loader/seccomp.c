@@ -53,15 +53,26 @@
 #define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
 #define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
 
-enum { L_MMAP = 13, L_MADV = 16, L_CLONE = 21, L_NOTIFY = 24, L_ALLOW = 25 };
+/*
+ * The filter.  brk is the kernel's (see lp_seccomp_build), except a brk
+ * below the program's first break, which would otherwise let the kernel
+ * shrink a break that is not the program's (without CAP_SYS_RESOURCE the
+ * address space keeps the pager's break): that one comes to the pager.
+ */
+enum {
+	L_BRK = 13, L_MMAP = 22, L_MADV = 25, L_CLONE = 30, L_NOTIFY = 33,
+	L_ALLOW = 34, L_LEN
+};
 #define TO(label, at) ((label) - (at) - 1)
+#define ARG_LO(n) ARG(n)
+#define ARG_HI(n) (ARG(n) + 4)
 
-static struct sock_filter filter[] = {
+static struct sock_filter filter[L_LEN] = {
 	/* 0 */ LD(offsetof(struct seccomp_data, arch)),
 	/* 1 */ JEQ(AUDIT_ARCH_X86_64, 0, TO(L_ALLOW, 1)),
 	/* 2 */ LD(offsetof(struct seccomp_data, nr)),
 	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, TO(L_ALLOW, 3), 0),
-	/* 4 */ JEQ(SYS_brk, TO(L_NOTIFY, 4), 0),
+	/* 4 */ JEQ(SYS_brk, TO(L_BRK, 4), 0),
 	/* 5 */ JEQ(SYS_munmap, TO(L_NOTIFY, 5), 0),
 	/* 6 */ JEQ(SYS_mremap, TO(L_NOTIFY, 6), 0),
 	/* 7 */ JEQ(SYS_fork, TO(L_NOTIFY, 7), 0),
@@ -70,28 +81,49 @@ static struct sock_filter filter[] = {
 	/* 10 */ JEQ(SYS_madvise, TO(L_MADV, 10), 0),
 	/* 11 */ JEQ(SYS_clone, TO(L_CLONE, 11), 0),
 	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 12), 0, 0),
+	/* brk: 0 or at least the first break (filled in by lp_seccomp_build
+	 * at 17 and 20) is the kernel's */
+	/* 13 */ LD(ARG_LO(0)),
+	/* 14 */ JEQ(0, 0, TO(17, 14)),
+	/* 15 */ LD(ARG_HI(0)),
+	/* 16 */ JEQ(0, TO(L_ALLOW, 16), 0),
+	/* 17 */ LD(ARG_HI(0)),
+	/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 18), 0),
+	/* 19 */ JEQ(0, 0, TO(L_NOTIFY, 19)),
+	/* 20 */ LD(ARG_LO(0)),
+	/* 21 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 21), TO(L_NOTIFY, 21)),
 	/* mmap: private mappings only (MAP_TYPE == MAP_PRIVATE) */
-	/* 13 */ LD(ARG(3)),
-	/* 14 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
-	/* 15 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 15), TO(L_ALLOW, 15)),
+	/* 22 */ LD(ARG(3)),
+	/* 23 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
+	/* 24 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 24), TO(L_ALLOW, 24)),
 	/* madvise: the advice that drops pages */
-	/* 16 */ LD(ARG(2)),
-	/* 17 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 17), 0),
-	/* 18 */ JEQ(MADV_FREE, TO(L_NOTIFY, 18), 0),
-	/* 19 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 19), 0),
-	/* 20 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 20), 0, 0),
+	/* 25 */ LD(ARG(2)),
+	/* 26 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 26), 0),
+	/* 27 */ JEQ(MADV_FREE, TO(L_NOTIFY, 27), 0),
+	/* 28 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 28), 0),
+	/* 29 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 29), 0, 0),
 	/* clone: fork-like only (no CLONE_VM) */
-	/* 21 */ LD(ARG(0)),
-	/* 22 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM),
-	/* 23 */ JEQ(0, TO(L_NOTIFY, 23), TO(L_ALLOW, 23)),
-	/* 24 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* 25 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 30 */ LD(ARG(0)),
+	/* 31 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM),
+	/* 32 */ JEQ(0, TO(L_NOTIFY, 32), TO(L_ALLOW, 32)),
+	/* 33 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 34 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
-const struct sock_fprog lp_seccomp_filter = {
-	.len = sizeof(filter) / sizeof(filter[0]),
+static const struct sock_fprog fprog = {
+	.len = L_LEN,
 	.filter = filter,
 };
+
+const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk)
+{
+	/* 18: hi > first's hi: allow; 19: hi == first's hi: compare lo;
+	 * 21: lo >= first's lo: allow. */
+	filter[18].k = (uint32_t)((uint64_t)first_brk >> 32);
+	filter[19].k = filter[18].k;
+	filter[21].k = (uint32_t)first_brk;
+	return &fprog;
+}
 
 static bool same_mm(pid_t a, pid_t b)
 {
@@ -468,8 +500,15 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 			res = fork_like;
 		else
 			handled = 0;
-	} else if (!ours && req->data.nr == SYS_brk) {
-		res = host_brk(vm, a[0], false);
+	} else if (req->data.nr == SYS_brk) {
+		/* Below the program's first break: ours cannot go there (the
+		 * break the kernel keeps is the program's alone), so the
+		 * answer is the break, unchanged, as the kernel answers a brk
+		 * below its start.  Another address space's is its own. */
+		if (ours)
+			res = syscall(SYS_brk, 0);
+		else
+			handled = 0;
 	} else if (!ours) {
 		/* A forked child: prepare our table, then the kernel acts. */
 		switch (req->data.nr) {
@@ -488,9 +527,6 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 		handled = 0;
 	} else {
 		switch (req->data.nr) {
-		case SYS_brk:
-			res = host_brk(vm, a[0], true);
-			break;
 		case SYS_mmap:
 			handled = do_mmap(H, req, &res);
 			break;
@@ -525,7 +561,7 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
  * Notifications are received by one thread and served in order by another.
  * A caller is interruptible until its notification is received
  * (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV makes it killable only after):
- * a signal meanwhile fails the call with EINTR, which fork, mmap or brk
+ * a signal meanwhile fails the call with EINTR, which fork, mmap or munmap
  * never return natively.  So the receiver never waits on anything but the
  * next notification, while serving may (a fork waits for its event).
  */

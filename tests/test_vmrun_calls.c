@@ -335,3 +335,34 @@ Test(vmrun_calls, file_mappings_checked_as_the_kernel_does, .init = setup,
 	char *args[] = { (char *)"mmap", f, g };
 	same_output(args, 3);
 }
+
+/* Regression: brk was served by the pager through a seccomp notification,
+ * which a signal caught without SA_RESTART interrupts before the pager
+ * receives it: 2 442 of 200 000 raw brk calls failed with EINTR, which
+ * glibc took for the new break (python3 with setitimer then crashed).
+ * brk is now the kernel's: it cannot be interrupted.  (mmap and munmap
+ * still can: README, Limits.) */
+Test(vmrun_calls, brk_is_never_interrupted)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	const char *n = getenv("LAZYPAGE_BRK_CALLS");
+	char *count = (char *)(n && *n ? n : "20000");
+	for (size_t v = 0; v < 3; v++) {
+		char prog[600];
+		snprintf(prog, sizeof prog, "%s/calls-%s", GUESTS, variants[v]);
+		if (access(prog, X_OK))
+			continue;
+		char *nargv[] = { prog, (char *)"interrupt", count, NULL };
+		struct result *r = run(nargv, NULL);
+		char want[200];
+		snprintf(want, sizeof want, "%.*s", (int)strcspn(r->out, "\n"), r->out);
+		cr_assert_str_eq(want, "brk: 0 interrupted, 0 wrong", "natively: %s", r->out);
+		char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"1M", prog,
+				  (char *)"interrupt", count, NULL };
+		r = run(vargv, NULL);
+		cr_expect_eq(r->status, 0, "%s: status %d: %s", prog, r->status, r->err);
+		cr_expect(!strncmp(r->out, want, strlen(want)) && r->out[strlen(want)] == '\n',
+			  "%s under vmrun: %s", prog, r->out);
+	}
+}
