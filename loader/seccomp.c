@@ -23,6 +23,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,6 +348,7 @@ struct notif_queue {
 	pthread_cond_t cond;
 	struct notif_item *head, **tail;
 	bool stop;
+	atomic_bool stop_recv; /* receivers: stop */
 };
 
 /* Whether a notification from thread tid waits to be served. */
@@ -596,17 +599,33 @@ struct receiver {
 	size_t req_size;
 	int cpu;
 	pthread_t thread;
+	atomic_bool done;
 };
 
+/* Receivers wait in SECCOMP_IOCTL_NOTIF_RECV itself; this signal (never
+ * the program's: its signals are its own) ends the wait when they stop. */
+#define RECV_WAKE SIGURG
+
+static void recv_wake(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * A receiver blocks in RECV, in the kernel: woken by the caller (on the
+ * caller's CPU with SYNC_WAKE_UP), it takes the notification at once,
+ * without first returning from poll() and entering RECV.  At real-time
+ * priority where allowed (it only takes notifications and queues them),
+ * it runs before anything else waiting for that CPU: the window in which a
+ * signal can interrupt the caller is then its wake-up alone.
+ */
 static void *receive_main(void *arg)
 {
 	struct receiver *r = arg;
 	struct notif_queue *q = r->q;
 	struct lp_host *H = q->H;
-	struct pollfd pfd[2] = {
-		{ .fd = H->listener, .events = POLLIN },
-		{ .fd = H->stop_fd, .events = POLLIN },
-	};
+	struct notif_item *it = NULL;
+	sigset_t wake;
 
 	if (r->cpu >= 0) {
 		/* The caller's CPU goes idle as it waits: its own receiver
@@ -614,28 +633,32 @@ static void *receive_main(void *arg)
 		 * tens of microseconds later. */
 		(void)prim_pin_self(r->cpu);
 	}
-	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & (POLLHUP | POLLERR) && !(pfd[0].revents & POLLIN))
-			break; /* nobody has the filter any more */
-		struct notif_item *it = calloc(1, offsetof(struct notif_item, req) + r->req_size);
+	struct sched_param sp = { .sched_priority = 1 };
+	(void)pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	sigemptyset(&wake);
+	sigaddset(&wake, RECV_WAKE);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	while (!atomic_load(&q->stop_recv)) {
+		if (!it)
+			it = calloc(1, offsetof(struct notif_item, req) + r->req_size);
 		if (!it) {
 			usleep(1000); /* the caller waits; try again */
 			continue;
 		}
-		/* Another receiver may have taken it: RECV then waits for
-		 * the next one, as poll would. */
+		memset(&it->req, 0, r->req_size);
 		if (ioctl(H->listener, SECCOMP_IOCTL_NOTIF_RECV, &it->req) < 0) {
 			int e = errno;
-			free(it);
-			if (e == EINTR || e == ENOENT)
+			if (e == EINTR)
+				continue; /* woken to stop, or a stray signal */
+			if (e == ENOENT) {
+				/* The caller went away before we took it, or
+				 * nobody has the filter any more. */
+				struct pollfd pfd = { .fd = H->listener, .events = POLLIN };
+				if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) &&
+				    !(pfd.revents & POLLIN))
+					break;
 				continue;
+			}
 			break;
 		}
 		pthread_mutex_lock(&q->lock);
@@ -643,7 +666,10 @@ static void *receive_main(void *arg)
 		q->tail = &it->next;
 		pthread_cond_signal(&q->cond);
 		pthread_mutex_unlock(&q->lock);
+		it = NULL;
 	}
+	free(it);
+	atomic_store(&r->done, true);
 	return NULL;
 }
 
@@ -670,7 +696,7 @@ void *notify_main(void *arg)
 		return NULL;
 	H->queue = &q;
 
-	/* One receiver per CPU we may run on (this thread is the first).
+	/* One receiver per CPU we may run on; this thread waits for the end.
 	 * Linux 6.6+ also wakes the receiver on the caller's CPU. */
 	struct receiver rs[MAX_RECEIVERS];
 	unsigned nr = 0;
@@ -685,15 +711,38 @@ void *notify_main(void *arg)
 		rs[nr++] = (struct receiver){ &q, req_size, cpus[i], 0 };
 	if (nr == 0)
 		rs[nr++] = (struct receiver){ &q, req_size, -1, 0 };
-	unsigned started = 1;
-	for (unsigned i = 1; i < nr; i++) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = recv_wake; /* no SA_RESTART: RECV returns EINTR */
+	sigaction(RECV_WAKE, &sa, NULL);
+	unsigned started = 0;
+	for (unsigned i = 0; i < nr; i++) {
+		atomic_init(&rs[i].done, false);
 		if (pthread_create(&rs[i].thread, NULL, receive_main, &rs[i]))
 			break;
 		started++;
 	}
-	receive_main(&rs[0]);
-	for (unsigned i = 1; i < started; i++)
+	/* Until told to stop, or nobody has the filter any more (HUP). */
+	struct pollfd pfd[2] = {
+		{ .fd = H->listener, .events = 0 },
+		{ .fd = H->stop_fd, .events = POLLIN },
+	};
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents || (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
+			break;
+	}
+	atomic_store(&q.stop_recv, true);
+	for (unsigned i = 0; i < started; i++) {
+		/* A receiver between its check and RECV misses one signal:
+		 * repeat until it is out. */
+		while (!atomic_load(&rs[i].done)) {
+			pthread_kill(rs[i].thread, RECV_WAKE);
+			usleep(1000);
+		}
 		pthread_join(rs[i].thread, NULL);
+	}
 
 	pthread_mutex_lock(&q.lock);
 	q.stop = true;
