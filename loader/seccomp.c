@@ -3,9 +3,10 @@
  * The program's memory system calls, through seccomp user notification.
  *
  * The filter (installed by the trampoline in the program's process, and
- * inherited by everything it forks or executes) sends to the pager: brk,
- * munmap, mremap, mmap of private memory, madvise(DONTNEED/FREE), and
- * fork-like clones.  The pager performs the call itself — it shares the
+ * inherited by everything it forks or executes) sends to the pager: munmap,
+ * mremap, mmap of private memory, madvise(DONTNEED/FREE), fork-like clones,
+ * and a brk below the program's first break (brk is otherwise the
+ * kernel's: host.c).  The pager performs the call itself — it shares the
  * address space — on the managed regions, and answers with the kernel's
  * result; anything it does not manage it lets the kernel do (CONTINUE).
  *
