@@ -27,6 +27,8 @@
 #include <sys/signalfd.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,7 +49,12 @@
 #define AT_RSEQ_FEATURE_SIZE 27
 #endif
 
-#define HEAP_RESERVE ((size_t)1 << 30)   /* room for the break */
+/* The program's break is the kernel's (brk is never sent to the pager: a
+ * call waiting for the pager can be interrupted, and an interrupted brk
+ * crashes glibc); it may grow BRK_MAX, unmanaged, up to a guard, then brk
+ * fails and malloc takes managed mmap memory instead. */
+#define BRK_MAX ((size_t)256 << 10)
+#define BRK_GUARD ((size_t)64 << 10)
 #define STACK_GUARD ((size_t)1 << 20)
 #define STACK_MAX ((size_t)4 << 30)
 #define TRAMP_STACK (64u << 10)
@@ -143,15 +150,82 @@ struct prog {
 	int nextra;
 };
 
-/* execvp's lookup: path with a '/' as is, else the first PATH entry where
- * it exists.  Returns 0, -ENOENT or -EACCES (found, not executable). */
+/*
+ * Opening a file to run it, as the kernel's open_exec() does for the
+ * program, each #! interpreter and the ELF interpreter: the path must name
+ * a regular file (a directory, FIFO, socket or device is EACCES, and is
+ * never opened: a FIFO would block, a device would see an open), executable
+ * by us (X_OK with the effective ids), on a mount without noexec.  The
+ * checks are made on one inode (O_PATH), which is then reopened for reading
+ * through /proc/self/fd, so a path changed meanwhile cannot substitute
+ * another file.  Returns a read-only descriptor or -errno.
+ */
+static int exec_open(const char *path)
+{
+	struct stat st;
+	struct statfs sfs;
+	char self[64];
+
+	int pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	int rc = 0;
+	if (fstat(pfd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
+	else if (faccessat(pfd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) < 0)
+		rc = -errno;
+	else if (fstatfs(pfd, &sfs) == 0 && (sfs.f_flags & ST_NOEXEC))
+		rc = -EACCES;
+	if (rc) {
+		close(pfd);
+		return rc;
+	}
+	snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+	int fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && errno == ENOENT) {
+		/* No /proc: by path, then it must be the inode checked. */
+		struct stat now;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		if (fd >= 0 && (fstat(fd, &now) < 0 || now.st_dev != st.st_dev ||
+				now.st_ino != st.st_ino)) {
+			close(fd);
+			fd = -1;
+			errno = EAGAIN;
+		}
+	}
+	rc = fd < 0 ? -errno : fd;
+	close(pfd);
+	if (fd >= 0)
+		(void)fcntl(fd, F_SETFL, 0);
+	return rc;
+}
+
+/* bash's statuses: 127 when the program is not found, 126 when it is found
+ * but cannot run (ELOOP, ENAMETOOLONG, ENOTDIR, EACCES, a directory...). */
+static int open_kind(int err)
+{
+	return err == -ENOENT ? LP_SPAWN_NOT_FOUND : LP_SPAWN_NO_ACCESS;
+}
+
+/* What execve would return: a directory is EACCES (EISDIR only names it). */
+static int exec_errno(int err)
+{
+	return err == -EISDIR ? -EACCES : err;
+}
+
+/* The program to run, opened by exec_open: name with a '/' as is, else
+ * the first PATH entry where it can run.  As bash searches: entries where
+ * it is missing, unreachable or a directory are skipped, and if it was
+ * found only where it cannot run, that is EACCES.  Returns the descriptor
+ * and the path in out, or -errno. */
 static int resolve(const char *name, char *out, size_t len)
 {
-	if (strchr(name, '/')) {
-		snprintf(out, len, "%s", name);
-		if (access(out, F_OK))
-			return -ENOENT;
-		return access(out, X_OK) ? -EACCES : 0;
+	if (strchr(name, '/') || !*name) {
+		if (snprintf(out, len, "%s", name) >= (int)len)
+			return -ENAMETOOLONG;
+		return exec_open(out);
 	}
 	const char *path = getenv("PATH");
 	int rc = -ENOENT;
@@ -160,12 +234,14 @@ static int resolve(const char *name, char *out, size_t len)
 	while (*path) {
 		const char *end = strchrnul(path, ':');
 		int n = (int)(end - path);
-		snprintf(out, len, "%.*s%s%s", n, path, n ? "/" : "", name);
-		if (!access(out, X_OK))
-			return 0;
-		if (!access(out, F_OK))
-			rc = -EACCES;
 		path = *end ? end + 1 : end;
+		if (snprintf(out, len, "%.*s%s%s", n, end - n, n ? "/" : "", name) >= (int)len)
+			continue;
+		int fd = exec_open(out);
+		if (fd >= 0)
+			return fd;
+		if (fd == -EACCES || fd == -EPERM)
+			rc = -EACCES; /* a directory is skipped, as bash does */
 	}
 	return rc;
 }
@@ -195,15 +271,11 @@ static int elf_errno(int e)
 	}
 }
 
-/* A "#!interp arg" first line: *interp and *arg point into line. */
-static bool shebang(const char *path, char *line, size_t len, char **interp,
-		    char **arg)
+/* A "#!interp arg" first line of the file open as fd: *interp and *arg
+ * point into line. */
+static bool shebang(int fd, char *line, size_t len, char **interp, char **arg)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, line, len - 1);
-	close(fd);
+	ssize_t n = pread(fd, line, len - 1, 0);
 	if (n < 3 || line[0] != '#' || line[1] != '!')
 		return false;
 	line[n] = 0;
@@ -230,6 +302,18 @@ static bool shebang(const char *path, char *line, size_t len, char **interp,
 			*arg = p;
 	}
 	return true;
+}
+
+/* lp_elf_open of a file already open as fd (by exec_open): through its
+ * /proc/self/fd link, the same inode whatever its path names now (without
+ * /proc, by path). */
+static int elf_open_fd(int fd, const char *path, struct lp_elf **out, char *msg,
+		       size_t msglen)
+{
+	char self[64];
+
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	return lp_elf_open(access(self, F_OK) == 0 ? self : path, out, msg, msglen);
 }
 
 /* ---- the stack ---- */
@@ -425,9 +509,10 @@ static void set_identity(struct lp_host *H, int exe_fd, uintptr_t top,
 		de = ce;
 	}
 	unmap_own_exe();
-	/* The break stays ours: the pager's malloc lives on it, and the
-	 * program's break is emulated anyway (a second libc moving the kernel's
-	 * break would corrupt the first one's heap). */
+	/* The break becomes the program's: it goes on from ours, where
+	 * nothing else is placed (an mmap without an address goes to the
+	 * top of the address space); the pager's malloc must never move it
+	 * again (two libcs cannot share one break): see own_break_off(). */
 	uintptr_t start_brk = (uintptr_t)sbrk(0);
 	FILE *f = fopen("/proc/self/stat", "re");
 	if (f) {
@@ -456,6 +541,28 @@ static void set_identity(struct lp_host *H, int exe_fd, uintptr_t top,
 		.exe_fd = (uint32_t)exe_fd,
 	};
 	(void)prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof(map), 0);
+}
+
+/*
+ * The break, from here on the program's: the pager's glibc never calls brk
+ * again (its cached break is set where any growth overflows: sbrk fails
+ * without a system call, and malloc takes mmap memory, as when the break
+ * cannot grow), and the program may grow it BRK_MAX, up to a guard.
+ * Returns the program's first break; a brk below it is not the kernel's
+ * (lp_seccomp_build): it would shrink into the pager's heap.
+ */
+extern void *__curbrk;
+
+static uintptr_t own_break_off(void)
+{
+	__curbrk = (void *)UINTPTR_MAX;
+	uintptr_t brk = (uintptr_t)syscall(SYS_brk, 0);
+	uintptr_t g = ((brk + LP_PG - 1) & ~(uintptr_t)(LP_PG - 1)) + BRK_MAX;
+	/* If the place is taken, what is there stops the break. */
+	(void)mmap((void *)g, BRK_GUARD, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	return brk;
 }
 
 /* ---- starting the program's process ---- */
@@ -777,23 +884,28 @@ static int load_program(struct lp_host *H, const char *name, char *const argv[],
 	memcpy(av, argv, (size_t)argc * sizeof(*av));
 	int n = argc;
 
-	rc = resolve(name, path, sizeof path);
-	if (rc) {
-		host_fail(H->sh, rc, rc == -ENOENT ? LP_SPAWN_NOT_FOUND : LP_SPAWN_NO_ACCESS,
-			  "%s: %s", name, strerror(-rc));
-		return rc;
+	int fd = resolve(name, path, sizeof path);
+	if (fd < 0) {
+		/* The reason must fit in the message: a name too long is
+		 * shortened. */
+		int keep = strlen(name) > 160 ? 150 : 160;
+		host_fail(H->sh, exec_errno(fd), open_kind(fd), "%.*s%s: %s", keep, name,
+			  strlen(name) > 160 ? "..." : "", strerror(-fd));
+		return exec_errno(fd);
 	}
 	*execfn = strdup(path);
 	/* #! scripts run their interpreter: argv becomes interp [arg] script
 	 * args..., as execve() makes it. */
 	for (int depth = 0;; depth++) {
 		char *ip, *arg, *copy = strdup(path);
-		if (!copy || !shebang(path, line, sizeof line, &ip, &arg)) {
+		if (!copy || !shebang(fd, line, sizeof line, &ip, &arg)) {
 			free(copy);
 			break;
 		}
 		if (depth == MAX_SCRIPT_DEPTH) {
-			host_fail(H->sh, -ELOOP, LP_SPAWN_NOT_ELF,
+			/* The kernel's ELOOP (BINPRM_MAX_RECURSION). */
+			close(fd);
+			host_fail(H->sh, -ELOOP, LP_SPAWN_NO_ACCESS,
 				  "%s: too many levels of #! interpreters", copy);
 			return -ELOOP;
 		}
@@ -805,22 +917,38 @@ static int load_program(struct lp_host *H, const char *name, char *const argv[],
 		av[shift] = copy;
 		n += shift;
 		snprintf(path, sizeof path, "%s", ip);
-		if (access(path, F_OK)) {
-			host_fail(H->sh, -ENOENT, LP_SPAWN_NOT_FOUND,
-				  "%s: interpreter %s: %s", *execfn, path, strerror(ENOENT));
-			return -ENOENT;
+		close(fd);
+		fd = exec_open(path);
+		if (fd < 0) {
+			host_fail(H->sh, exec_errno(fd), open_kind(fd),
+				  "%s: interpreter %s: %s", *execfn, path, strerror(-fd));
+			return exec_errno(fd);
 		}
 	}
 	*pargv = av;
 
-	rc = lp_elf_open(path, &H->prog.elf, msg, sizeof msg);
+	rc = elf_open_fd(fd, path, &H->prog.elf, msg, sizeof msg);
+	close(fd);
 	if (rc) {
 		host_fail(H->sh, elf_errno(rc), elf_kind(rc), "%s: %s", path, msg);
 		return elf_errno(rc);
 	}
 	if (H->prog.elf->interp) {
 		snprintf(interp_path, sizeof interp_path, "%s", H->prog.elf->interp);
-		rc = lp_elf_open(interp_path, &H->interp.elf, msg, sizeof msg);
+		/* The kernel opens it as it opens the program: EACCES (126)
+		 * when it cannot run; missing or unusable stays NO_INTERP. */
+		fd = exec_open(interp_path);
+		if (fd < 0 && fd != -ENOENT) {
+			host_fail(H->sh, exec_errno(fd), LP_SPAWN_NO_ACCESS,
+				  "%s: interpreter %s: %s", path, interp_path, strerror(-fd));
+			return exec_errno(fd);
+		}
+		rc = fd < 0 ? LP_ELF_ENOENT
+			    : elf_open_fd(fd, interp_path, &H->interp.elf, msg, sizeof msg);
+		if (fd < 0)
+			snprintf(msg, sizeof msg, "%s", strerror(ENOENT));
+		else
+			close(fd);
 		if (rc || H->interp.elf->interp || H->interp.elf->type != ET_DYN) {
 			host_fail(H->sh, rc ? elf_errno(rc) : -ENOEXEC, LP_SPAWN_NO_INTERP,
 				  "%s: interpreter %s: %s", path, interp_path,
@@ -892,7 +1020,7 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 		vm_create_failed(sh, rc, &why, cfg);
 		return 1;
 	}
-	rc = image_load(H.vm, &H.prog, HEAP_RESERVE);
+	rc = image_load(H.vm, &H.prog, 0);
 	if (!rc && H.interp.elf)
 		rc = image_load(H.vm, &H.interp, 0);
 	if (rc) {
@@ -900,7 +1028,6 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 			  execfn, strerror(-rc));
 		return 1;
 	}
-	heap_reserve(H.vm, H.prog.hi, HEAP_RESERVE);
 
 	/* The stack: the stack limit's worth, lazily; the top page now. */
 	struct rlimit rl;
@@ -942,7 +1069,7 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	/* The program's process. */
 	H.stop_fd = eventfd(0, EFD_CLOEXEC);
 	nfds = cloexec_fds(&fds);
-	t->filter = &lp_seccomp_filter;
+	t->filter = lp_seccomp_build(own_break_off());
 	t->guard = guard_filter(getpid());
 	t->filter_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
 			  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;

@@ -70,15 +70,14 @@ struct lp_host {
 };
 
 /* seccomp.c */
-extern const struct sock_fprog lp_seccomp_filter;
+/* The filter the program's process installs.  brk is left to the kernel
+ * for arguments 0 and >= first_brk (the program's first break); below it,
+ * the pager answers.  Not thread-safe (one filter per pager). */
+const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk);
 void *notify_main(void *host);
 
 /* load.c */
 int image_load(struct lp_vm *vm, struct lp_image *img, uintptr_t extra);
-int heap_reserve(struct lp_vm *vm, uintptr_t at, size_t len);
-/* brk(2) of a process whose memory vm serves (ours: the pager's address
- * space, else a forked child's). */
-long host_brk(struct lp_vm *vm, uintptr_t want, bool ours);
 
 /* host.c */
 /* The pager's main, in the process lp_spawn forked; caller_fd: a pidfd of

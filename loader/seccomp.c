@@ -3,9 +3,10 @@
  * The program's memory system calls, through seccomp user notification.
  *
  * The filter (installed by the trampoline in the program's process, and
- * inherited by everything it forks or executes) sends to the pager: brk,
- * munmap, mremap, mmap of private memory, madvise(DONTNEED/FREE), and
- * fork-like clones.  The pager performs the call itself — it shares the
+ * inherited by everything it forks or executes) sends to the pager: munmap,
+ * mremap, mmap of private memory, madvise(DONTNEED/FREE), fork-like clones,
+ * and a brk below the program's first break (brk is otherwise the
+ * kernel's: host.c).  The pager performs the call itself — it shares the
  * address space — on the managed regions, and answers with the kernel's
  * result; anything it does not manage it lets the kernel do (CONTINUE).
  *
@@ -23,6 +24,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -52,15 +56,26 @@
 #define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
 #define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
 
-enum { L_MMAP = 13, L_MADV = 16, L_CLONE = 21, L_NOTIFY = 24, L_ALLOW = 25 };
+/*
+ * The filter.  brk is the kernel's (see lp_seccomp_build), except a brk
+ * below the program's first break, which would otherwise let the kernel
+ * shrink a break that is not the program's (without CAP_SYS_RESOURCE the
+ * address space keeps the pager's break): that one comes to the pager.
+ */
+enum {
+	L_BRK = 13, L_MMAP = 22, L_MADV = 25, L_CLONE = 30, L_NOTIFY = 33,
+	L_ALLOW = 34, L_LEN
+};
 #define TO(label, at) ((label) - (at) - 1)
+#define ARG_LO(n) ARG(n)
+#define ARG_HI(n) (ARG(n) + 4)
 
-static struct sock_filter filter[] = {
+static struct sock_filter filter[L_LEN] = {
 	/* 0 */ LD(offsetof(struct seccomp_data, arch)),
 	/* 1 */ JEQ(AUDIT_ARCH_X86_64, 0, TO(L_ALLOW, 1)),
 	/* 2 */ LD(offsetof(struct seccomp_data, nr)),
 	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, TO(L_ALLOW, 3), 0),
-	/* 4 */ JEQ(SYS_brk, TO(L_NOTIFY, 4), 0),
+	/* 4 */ JEQ(SYS_brk, TO(L_BRK, 4), 0),
 	/* 5 */ JEQ(SYS_munmap, TO(L_NOTIFY, 5), 0),
 	/* 6 */ JEQ(SYS_mremap, TO(L_NOTIFY, 6), 0),
 	/* 7 */ JEQ(SYS_fork, TO(L_NOTIFY, 7), 0),
@@ -69,28 +84,49 @@ static struct sock_filter filter[] = {
 	/* 10 */ JEQ(SYS_madvise, TO(L_MADV, 10), 0),
 	/* 11 */ JEQ(SYS_clone, TO(L_CLONE, 11), 0),
 	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 12), 0, 0),
+	/* brk: 0 or at least the first break (filled in by lp_seccomp_build
+	 * at 17 and 20) is the kernel's */
+	/* 13 */ LD(ARG_LO(0)),
+	/* 14 */ JEQ(0, 0, TO(17, 14)),
+	/* 15 */ LD(ARG_HI(0)),
+	/* 16 */ JEQ(0, TO(L_ALLOW, 16), 0),
+	/* 17 */ LD(ARG_HI(0)),
+	/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 18), 0),
+	/* 19 */ JEQ(0, 0, TO(L_NOTIFY, 19)),
+	/* 20 */ LD(ARG_LO(0)),
+	/* 21 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 21), TO(L_NOTIFY, 21)),
 	/* mmap: private mappings only (MAP_TYPE == MAP_PRIVATE) */
-	/* 13 */ LD(ARG(3)),
-	/* 14 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
-	/* 15 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 15), TO(L_ALLOW, 15)),
+	/* 22 */ LD(ARG(3)),
+	/* 23 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
+	/* 24 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 24), TO(L_ALLOW, 24)),
 	/* madvise: the advice that drops pages */
-	/* 16 */ LD(ARG(2)),
-	/* 17 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 17), 0),
-	/* 18 */ JEQ(MADV_FREE, TO(L_NOTIFY, 18), 0),
-	/* 19 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 19), 0),
-	/* 20 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 20), 0, 0),
+	/* 25 */ LD(ARG(2)),
+	/* 26 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 26), 0),
+	/* 27 */ JEQ(MADV_FREE, TO(L_NOTIFY, 27), 0),
+	/* 28 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 28), 0),
+	/* 29 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 29), 0, 0),
 	/* clone: fork-like only (no CLONE_VM) */
-	/* 21 */ LD(ARG(0)),
-	/* 22 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM),
-	/* 23 */ JEQ(0, TO(L_NOTIFY, 23), TO(L_ALLOW, 23)),
-	/* 24 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* 25 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 30 */ LD(ARG(0)),
+	/* 31 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM),
+	/* 32 */ JEQ(0, TO(L_NOTIFY, 32), TO(L_ALLOW, 32)),
+	/* 33 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 34 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
-const struct sock_fprog lp_seccomp_filter = {
-	.len = sizeof(filter) / sizeof(filter[0]),
+static const struct sock_fprog fprog = {
+	.len = L_LEN,
 	.filter = filter,
 };
+
+const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk)
+{
+	/* 18: hi > first's hi: allow; 19: hi == first's hi: compare lo;
+	 * 21: lo >= first's lo: allow. */
+	filter[18].k = (uint32_t)((uint64_t)first_brk >> 32);
+	filter[19].k = filter[18].k;
+	filter[21].k = (uint32_t)first_brk;
+	return &fprog;
+}
 
 static bool same_mm(pid_t a, pid_t b)
 {
@@ -135,13 +171,49 @@ static pid_t tgid_of(pid_t tid)
 	return tgid;
 }
 
-/* Our own descriptor for fd of thread tid's process, or -errno. */
-static int steal_fd(pid_t tid, int fd)
+/* Whether notification id is still pending: its caller is still blocked
+ * in the call, so the pid it names is still that caller.  Checked after
+ * anything read about the caller (its memory, its descriptors, /proc)
+ * and before acting on it, as seccomp_unotify(2) prescribes: the pid may
+ * have been reused meanwhile. */
+static bool notif_valid(const struct lp_host *H, __u64 id)
 {
-	int pfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
+	return ioctl(H->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* Copy len bytes at the caller's address addr: 0, -EFAULT (not mapped,
+ * or not readable), or -ESRCH (the caller is gone).  The copy is made
+ * by the kernel (process_vm_readv), never by dereferencing the caller's
+ * pointer here: the address space may be ours, and a bad pointer must
+ * fail the call, not kill the pager. */
+static int read_caller(const struct lp_host *H, const struct seccomp_notif *req,
+		       void *dst, uint64_t addr, size_t len)
+{
+	struct iovec l = { dst, len };
+	struct iovec r = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_readv((pid_t)req->pid, &l, 1, &r, 1, 0);
+
+	if (n < 0 && errno != EFAULT)
+		return -ESRCH;
+	if (n != (ssize_t)len)
+		return -EFAULT;
+	return notif_valid(H, req->id) ? 0 : -ESRCH;
+}
+
+/* Our own descriptor for fd of the caller's process, or -errno (-ESRCH:
+ * the caller is gone). */
+static int steal_fd(const struct lp_host *H, const struct seccomp_notif *req, int fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, tgid_of((pid_t)req->pid), 0);
 
 	if (pfd < 0)
 		return -errno;
+	/* The pidfd names the caller's process only if the caller was still
+	 * waiting after it was opened (else the pid may be another's). */
+	if (!notif_valid(H, req->id)) {
+		close(pfd);
+		return -ESRCH;
+	}
 	int mine = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
 	int rc = mine < 0 ? -errno : mine;
 	close(pfd);
@@ -150,7 +222,12 @@ static int steal_fd(pid_t tid, int fd)
 	return rc;
 }
 
-/* mmap of private memory.  1: answered in *res; 0: let the kernel do it. */
+/*
+ * mmap of private memory.  1: answered in *res; 0: let the kernel do it.
+ * A file mapping is checked as the kernel's do_mmap checks it: the
+ * descriptor must be open for reading (O_PATH: EBADF, O_WRONLY: EACCES),
+ * and PROT_EXEC is refused on a noexec mount (EPERM).
+ */
 static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res)
 {
 	const __u64 *a = req->data.args;
@@ -162,13 +239,26 @@ static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res
 		return 0;
 	if (!(flags & MAP_ANONYMOUS)) {
 		struct stat st;
-		int mine = steal_fd(req->pid, fd);
+		struct statvfs vfs;
+		int mine = steal_fd(H, req, fd);
 		if (mine < 0)
 			return 0; /* the kernel says what is wrong with fd */
-		int acc = fcntl(mine, F_GETFL) & O_ACCMODE;
-		if (fstat(mine, &st) < 0 || acc == O_WRONLY) {
+		int fl = fcntl(mine, F_GETFL);
+		if (fl < 0 || fstat(mine, &st) < 0 ||
+		    (!(fl & O_PATH) && (fl & O_ACCMODE) == O_WRONLY)) {
 			close(mine);
 			return 0;
+		}
+		if (fl & O_PATH) {
+			close(mine);
+			*res = -EBADF; /* the kernel's fget refuses O_PATH */
+			return 1;
+		}
+		if ((prot & PROT_EXEC) && fstatvfs(mine, &vfs) == 0 &&
+		    (vfs.f_flag & ST_NOEXEC)) {
+			close(mine);
+			*res = -EPERM;
+			return 1;
 		}
 		if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
 		    minor(st.st_rdev) == 5) {
@@ -191,24 +281,35 @@ static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res
 	return 1;
 }
 
-static bool is_fork(const struct seccomp_notif *req, struct lp_vm *vm, bool ours)
+/* clone3's struct: the kernel's bounds on its size (clone3(2)). */
+#define CLONE_ARGS_MIN 64
+
+/*
+ * Whether a fork-like call makes a new address space: 1 yes, 0 no, or
+ * -errno to answer the call with.  clone3's flags are read from the
+ * caller's memory; a size or a pointer the kernel would refuse is
+ * answered as the kernel answers it (E2BIG, EINVAL, EFAULT).
+ */
+static int is_fork(const struct lp_host *H, const struct seccomp_notif *req)
 {
 	uint64_t flags = 0;
 
 	if (req->data.nr == SYS_fork)
-		return true;
+		return 1;
 	if (req->data.nr == SYS_clone)
 		return !(req->data.args[0] & CLONE_VM);
-	/* clone3: the flags are the first field of the caller's struct. */
-	if (ours) {
-		memcpy(&flags, (const void *)req->data.args[0], sizeof(flags));
-	} else {
-		struct iovec l = { &flags, sizeof(flags) };
-		struct iovec r = { (void *)req->data.args[0], sizeof(flags) };
-		if (process_vm_readv(req->pid, &l, 1, &r, 1, 0) != sizeof(flags))
-			return false;
-	}
-	(void)vm;
+	uint64_t size = req->data.args[1];
+	if (size > (uint64_t)sysconf(_SC_PAGESIZE))
+		return -E2BIG;
+	if (size < CLONE_ARGS_MIN)
+		return -EINVAL;
+	/* All of it, as the kernel copies it: a struct that is only partly
+	 * readable is EFAULT, not a fork. */
+	uint64_t args[4096 / sizeof(uint64_t)];
+	int rc = read_caller(H, req, args, req->data.args[0], (size_t)size);
+	if (rc)
+		return rc;
+	flags = args[0];
 	return !(flags & CLONE_VM);
 }
 
@@ -248,6 +349,7 @@ struct notif_queue {
 	pthread_cond_t cond;
 	struct notif_item *head, **tail;
 	bool stop;
+	atomic_bool stop_recv; /* receivers: stop */
 };
 
 /* Whether a notification from thread tid waits to be served. */
@@ -378,18 +480,39 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 	pthread_mutex_lock(&H->lock);
 	struct lp_vm *vm = find_vm(H->vm, req->pid, getpid());
 	bool ours = vm == H->vm;
+	int fork_like = 0;
+	if (!notif_valid(H, req->id)) {
+		/* Gone: the pid kcmp compared may be another process's. */
+		pthread_mutex_unlock(&H->lock);
+		return;
+	}
 	if (!vm) {
 		handled = 0; /* an address space we do not serve */
 	} else if (req->data.nr == SYS_fork || req->data.nr == SYS_clone ||
 		   req->data.nr == SYS_clone3) {
-		if (is_fork(req, vm, ours)) {
+		fork_like = is_fork(H, req);
+		if (fork_like == -ESRCH) {
+			pthread_mutex_unlock(&H->lock);
+			return;
+		}
+		if (fork_like > 0) {
 			do_fork(H, vm, req, resp);
 			pthread_mutex_unlock(&H->lock);
 			return;
 		}
-		handled = 0;
-	} else if (!ours && req->data.nr == SYS_brk) {
-		res = host_brk(vm, a[0], false);
+		if (fork_like < 0)
+			res = fork_like;
+		else
+			handled = 0;
+	} else if (req->data.nr == SYS_brk) {
+		/* Below the program's first break: ours cannot go there (the
+		 * break the kernel keeps is the program's alone), so the
+		 * answer is the break, unchanged, as the kernel answers a brk
+		 * below its start.  Another address space's is its own. */
+		if (ours)
+			res = syscall(SYS_brk, 0);
+		else
+			handled = 0;
 	} else if (!ours) {
 		/* A forked child: prepare our table, then the kernel acts. */
 		switch (req->data.nr) {
@@ -408,9 +531,6 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 		handled = 0;
 	} else {
 		switch (req->data.nr) {
-		case SYS_brk:
-			res = host_brk(vm, a[0], true);
-			break;
 		case SYS_mmap:
 			handled = do_mmap(H, req, &res);
 			break;
@@ -445,7 +565,7 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
  * Notifications are received by one thread and served in order by another.
  * A caller is interruptible until its notification is received
  * (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV makes it killable only after):
- * a signal meanwhile fails the call with EINTR, which fork, mmap or brk
+ * a signal meanwhile fails the call with EINTR, which fork, mmap or munmap
  * never return natively.  So the receiver never waits on anything but the
  * next notification, while serving may (a fork waits for its event).
  */
@@ -480,17 +600,33 @@ struct receiver {
 	size_t req_size;
 	int cpu;
 	pthread_t thread;
+	atomic_bool done;
 };
 
+/* Receivers wait in SECCOMP_IOCTL_NOTIF_RECV itself; this signal (never
+ * the program's: its signals are its own) ends the wait when they stop. */
+#define RECV_WAKE SIGURG
+
+static void recv_wake(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * A receiver blocks in RECV, in the kernel: woken by the caller (on the
+ * caller's CPU with SYNC_WAKE_UP), it takes the notification at once,
+ * without first returning from poll() and entering RECV.  At real-time
+ * priority where allowed (it only takes notifications and queues them),
+ * it runs before anything else waiting for that CPU: the window in which a
+ * signal can interrupt the caller is then its wake-up alone.
+ */
 static void *receive_main(void *arg)
 {
 	struct receiver *r = arg;
 	struct notif_queue *q = r->q;
 	struct lp_host *H = q->H;
-	struct pollfd pfd[2] = {
-		{ .fd = H->listener, .events = POLLIN },
-		{ .fd = H->stop_fd, .events = POLLIN },
-	};
+	struct notif_item *it = NULL;
+	sigset_t wake;
 
 	if (r->cpu >= 0) {
 		/* The caller's CPU goes idle as it waits: its own receiver
@@ -498,28 +634,32 @@ static void *receive_main(void *arg)
 		 * tens of microseconds later. */
 		(void)prim_pin_self(r->cpu);
 	}
-	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & (POLLHUP | POLLERR) && !(pfd[0].revents & POLLIN))
-			break; /* nobody has the filter any more */
-		struct notif_item *it = calloc(1, offsetof(struct notif_item, req) + r->req_size);
+	struct sched_param sp = { .sched_priority = 1 };
+	(void)pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	sigemptyset(&wake);
+	sigaddset(&wake, RECV_WAKE);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	while (!atomic_load(&q->stop_recv)) {
+		if (!it)
+			it = calloc(1, offsetof(struct notif_item, req) + r->req_size);
 		if (!it) {
 			usleep(1000); /* the caller waits; try again */
 			continue;
 		}
-		/* Another receiver may have taken it: RECV then waits for
-		 * the next one, as poll would. */
+		memset(&it->req, 0, r->req_size);
 		if (ioctl(H->listener, SECCOMP_IOCTL_NOTIF_RECV, &it->req) < 0) {
 			int e = errno;
-			free(it);
-			if (e == EINTR || e == ENOENT)
+			if (e == EINTR)
+				continue; /* woken to stop, or a stray signal */
+			if (e == ENOENT) {
+				/* The caller went away before we took it, or
+				 * nobody has the filter any more. */
+				struct pollfd pfd = { .fd = H->listener, .events = POLLIN };
+				if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) &&
+				    !(pfd.revents & POLLIN))
+					break;
 				continue;
+			}
 			break;
 		}
 		pthread_mutex_lock(&q->lock);
@@ -527,7 +667,10 @@ static void *receive_main(void *arg)
 		q->tail = &it->next;
 		pthread_cond_signal(&q->cond);
 		pthread_mutex_unlock(&q->lock);
+		it = NULL;
 	}
+	free(it);
+	atomic_store(&r->done, true);
 	return NULL;
 }
 
@@ -554,7 +697,7 @@ void *notify_main(void *arg)
 		return NULL;
 	H->queue = &q;
 
-	/* One receiver per CPU we may run on (this thread is the first).
+	/* One receiver per CPU we may run on; this thread waits for the end.
 	 * Linux 6.6+ also wakes the receiver on the caller's CPU. */
 	struct receiver rs[MAX_RECEIVERS];
 	unsigned nr = 0;
@@ -569,15 +712,38 @@ void *notify_main(void *arg)
 		rs[nr++] = (struct receiver){ &q, req_size, cpus[i], 0 };
 	if (nr == 0)
 		rs[nr++] = (struct receiver){ &q, req_size, -1, 0 };
-	unsigned started = 1;
-	for (unsigned i = 1; i < nr; i++) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = recv_wake; /* no SA_RESTART: RECV returns EINTR */
+	sigaction(RECV_WAKE, &sa, NULL);
+	unsigned started = 0;
+	for (unsigned i = 0; i < nr; i++) {
+		atomic_init(&rs[i].done, false);
 		if (pthread_create(&rs[i].thread, NULL, receive_main, &rs[i]))
 			break;
 		started++;
 	}
-	receive_main(&rs[0]);
-	for (unsigned i = 1; i < started; i++)
+	/* Until told to stop, or nobody has the filter any more (HUP). */
+	struct pollfd pfd[2] = {
+		{ .fd = H->listener, .events = 0 },
+		{ .fd = H->stop_fd, .events = POLLIN },
+	};
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents || (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
+			break;
+	}
+	atomic_store(&q.stop_recv, true);
+	for (unsigned i = 0; i < started; i++) {
+		/* A receiver between its check and RECV misses one signal:
+		 * repeat until it is out. */
+		while (!atomic_load(&rs[i].done)) {
+			pthread_kill(rs[i].thread, RECV_WAKE);
+			usleep(1000);
+		}
 		pthread_join(rs[i].thread, NULL);
+	}
 
 	pthread_mutex_lock(&q.lock);
 	q.stop = true;
