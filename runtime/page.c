@@ -56,21 +56,12 @@ void page_wake(struct lp_vm *vm, uintptr_t addr)
 
 void page_io_begin(struct lp_vm *vm, struct lp_page *pg)
 {
-	if (pg->flags & PGF_IO)
-		return;
 	pg->flags |= PGF_IO;
 	atomic_fetch_add_explicit(&vm->io_pages, 1, memory_order_relaxed);
 }
 
 void page_io_end(struct lp_vm *vm, struct lp_page *pg)
 {
-	if (!(pg->flags & PGF_IO))
-		return;
 	pg->flags &= (uint16_t)~PGF_IO;
-	/* Never below zero, whatever a bug did to a flag. */
-	unsigned n = atomic_load_explicit(&vm->io_pages, memory_order_relaxed);
-	while (n && !atomic_compare_exchange_weak_explicit(
-			    &vm->io_pages, &n, n - 1, memory_order_relaxed,
-			    memory_order_relaxed))
-		;
+	atomic_fetch_sub_explicit(&vm->io_pages, 1, memory_order_relaxed);
 }
