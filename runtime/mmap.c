@@ -355,6 +355,52 @@ out:
 	return rc;
 }
 
+int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
+			 size_t oldlen, size_t newlen, int flags)
+{
+	oldlen = round_len(oldlen);
+	newlen = round_len(newlen);
+	if (!aligned(old) || !oldlen || old + oldlen < old)
+		return -EINVAL;
+	/* A move: the kernel takes what is present; the new mapping is not
+	 * registered (no EVENT_REMAP). */
+	(void)vm_populate(vm, h, old, oldlen);
+	if (newlen <= oldlen || (flags & MREMAP_FIXED) || old + newlen < old)
+		return 0;
+	/* Growing in place keeps the registration: faults on the growth come
+	 * to this vm, which must know the range.  Where the kernel moves it
+	 * instead, the range is free or holds an unregistered mapping, whose
+	 * faults never come here. */
+	int rc = 0;
+	pthread_rwlock_wrlock(&vm->map_lock);
+	struct lp_region *last = regions_find(&vm->regions, old + oldlen - 1);
+	bool room = true;
+	for (size_t i = 0; i < vm->regions.n && room; i++)
+		room = vm->regions.v[i]->end <= old + oldlen ||
+		       vm->regions.v[i]->start >= old + newlen;
+	if (last && last->end == old + oldlen && room) {
+		struct lp_region *grown = region_clone(last, last->start, old + newlen);
+		struct lp_region **gone = NULL;
+		size_t ngone = 0;
+		if (!grown || regions_take(&vm->regions, last->start, last->end,
+					   &gone, &ngone)) {
+			rc = -ENOMEM;
+		} else if (regions_insert(&vm->regions, grown)) {
+			rc = -ENOMEM;
+		} else {
+			grown = NULL;
+		}
+		region_put(grown);
+		for (size_t i = 0; i < ngone; i++)
+			region_put(gone[i]);
+		free(gone);
+	}
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (rc)
+		vm_error(vm, rc);
+	return rc;
+}
+
 int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 		size_t len)
 {

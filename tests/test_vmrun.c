@@ -206,6 +206,15 @@ Test(vmrun, remap_in_place_fixed_part_and_file, .timeout = 600)
 	compare("remap", "file", NULL);
 }
 
+/* Regression: a forked child's mremap made its pages present through the
+ * host's handler, which served the parent's pages (1068 of 2048 wrong in
+ * the moved mapping); a child's growth in place was unknown to its vm, so
+ * touching it faulted for ever. */
+Test(vmrun, remap_in_a_forked_child, .timeout = 600)
+{
+	compare("remap", "fork", NULL);
+}
+
 /* Point 3's programs at --mem 4M, LAZYPAGE_REMAP_RUNS times each (default
  * 10; the issue asks for 100), across policies: the same output as
  * natively every time (which includes "0 bad"). */

@@ -14,6 +14,9 @@
  *                    unmanaged mapping moved onto a managed range
  *   part             move (and grow) a part from the middle of a mapping
  *   file             grow a private file mapping (moved and in place)
+ *   fork             a forked child moves (grows) a mapping its parent
+ *                    wrote, much of it swapped out, and grows another in
+ *                    place; the parent's pages stay its own
  *
  * Prints one line per check; exits 1 when a page is wrong.  A mismatch
  * also prints the first bad pages on stderr.
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -451,6 +455,64 @@ static int file(void)
 	return bad ? 1 : 0;
 }
 
+/* mremap in a forked child (its vm is the pager's child vm). */
+static int forked(size_t pages)
+{
+	unsigned long bad = 0;
+	unsigned char *m = map_anon(NULL, pages * PG, 0);
+	unsigned char *g = with_room(2, 8);
+
+	if (m == MAP_FAILED || !g) {
+		perror("mmap");
+		return 2;
+	}
+	for (size_t k = 0; k < pages; k++)
+		fill(m, k, 1);
+	fill(g, 0, 1);
+	fill(g, 1, 1);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 2;
+	}
+	if (pid == 0) {
+		void *blk = map_anon(m + pages * PG, PG, MAP_FIXED_NOREPLACE);
+		unsigned char *q = mremap(m, pages * PG, (pages + 4) * PG, MREMAP_MAYMOVE);
+		if (q == MAP_FAILED) {
+			printf("child: mremap: %s\n", strerror(errno));
+			_exit(1);
+		}
+		if (blk != MAP_FAILED)
+			munmap(blk, PG);
+		unsigned long cbad = check_range("child moved", q, 0, pages, 1);
+		bool z = zero_page(q + pages * PG) && zero_page(q + (pages + 3) * PG);
+		for (size_t k = 0; k < pages; k += 7)
+			fill(q, k, 9); /* must not reach the parent */
+		cbad += check_range("child rewritten", q, 0, 1, 9);
+		void *r = mremap(g, 2 * PG, 4 * PG, 0);
+		printf("child: moved %s, grown part zero %s, grow in place %s\n",
+		       q == m ? "no" : "yes", z ? "yes" : "no",
+		       r == g ? "ok" : strerror(errno));
+		if (r == g) {
+			cbad += check_range("child grown in place", g, 0, 2, 1);
+			fill(g, 3, 5);
+			cbad += !check("child grown page", g, 3, 5);
+			printf("child: grown page written: %s\n", zero_page(g + 2 * PG) ? "ok" : "no");
+		}
+		printf("child: %lu bad\n", cbad);
+		fflush(stdout);
+		_exit(cbad ? 1 : 0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	bad += check_range("parent", m, 0, pages, 1);
+	bad += check_range("parent g", g, 0, 2, 1);
+	printf("fork: child %s, parent %lu bad\n",
+	       WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "failed", bad);
+	return bad || !WIFEXITED(st) || WEXITSTATUS(st) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "move";
@@ -469,6 +531,8 @@ int main(int argc, char **argv)
 		return part();
 	if (!strcmp(mode, "file"))
 		return file();
+	if (!strcmp(mode, "fork"))
+		return forked(argc > 2 ? pages : 2048);
 	fprintf(stderr, "remap: unknown mode %s\n", mode);
 	return 2;
 }
