@@ -523,9 +523,11 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 			break;
 		case SYS_mremap:
 			/* The kernel moves the mapping out of our reach: make
-			 * every page present so that it takes their content. */
+			 * every page present so that it takes their content;
+			 * or grows it in place, registered: know the growth. */
 			if (vm_overlaps(vm, a[0], a[1]) && H->h)
-				(void)vm_populate(vm, H->h, a[0] & ~(LP_PG - 1), a[1]);
+				(void)vm_child_mremap_prep(vm, H->h, a[0], a[1],
+							   a[2], (int)a[3]);
 			break;
 		}
 		handled = 0;

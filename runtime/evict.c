@@ -411,7 +411,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 			freed++;
 			continue;
 		}
-		pg->flags |= PGF_IO;
+		page_io_begin(vm, pg);
 		spt_unlock(s);
 		if (to == 0) {
 			swap_it[ns++] = x;
@@ -422,7 +422,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		if (!w) {
 			/* No memory for the request: stay parked and dirty. */
 			s = spt_lock(&vm->spt, pg->vpn);
-			pg->flags &= (uint16_t)~PGF_IO;
+			page_io_end(vm, pg);
 			pthread_cond_broadcast(&s->settle);
 			spt_unlock(s);
 			frame_idle(vm, x->f);
@@ -491,7 +491,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		/* No slot: the page stays in memory, parked and dirty. */
 		struct lp_page *pg = swap_it[i]->pg;
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		pg->flags &= (uint16_t)~PGF_IO;
+		page_io_end(vm, pg);
 		pthread_cond_broadcast(&s->settle);
 		spt_unlock(s);
 		frame_idle(vm, swap_it[i]->f);
@@ -525,8 +525,10 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 		uint64_t slot = w->to_file ? LP_NO_SLOT : w->slot0 + i;
 		uint64_t drop = LP_NO_SLOT;
 		bool wake = false;
+		/* pg is the struct the write was made for, wherever mremap
+		 * has moved it since (spt_move): its vpn is current. */
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		pg->flags &= (uint16_t)~PGF_IO;
+		page_io_end(vm, pg);
 		if (res == 0 && pg->state == PG_PARKED) {
 			if (!w->to_file) {
 				pg->slot = slot;

@@ -112,132 +112,206 @@ int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap)
 	return 0;
 }
 
-/* Move the page structs of [from, from+len) to [to, to+len) (mremap).
- * The vm is frozen: no page is owned. */
-static void rekey(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t len)
+/*
+ * Move the page structs vpns[0..n) (collected in [from, from+len)) to
+ * [to, to+len) (mremap).  Each struct moves itself (spt_move) rather than
+ * being copied into a new one: a swap write in flight completes on the
+ * struct it was made for (evict.c, write_done), and must find it — with its
+ * frame, its PGF_IO and its waiters — at the page's new address.  Copying
+ * the fields (as this once did) left the completion on the old, recycled
+ * struct and PGF_IO on the new one for ever: pages came back as another
+ * page's data or zeros, and lp_vm_destroy() waited for that write.  The
+ * frame table points at the same structs, so it needs no change.
+ * The vm is frozen: no page is owned, no write completes meanwhile.
+ */
+static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
+		  uintptr_t from, uintptr_t to)
 {
-	uint64_t *vpns;
-	size_t n;
-
-	if (spt_collect(&vm->spt, from >> LP_PAGE_SHIFT,
-			(from + len) >> LP_PAGE_SHIFT, &vpns, &n))
-		return; /* out of memory: those pages refill from their region */
 	int64_t delta = ((int64_t)to - (int64_t)from) >> LP_PAGE_SHIFT;
+
 	for (size_t i = 0; i < n; i++) {
+		uint64_t nvpn = (uint64_t)((int64_t)vpns[i] + delta);
 		struct spt_stripe *s = spt_lock(&vm->spt, vpns[i]);
 		struct lp_page *pg = spt_find(&vm->spt, vpns[i]);
-		struct lp_page old;
-		if (!pg) {
-			spt_unlock(s);
+		spt_unlock(s);
+		if (!pg)
+			continue;
+		/* A struct left at the destination (it cannot be reached:
+		 * the range had no region) goes first, unless busy. */
+		s = spt_lock(&vm->spt, nvpn);
+		struct lp_page *stale = spt_find(&vm->spt, nvpn);
+		if (stale && !page_owned(stale) && !(stale->flags & PGF_IO)) {
+			if (stale->state == PG_RESIDENT || stale->state == PG_PARKED)
+				frame_release(vm, stale->frame);
+			stale->ops->destroy(vm, stale);
+			spt_remove(&vm->spt, stale);
+		}
+		spt_unlock(s);
+		if (spt_move(&vm->spt, pg, nvpn)) {
+			vm_error(vm, -EEXIST); /* cannot happen; keep it */
 			continue;
 		}
-		old = *pg;
-		spt_remove(&vm->spt, pg);
-		spt_unlock(s);
-
-		uint64_t nvpn = (uint64_t)((int64_t)old.vpn + delta);
 		s = spt_lock(&vm->spt, nvpn);
-		struct lp_page *np = spt_find(&vm->spt, nvpn);
-		if (!np)
-			np = spt_insert(&vm->spt, nvpn);
-		if (np) {
-			np->ops = old.ops;
-			np->state = old.state;
-			np->backing = old.backing;
-			np->flags = old.flags & (uint16_t)~PGF_WAITERS;
-			np->frame = old.frame;
-			np->slot = old.slot;
-			frame_set_page(vm, old.frame, np);
-		} else {
-			/* No memory for the struct: give the page up. */
-			if (old.state == PG_RESIDENT || old.state == PG_PARKED)
-				frame_release(vm, old.frame);
-			if (old.slot != LP_NO_SLOT)
-				swap_free(vm->swap, old.slot);
-			vm_error(vm, -ENOMEM);
-		}
+		if (pg->backing == BK_SLOT && pg->slot != LP_NO_SLOT)
+			swap_set_owner(vm->swap, pg->slot, nvpn);
+		/* A frameless page (beyond the budget) is adopted by number. */
+		if (pg->state == PG_RESIDENT && pg->frame == LP_NO_FRAME && vm->fr.n)
+			frame_overflow_note(vm, nvpn);
+		bool poisoned = pg->flags & PGF_POISONED;
+		pg->flags &= (uint16_t)~PGF_POISONED;
 		spt_unlock(s);
+		if (poisoned) {
+			/* Its SIGBUS marker moved with the page table; the
+			 * handler would clear it at the old address: clear
+			 * it here, the next touch reads the page again. */
+			struct iovec iov = { (void *)(uintptr_t)(nvpn << LP_PAGE_SHIFT), LP_PG };
+			(void)prim_zap(vm->pidfd, &iov, 1);
+		}
 	}
-	free(vpns);
+}
+
+/* An unmanaged mapping moved onto [want, want+len) (MREMAP_FIXED): the
+ * managed pages there go first, as the kernel unmaps them.  Checks what
+ * the kernel would refuse before it touches anything. */
+static long mremap_unmanaged(struct lp_vm *vm, uintptr_t old, size_t oldlen,
+			     size_t newlen, int flags, uintptr_t want)
+{
+	if ((flags & MREMAP_FIXED) && aligned(want) && want + newlen > want &&
+	    (flags & MREMAP_MAYMOVE) && vm_overlaps(vm, want, newlen) &&
+	    (want + newlen <= old || want >= old + oldlen)) {
+		int rc = take_out(vm, want, newlen);
+		if (rc)
+			return rc;
+	}
+	void *p = mremap((void *)old, oldlen, newlen, flags, (void *)want);
+	return p == MAP_FAILED ? -errno : (long)(uintptr_t)p;
 }
 
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want)
 {
+	size_t rawold = oldlen;
+
 	oldlen = round_len(oldlen);
 	newlen = round_len(newlen);
 	if (!aligned(old) || !newlen ||
-	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)))
+	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) ||
+	    ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) && !(flags & MREMAP_MAYMOVE)))
 		return -EINVAL;
-
-	pthread_rwlock_rdlock(&vm->map_lock);
-	struct lp_region *r = regions_find(&vm->regions, old);
-	if (r)
-		region_get(r);
-	bool inside = r && old + oldlen <= r->end;
-	pthread_rwlock_unlock(&vm->map_lock);
-	if (!r && !vm_overlaps(vm, old, oldlen ? oldlen : LP_PG)) {
-		void *p = mremap((void *)old, oldlen, newlen, flags, (void *)want);
-		return p == MAP_FAILED ? -errno : (long)(uintptr_t)p;
-	}
-	if (!inside || !oldlen) {
-		region_put(r);
-		return -EFAULT; /* one mapping only, as the kernel wants */
-	}
-	if (flags & MREMAP_DONTUNMAP) {
-		region_put(r);
+	if (!vm_overlaps(vm, old, oldlen ? oldlen : LP_PG))
+		return mremap_unmanaged(vm, old, rawold, newlen, flags, want);
+	if (!oldlen)
+		return -EINVAL; /* a duplicate needs a shared mapping */
+	if (old + oldlen < old)
+		return -EFAULT;
+	if (flags & MREMAP_DONTUNMAP)
 		return -EINVAL; /* not supported on managed memory */
-	}
-	long rc;
+	pthread_rwlock_rdlock(&vm->map_lock);
+	bool covered = regions_cover(&vm->regions, old, old + oldlen);
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (!covered)
+		return -EFAULT; /* part of it is not ours: one mapping only */
+
 	if (!(flags & MREMAP_FIXED) && newlen <= oldlen) {
-		rc = newlen < oldlen ? vm_munmap(vm, old + newlen, oldlen - newlen) : 0;
-		region_put(r);
+		int rc = newlen < oldlen ? vm_munmap(vm, old + newlen, oldlen - newlen) : 0;
 		return rc ? rc : (long)old;
 	}
 	if (flags & MREMAP_FIXED) {
-		if (!aligned(want)) {
-			region_put(r);
+		if (!aligned(want) || want + newlen < want ||
+		    (want < old + oldlen && old < want + newlen))
 			return -EINVAL;
-		}
-		(void)take_out(vm, want, newlen);
+		int rc = take_out(vm, want, newlen);
+		if (rc)
+			return rc;
+	}
+	/* Shrinking while moving: the kernel unmaps the tail first. */
+	if (newlen < oldlen) {
+		int rc = vm_munmap(vm, old + newlen, oldlen - newlen);
+		if (rc)
+			return rc;
+		oldlen = newlen;
 	}
 
-	/* The kernel grows the mapping in place or moves it with its pages
-	 * (keeping the protection the program gave it); we move our table with
-	 * it, the vm frozen so that no page is in flight. */
+	/*
+	 * Everything that could fail is prepared before the kernel acts:
+	 * the regions the range becomes, moved or grown in place, and the
+	 * pages to move.  The kernel grows the mapping in place or moves it
+	 * with its pages (keeping the protection the program gave it); we
+	 * move our table with it, the vm frozen so that no page is owned.
+	 * Writes of pages in the range may be in flight: they complete on the
+	 * same page structs, moved (rekey).
+	 */
+	struct lp_region *grown = NULL, **pieces = NULL;
+	size_t npieces = 0;
+	uint64_t *vpns = NULL;
+	size_t nvpns = 0;
+	long rc = 0;
+	pthread_rwlock_rdlock(&vm->map_lock);
+	const struct lp_regions *t = &vm->regions;
+	struct lp_region *last = regions_find(t, old + oldlen - 1);
+	if (newlen > oldlen && last && last->end == old + oldlen &&
+	    !(grown = region_clone(last, last->start, old + newlen)))
+		rc = -ENOMEM;
+	for (size_t i = 0; i < t->n && !rc; i++) {
+		struct lp_region *r = t->v[i];
+		if (r->end <= old || r->start >= old + oldlen)
+			continue;
+		struct lp_region **np = realloc(pieces, (npieces + 1) * sizeof(*np));
+		if (!np) {
+			rc = -ENOMEM;
+			break;
+		}
+		pieces = np;
+		uintptr_t s = r->start > old ? r->start : old;
+		uintptr_t e = r->end < old + oldlen ? r->end : old + oldlen;
+		if (e == old + oldlen)
+			e = old + newlen; /* the last one takes the growth */
+		if (!(pieces[npieces] = region_clone(r, s, e)))
+			rc = -ENOMEM;
+		else
+			npieces++;
+	}
+	pthread_rwlock_unlock(&vm->map_lock);
+
 	vm_freeze(vm);
-	void *p = mremap((void *)old, oldlen, newlen, flags, (void *)want);
-	if (p == MAP_FAILED) {
-		rc = -errno;
+	if (!rc)
+		rc = spt_collect(&vm->spt, old >> LP_PAGE_SHIFT,
+				 (old + oldlen) >> LP_PAGE_SHIFT, &vpns, &nvpns);
+	void *p = MAP_FAILED;
+	if (!rc) {
+		p = mremap((void *)old, oldlen, newlen, flags, (void *)want);
+		if (p == MAP_FAILED)
+			rc = -errno;
+	}
+	if (rc) {
 		vm_thaw(vm);
-		region_put(r);
-		return rc;
+		goto out;
 	}
 	uintptr_t to = (uintptr_t)p;
-	size_t kept = newlen < oldlen ? newlen : oldlen;
 	if (to == old) {
 		/* Grown in place: the kernel extended the mapping with its
-		 * protection and registration; the table gets the new part. */
-		struct lp_region *ext = region_clone(r, r->start, r->end);
+		 * protection and registration; its region grows with it, so
+		 * that the next mremap finds one mapping, as the kernel does. */
 		(void)prim_uffd_register(vm->uffd, old + oldlen, newlen - oldlen,
 					 UFFDIO_REGISTER_MODE_MISSING |
 						 UFFDIO_REGISTER_MODE_WP);
-		if (ext) {
-			ext->off = r->off + (old + oldlen - r->start);
-			ext->start = old + oldlen;
-			ext->end = old + newlen;
-			pthread_rwlock_wrlock(&vm->map_lock);
-			if (regions_insert(&vm->regions, ext)) {
-				region_put(ext);
-				ext = NULL;
-			}
-			pthread_rwlock_unlock(&vm->map_lock);
-		}
-		if (!ext)
+		struct lp_region **gone = NULL;
+		size_t ngone = 0;
+		pthread_rwlock_wrlock(&vm->map_lock);
+		if (!grown || regions_take(&vm->regions, grown->start,
+					   old + oldlen, &gone, &ngone) ||
+		    regions_insert(&vm->regions, grown)) {
 			vm_error(vm, -ENOMEM);
+		} else {
+			grown = NULL; /* the table's now */
+		}
+		pthread_rwlock_unlock(&vm->map_lock);
 		vm_thaw(vm);
-		region_put(r);
-		return (long)old;
+		for (size_t i = 0; i < ngone; i++)
+			region_put(gone[i]);
+		free(gone);
+		rc = (long)old;
+		goto out;
 	}
 	/* The new mapping lost its registration and its write-protect bits
 	 * (no EVENT_REMAP): register it again and protect every page, so
@@ -245,40 +319,96 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	(void)prim_uffd_register(vm->uffd, to, newlen,
 				 UFFDIO_REGISTER_MODE_MISSING |
 					 UFFDIO_REGISTER_MODE_WP);
-	(void)prim_uffd_wp(vm->uffd, to, kept, true);
+	(void)prim_uffd_wp(vm->uffd, to, oldlen, true);
 
 	struct lp_region **gone = NULL;
 	size_t ngone = 0;
-	struct lp_region *moved = region_clone(r, r->start, r->end);
 	pthread_rwlock_wrlock(&vm->map_lock);
-	rc = regions_take(&vm->regions, old, old + oldlen, &gone, &ngone);
-	if (moved) {
-		moved->off = r->off + (old - r->start);
-		moved->start = to;
-		moved->end = to + newlen;
-		if (regions_insert(&vm->regions, moved)) {
-			region_put(moved);
-			moved = NULL;
+	if (regions_take(&vm->regions, old, old + oldlen, &gone, &ngone))
+		vm_error(vm, -ENOMEM);
+	for (size_t i = 0; i < npieces; i++) {
+		struct lp_region *r = pieces[i];
+		r->start = r->start - old + to;
+		r->end = r->end - old + to;
+		if (regions_insert(&vm->regions, r)) {
+			region_put(r);
+			vm_error(vm, -ENOMEM);
 		}
 	}
+	npieces = 0;
 	pthread_rwlock_unlock(&vm->map_lock);
-	if (!moved)
-		vm_error(vm, -ENOMEM);
-	if (kept < oldlen)
-		vm_destroy_pages(vm, old + kept, old + oldlen);
-	rekey(vm, old, to, kept);
+	rekey(vm, vpns, nvpns, old, to);
 	vm_thaw(vm);
+	/* A thread blocked on a page of the old range (its owner would have
+	 * woken it there) faults again: the range is gone, as natively. */
+	(void)prim_uffd_wake(vm->uffd, old, oldlen);
 	for (size_t i = 0; i < ngone; i++)
 		region_put(gone[i]);
 	free(gone);
-	region_put(r);
-	return (long)to;
+	rc = (long)to;
+out:
+	for (size_t i = 0; i < npieces; i++)
+		region_put(pieces[i]);
+	free(pieces);
+	region_put(grown);
+	free(vpns);
+	return rc;
+}
+
+int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
+			 size_t oldlen, size_t newlen, int flags)
+{
+	oldlen = round_len(oldlen);
+	newlen = round_len(newlen);
+	if (!aligned(old) || !oldlen || old + oldlen < old)
+		return -EINVAL;
+	/* A move: the kernel takes what is present; the new mapping is not
+	 * registered (no EVENT_REMAP). */
+	(void)vm_populate(vm, h, old, oldlen);
+	if (newlen <= oldlen || (flags & MREMAP_FIXED) || old + newlen < old)
+		return 0;
+	/* Growing in place keeps the registration: faults on the growth come
+	 * to this vm, which must know the range.  Where the kernel moves it
+	 * instead, the range is free or holds an unregistered mapping, whose
+	 * faults never come here. */
+	int rc = 0;
+	pthread_rwlock_wrlock(&vm->map_lock);
+	struct lp_region *last = regions_find(&vm->regions, old + oldlen - 1);
+	bool room = true;
+	for (size_t i = 0; i < vm->regions.n && room; i++)
+		room = vm->regions.v[i]->end <= old + oldlen ||
+		       vm->regions.v[i]->start >= old + newlen;
+	if (last && last->end == old + oldlen && room) {
+		struct lp_region *grown = region_clone(last, last->start, old + newlen);
+		struct lp_region **gone = NULL;
+		size_t ngone = 0;
+		if (!grown || regions_take(&vm->regions, last->start, last->end,
+					   &gone, &ngone)) {
+			rc = -ENOMEM;
+		} else if (regions_insert(&vm->regions, grown)) {
+			rc = -ENOMEM;
+		} else {
+			grown = NULL;
+		}
+		region_put(grown);
+		for (size_t i = 0; i < ngone; i++)
+			region_put(gone[i]);
+		free(gone);
+	}
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (rc)
+		vm_error(vm, rc);
+	return rc;
 }
 
 int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 		size_t len)
 {
 	len = round_len(len);
+	/* h is the host's handler context, made for the parent vm: serve
+	 * the faults of this vm (a child's) through it meanwhile. */
+	struct lp_vm *hv = h->vm;
+	h->vm = vm;
 	for (uintptr_t a = addr; a < addr + len; a += LP_PG) {
 		pthread_rwlock_rdlock(&vm->map_lock);
 		struct lp_region *r = regions_find(&vm->regions, a);
@@ -295,5 +425,6 @@ int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 		if (want)
 			vm_fault_in(h, a);
 	}
+	h->vm = hv;
 	return 0;
 }

@@ -25,6 +25,11 @@ int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap);
 /* mremap(2) (MREMAP_DONTUNMAP is refused on managed memory). */
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want);
+/* A forked child's mremap of [old, old+oldlen), before the kernel acts
+ * (it is not served by us): every page made present, and a growth in
+ * place, if that is what the kernel does, known to the child's regions. */
+int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
+			 size_t oldlen, size_t newlen, int flags);
 /* Make every page of [addr, addr+len) present (a forked child's range that
  * the kernel is about to move away from the registration).  h: a handler
  * context of the caller's (handler_new). */

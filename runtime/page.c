@@ -53,3 +53,15 @@ void page_wake(struct lp_vm *vm, uintptr_t addr)
 {
 	(void)prim_uffd_wake(vm->uffd, addr, LP_PG);
 }
+
+void page_io_begin(struct lp_vm *vm, struct lp_page *pg)
+{
+	pg->flags |= PGF_IO;
+	atomic_fetch_add_explicit(&vm->io_pages, 1, memory_order_relaxed);
+}
+
+void page_io_end(struct lp_vm *vm, struct lp_page *pg)
+{
+	pg->flags &= (uint16_t)~PGF_IO;
+	atomic_fetch_sub_explicit(&vm->io_pages, 1, memory_order_relaxed);
+}

@@ -22,7 +22,8 @@
  * threads, the stripe condition variable for lp_unmap()/lp_sync()).
  *
  * Every field is protected by the page's stripe lock (spt.h), except vpn,
- * which never changes while the page exists.
+ * which changes only when mremap moves the page (spt_move(), the vm
+ * frozen) and is otherwise read without a lock.
  */
 #ifndef LP_PAGE_H
 #define LP_PAGE_H
@@ -115,7 +116,7 @@ extern const struct lp_page_ops lp_anon_ops;
 extern const struct lp_page_ops lp_file_ops;
 
 struct lp_page {
-	uint64_t vpn;                  /* address >> 12; immutable */
+	uint64_t vpn;                  /* address >> 12; changed by spt_move() */
 	struct lp_page *next;          /* hash chain (spt.c) */
 	const struct lp_page_ops *ops; /* current type */
 	uint8_t state;                 /* enum lp_page_state */

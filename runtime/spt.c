@@ -10,9 +10,12 @@
 
 /*
  * Page structs are never returned to malloc before spt_fini(), and a struct
- * is recycled only within its own stripe: a stale pointer therefore still
- * leads to the right stripe lock, under which its holder re-validates it
- * (the evictor does, see evict.c).
+ * is recycled only within the stripe of the page number it had last: a
+ * stale pointer therefore still leads to the right stripe lock (that of its
+ * vpn, read atomically), under which its holder re-validates it (the
+ * evictor does, see evict.c).  spt_move() changes a struct's page number
+ * (mremap) only while the vm is frozen, when nobody holds such a pointer
+ * between two looks.
  */
 struct spt_chunk {
 	struct spt_chunk *next;
@@ -129,6 +132,31 @@ void spt_remove(struct lp_spt *spt, struct lp_page *pg)
 	pg->next = s->free;
 	s->free = pg;
 	atomic_fetch_sub_explicit(&spt->count, 1, memory_order_relaxed);
+}
+
+int spt_move(struct lp_spt *spt, struct lp_page *pg, uint64_t to)
+{
+	struct spt_stripe *s = spt_lock(spt, to);
+	bool taken = spt_find(spt, to) != NULL;
+
+	spt_unlock(s);
+	if (taken)
+		return -EEXIST;
+	s = spt_lock(spt, pg->vpn);
+	for (struct lp_page **pp = chain(spt, pg->vpn); *pp; pp = &(*pp)->next) {
+		if (*pp == pg) {
+			*pp = pg->next;
+			break;
+		}
+	}
+	__atomic_store_n(&pg->vpn, to, __ATOMIC_RELAXED);
+	spt_unlock(s);
+	s = spt_lock(spt, to);
+	struct lp_page **head = chain(spt, to);
+	pg->next = *head;
+	*head = pg;
+	spt_unlock(s);
+	return 0;
 }
 
 void spt_maybe_grow(struct lp_spt *spt)

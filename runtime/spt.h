@@ -69,6 +69,17 @@ struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn);
 /* Under the stripe lock of pg: unlink pg and recycle its struct. */
 void spt_remove(struct lp_spt *spt, struct lp_page *pg);
 
+/*
+ * Give page struct pg (in the table) the page number `to`, which must have
+ * no page: the struct itself moves, so that whoever holds a pointer to it
+ * across the move — a swap write in flight (evict.c), the frame table —
+ * finds it under its new number.  Takes the two stripe locks in turn,
+ * never both; pg is in no chain for a moment, so the caller keeps everyone
+ * else from looking it up meanwhile (mremap: the vm is frozen).  Returns 0,
+ * or -EEXIST when `to` has a page (pg is not moved).
+ */
+int spt_move(struct lp_spt *spt, struct lp_page *pg, uint64_t to);
+
 /* Grow the table when it is loaded above 2 pages per chain.  No lock held. */
 void spt_maybe_grow(struct lp_spt *spt);
 

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -97,6 +98,7 @@ void vm_init_common(struct lp_vm *vm)
 	atomic_init(&vm->stopping, false);
 	atomic_init(&vm->last_error, 0);
 	atomic_init(&vm->dead, false);
+	atomic_init(&vm->io_pages, 0);
 }
 
 void vm_fini_common(struct lp_vm *vm)
@@ -246,12 +248,34 @@ fail:
 
 /* Wait (stripe s held) until nobody owns pg and no write of it is in
  * flight.  Returns the page again: it cannot go away meanwhile, since only
- * the unmapper of its range removes it. */
-static void settle(struct spt_stripe *s, struct lp_page *pg)
+ * the unmapper of its range removes it.
+ *
+ * A write in flight always completes (the evictor reaps every write before
+ * it stops), and its completion finds the page wherever mremap moved it
+ * (spt_move).  Should a bug ever leave PGF_IO on a page whose write is not
+ * in flight, nothing would clear it and lp_vm_destroy() would wait
+ * forever: so the wait looks again every 100 ms, and a flagged page while
+ * no page is counted in flight (vm->io_pages) has a stale flag.  Its
+ * content is still in its frame (mapped, or in its kva slot), so dropping
+ * the flag loses nothing; the event is reported as -EIO in last_error. */
+static void settle(struct lp_vm *vm, struct spt_stripe *s, struct lp_page *pg)
 {
 	while (page_owned(pg) || (pg->flags & PGF_IO)) {
+		if (!page_owned(pg) &&
+		    atomic_load_explicit(&vm->io_pages, memory_order_relaxed) == 0) {
+			pg->flags &= (uint16_t)~PGF_IO;
+			vm_error(vm, -EIO);
+			break;
+		}
 		pg->flags |= PGF_WAITERS;
-		pthread_cond_wait(&s->settle, &s->lock);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->settle, &s->lock, &ts);
 	}
 }
 
@@ -295,7 +319,7 @@ static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
 		struct spt_stripe *s = spt_lock(&vm->spt, vpns[i]);
 		struct lp_page *pg = spt_find(&vm->spt, vpns[i]);
 		if (pg)
-			settle(s, pg);
+			settle(vm, s, pg);
 		if (!pg || !(pg->flags & PGF_DIRTY) ||
 		    (pg->state != PG_RESIDENT && pg->state != PG_PARKED)) {
 			spt_unlock(s);
@@ -351,7 +375,7 @@ void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 		struct spt_stripe *s = spt_lock(&vm->spt, vpns[i]);
 		struct lp_page *pg = spt_find(&vm->spt, vpns[i]);
 		if (pg) {
-			settle(s, pg);
+			settle(vm, s, pg);
 			if (pg->state == PG_RESIDENT || pg->state == PG_PARKED)
 				frame_release(vm, pg->frame);
 			pg->ops->destroy(vm, pg);

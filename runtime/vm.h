@@ -150,6 +150,10 @@ struct lp_vm {
 	bool ready;                /* fully created */
 	atomic_bool stopping;
 	atomic_int last_error;
+	/* page writes in flight (page_io_begin/end): a page flagged PGF_IO
+	 * while none is in flight has a stale flag that no completion will
+	 * clear (vm.c, settle) */
+	atomic_uint io_pages;
 	unsigned char *zero;       /* one zeroed page, read only */
 	void *zeros;               /* LP_RA_MAX pages that read as zero */
 };
@@ -235,6 +239,12 @@ void evictor_kick(struct lp_vm *vm);
 bool page_take_waiters(struct lp_page *pg);
 /* Wake faulting threads blocked on the page at addr. */
 void page_wake(struct lp_vm *vm, uintptr_t addr);
+/* Under pg's stripe lock: the evictor starts / ends writing pg's kva slot
+ * (PGF_IO).  vm->io_pages counts the calls, not the flags: each begin has
+ * exactly one end, on the same struct (the frame is busy meanwhile, so the
+ * page cannot be handed to a second write before the first ends). */
+void page_io_begin(struct lp_vm *vm, struct lp_page *pg);
+void page_io_end(struct lp_vm *vm, struct lp_page *pg);
 
 /* Read one page of content from swap slot into buf (LP_PG bytes). */
 int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
