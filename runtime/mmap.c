@@ -266,6 +266,8 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 		vm_error(vm, -ENOMEM);
 	if (kept < oldlen)
 		vm_destroy_pages(vm, old + kept, old + oldlen);
+	if (vm->vf)
+		verify_move(vm, old, to, kept); /* before rekey forgets them */
 	rekey(vm, old, to, kept);
 	vm_thaw(vm);
 	for (size_t i = 0; i < ngone; i++)

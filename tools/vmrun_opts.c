@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"  -s, --swap PATH        swap file, or directory for an unlinked one\n"
 	"      --swap-max SIZE    largest swap file\n"
 	"      --encrypt-swap     encrypt swapped pages (random key per run)\n"
+	"      --verify           checksum pages out and in, report mismatches\n"
 	"  -t, --threads N        fault-handler threads (default: one per CPU)\n"
 	"      --stats            print statistics on stderr at exit\n"
 	"      --stats-json FILE  write statistics as JSON to FILE at exit\n"
@@ -65,6 +66,7 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 		{ "threads", required_argument, NULL, 't' },
 		{ "stats", no_argument, NULL, 'x' },
 		{ "encrypt-swap", no_argument, NULL, 'E' },
+		{ "verify", no_argument, NULL, 'v' },
 		{ "stats-json", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -125,6 +127,9 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 			break;
 		case 'E':
 			cfg.flags |= LP_CFG_ENCRYPT_SWAP;
+			break;
+		case 'v':
+			cfg.flags |= LP_CFG_VERIFY;
 			break;
 		case 'j':
 			json = optarg;
