@@ -204,6 +204,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 	uint64_t drop = LP_NO_SLOT;
 	bool wake = false;
+	if (vm->vf) /* before the backing changes: the report names it */
+		verify_back(vm, pg, h->buf, fill.kind, r);
 	pg->ops = fill.ops;
 	pg->backing = fill.backing;
 	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
@@ -212,8 +214,6 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	else /* writes to it go unseen from now */
 		drop = dirty_locked(pg, write || !fill.clean);
 	(void)page_set_state(pg, PG_RESIDENT);
-	if (vm->vf)
-		verify_back(vm, pg, h->buf, fill.kind, r);
 	pg->frame = f;
 	frame_install(vm, f, pg);
 	if (f == LP_NO_FRAME && vm->fr.n)

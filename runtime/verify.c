@@ -360,7 +360,7 @@ static const char *path_name(int path)
 
 static const char *backing_name(unsigned b)
 {
-	static const char *const n[] = { "none", "zero", "swap slot", "file",
+	static const char *const n[] = { "none", "zero", "swap", "file",
 					 "refill" };
 	return b < sizeof(n) / sizeof(n[0]) ? n[b] : "-";
 }
@@ -500,7 +500,7 @@ static void report(struct lp_verify *vf, const struct snap *pg,
 		say(o, "  page now: state %s, backing %s", page_state_name(pg->state),
 		    backing_name(pg->backing));
 		if (pg->backing == BK_SLOT && pg->slot != LP_NO_SLOT)
-			say(o, " %" PRIu64 " (swap offset %#" PRIx64 ")", pg->slot,
+			say(o, " slot %" PRIu64 " (offset %#" PRIx64 ")", pg->slot,
 			    swap_off(pg->slot));
 		if (pg->backing == BK_FILE && r)
 			say(o, " (offset %#" PRIx64 ")", region_file_off(r, pg->vpn));
