@@ -273,8 +273,15 @@ int verify_create(struct lp_vm *vm)
 		}
 	}
 	pthread_mutex_unlock(&reg_lock);
-	/* Out of ids (255 vms verified at once): checks still work, but a
-	 * page's history is not kept. */
+	if (!vf->id) {
+		/* 255 vms verified at once (fork children): without an id a
+		 * page's record would outlive the page; this vm goes
+		 * unverified. */
+		if (atomic_fetch_sub(&vf->cnt->refs, 1) == 1)
+			free(vf->cnt);
+		free(vf);
+		return 0;
+	}
 	vm->spt.vf_flags = (uint16_t)(vf->id << PGF_VF_SHIFT);
 	vm->vf = vf;
 	return 0;

@@ -53,7 +53,7 @@ SQL
 # or so; below those caps some take minutes.
 perl-hash)
 	prog=/usr/bin/perl
-	caps="4M 6M 8M"
+	caps="3M 4M 6M"
 	args=(-e 'my %h; $h{"k$_"} = $_ * 2 for 1 .. 30000; my $s = 0;
 $s += $h{$_} for keys %h; delete $h{"k$_"} for grep { $_ % 3 == 0 } 1 .. 30000;
 my @k = sort keys %h; print scalar(@k), " $s $k[0] $k[-1] ", join(",", @k[100 .. 104]), "\n";')
@@ -76,7 +76,7 @@ print(len(d), sum(len(v) for v in d.values()), len(l), sum(x[0] for x in l), h)
 	;;
 lua-table)
 	prog=/usr/bin/lua5.4
-	caps="4M 6M 8M"
+	caps="4M 5M 6M"
 	args=(-e 'local t = {}
 for i = 1, 40000 do t[i] = i * 3; t["k" .. i] = i end
 for i = 1, 40000, 4 do t["k" .. i] = nil end
@@ -86,7 +86,7 @@ print(#t, n, s)')
 	;;
 sqlite-index)
 	prog=/usr/bin/sqlite3
-	caps="2M 4M 8M"
+	caps="2M 3M 4M"
 	args=(:memory: "CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c REAL);
 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 60000)
 INSERT INTO t SELECT x, printf('%08x-%d', (x * 2654435761) % 4294967296, x % 977), x * 0.5 FROM n;

@@ -94,8 +94,9 @@ for ((i = 0; i < runs; i++)); do
 			what+=("peak $peak frames above the budget $budget")
 			over=$((over + 1))
 		fi
-		if ((verify)) && [ "$c" = 0 ]; then
-			what+=("verify checked nothing")
+		swapins=$(sed 's/.*"swapin":{"count":\([0-9]*\).*/\1/' "$work/stats.json")
+		if ((verify)) && [ "$c" = 0 ] && [ "$swapins" != 0 ]; then
+			what+=("verify checked none of $swapins swap-ins")
 		fi
 	elif [ "$status" = "$native" ]; then
 		what+=("no statistics written")
