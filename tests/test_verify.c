@@ -11,6 +11,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "common.h"
@@ -317,6 +318,57 @@ Test(verify, another_pages_data_is_named)
 	assert_reported(err, (char *)p + (size_t)a * PG, "swap-in");
 	cr_assert(strstr(err, whose), "the report does not say whose data it is (%s)", whose);
 	cr_assert_eq(check_page(p, a, 1), 0); /* page b's data */
+	free(err);
+	lp_vm_destroy(vm);
+}
+
+/* A fork copies parked pages from the parent's kva slots into the child:
+ * the copy is checked too (vmrun's vms serve forks: VMF_FORK). */
+Test(verify, fork_copy_of_a_parked_page_is_checked)
+{
+	struct lp_config c = cfg_frames(16);
+	struct lp_vm *vm;
+	c.threads = 1;
+	c.flags |= LP_CFG_VERIFY | LP_CFG_NO_READAHEAD;
+	int rc = vm_create(&vm, &c, VMF_FORK);
+	if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS)
+		cr_skip_test("userfaultfd (with fork events) refused here: %s", strerror(-rc));
+	cr_assert_eq(rc, 0);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, NPAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (unsigned k = 0; k < NPAGES; k++)
+		fill_page(p, k, 1);
+	int found = -1;
+	for (int round = 0; round < 2000 && found < 0; round++) {
+		for (unsigned k = 0; k < NPAGES; k++)
+			cr_assert_eq(check_page(p, (k * 7) % NPAGES, 1), -1);
+		vm_freeze(vm);
+		for (unsigned k = 0; k < NPAGES && found < 0; k++) {
+			struct pinfo pi = page_info(vm, (char *)p + (size_t)k * PG);
+			if (pi.state == PG_PARKED && !(pi.flags & PGF_IO)) {
+				found = (int)k;
+				((unsigned char *)kva_of(&vm->fr, pi.frame))[200] ^= 1;
+			}
+		}
+		if (found < 0)
+			vm_thaw(vm);
+	}
+	cr_assert_geq(found, 0, "no page was ever parked");
+
+	/* Still frozen, as vmrun forks: the parked page holds still. */
+	capture_start();
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	cr_assert_gt(pid, 0);
+	int status;
+	waitpid(pid, &status, 0);
+	struct lp_stats st = wait_mismatches(vm, 1);
+	wait_report("history");
+	vm_thaw(vm);
+	char *err = capture_end();
+	cr_assert_geq(st.verify_mismatches, 1);
+	assert_reported(err, (char *)p + (size_t)found * PG, "by fork copy");
 	free(err);
 	lp_vm_destroy(vm);
 }
