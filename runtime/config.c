@@ -176,6 +176,11 @@ static int opt_encrypt(const char *v, struct lp_config *c)
 	return opt_flag(v, c, LP_CFG_ENCRYPT_SWAP, true);
 }
 
+static int opt_verify(const char *v, struct lp_config *c)
+{
+	return opt_flag(v, c, LP_CFG_VERIFY, true);
+}
+
 const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_FRAMES", "resident budget in 4 KiB frames (0 = unlimited)", opt_frames },
 	{ "LAZYPAGE_MEM", "resident budget as a size, e.g. 64M (overrides FRAMES)", opt_mem },
@@ -188,6 +193,7 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_READAHEAD", "0: no swap readahead", opt_readahead },
 	{ "LAZYPAGE_SWAP_ENCRYPT", "1: encrypt swapped pages", opt_encrypt },
 	{ "LAZYPAGE_PIN", "0: do not pin fault handlers to CPUs", opt_pin },
+	{ "LAZYPAGE_VERIFY", "1: checksum pages out and in, report mismatches", opt_verify },
 	{ NULL, NULL, NULL },
 };
 

@@ -311,6 +311,8 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		bool wake = false;
 		if (x->ok) {
 			(void)page_set_state(x->pg, PG_PARKED);
+			if (vm->vf)
+				verify_left(vm, x->pg, (const void *)kva_of(fr, x->f));
 			pthread_mutex_lock(&fr->lock);
 			fr->tab[x->f].kva = KVA_FULL;
 			pthread_mutex_unlock(&fr->lock);

@@ -204,6 +204,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 	uint64_t drop = LP_NO_SLOT;
 	bool wake = false;
+	if (vm->vf) /* before the backing changes: the report names it */
+		verify_back(vm, pg, h->buf, fill.kind, r);
 	pg->ops = fill.ops;
 	pg->backing = fill.backing;
 	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
@@ -265,6 +267,8 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 		drop = dirty_locked(pg, write);
 	}
 	(void)page_set_state(pg, PG_RESIDENT);
+	if (vm->vf)
+		verify_back(vm, pg, (const void *)kva_of(&vm->fr, f), VF_RESTORE, NULL);
 	/* The kva copy is no longer needed, unless the evictor still writes
 	 * from it; then the write's completion releases it. */
 	if (!(pg->flags & PGF_IO))
@@ -501,6 +505,9 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 			} else {
 				pg->flags |= PGF_WP;
 				pg->flags &= (uint16_t)~PGF_DIRTY;
+				if (vm->vf)
+					verify_back(vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
+						    VF_READAHEAD, NULL);
 			}
 			(void)page_set_state(pg, PG_RESIDENT);
 			pg->frame = a->frame[i];

@@ -84,11 +84,13 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 	if (cp) {
 		cp->ops = pg->ops;
 		cp->backing = pg->backing;
-		cp->flags = pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY);
+		cp->flags |= pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY);
 		cp->slot = pg->slot;
 		if (cp->slot != LP_NO_SLOT)
 			swap_ref(c->swap, cp->slot);
 		cp->state = st == PG_EVICTED ? PG_EVICTED : PG_RESIDENT;
+		if (c->vf && cp->state == PG_EVICTED)
+			verify_inherit(c, pg->vpn);
 		if (cp->state == PG_RESIDENT) {
 			uint32_t f;
 			(void)frame_get(c, &f); /* no budget: counts it */
@@ -136,6 +138,9 @@ static int copy_table(struct lp_vm *p, struct lp_vm *c)
 	/* Parked pages live in our kva slots, which the child has not got:
 	 * give it a copy now (the parent is frozen: the slots hold still). */
 	for (size_t k = 0; k < n; k++) {
+		if (p->vf)
+			verify_peek(p, todo[k].vpn, (const void *)kva_of(&p->fr, todo[k].f),
+				    VF_FORK);
 		int e = prim_uffd_copy(c->uffd, (uintptr_t)todo[k].vpn << 12,
 				       (const void *)kva_of(&p->fr, todo[k].f),
 				       LP_PG, todo[k].clean);
@@ -204,7 +209,7 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	if (!c->zero || c->stop_fd < 0 || c->thaw_fd < 0)
 		goto fail;
 	memset(c->zero, 0, LP_PG);
-	if ((rc = spt_init(&c->spt)))
+	if ((rc = spt_init(&c->spt)) || (rc = verify_create(c)))
 		goto fail;
 	c->fr_up = true;
 	if ((rc = frames_init(c, 0, NULL, 0)))
@@ -295,6 +300,7 @@ void vm_child_destroy(struct lp_vm *c)
 			}
 		}
 	}
+	verify_destroy(c);
 	if (c->spt.bucket)
 		spt_fini(&c->spt);
 	if (c->fr_up)

@@ -32,6 +32,8 @@ int page_set_state(struct lp_page *pg, enum lp_page_state to)
 	if (pg->state >= PG_NSTATES || to >= PG_NSTATES ||
 	    !(allowed[pg->state] & T(to)))
 		return -EINVAL;
+	if (pg->flags & PGF_VF_MASK)
+		verify_note(pg, pg->state, to);
 	pg->state = (uint8_t)to;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Supplemental page table (see spt.h). */
 #include "spt.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -107,7 +108,7 @@ struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn)
 	pg->ops = &lp_uninit_ops;
 	pg->state = PG_UNINIT;
 	pg->backing = BK_NONE;
-	pg->flags = 0;
+	pg->flags = spt->vf_flags;
 	pg->frame = LP_NO_FRAME;
 	pg->slot = LP_NO_SLOT;
 	struct lp_page **head = chain(spt, vpn);
@@ -127,6 +128,8 @@ void spt_remove(struct lp_spt *spt, struct lp_page *pg)
 			break;
 		}
 	}
+	if (pg->flags & PGF_VF_MASK)
+		verify_forget(pg);
 	pg->state = PG_DEAD;
 	pg->frame = LP_NO_FRAME;
 	pg->next = s->free;

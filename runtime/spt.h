@@ -35,6 +35,7 @@ struct lp_spt {
 	struct lp_page **bucket; /* nbucket chains; nbucket % SPT_STRIPES == 0 */
 	size_t nbucket;          /* read under any stripe lock */
 	atomic_size_t count;
+	uint16_t vf_flags;        /* verify.h: set in every new page's flags */
 };
 
 int spt_init(struct lp_spt *spt);

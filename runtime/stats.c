@@ -189,6 +189,10 @@ static int print_text(const struct lp_stats *st, FILE *f)
 	if (st->last_error)
 		fprintf(f, " (last: %s)", strerror(-st->last_error));
 	fputc('\n', f);
+	if (st->verify_checks || st->verify_mismatches)
+		fprintf(f, "  verify          %" PRIu64 " pages checked, %" PRIu64
+			   " mismatches\n",
+			st->verify_checks, st->verify_mismatches);
 	return 0;
 }
 
@@ -213,13 +217,15 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		   ",\"io_errors\":%" PRIu64 ",\"swap_full\":%" PRIu64
 		   ",\"fill_errors\":%" PRIu64 ",\"frame_waits\":%" PRIu64
 		   ",\"swap_slots_used\":%" PRIu64 ",\"swap_slots_peak\":%" PRIu64
-		   ",\"last_error\":%d}\n",
+		   ",\"last_error\":%d,\"verify_checks\":%" PRIu64
+		   ",\"verify_mismatches\":%" PRIu64 "}\n",
 		st->readahead_pages, st->evictions, st->clean_drops,
 		st->swap_outs, st->file_writebacks, st->ref_sweeps,
 		st->swap_read_bytes, st->swap_write_bytes, st->file_read_bytes,
 		st->file_write_bytes, st->io_errors, st->swap_full,
 		st->fill_errors, st->frame_waits, st->swap_slots_used,
-		st->swap_slots_peak, st->last_error);
+		st->swap_slots_peak, st->last_error, st->verify_checks,
+		st->verify_mismatches);
 	return 0;
 }
 

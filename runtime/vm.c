@@ -36,7 +36,7 @@ static int check_config(const struct lp_config *c)
 		return -EINVAL; /* room for no page at all */
 	if (c->flags &
 	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP |
-	      LP_CFG_NO_PIN))
+	      LP_CFG_NO_PIN | LP_CFG_VERIFY))
 		return -EINVAL;
 	for (unsigned i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
 		if (c->reserved[i])
@@ -199,6 +199,8 @@ int vm_create_why(struct lp_vm **out, const struct lp_config *cfg,
 		goto fail;
 	}
 	rc = spt_init(&vm->spt);
+	if (!rc)
+		rc = verify_create(vm);
 	if (rc)
 		goto fail;
 	vm->fr_up = true;
@@ -458,6 +460,7 @@ void lp_vm_destroy(struct lp_vm *vm)
 		close(vm->pidfd);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
+	verify_destroy(vm);
 	if (vm->spt.bucket)
 		spt_fini(&vm->spt);
 	regions_fini(&vm->regions);
@@ -696,5 +699,6 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 	st->swap_slots_peak = vm->swap->peak;
 	pthread_mutex_unlock(&vm->swap->lock);
 	st->last_error = atomic_load(&vm->last_error);
+	verify_stats(vm, st);
 	return 0;
 }

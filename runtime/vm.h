@@ -40,6 +40,7 @@
 #include "spt.h"
 #include "stats.h"
 #include "swap.h"
+#include "verify.h"
 
 /* Largest readahead window, in pages (also the handler's buffer size). */
 #define LP_RA_MAX 32u
@@ -111,6 +112,7 @@ struct lp_vm {
 	struct lp_spt spt;
 	struct lp_frames fr;
 	struct lp_swap *swap;
+	struct lp_verify *vf;      /* verify mode (verify.h), else NULL */
 
 	struct lp_handler *h;
 	unsigned nh;

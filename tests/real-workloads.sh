@@ -48,6 +48,74 @@ SELECT count(DISTINCT substr(b, 1, 3)) FROM t;
 SQL
 	args=(-cmd ".read $work/q.sql" :memory: .quit)
 	;;
+# The stress suite's workloads (tests/stress-programs.sh): each pages
+# hard at the caps in $caps (a few MiB) and prints a digest, in a second
+# or so; below those caps some take minutes.
+perl-hash)
+	prog=/usr/bin/perl
+	caps="3M 4M 6M"
+	args=(-e 'my %h; $h{"k$_"} = $_ * 2 for 1 .. 30000; my $s = 0;
+$s += $h{$_} for keys %h; delete $h{"k$_"} for grep { $_ % 3 == 0 } 1 .. 30000;
+my @k = sort keys %h; print scalar(@k), " $s $k[0] $k[-1] ", join(",", @k[100 .. 104]), "\n";')
+	;;
+python-churn)
+	prog=/usr/bin/python3
+	caps="2M 4M 8M"
+	args=(-c '
+import hashlib
+d, l = {}, []
+for i in range(60000):
+    d[i] = str(i) * 3
+    if i % 3 == 0:
+        l.append(bytes([i % 256]) * 64)
+    if i % 7 == 0 and i // 2 in d:
+        del d[i // 2]
+h = hashlib.md5(repr(sorted(d.items())[::97]).encode()).hexdigest()
+print(len(d), sum(len(v) for v in d.values()), len(l), sum(x[0] for x in l), h)
+')
+	;;
+lua-table)
+	prog=/usr/bin/lua5.4
+	caps="4M 5M 6M"
+	args=(-e 'local t = {}
+for i = 1, 40000 do t[i] = i * 3; t["k" .. i] = i end
+for i = 1, 40000, 4 do t["k" .. i] = nil end
+local s, n = 0, 0
+for k, v in pairs(t) do s = s + v; n = n + 1 end
+print(#t, n, s)')
+	;;
+sqlite-index)
+	prog=/usr/bin/sqlite3
+	caps="2M 3M 4M"
+	args=(:memory: "CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c REAL);
+WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 60000)
+INSERT INTO t SELECT x, printf('%08x-%d', (x * 2654435761) % 4294967296, x % 977), x * 0.5 FROM n;
+CREATE INDEX tb ON t(b);
+DELETE FROM t WHERE a % 5 = 0;
+SELECT count(*), sum(a), sum(c), min(b), max(b) FROM t;
+SELECT a, b FROM t WHERE b >= 'ffff' ORDER BY b LIMIT 3;")
+	;;
+xz-c|xz-d|zstd-c|zstd-d)
+	# Text made the same way every time (natively): 400 KB to compress,
+	# 4 MB compressed to decompress.
+	[ -s "$work/text" ] || seq 1 10000 | awk '{ printf "%d lorem ipsum %d dolor %x sit %d\n",
+		$1 * 7919 % 100003, $1 % 97, $1 * 31, $1 % 1013 }' > "$work/text"
+	case $name in
+	xz-c) prog=/usr/bin/xz; caps="8M"; args=(-9 -T1 -c "$work/text") ;;
+	zstd-c) prog=/usr/bin/zstd; caps="8M"; args=(-12 -q -c "$work/text") ;;
+	*)
+		[ -s "$work/big" ] || seq 1 100000 | awk '{ printf "%d lorem ipsum %d dolor %x sit %d\n",
+			$1 * 7919 % 100003, $1 % 97, $1 * 31, $1 % 1013 }' > "$work/big"
+		if [ "$name" = xz-d ]; then
+			prog=/usr/bin/xz; caps="2M 4M"; args=(-dc "$work/big.xz")
+			[ -s "$work/big.xz" ] || xz -9 -T1 -c "$work/big" > "$work/big.xz"
+		else
+			prog=/usr/bin/zstd; caps="2M 4M"; args=(-dqc "$work/big.zst")
+			[ -s "$work/big.zst" ] || zstd -12 -q -c "$work/big" > "$work/big.zst"
+		fi
+		;;
+	esac
+	;;
 *)
 	return 2
 	;;

@@ -533,6 +533,18 @@ Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
 		(unsigned long)(st.faults[LP_FAULT_SWAPIN] + gs.faults[LP_FAULT_SWAPIN]),
 		(unsigned long)(st.evictions + gs.evictions));
 
+	if (getenv("LAZYPAGE_VERIFY")) {
+		/* soak-verify: every page that came back was checked. */
+		fprintf(stderr, "soak: verify: library %lu pages checked, %lu "
+			"mismatches; guest %lu checked, %lu mismatches\n",
+			(unsigned long)st.verify_checks,
+			(unsigned long)st.verify_mismatches,
+			(unsigned long)gs.verify_checks,
+			(unsigned long)gs.verify_mismatches);
+		cr_assert_eq(st.verify_mismatches + gs.verify_mismatches, 0);
+		cr_assert_gt(st.verify_checks, 0);
+		cr_assert_gt(gs.verify_checks, 0);
+	}
 	cr_assert_eq(atomic_load(&S.mismatches), 0, "%lu pages wrong",
 		     atomic_load(&S.mismatches));
 	cr_assert_eq(atomic_load(&S.fork_bad), 0,

@@ -28,6 +28,7 @@ static const char usage_text[] =
 	"                         file is unnamed at once, nothing is left behind\n"
 	"      --swap-max SIZE    largest swap file\n"
 	"      --encrypt-swap     encrypt swapped pages (random key per run)\n"
+	"      --verify           checksum pages out and in, report mismatches\n"
 	"  -t, --threads N        fault-handler threads (default: one per CPU)\n"
 	"      --stats            print statistics on stderr at exit (and on SIGUSR1)\n"
 	"      --stats-interval S also every S seconds while the program runs\n"
@@ -115,6 +116,7 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 		{ "threads", required_argument, NULL, 't' },
 		{ "stats", no_argument, NULL, 'x' },
 		{ "encrypt-swap", no_argument, NULL, 'E' },
+		{ "verify", no_argument, NULL, 'v' },
 		{ "stats-json", required_argument, NULL, 'j' },
 		{ "stats-interval", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
@@ -185,6 +187,9 @@ int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
 			break;
 		case 'E':
 			cfg.flags |= LP_CFG_ENCRYPT_SWAP;
+			break;
+		case 'v':
+			cfg.flags |= LP_CFG_VERIFY;
 			break;
 		case 'j':
 			json = optarg;
