@@ -242,13 +242,17 @@ int lp_proc_stats(struct lp_proc *p, struct lp_stats *st)
 		return -EINVAL;
 	if (foreign(p))
 		return -ECHILD;
-	for (;;) {
+	for (unsigned i = 1;; i++) {
 		unsigned a = atomic_load(&p->sh->seq);
 		atomic_thread_fence(memory_order_acquire);
 		*st = p->sh->stats;
 		atomic_thread_fence(memory_order_acquire);
 		if (!(a & 1) && atomic_load(&p->sh->seq) == a)
 			return 0;
+		/* A pager killed while it wrote leaves the seqlock odd. */
+		if (i % 1024 == 0 && p->pager_fd >= 0 && pager_gone(p) &&
+		    atomic_load(&p->sh->seq) == a)
+			return -EPIPE;
 		sched_yield();
 	}
 }

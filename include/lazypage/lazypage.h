@@ -368,7 +368,8 @@ pid_t lp_proc_pid(const struct lp_proc *p);
 int lp_wait(struct lp_proc *p, int *status, int options);
 
 /* The program's statistics: updated while it runs, final once lp_wait()
- * reported its exit.  0 or -EINVAL. */
+ * reported its exit.  0, -EINVAL, or -EPIPE when the pager was killed
+ * while it wrote them. */
 int lp_proc_stats(struct lp_proc *p, struct lp_stats *st);
 
 /* Send sig to the program.  0 or -errno. */
