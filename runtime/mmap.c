@@ -337,9 +337,10 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	}
 	npieces = 0;
 	pthread_rwlock_unlock(&vm->map_lock);
-	if (vm->vf)
-		verify_move(vm, old, to, oldlen); /* before rekey moves them */
 	rekey(vm, vpns, nvpns, old, to);
+	if (vm->vf)
+		verify_move(vm, old, to, oldlen); /* after rekey: it drops
+						    * stale pages at to */
 	vm_thaw(vm);
 	/* A thread blocked on a page of the old range (its owner would have
 	 * woken it there) faults again: the range is gone, as natively. */
