@@ -43,6 +43,7 @@ static void set_err(struct lp_spawn_err *err, int kind, const char *msg)
 {
 	if (!err)
 		return;
+	memset(err, 0, sizeof(*err)); /* its reserved fields too */
 	err->kind = kind;
 	snprintf(err->msg, sizeof(err->msg), "%s", msg);
 }
@@ -137,6 +138,7 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 		return -ENOMEM;
 	}
 	p->sh = sh;
+	sh->stats.fault_kinds = LP_FAULT_KINDS; /* all zero until published */
 	p->pager_fd = -1;
 	p->owner = getpid();
 

@@ -59,12 +59,18 @@ static uint64_t pct(const uint64_t *h, uint64_t count, double q)
 	return 0;
 }
 
+/* lp_stats has room for LP_FAULT_KINDS_MAX kinds: a kind beyond it would
+ * change the public struct's layout (see the header). */
+_Static_assert(LP_FAULT_KINDS <= LP_FAULT_KINDS_MAX,
+	       "lp_stats has no room for another fault kind");
+
 void st_sum(struct lp_tstats *const *blocks, unsigned n, struct lp_stats *st)
 {
 	uint64_t c[C_NCOUNTERS] = { 0 };
 	uint64_t sum[LP_FAULT_KINDS] = { 0 };
 	uint64_t local[HIST_BUCKETS];
 
+	st->fault_kinds = LP_FAULT_KINDS;
 	for (unsigned k = 0; k < LP_FAULT_KINDS; k++) {
 		uint64_t count = 0, max = 0;
 		memset(local, 0, sizeof(local));

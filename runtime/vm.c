@@ -26,6 +26,21 @@ const char *lp_version(void)
 		LP_VERSION_PATCH);
 }
 
+/* 0.2 is the first release whose structs later minor releases keep (see
+ * the header); 0.1's lp_stats and lp_initializer were laid out otherwise. */
+#define LP_ABI_FIRST_MINOR 2
+
+int lp_version_check(int major, int minor)
+{
+	if (major < 0 || minor < 0)
+		return -EINVAL;
+	if (major != LP_VERSION_MAJOR || minor > LP_VERSION_MINOR)
+		return -ENOTSUP;
+	if (major == 0 && minor < LP_ABI_FIRST_MINOR)
+		return -ENOTSUP;
+	return 0;
+}
+
 static int check_config(const struct lp_config *c)
 {
 	if (c->frames && (c->frames < LP_MIN_FRAMES || c->frames > UINT32_MAX / 2))
@@ -549,8 +564,12 @@ int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
 {
 	if (vm && vm_foreign(vm))
 		return -ECHILD;
-	if (!init || !init->fill || (init->flags & ~LP_INIT_REFILL))
+	if (!init || !init->fill || (init->flags & ~LP_INIT_REFILL) ||
+	    init->reserved_int)
 		return -EINVAL;
+	for (unsigned i = 0; i < sizeof(init->reserved) / sizeof(init->reserved[0]); i++)
+		if (init->reserved[i])
+			return -EINVAL;
 	return vm_map_region(vm, 0, 0, len, prot, RK_LAZY, NULL, 0, false, init,
 			     addr);
 }

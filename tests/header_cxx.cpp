@@ -8,5 +8,7 @@ int main()
 	lp_config_init(&cfg);
 	lp_vm *vm = nullptr;
 	lp_vm_destroy(vm);
-	return std::strcmp(lp_version(), "0.1.0") != 0 || cfg.frames > (1u << 31);
+	lp_initializer init = {};
+	return LP_VERSION_CHECK() != 0 || cfg.frames > (1u << 31) ||
+	       init.reserved_int != 0;
 }

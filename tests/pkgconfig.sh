@@ -18,3 +18,22 @@ sanflags=()
 cc -std=c11 -Wall -Werror "${sanflags[@]}" -o "$out" "$src" $flags -Wl,-rpath,"$build"
 "$out" --help | grep -q "usage: lp-demo"
 echo "built and ran an embedder's program"
+
+# The version pkg-config tells is the header's and the library's, and the
+# library passes the check of a program built against its header.
+cat >"$out.c" <<'C'
+#include <lazypage/lazypage.h>
+#include <stdio.h>
+int main(void)
+{
+	printf("%d.%d.%d %s\n", LP_VERSION_MAJOR, LP_VERSION_MINOR,
+	       LP_VERSION_PATCH, lp_version());
+	return LP_VERSION_CHECK() != 0;
+}
+C
+trap 'rm -f "$out" "$out.c"' EXIT
+cc -std=c11 -Wall -Werror "${sanflags[@]}" -o "$out" "$out.c" $flags -Wl,-rpath,"$build"
+v=$(pkg-config --modversion lazypage)
+got=$("$out")
+[ "$got" = "$v $v" ] || { echo "pkg-config says $v; header and library: $got" >&2; exit 1; }
+echo "version $v: pkg-config, header and library agree; LP_VERSION_CHECK() passes"

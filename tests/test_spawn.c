@@ -32,11 +32,14 @@ Test(spawn, runs_a_program_under_a_cap_and_reports)
 	int rc = lp_spawn(&p, argv[0], argv, NULL, &c, &err);
 	cr_assert_eq(rc, 0, "lp_spawn: %s (%s)", strerror(-rc), err.msg);
 	cr_assert_gt(lp_proc_pid(p), 0);
+	struct lp_stats s;
+	cr_assert_eq(lp_proc_stats(p, &s), 0);
+	cr_assert_eq(s.fault_kinds, LP_FAULT_KINDS, "stats read at once");
 	int st;
 	cr_assert_eq(lp_wait(p, &st, 0), 1);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
-	struct lp_stats s;
 	cr_assert_eq(lp_proc_stats(p, &s), 0);
+	cr_assert_eq(s.fault_kinds, LP_FAULT_KINDS);
 	cr_assert_eq(s.budget_frames, 256);
 	cr_assert_leq(s.peak_frames, 256);
 	cr_assert_gt(s.swap_outs, 0, "16 MiB through 1 MiB without swapping?");

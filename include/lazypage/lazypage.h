@@ -55,12 +55,56 @@
 extern "C" {
 #endif
 
+/*
+ * Versions and binary compatibility
+ *
+ * LP_VERSION_* are the version of this header; lp_version() and
+ * lp_version_check() answer for the library the program runs with, which
+ * may be a newer one installed since.  From 0.2 on, a release of the same
+ * major version only adds:
+ *   - functions, under a new symbol version (LAZYPAGE_<major>.<minor>): a
+ *     program using one fails to start with an older library instead of
+ *     calling what is not there;
+ *   - flags, fault kinds (up to LP_FAULT_KINDS_MAX) and struct fields
+ *     taken from a struct's reserved room: no public struct changes size
+ *     and no field moves;
+ * so a library of the same major version and the same or a later minor
+ * serves a program built against this header.  A release that breaks this
+ * changes LP_VERSION_MAJOR and the soname (liblazypage.so.N).  0.1
+ * (liblazypage.so.0) had other struct layouts; 0.2 is liblazypage.so.1.
+ *
+ * Reserved fields.  Structs the caller fills (lp_config, lp_initializer)
+ * must have them zero — lp_config_init() zeroes them, as does an
+ * initializer such as `struct lp_initializer init = { fill, aux, 0 };` —
+ * and the library refuses nonzero ones, and unknown flags, with -EINVAL:
+ * asking an older library for something it does not know is an error, not
+ * ignored.  Structs the library fills (lp_stats, lp_spawn_err) get their
+ * reserved fields written as zero: a field a later version adds reads 0
+ * from an older library.
+ */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 1
+#define LP_VERSION_MINOR 2
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
 const char *lp_version(void);
+
+/*
+ * Whether the library linked at run time serves a program built against
+ * version major.minor of this header: 0 when it does (same major version,
+ * its minor at least minor), -ENOTSUP when not (an older library, another
+ * major version, or 0.1, whose structs differ), -EINVAL when major or
+ * minor is negative.  LP_VERSION_CHECK() asks about this header:
+ *
+ *	if (LP_VERSION_CHECK() != 0)
+ *		errx(1, "liblazypage %s cannot serve this program (built "
+ *		     "for %d.%d)", lp_version(), LP_VERSION_MAJOR,
+ *		     LP_VERSION_MINOR);
+ *
+ * Since 0.2.
+ */
+int lp_version_check(int major, int minor);
+#define LP_VERSION_CHECK() lp_version_check(LP_VERSION_MAJOR, LP_VERSION_MINOR)
 
 /* Size of the pages lazypage manages (always the base page size, 4 KiB). */
 #define LP_PAGE_SIZE 4096u
@@ -96,7 +140,8 @@ struct lp_config {
 	unsigned ref_scan;
 	/* LP_CFG_* flags. */
 	unsigned flags;
-	/* Reserved for future fields; lp_config_init() zeroes it. */
+	/* Reserved for future fields: must be zero (lp_config_init() zeroes
+	 * them). */
 	uint64_t reserved[8];
 };
 
@@ -203,12 +248,16 @@ int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
 struct lp_initializer {
 	int (*fill)(void *page, void *buf, void *aux);
 	void *aux;
-	unsigned flags;
+	unsigned flags;          /* LP_INIT_* */
+	/* Reserved for future fields: must be zero. */
+	unsigned reserved_int;
+	uint64_t reserved[4];
 };
 #define LP_INIT_REFILL 0x1u
 
 /* Map len bytes of pages filled by init (copied).  Errors as lp_map_anon,
- * and -EINVAL when init or init->fill is NULL. */
+ * and -EINVAL when init or init->fill is NULL, init->flags has an unknown
+ * flag or a reserved field of init is not zero. */
 int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
 		const struct lp_initializer *init, void **addr);
 
@@ -232,7 +281,11 @@ int lp_unmap(struct lp_vm *vm, void *addr, size_t len);
  */
 int lp_sync(struct lp_vm *vm, void *addr, size_t len);
 
-/* Fault kinds, indexes into lp_stats.faults[] and lp_stats.latency[]. */
+/* Fault kinds, indexes into lp_stats.faults[] and lp_stats.latency[].
+ * LP_FAULT_KINDS is the number this header knows; a later library may
+ * count more (up to LP_FAULT_KINDS_MAX, the room in lp_stats), and says how
+ * many it filled in lp_stats.fault_kinds; lp_fault_kind_name() names each. */
+#define LP_FAULT_KINDS_MAX 16
 enum lp_fault_kind {
 	LP_FAULT_ZERO = 0,   /* anonymous page created zero-filled */
 	LP_FAULT_FILE,       /* page read from its file */
@@ -252,11 +305,17 @@ struct lp_latency {
 	uint64_t p90_ns;
 	uint64_t p99_ns;
 	uint64_t max_ns;
+	uint64_t reserved[2];      /* zero */
 };
 
+/* Filled by lp_stats_get() and lp_proc_stats(); reserved fields are zero. */
 struct lp_stats {
-	uint64_t faults[LP_FAULT_KINDS];
-	struct lp_latency latency[LP_FAULT_KINDS];
+	/* Entries of faults[] and latency[] the library counts (its
+	 * LP_FAULT_KINDS); the rest, up to LP_FAULT_KINDS_MAX, are zero. */
+	uint32_t fault_kinds;
+	uint32_t reserved_head;
+	uint64_t faults[LP_FAULT_KINDS_MAX];
+	struct lp_latency latency[LP_FAULT_KINDS_MAX];
 	uint64_t readahead_pages;  /* pages brought in ahead of a fault: swap
 				    * readahead, and zero fill-around of
 				    * anonymous pages touched in order */
@@ -282,7 +341,7 @@ struct lp_stats {
 	int reserved_int;
 	uint64_t verify_checks;    /* LP_CFG_VERIFY: pages checked on return */
 	uint64_t verify_mismatches; /* ... that came back with other content */
-	uint64_t reserved[6];
+	uint64_t reserved[22];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after
@@ -336,6 +395,7 @@ enum lp_spawn_error {
 struct lp_spawn_err {
 	int kind;       /* enum lp_spawn_error */
 	char msg[256];  /* one line, naming the file and the reason */
+	int reserved[7]; /* zero */
 };
 
 /* The smallest budget a program can run under (frames). */
