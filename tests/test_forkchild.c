@@ -56,6 +56,7 @@ struct own_report {
 	int page, word;
 	int held_page, held_gen; /* -1: not a pattern word; -2: zero */
 	int last_error, io_errors;
+	int verify_checks, verify_mismatches; /* pages checked on return */
 	uint32_t held_lo, held_hi;
 };
 #define OWN_REPORT_INTS ((int)(sizeof(struct own_report) / sizeof(int)))
@@ -102,6 +103,9 @@ static int child_calls(struct lp_vm *vm, uint64_t *p, int *res)
 	memset(why, 0, sizeof(*why));
 	struct lp_vm *own;
 	struct lp_config c = cfg_frames(FRAMES);
+	/* Verify mode: a page that comes back wrong is reported on stderr
+	 * with its history (where it was, by which path it came back). */
+	c.flags |= LP_CFG_VERIFY;
 	uint64_t *o;
 	int rc = lp_vm_create(&own, &c);
 	if (rc) {
@@ -123,6 +127,8 @@ static int child_calls(struct lp_vm *vm, uint64_t *p, int *res)
 		if (lp_stats_get(own, &ost) == 0) {
 			why->last_error = ost.last_error;
 			why->io_errors = (int)ost.io_errors;
+			why->verify_checks = (int)ost.verify_checks;
+			why->verify_mismatches = (int)ost.verify_mismatches;
 		}
 		lp_vm_destroy(own);
 	}
@@ -180,10 +186,12 @@ static void expect_refused(const int *res, int n)
 	cr_expect_eq(res[8], 0,
 		     "a vm of the child's own: %s: %s; page %d of %d, word %d "
 		     "held %#llx (pattern of page %d gen %d; -1 none, -2 zero); "
-		     "its last_error %d, io_errors %d",
+		     "its last_error %d, io_errors %d, verify: %d of %d pages "
+		     "came back changed (report on stderr)",
 		     strerror(-res[8]), stage[why.stage < 4 ? why.stage : 0],
 		     why.page, OWN_PAGES, why.word, (unsigned long long)v,
-		     why.held_page, why.held_gen, why.last_error, why.io_errors);
+		     why.held_page, why.held_gen, why.last_error, why.io_errors,
+		     why.verify_mismatches, why.verify_checks);
 }
 
 static void check_all(const uint64_t *p, uint64_t g, const char *when)
