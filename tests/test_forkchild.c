@@ -242,6 +242,8 @@ struct churn {
 	uint64_t *p;
 	atomic_bool stop;
 	atomic_uint_fast64_t rounds;
+	int bad_word;      /* at a wrong page: the first wrong word, */
+	uint64_t bad_held; /* what it held */
 };
 
 static void *churn_main(void *arg)
@@ -250,9 +252,17 @@ static void *churn_main(void *arg)
 	while (!atomic_load(&ch->stop)) {
 		for (size_t i = 0; i < PAGES; i++)
 			fill_page(ch->p, i, 1);
-		for (size_t i = 0; i < PAGES; i++)
-			if (check_page(ch->p, i, 1) != -1)
+		for (size_t i = 0; i < PAGES; i++) {
+			int w = check_page(ch->p, i, 1);
+			if (w != -1) {
+				ch->bad_word = w;
+				ch->bad_held = ch->p[i * (PG / 8) + (unsigned)w];
+				/* No more rounds: the forking loop must not
+				 * wait for one. */
+				atomic_store(&ch->stop, true);
 				return (void *)(uintptr_t)(i + 1);
+			}
+		}
 		atomic_fetch_add(&ch->rounds, 1);
 	}
 	return NULL;
@@ -270,12 +280,12 @@ Test(forkchild, fork_with_io_in_flight_hangs_nobody, .timeout = 120)
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, churn_main, &ch), 0);
 	struct lp_stats a, b;
-	for (int k = 0; k < 20; k++) {
+	for (int k = 0; k < 20 && !atomic_load(&ch.stop); k++) {
 		int res[RES_MAX];
 		/* A round of the writers between forks: pages keep going
 		 * out and coming back while each child lives. */
 		uint64_t r0 = atomic_load(&ch.rounds);
-		while (atomic_load(&ch.rounds) == r0)
+		while (atomic_load(&ch.rounds) == r0 && !atomic_load(&ch.stop))
 			sched_yield();
 		cr_assert_eq(lp_stats_get(vm, &a), 0);
 		int n = fork_and_call(vm, ch.p, res);
@@ -285,7 +295,10 @@ Test(forkchild, fork_with_io_in_flight_hangs_nobody, .timeout = 120)
 	atomic_store(&ch.stop, true);
 	void *bad;
 	pthread_join(t, &bad);
-	cr_assert_null(bad, "page %zu wrong in the churn", (size_t)(uintptr_t)bad - 1);
+	cr_assert_null(bad, "page %zu wrong in the churn (round %llu): word %d held %#llx",
+		       (size_t)(uintptr_t)bad - 1,
+		       (unsigned long long)atomic_load(&ch.rounds), ch.bad_word,
+		       (unsigned long long)ch.bad_held);
 	check_all(ch.p, 1, "after 20 forks");
 	cr_assert_gt(b.swap_outs, 0, "nothing went to swap: no I/O to be in flight");
 	lp_vm_destroy(vm);
