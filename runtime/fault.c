@@ -289,10 +289,29 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
  * somebody dropped the page behind our back (MADV_DONTNEED on a region).
  * Filling it with zeros tells the two apart without a loop: -EEXIST means
  * stale.
+ *
+ * Called with the page's stripe lock held, from the state check on: the
+ * evictor parks a resident page (moves it out to its kva slot) only after
+ * taking it under that lock (claim_items).  Filled after the lock was let
+ * go, a stale message could meet the page parked meanwhile, fill zeros in
+ * its place, and the program read zeros where its data was (a handler
+ * preempted between the check and the fill: seen under heavy load).
  */
+static _Atomic(void (*)(uintptr_t)) stale_hook;
+
+void fault_set_stale_hook(void (*fn)(uintptr_t addr))
+{
+	atomic_store(&stale_hook, fn);
+}
+
 static void resident_fault(struct lp_handler *h, uintptr_t addr)
 {
 	struct lp_vm *vm = h->vm;
+	void (*hook)(uintptr_t) = atomic_load_explicit(&stale_hook,
+						       memory_order_relaxed);
+
+	if (hook)
+		hook(addr);
 	int rc = prim_uffd_copy(vm->uffd, addr, vm->zero, LP_PG, false);
 
 	if (rc == -EEXIST || rc)
@@ -343,9 +362,9 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
 			/* The evictor itself touched it: cannot happen unless
 			 * the page was dropped outside lazypage. */
-			spt_unlock(s);
 			pthread_rwlock_unlock(&vm->map_lock);
 			resident_fault(h, addr);
+			spt_unlock(s);
 			break;
 		}
 		(void)page_set_state(pg, PG_RESTORING);
@@ -355,18 +374,18 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		restore(h, pg, write, flags, t0);
 		break;
 	case PG_RESIDENT:
-		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
-		resident_fault(h, addr);
+		resident_fault(h, addr); /* under the stripe lock: see there */
+		spt_unlock(s);
 		break;
 	case PG_PARKING:
 		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
 			/* The evictor copies a page that is not there: it was
 			 * dropped outside lazypage.  Zero it so that the
 			 * evictor can go on. */
-			spt_unlock(s);
 			pthread_rwlock_unlock(&vm->map_lock);
 			resident_fault(h, addr);
+			spt_unlock(s);
 			break;
 		}
 		/* fall through */

@@ -222,6 +222,10 @@ bool vm_alive(struct lp_vm *vm);
 void vm_child_destroy(struct lp_vm *vm);
 
 /* fault.c */
+/* Tests (white-box): fn runs in a handler about to zero-fill a missing
+ * fault on a page it takes for mapped (a stale message, most often), to
+ * widen the window a preempted handler leaves there.  NULL: none. */
+void fault_set_stale_hook(void (*fn)(uintptr_t addr));
 int handlers_start(struct lp_vm *vm);
 void handlers_stop(struct lp_vm *vm);
 

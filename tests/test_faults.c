@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "io.h"
+#include "vm.h" /* fault_set_stale_hook */
 
 /* ---- the hook ---------------------------------------------------------- */
 
@@ -810,4 +811,84 @@ Test(faults, file_evict_enospc, .timeout = 120)
 Test(faults, file_evict_short, .timeout = 120)
 {
 	file_evict_fault("file_evict_short", INJ_SHORT, 0, 1000);
+}
+
+/* ---- stale fault messages ---------------------------------------------- */
+
+/* A missing fault on a page the runtime has mapped (the message is stale:
+ * readahead or another thread's fault put the page in first) is answered
+ * by a zero fill that -EEXIST refuses.  The handler used to look at the
+ * page, let its lock go, then fill: preempted in between (heavy load), it
+ * met the page parked by the evictor meanwhile and filled zeros in its
+ * place — the program read zeros (a forkchild flake).  The hook holds each
+ * such handler there for 2 ms, as a preemption would. */
+#define SR_PAGES 256
+#define SR_READERS 4
+
+static atomic_ulong stale_seen;
+
+static void stale_pause(uintptr_t addr)
+{
+	(void)addr;
+	atomic_fetch_add(&stale_seen, 1);
+	struct timespec ts = { 0, 2 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+struct stale_reader {
+	const uint64_t *p;
+	size_t pages;
+	long bad;    /* first wrong page + 1, 0 if none */
+	int word;
+	uint64_t held;
+};
+
+static void *stale_read(void *arg)
+{
+	struct stale_reader *r = arg;
+	for (int round = 0; round < 10 && !r->bad; round++)
+		for (size_t i = 0; i < r->pages && !r->bad; i++) {
+			int w = check_page(r->p, i, 1);
+			if (w != -1) {
+				r->bad = (long)i + 1;
+				r->word = w;
+				r->held = r->p[i * (PG / 8) + (unsigned)w];
+			}
+		}
+	return NULL;
+}
+
+Test(faults, stale_fault_never_zeroes_a_parked_page, .timeout = 120)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(8);
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, SR_PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < SR_PAGES; i++)
+		fill_page(p, i, 1);
+	/* Readers in step fault on the same pages: stale messages. */
+	fault_set_stale_hook(stale_pause);
+	pthread_t t[SR_READERS];
+	struct stale_reader r[SR_READERS];
+	for (int k = 0; k < SR_READERS; k++) {
+		r[k] = (struct stale_reader){ .p = p, .pages = SR_PAGES };
+		cr_assert_eq(pthread_create(&t[k], NULL, stale_read, &r[k]), 0);
+	}
+	for (int k = 0; k < SR_READERS; k++)
+		pthread_join(t[k], NULL);
+	fault_set_stale_hook(NULL);
+	for (int k = 0; k < SR_READERS; k++)
+		cr_assert_eq(r[k].bad, 0, "reader %d: page %ld word %d held %#llx",
+			     k, r[k].bad - 1, r[k].word,
+			     (unsigned long long)r[k].held);
+	struct lp_stats st;
+	cr_assert_eq(lp_stats_get(vm, &st), 0);
+	cr_assert_eq(st.last_error, 0, "last_error %d (%s)", st.last_error,
+		     strerror(-st.last_error));
+	cr_assert_gt(atomic_load(&stale_seen), 0,
+		     "no stale fault message: the case did not happen");
+	for (size_t i = 0; i < SR_PAGES; i++)
+		cr_assert_eq(check_page(p, i, 1), -1, "page %zu at the end", i);
+	lp_vm_destroy(vm);
 }

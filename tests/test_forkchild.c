@@ -17,6 +17,7 @@
 
 #define PAGES 256
 #define FRAMES 16
+#define RES_MAX 32
 
 static struct lp_vm *at_exit_vm;
 static volatile int in_child;
@@ -44,6 +45,40 @@ static int fill_one(void *page, void *buf, void *aux)
 	return 0;
 }
 
+#define OWN_PAGES 64
+
+/* What went wrong in the child's own vm: the call that failed, or the
+ * first wrong page, the word that differs, what it held and whose that
+ * content was (page and generation of the test pattern, or zero). */
+enum { OWN_OK, OWN_CREATE, OWN_MAP, OWN_PAGE };
+struct own_report {
+	int stage;
+	int page, word;
+	int held_page, held_gen; /* -1: not a pattern word; -2: zero */
+	int last_error, io_errors;
+	int verify_checks, verify_mismatches; /* pages checked on return */
+	uint32_t held_lo, held_hi;
+};
+#define OWN_REPORT_INTS ((int)(sizeof(struct own_report) / sizeof(int)))
+
+static void own_bad_page(struct own_report *why, const uint64_t *o, size_t i,
+			 int w)
+{
+	uint64_t v = o[i * (PG / 8) + (unsigned)w];
+	why->stage = OWN_PAGE;
+	why->page = (int)i;
+	why->word = w;
+	why->held_lo = (uint32_t)v;
+	why->held_hi = (uint32_t)(v >> 32);
+	why->held_page = v ? -1 : -2;
+	for (uint64_t j = 0; v && j < OWN_PAGES; j++)
+		for (uint64_t g = 0; g < 8; g++)
+			if (v == stamp(j, g) + (uint64_t)w) {
+				why->held_page = (int)j;
+				why->held_gen = (int)g;
+			}
+}
+
 /* Every public call on the parent's vm and its region, from the child:
  * each result, in order, into res[] (destroy last: 0 once it returned). */
 static int child_calls(struct lp_vm *vm, uint64_t *p, int *res)
@@ -62,22 +97,43 @@ static int child_calls(struct lp_vm *vm, uint64_t *p, int *res)
 	res[n++] = lp_unmap(vm, p, PAGES * PG);
 	lp_vm_destroy(vm);
 	res[n++] = 0;
-	/* A vm of the child's own works there. */
+	/* A vm of the child's own works there.  What failed, if anything,
+	 * goes into res[9..15] (struct own_report) for the parent to say. */
+	struct own_report *why = (struct own_report *)&res[n + 1];
+	memset(why, 0, sizeof(*why));
 	struct lp_vm *own;
 	struct lp_config c = cfg_frames(FRAMES);
+	/* Verify mode: a page that comes back wrong is reported on stderr
+	 * with its history (where it was, by which path it came back). */
+	c.flags |= LP_CFG_VERIFY;
 	uint64_t *o;
 	int rc = lp_vm_create(&own, &c);
-	if (!rc) {
-		rc = lp_map_anon(own, 64 * PG, PROT_READ | PROT_WRITE, (void **)&o);
-		for (size_t i = 0; !rc && i < 64; i++)
+	if (rc) {
+		why->stage = OWN_CREATE;
+	} else {
+		rc = lp_map_anon(own, OWN_PAGES * PG, PROT_READ | PROT_WRITE, (void **)&o);
+		if (rc)
+			why->stage = OWN_MAP;
+		for (size_t i = 0; !rc && i < OWN_PAGES; i++)
 			fill_page(o, i, 5);
-		for (size_t i = 0; !rc && i < 64; i++)
-			if (check_page(o, i, 5) != -1)
+		for (size_t i = 0; !rc && i < OWN_PAGES; i++) {
+			int w = check_page(o, i, 5);
+			if (w != -1) {
 				rc = -EIO;
+				own_bad_page(why, o, i, w);
+			}
+		}
+		struct lp_stats ost;
+		if (lp_stats_get(own, &ost) == 0) {
+			why->last_error = ost.last_error;
+			why->io_errors = (int)ost.io_errors;
+			why->verify_checks = (int)ost.verify_checks;
+			why->verify_mismatches = (int)ost.verify_mismatches;
+		}
 		lp_vm_destroy(own);
 	}
 	res[n++] = rc;
-	return n;
+	return n + OWN_REPORT_INTS;
 }
 
 /* Run child_calls in a child of fork(); the child ends by exit(), with
@@ -90,7 +146,7 @@ static int fork_and_call(struct lp_vm *vm, uint64_t *p, int *res)
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		int r[16];
+		int r[RES_MAX];
 		in_child = 1;
 		close(fds[0]);
 		int n = child_calls(vm, p, r);
@@ -102,7 +158,7 @@ static int fork_and_call(struct lp_vm *vm, uint64_t *p, int *res)
 	close(fds[1]);
 	int n = 0;
 	ssize_t got;
-	while ((got = read(fds[0], (char *)res + n, 16 * sizeof(int) - (size_t)n)) > 0)
+	while ((got = read(fds[0], (char *)res + n, RES_MAX * sizeof(int) - (size_t)n)) > 0)
 		n += (int)got;
 	close(fds[0]);
 	int status;
@@ -118,11 +174,24 @@ static void expect_refused(const int *res, int n)
 		"lp_stats_get", "lp_map_anon", "lp_map_lazy", "lp_map_file",
 		"lp_sync(all)", "lp_sync(range)", "lp_unmap", "lp_vm_destroy",
 	};
-	cr_assert_eq(n, 9, "the child reported %d results", n);
+	cr_assert_eq(n, 9 + OWN_REPORT_INTS, "the child reported %d results", n);
 	for (int i = 0; i < 7; i++)
 		cr_expect_eq(res[i], -ECHILD, "%s in the child: %d (%s)", what[i],
 			     res[i], strerror(-res[i]));
-	cr_expect_eq(res[8], 0, "a vm of the child's own: %s", strerror(-res[8]));
+	struct own_report why;
+	memcpy(&why, &res[9], sizeof(why));
+	static const char *const stage[] = { "", "lp_vm_create", "lp_map_anon",
+					     "a page read back wrong" };
+	uint64_t v = (uint64_t)why.held_hi << 32 | why.held_lo;
+	cr_expect_eq(res[8], 0,
+		     "a vm of the child's own: %s: %s; page %d of %d, word %d "
+		     "held %#llx (pattern of page %d gen %d; -1 none, -2 zero); "
+		     "its last_error %d, io_errors %d, verify: %d of %d pages "
+		     "came back changed (report on stderr)",
+		     strerror(-res[8]), stage[why.stage < 4 ? why.stage : 0],
+		     why.page, OWN_PAGES, why.word, (unsigned long long)v,
+		     why.held_page, why.held_gen, why.last_error, why.io_errors,
+		     why.verify_mismatches, why.verify_checks);
 }
 
 static void check_all(const uint64_t *p, uint64_t g, const char *when)
@@ -148,7 +217,7 @@ Test(forkchild, exit_with_destroy_at_exit_leaves_the_parent_intact)
 	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	for (size_t i = 0; i < PAGES; i++)
 		fill_page(p, i, 1);
-	int res[16];
+	int res[RES_MAX];
 	int n = fork_and_call(vm, p, res);
 	expect_refused(res, n);
 	check_all(p, 1, "after the child");
@@ -173,6 +242,8 @@ struct churn {
 	uint64_t *p;
 	atomic_bool stop;
 	atomic_uint_fast64_t rounds;
+	int bad_word;      /* at a wrong page: the first wrong word, */
+	uint64_t bad_held; /* what it held */
 };
 
 static void *churn_main(void *arg)
@@ -181,9 +252,17 @@ static void *churn_main(void *arg)
 	while (!atomic_load(&ch->stop)) {
 		for (size_t i = 0; i < PAGES; i++)
 			fill_page(ch->p, i, 1);
-		for (size_t i = 0; i < PAGES; i++)
-			if (check_page(ch->p, i, 1) != -1)
+		for (size_t i = 0; i < PAGES; i++) {
+			int w = check_page(ch->p, i, 1);
+			if (w != -1) {
+				ch->bad_word = w;
+				ch->bad_held = ch->p[i * (PG / 8) + (unsigned)w];
+				/* No more rounds: the forking loop must not
+				 * wait for one. */
+				atomic_store(&ch->stop, true);
 				return (void *)(uintptr_t)(i + 1);
+			}
+		}
 		atomic_fetch_add(&ch->rounds, 1);
 	}
 	return NULL;
@@ -201,12 +280,12 @@ Test(forkchild, fork_with_io_in_flight_hangs_nobody, .timeout = 120)
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, churn_main, &ch), 0);
 	struct lp_stats a, b;
-	for (int k = 0; k < 20; k++) {
-		int res[16];
+	for (int k = 0; k < 20 && !atomic_load(&ch.stop); k++) {
+		int res[RES_MAX];
 		/* A round of the writers between forks: pages keep going
 		 * out and coming back while each child lives. */
 		uint64_t r0 = atomic_load(&ch.rounds);
-		while (atomic_load(&ch.rounds) == r0)
+		while (atomic_load(&ch.rounds) == r0 && !atomic_load(&ch.stop))
 			sched_yield();
 		cr_assert_eq(lp_stats_get(vm, &a), 0);
 		int n = fork_and_call(vm, ch.p, res);
@@ -216,7 +295,10 @@ Test(forkchild, fork_with_io_in_flight_hangs_nobody, .timeout = 120)
 	atomic_store(&ch.stop, true);
 	void *bad;
 	pthread_join(t, &bad);
-	cr_assert_null(bad, "page %zu wrong in the churn", (size_t)(uintptr_t)bad - 1);
+	cr_assert_null(bad, "page %zu wrong in the churn (round %llu): word %d held %#llx",
+		       (size_t)(uintptr_t)bad - 1,
+		       (unsigned long long)atomic_load(&ch.rounds), ch.bad_word,
+		       (unsigned long long)ch.bad_held);
 	check_all(ch.p, 1, "after 20 forks");
 	cr_assert_gt(b.swap_outs, 0, "nothing went to swap: no I/O to be in flight");
 	lp_vm_destroy(vm);
