@@ -151,7 +151,7 @@ static void load_abort(struct lp_vm *vm, struct lp_page *pg, uintptr_t addr)
 }
 
 static void swap_readahead(struct lp_handler *h, struct lp_region *r,
-			   struct lp_page *pg0);
+			   uint64_t vpn0);
 static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write);
 static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0);
 
@@ -219,6 +219,9 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	if (f == LP_NO_FRAME && vm->fr.n)
 		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
 	settle_locked(s, pg, &wake);
+	/* Once unlocked, pg may be unmapped and its struct reused: what
+	 * follows goes by page number. */
+	uint64_t vpn = pg->vpn;
 	spt_unlock(s);
 	if (drop != LP_NO_SLOT)
 		swap_free(vm->swap, drop);
@@ -226,9 +229,9 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		page_wake(vm, addr);
 	st_fault(&h->st, (enum lp_fault_kind)fill.kind, prim_now_ns() - t0);
 	if (fill.kind == LP_FAULT_SWAPIN)
-		swap_readahead(h, r, pg);
+		swap_readahead(h, r, vpn);
 	else if (fill.kind == LP_FAULT_ZERO && r->kind == RK_ANON)
-		zero_around(h, r, pg->vpn);
+		zero_around(h, r, vpn);
 }
 
 /* A page parked by a reference sweep (or on its way out) is wanted again:
@@ -547,17 +550,17 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 }
 
 static void swap_readahead(struct lp_handler *h, struct lp_region *r,
-			   struct lp_page *pg0)
+			   uint64_t vpn0)
 {
 	struct lp_vm *vm = h->vm;
 	struct ahead a;
 
 	if (vm->flags & LP_CFG_NO_READAHEAD)
 		return;
-	unsigned win = ahead_window(&r->last_vpn, &r->ra_pages, pg0->vpn);
+	unsigned win = ahead_window(&r->last_vpn, &r->ra_pages, vpn0);
 	if (!win)
 		return;
-	ahead_claim(vm, r, pg0->vpn, win, false, &a);
+	ahead_claim(vm, r, vpn0, win, false, &a);
 	if (!a.n)
 		return;
 
@@ -598,7 +601,7 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 	ok = ahead_install(h, &a, h->buf, ok, false);
 	if (ok) {
 		/* The next fault after the window is in order too. */
-		atomic_store_explicit(&r->last_vpn, pg0->vpn + ok, memory_order_relaxed);
+		atomic_store_explicit(&r->last_vpn, vpn0 + ok, memory_order_relaxed);
 		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
 	}
 }
