@@ -152,7 +152,7 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 	if (want > EV_BATCH)
 		want = EV_BATCH;
 	fr->sweep_left = want * vm->ref_scan;
-	ev->waited = fr->waiting > 0;
+	ev->waited = fr->waiting > 0 && fr->nfree == 0;
 	for (uint32_t i = 0; i < want; i++) {
 		uint32_t f;
 		if (fr->pops->evict(fr->pol, &f)) {
@@ -640,16 +640,17 @@ static bool round_once(struct lp_vm *vm)
 		if (ev->why == EVW_NONE)
 			ev->why = n ? EVW_PARK_FAILED : EVW_NO_VICTIM;
 		ev->last_why = ev->why;
-		atomic_fetch_add_explicit(&ev->barren, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ev->barren, 1, memory_order_release);
 	}
 	return progress + adopted > 0;
 }
 
-/* Whether fault handlers wait for a frame. */
+/* Whether fault handlers wait for a frame, none being free (a waiter woken
+ * for a free frame that somebody else took kicks again). */
 static bool frames_awaited(struct lp_vm *vm)
 {
 	pthread_mutex_lock(&vm->fr.lock);
-	bool w = vm->fr.waiting > 0;
+	bool w = vm->fr.waiting > 0 && vm->fr.nfree == 0;
 	pthread_mutex_unlock(&vm->fr.lock);
 	return w;
 }
