@@ -46,6 +46,7 @@
 #define EV_PARKS 256u     /* reference-bit parks per round */
 #define EV_RETRY_MS 100   /* pace of rounds while writes fail or wait */
 #define EV_FAIL_STREAK 4  /* writes failed in a row: writes are failing */
+#define EV_WAIT_MS 2      /* pace of rounds while faults wait for a frame */
 
 struct ev_item {
 	uint32_t f;
@@ -151,10 +152,14 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 	if (want > EV_BATCH)
 		want = EV_BATCH;
 	fr->sweep_left = want * vm->ref_scan;
+	ev->waited = fr->waiting > 0 && fr->nfree == 0;
 	for (uint32_t i = 0; i < want; i++) {
 		uint32_t f;
-		if (fr->pops->evict(fr->pol, &f))
+		if (fr->pops->evict(fr->pol, &f)) {
+			if (!n)
+				ev->why = EVW_NO_VICTIM;
 			break;
+		}
 		struct lp_frame *fe = &fr->tab[f];
 		fe->in_policy = 0;
 		/* busy == 1: queued for a park a moment ago; now a victim */
@@ -224,6 +229,8 @@ static unsigned claim_items(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		else
 			frame_idle(vm, x.f);
 	}
+	if (n && !m)
+		vm->ev.why = EVW_OWNED;
 	return m;
 }
 
@@ -608,19 +615,44 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 /* One round; returns whether there may be more to do at once. */
 static bool round_once(struct lp_vm *vm)
 {
-	struct ev_item *it = vm->ev.items;
+	struct lp_evictor *ev = &vm->ev;
+	struct ev_item *it = ev->items;
 
+	ev->why = EVW_NONE;
+	ev->waited = false;
 	release_kva(vm);
 	unsigned adopted = adopt_overflow(vm);
 	unsigned n = select_items(vm, it);
-	if (!n)
-		return adopted > 0;
-	n = claim_items(vm, it, n);
-	park(vm, it, n);
-	unsigned progress = evict(vm, it, n);
-	for (unsigned i = 0; i < n; i++)
-		region_put(it[i].r);
+	unsigned progress = 0;
+	if (n) {
+		n = claim_items(vm, it, n);
+		park(vm, it, n);
+		progress = evict(vm, it, n);
+		for (unsigned i = 0; i < n; i++)
+			region_put(it[i].r);
+	}
+	atomic_fetch_add_explicit(&ev->rounds, 1, memory_order_relaxed);
+	if (ev->waited && !progress && !adopted && !ev->pending) {
+		/* Faults wait and this round freed nothing: say why (the
+		 * victims' pages were owned by a handler, lp_sync() or an
+		 * unmap; the frames were all held outside the policy; or
+		 * parking failed).  The loop retries soon. */
+		if (ev->why == EVW_NONE)
+			ev->why = n ? EVW_PARK_FAILED : EVW_NO_VICTIM;
+		ev->last_why = ev->why;
+		atomic_fetch_add_explicit(&ev->barren, 1, memory_order_release);
+	}
 	return progress + adopted > 0;
+}
+
+/* Whether fault handlers wait for a frame, none being free (a waiter woken
+ * for a free frame that somebody else took kicks again). */
+static bool frames_awaited(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->fr.lock);
+	bool w = vm->fr.waiting > 0 && vm->fr.nfree == 0;
+	pthread_mutex_unlock(&vm->fr.lock);
+	return w;
 }
 
 static void *evictor_main(void *arg)
@@ -659,6 +691,12 @@ static void *evictor_main(void *arg)
 			 __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED) ||
 			 frame_overflow_pending(vm))
 			timeout = EV_RETRY_MS;
+		else if (frames_awaited(vm))
+			/* Never sleep for good while a fault waits for a
+			 * frame: what kept this round from freeing one (a page
+			 * owned by a handler, lp_sync(), an unmap) lets go
+			 * without a kick. */
+			timeout = EV_WAIT_MS;
 		else
 			timeout = -1;
 	}

@@ -232,7 +232,13 @@ void frame_install(struct lp_vm *vm, uint32_t f, struct lp_page *pg)
 	fr->ref[f] = 1;
 	fr->pops->insert(fr->pol, f, pg->vpn);
 	fr->tab[f].in_policy = 1;
+	/* A fault waiting for a frame: the evictor may have found nothing to
+	 * evict a moment ago (this frame was held while it was being filled,
+	 * readahead): tell it there is a candidate now. */
+	bool kick = fr->waiting > 0;
 	pthread_mutex_unlock(&fr->lock);
+	if (kick)
+		evictor_kick(vm);
 }
 
 void frame_touch(struct lp_vm *vm, uint32_t f)

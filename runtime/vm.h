@@ -68,6 +68,16 @@ struct lp_handler {
 
 struct ev_item;
 
+/* Why a round freed nothing while faults waited (lp_evictor.last_why). */
+enum {
+	EVW_NONE,
+	EVW_NO_VICTIM,   /* the policy had no frame: all held by handlers
+			  * loading pages, or by writes in flight */
+	EVW_OWNED,       /* every victim's page was owned (a handler
+			  * restoring it, lp_sync(), an unmap) */
+	EVW_PARK_FAILED, /* victims could not be parked or evicted */
+};
+
 struct lp_evictor {
 	pthread_t tid;
 	_Atomic pid_t ktid;
@@ -80,6 +90,11 @@ struct lp_evictor {
 	bool failing;              /* writes keep failing: retry slowly */
 	unsigned fail_streak;      /* writes failed since one succeeded */
 	uint64_t last_ok_ns;       /* when a write last succeeded */
+	/* Rounds, and rounds that freed nothing while faults waited for a
+	 * frame ("barren"), with the reason of the last one (EVW_*). */
+	atomic_ulong rounds, barren;
+	bool waited;               /* this round: faults waited */
+	int why, last_why;
 	struct ev_item *items;     /* scratch for one round */
 	struct iovec *iov;         /* scratch for zaps */
 	struct lp_tstats st;
