@@ -558,12 +558,14 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 		}
 		if (page_take_waiters(pg))
 			wake = true;
+		/* Unlocked, pg may be unmapped and its struct reused. */
+		uintptr_t addr = page_addr(pg);
 		pthread_cond_broadcast(&s->settle);
 		spt_unlock(s);
 		if (drop != LP_NO_SLOT)
 			swap_free(vm->swap, drop);
 		if (wake)
-			page_wake(vm, page_addr(pg));
+			page_wake(vm, addr);
 		frame_idle(vm, f);
 	}
 	struct lp_tstats *st = &vm->ev.st;

@@ -538,11 +538,12 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 			(void)page_set_state(pg, fresh ? PG_UNINIT : PG_EVICTED);
 		}
 		settle_locked(s, pg, &wake);
+		uintptr_t addr = page_addr(pg); /* pg may be reused once unlocked */
 		spt_unlock(s);
 		if (i >= ok)
 			frame_put(vm, a->frame[i]);
 		if (wake)
-			page_wake(vm, page_addr(pg));
+			page_wake(vm, addr);
 	}
 	if (ok)
 		st_add(&h->st, C_READAHEAD, ok);

@@ -371,9 +371,10 @@ static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
 			pthread_cond_broadcast(&s->settle);
 			wake = true;
 		}
+		uintptr_t addr = page_addr(pg); /* pg may be reused once unlocked */
 		spt_unlock(s);
 		if (wake)
-			page_wake(vm, page_addr(pg));
+			page_wake(vm, addr);
 		rc = 0;
 	}
 	free(vpns);
