@@ -122,4 +122,21 @@ static inline struct lp_stats stats_of(struct lp_vm *vm)
 	return st;
 }
 
+/* The statistics once the faults of one kind number at least want, or
+ * after a second: a fault is counted just after its thread was let go
+ * (lp_stats_get), so a test that just touched its pages may read the
+ * last count a moment early. */
+static inline struct lp_stats stats_settled(struct lp_vm *vm,
+					    enum lp_fault_kind kind,
+					    uint64_t want)
+{
+	struct lp_stats st = stats_of(vm);
+
+	for (int i = 0; i < 1000 && st.faults[kind] < want; i++) {
+		usleep(1000);
+		st = stats_of(vm);
+	}
+	return st;
+}
+
 #endif
