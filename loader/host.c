@@ -567,36 +567,6 @@ static uintptr_t own_break_off(void)
 
 /* ---- starting the program's process ---- */
 
-/* Our descriptors marked close-on-exec: the program must not have them. */
-static int cloexec_fds(int **out)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int *v = NULL, n = 0, cap = 0;
-	struct dirent *de;
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		if (de->d_name[0] == '.' || fd == dirfd(d))
-			continue;
-		int fl = fcntl(fd, F_GETFD);
-		if (fl < 0 || !(fl & FD_CLOEXEC))
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 32;
-			int *nv = realloc(v, (size_t)cap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		v[n++] = fd;
-	}
-	closedir(d);
-	*out = v;
-	return n;
-}
-
 static int wait_stage(struct lp_tramp *t, int from, pid_t pid)
 {
 	while (atomic_load(&t->stage) == from) {
@@ -1068,7 +1038,9 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 
 	/* The program's process. */
 	H.stop_fd = eventfd(0, EFD_CLOEXEC);
-	nfds = cloexec_fds(&fds);
+	/* Our descriptors marked close-on-exec: the program must not have
+	 * them. */
+	nfds = list_fds(&fds, -1, true);
 	t->filter = lp_seccomp_build(own_break_off());
 	t->guard = guard_filter(getpid());
 	t->filter_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
