@@ -526,10 +526,18 @@ static void report(struct lp_verify *vf, const struct snap *pg,
 
 /* ---- the hooks ------------------------------------------------------------ */
 
-void verify_note(const struct lp_page *pg, unsigned from, unsigned to)
+/* The verify table of pg's vm, found through the id in its flags (NULL:
+ * verify is off there). */
+static struct lp_verify *vf_of(const struct lp_page *pg)
 {
 	unsigned id = (pg->flags & PGF_VF_MASK) >> PGF_VF_SHIFT;
-	struct lp_verify *vf = atomic_load_explicit(&reg[id], memory_order_acquire);
+
+	return atomic_load_explicit(&reg[id], memory_order_acquire);
+}
+
+void verify_note(const struct lp_page *pg, unsigned from, unsigned to)
+{
+	struct lp_verify *vf = vf_of(pg);
 
 	if (!vf)
 		return;
@@ -546,8 +554,7 @@ void verify_note(const struct lp_page *pg, unsigned from, unsigned to)
 
 void verify_forget(const struct lp_page *pg)
 {
-	unsigned id = (pg->flags & PGF_VF_MASK) >> PGF_VF_SHIFT;
-	struct lp_verify *vf = atomic_load_explicit(&reg[id], memory_order_acquire);
+	struct lp_verify *vf = vf_of(pg);
 
 	if (!vf)
 		return;
