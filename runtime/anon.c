@@ -6,7 +6,8 @@
 #include <errno.h>
 
 #include "prim.h"
-#include "vm.h"
+#include "core.h"
+#include "backing.h"
 
 static int anon_swap_in(struct lp_handler *h, const struct lp_page *pg,
 			struct lp_region *r, void *buf, struct lp_fill *out)

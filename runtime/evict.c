@@ -39,8 +39,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "evict.h"
 #include "prim.h"
-#include "vm.h"
+#include "core.h"
+#include "pagelife.h"
 
 #define EV_BATCH 64u      /* victims per round */
 #define EV_PARKS 256u     /* reference-bit parks per round */
@@ -193,7 +195,7 @@ static unsigned claim_items(struct lp_vm *vm, struct ev_item *it, unsigned n)
 			 * of this stripe: it must still hold our frame. */
 			if (x.pg->vpn == vpn && x.pg->frame == x.f) {
 				if (x.pg->state == PG_RESIDENT) {
-					(void)page_set_state(x.pg, PG_PARKING);
+					page_set_state(x.pg, PG_PARKING);
 					x.park = true;
 					x.wp = (x.pg->flags & PGF_WP) != 0;
 					keep = true;
@@ -213,7 +215,7 @@ static unsigned claim_items(struct lp_vm *vm, struct ev_item *it, unsigned n)
 				/* Being unmapped: let lp_unmap() have it. */
 				struct spt_stripe *s = spt_lock(&vm->spt, x.pg->vpn);
 				bool w = false;
-				(void)page_set_state(x.pg, PG_RESIDENT);
+				page_set_state(x.pg, PG_RESIDENT);
 				if (page_take_waiters(x.pg)) {
 					pthread_cond_broadcast(&s->settle);
 					w = true;
@@ -317,14 +319,14 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		struct spt_stripe *s = spt_lock(&vm->spt, x->pg->vpn);
 		bool wake = false;
 		if (x->ok) {
-			(void)page_set_state(x->pg, PG_PARKED);
+			page_set_state(x->pg, PG_PARKED);
 			if (vm->vf)
 				verify_left(vm, x->pg, (const void *)kva_of(fr, x->f));
 			pthread_mutex_lock(&fr->lock);
 			fr->tab[x->f].kva = KVA_FULL;
 			pthread_mutex_unlock(&fr->lock);
 		} else {
-			(void)page_set_state(x->pg, PG_RESIDENT);
+			page_set_state(x->pg, PG_RESIDENT);
 		}
 		if (page_take_waiters(x->pg)) {
 			pthread_cond_broadcast(&s->settle);
@@ -341,7 +343,7 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 /* Under the stripe lock: pg (PARKED in frame f) leaves memory. */
 static void evicted_locked(struct lp_vm *vm, struct lp_page *pg, uint32_t f)
 {
-	(void)page_set_state(pg, PG_EVICTED);
+	page_set_state(pg, PG_EVICTED);
 	frame_release(vm, f);
 	pg->frame = LP_NO_FRAME;
 }

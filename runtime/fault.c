@@ -34,9 +34,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "prim.h"
 #include "mmap.h"
-#include "vm.h"
+#include "core.h"
+#include "fork.h"
+#include "pagelife.h"
 
 /* How often a fill retries at once when the mm is changing, before the
  * fault is parked on the handler's retry list. */
@@ -142,7 +145,7 @@ static void load_abort(struct lp_vm *vm, struct lp_page *pg, uintptr_t addr)
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 	bool wake = false;
 
-	(void)page_set_state(pg, pg->ops == &lp_uninit_ops ? PG_UNINIT
+	page_set_state(pg, pg->ops == &lp_uninit_ops ? PG_UNINIT
 							    : PG_EVICTED);
 	settle_locked(s, pg, &wake);
 	spt_unlock(s);
@@ -213,7 +216,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		pg->flags |= PGF_WP;
 	else /* writes to it go unseen from now */
 		drop = dirty_locked(pg, write || !fill.clean);
-	(void)page_set_state(pg, PG_RESIDENT);
+	page_set_state(pg, PG_RESIDENT);
 	pg->frame = f;
 	frame_install(vm, f, pg);
 	if (f == LP_NO_FRAME && vm->fr.n)
@@ -253,7 +256,7 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	}
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 	if (rc) {
-		(void)page_set_state(pg, PG_PARKED);
+		page_set_state(pg, PG_PARKED);
 		settle_locked(s, pg, &wake);
 		spt_unlock(s);
 		if (rc == -EAGAIN)
@@ -269,7 +272,7 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 		pg->flags &= (uint16_t)~PGF_WP;
 		drop = dirty_locked(pg, write);
 	}
-	(void)page_set_state(pg, PG_RESIDENT);
+	page_set_state(pg, PG_RESIDENT);
 	if (vm->vf)
 		verify_back(vm, pg, (const void *)kva_of(&vm->fr, f), VF_RESTORE, NULL);
 	/* The kva copy is no longer needed, unless the evictor still writes
@@ -355,7 +358,7 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 	switch (pg->state) {
 	case PG_UNINIT:
 	case PG_EVICTED:
-		(void)page_set_state(pg, PG_LOADING);
+		page_set_state(pg, PG_LOADING);
 		flags = pg->flags;
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
@@ -370,7 +373,7 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 			spt_unlock(s);
 			break;
 		}
-		(void)page_set_state(pg, PG_RESTORING);
+		page_set_state(pg, PG_RESTORING);
 		flags = pg->flags;
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
@@ -493,7 +496,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))
 			pg = NULL;
 		if (pg) {
-			(void)page_set_state(pg, PG_LOADING);
+			page_set_state(pg, PG_LOADING);
 			a->slot[a->n] = pg->slot;
 		}
 		spt_unlock(s);
@@ -531,11 +534,11 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 					verify_back(vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
 						    VF_READAHEAD, NULL);
 			}
-			(void)page_set_state(pg, PG_RESIDENT);
+			page_set_state(pg, PG_RESIDENT);
 			pg->frame = a->frame[i];
 			frame_install(vm, a->frame[i], pg);
 		} else {
-			(void)page_set_state(pg, fresh ? PG_UNINIT : PG_EVICTED);
+			page_set_state(pg, fresh ? PG_UNINIT : PG_EVICTED);
 		}
 		settle_locked(s, pg, &wake);
 		uintptr_t addr = page_addr(pg); /* pg may be reused once unlocked */
@@ -744,7 +747,7 @@ static void unpoison(struct lp_handler *h, uintptr_t addr)
 	/* Otherwise unmapped, or moved by mremap, meanwhile. */
 	if (ours) {
 		pg->flags &= (uint16_t)~PGF_POISONED;
-		(void)page_set_state(pg, PG_LOADING);
+		page_set_state(pg, PG_LOADING);
 	}
 	spt_unlock(s);
 	if (!ours)

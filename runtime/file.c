@@ -8,7 +8,8 @@
 #include <sys/stat.h>
 
 #include "prim.h"
-#include "vm.h"
+#include "core.h"
+#include "backing.h"
 
 static int file_swap_in(struct lp_handler *h, const struct lp_page *pg,
 			struct lp_region *r, void *buf, struct lp_fill *out)

@@ -33,8 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fork.h"
 #include "prim.h"
 #include "vm.h"
+#include "fault.h"
 
 void vm_freeze(struct lp_vm *vm)
 {
@@ -197,10 +199,6 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	c->ref_scan = p->ref_scan;
 	c->nthreads = 1;
 	c->probe = p->probe;
-	c->brk_start = p->brk_start;
-	c->brk_limit = p->brk_limit;
-	c->brk_cur = p->brk_cur;
-	c->brk_end = p->brk_end;
 	c->swap = swap_get(p->swap);
 	c->zero = aligned_alloc(LP_PG, LP_PG);
 	c->zeros = p->zeros; /* the parent's: read only, outlives us */

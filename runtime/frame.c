@@ -8,7 +8,8 @@
 #include <sys/mman.h>
 
 #include "prim.h"
-#include "vm.h"
+#include "core.h"
+#include "evict.h"
 
 /* The policy clears a reference bit: unmap the page (through the evictor)
  * so that its next use faults and sets the bit again.  Under fr->lock. */

@@ -14,6 +14,9 @@
 
 #include "mmap.h"
 #include "prim.h"
+#include "vm.h"
+#include "fork.h"
+#include "fault.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000

@@ -7,7 +7,7 @@
 #ifndef LP_MMAP_H
 #define LP_MMAP_H
 
-#include "vm.h"
+#include "core.h"
 
 /* Whether any managed region overlaps [addr, addr+len). */
 bool vm_overlaps(struct lp_vm *vm, uintptr_t addr, size_t len);
@@ -35,11 +35,5 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
  * context of the caller's (handler_new). */
 int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 		size_t len);
-
-/* fault.c: a handler context for a thread of the host, and a fault served
- * on its behalf. */
-struct lp_handler *handler_new(struct lp_vm *vm);
-void handler_free(struct lp_handler *h);
-void vm_fault_in(struct lp_handler *h, uintptr_t addr);
 
 #endif /* LP_MMAP_H */

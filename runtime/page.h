@@ -3,7 +3,7 @@
  * struct lp_page: one page of a managed region (Pintos' struct page).
  *
  * Life cycle (every change goes through page_set_state(), which checks it
- * against the table in page.c):
+ * against the table in pagelife.c):
  *
  *   UNINIT ──fault──> LOADING ──> RESIDENT ──evict──> PARKING ──> PARKED
  *                        ^            ^  │                          │  │
@@ -104,13 +104,6 @@ struct lp_page_ops {
 	void (*destroy)(struct lp_vm *vm, struct lp_page *pg);
 };
 
-/* Fillers shared by the page types (uninit.c). */
-/* Read the file bytes of page vpn of file region r; past EOF stays zero. */
-int file_read_page(struct lp_handler *h, struct lp_region *r, uint64_t vpn,
-		   void *buf);
-/* Run the embedder's initializer of lazy region r for the page at addr. */
-int lazy_fill(struct lp_region *r, uintptr_t addr, void *buf);
-
 extern const struct lp_page_ops lp_uninit_ops;
 extern const struct lp_page_ops lp_anon_ops;
 extern const struct lp_page_ops lp_file_ops;
@@ -137,10 +130,13 @@ static inline bool page_owned(const struct lp_page *pg)
 	       pg->state == PG_RESTORING || pg->state == PG_SYNCING;
 }
 
-/* Change pg's state; returns -EINVAL (and leaves it) for a transition the
- * life cycle above does not have.  Caller holds the stripe lock. */
-int page_set_state(struct lp_page *pg, enum lp_page_state to);
-
-const char *page_state_name(enum lp_page_state s);
+static inline const char *page_state_name(enum lp_page_state s)
+{
+	static const char *const names[PG_NSTATES] = {
+		"uninit", "evicted", "loading", "resident", "parking",
+		"parked", "restoring", "syncing", "dead",
+	};
+	return s < PG_NSTATES ? names[s] : "?";
+}
 
 #endif /* LP_PAGE_H */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "prim.h"
-#include "vm.h"
+#include "core.h"
 
 #ifdef LP_HAVE_SODIUM
 #include <sodium.h>
@@ -513,30 +513,4 @@ uint64_t swap_owner(struct lp_swap *sw, uint64_t slot)
 		v = sw->owner[slot] - 1;
 	pthread_mutex_unlock(&sw->lock);
 	return v;
-}
-
-int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
-		   void *buf, struct lp_tstats *st)
-{
-	struct iovec iov = { buf, LP_PG };
-	long n = -EIO;
-
-	/* A failed read is retried: the copy on disk is the only one. */
-	for (int tries = 0; tries < 3; tries++) {
-		n = io_preadv(io, vm->swap->fd, &iov, 1, swap_off(slot));
-		if (n == (long)LP_PG)
-			break;
-		st_add(st, C_IO_ERR, 1);
-		vm_error(vm, n < 0 ? (int)n : -EIO);
-	}
-	if (n != (long)LP_PG)
-		return n < 0 ? (int)n : -EIO;
-	st_add(st, C_SWAP_RB, LP_PG);
-	if (swap_encrypted(vm->swap) && swap_unseal(vm->swap, slot, buf)) {
-		/* Altered on disk: the content is lost, say so loudly. */
-		st_add(st, C_IO_ERR, 1);
-		vm_error(vm, -EBADMSG);
-		return -EIO;
-	}
-	return 0;
 }

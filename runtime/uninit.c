@@ -8,26 +8,7 @@
 #include <errno.h>
 
 #include "prim.h"
-#include "vm.h"
-
-int file_read_page(struct lp_handler *h, struct lp_region *r, uint64_t vpn,
-		   void *buf)
-{
-	struct iovec iov = { buf, LP_PG };
-	long n = io_preadv(&h->io, r->file->fd, &iov, 1, region_file_off(r, vpn));
-
-	if (n < 0)
-		return (int)n;
-	st_add(&h->st, C_FILE_RB, (uint64_t)n);
-	return 0;
-}
-
-int lazy_fill(struct lp_region *r, uintptr_t addr, void *buf)
-{
-	int rc = r->init.fill((void *)addr, buf, r->init.aux);
-
-	return rc > 0 ? 0 : rc;
-}
+#include "backing.h"
 
 static int uninit_swap_in(struct lp_handler *h, const struct lp_page *pg,
 			  struct lp_region *r, void *buf, struct lp_fill *out)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "prim.h"
-#include "vm.h"
+#include "core.h"
 
 #define VF_STRIPES 64u
 #define VF_RING 8u      /* state changes kept per page */

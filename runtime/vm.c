@@ -16,6 +16,10 @@
 #include "config.h"
 #include "prim.h"
 #include "vm.h"
+#include "fork.h"
+#include "fault.h"
+#include "evict.h"
+#include "pagelife.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -344,7 +348,7 @@ static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
 		}
 		enum lp_page_state was = (enum lp_page_state)pg->state;
 		bool wp = pg->flags & PGF_WP;
-		(void)page_set_state(pg, PG_SYNCING);
+		page_set_state(pg, PG_SYNCING);
 		spt_unlock(s);
 
 		const void *from = (const void *)page_addr(pg);
@@ -366,7 +370,7 @@ static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
 		} else if (!first) {
 			first = rc;
 		}
-		(void)page_set_state(pg, was);
+		page_set_state(pg, was);
 		if (page_take_waiters(pg)) {
 			pthread_cond_broadcast(&s->settle);
 			wake = true;

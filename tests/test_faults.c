@@ -20,7 +20,8 @@
 
 #include "common.h"
 #include "io.h"
-#include "vm.h" /* fault_set_stale_hook */
+#include "fault.h" /* fault_set_stale_hook */
+#include "vm.h"
 
 /* ---- the hook ---------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "pagelife.h"
 #include "vm.h"
 
 #define NFRAMES 4u
@@ -94,7 +95,7 @@ static bool hold_everything(struct lp_vm *vm, struct held *h)
 			to = PG_RESTORING; /* as a handler mapping it back */
 		if (to != PG_NSTATES) {
 			h->was[h->npg] = pg->state;
-			cr_assert_eq(page_set_state(pg, to), 0);
+			page_set_state(pg, to);
 			h->pg[h->npg++] = pg;
 		}
 		spt_unlock(s);
@@ -118,15 +119,7 @@ static void let_pages_go(struct lp_vm *vm, struct held *h)
 	for (unsigned i = 0; i < h->npg; i++) {
 		struct lp_page *pg = h->pg[i];
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		bool wake = false;
-		cr_assert_eq(page_set_state(pg, h->was[i]), 0);
-		if (page_take_waiters(pg)) {
-			pthread_cond_broadcast(&s->settle);
-			wake = true;
-		}
-		spt_unlock(s);
-		if (wake)
-			page_wake(vm, page_addr(pg));
+		page_handoff(vm, s, pg, (enum lp_page_state)h->was[i]);
 	}
 }
 

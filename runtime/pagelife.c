@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The page life cycle: which state changes exist (see page.h). */
-#include "page.h"
+/* The page life cycle: which state changes exist (see page.h), and how an
+ * owner lets go of a page. */
+#include "pagelife.h"
 
+#include <assert.h>
 #include <errno.h>
 
 #include "prim.h"
-#include "vm.h"
 
 #define T(s) (1u << (s))
 
@@ -22,25 +23,13 @@ static const unsigned allowed[PG_NSTATES] = {
 	[PG_DEAD] = 0,
 };
 
-static const char *const names[PG_NSTATES] = {
-	"uninit", "evicted", "loading", "resident", "parking",
-	"parked", "restoring", "syncing", "dead",
-};
-
-int page_set_state(struct lp_page *pg, enum lp_page_state to)
+void page_set_state(struct lp_page *pg, enum lp_page_state to)
 {
-	if (pg->state >= PG_NSTATES || to >= PG_NSTATES ||
-	    !(allowed[pg->state] & T(to)))
-		return -EINVAL;
+	assert(pg->state < PG_NSTATES && to < PG_NSTATES &&
+	       (allowed[pg->state] & T(to)));
 	if (pg->flags & PGF_VF_MASK)
 		verify_note(pg, pg->state, to);
 	pg->state = (uint8_t)to;
-	return 0;
-}
-
-const char *page_state_name(enum lp_page_state s)
-{
-	return s < PG_NSTATES ? names[s] : "?";
 }
 
 bool page_take_waiters(struct lp_page *pg)
@@ -49,6 +38,20 @@ bool page_take_waiters(struct lp_page *pg)
 		return false;
 	pg->flags &= (uint16_t)~PGF_WAITERS;
 	return true;
+}
+
+void page_handoff(struct lp_vm *vm, struct spt_stripe *s, struct lp_page *pg,
+		  enum lp_page_state to)
+{
+	uintptr_t addr = page_addr(pg);
+	bool wake = page_take_waiters(pg);
+
+	page_set_state(pg, to);
+	if (wake)
+		pthread_cond_broadcast(&s->settle);
+	spt_unlock(s);
+	if (wake)
+		page_wake(vm, addr);
 }
 
 void page_wake(struct lp_vm *vm, uintptr_t addr)

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backing reads: a page's content from its swap slot, its file, or its
+ * region's initializer.  Context: a thread that owns the page (page.h).
+ */
+#include "backing.h"
+
+#include <errno.h>
+
+#include "prim.h"
+
+int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+		   void *buf, struct lp_tstats *st)
+{
+	struct iovec iov = { buf, LP_PG };
+	long n = -EIO;
+
+	/* A failed read is retried: the copy on disk is the only one. */
+	for (int tries = 0; tries < 3; tries++) {
+		n = io_preadv(io, vm->swap->fd, &iov, 1, swap_off(slot));
+		if (n == (long)LP_PG)
+			break;
+		st_add(st, C_IO_ERR, 1);
+		vm_error(vm, n < 0 ? (int)n : -EIO);
+	}
+	if (n != (long)LP_PG)
+		return n < 0 ? (int)n : -EIO;
+	st_add(st, C_SWAP_RB, LP_PG);
+	if (swap_encrypted(vm->swap) && swap_unseal(vm->swap, slot, buf)) {
+		/* Altered on disk: the content is lost, say so loudly. */
+		st_add(st, C_IO_ERR, 1);
+		vm_error(vm, -EBADMSG);
+		return -EIO;
+	}
+	return 0;
+}
+
+int file_read_page(struct lp_handler *h, struct lp_region *r, uint64_t vpn,
+		   void *buf)
+{
+	struct iovec iov = { buf, LP_PG };
+	long n = io_preadv(&h->io, r->file->fd, &iov, 1, region_file_off(r, vpn));
+
+	if (n < 0)
+		return (int)n;
+	st_add(&h->st, C_FILE_RB, (uint64_t)n);
+	return 0;
+}
+
+int lazy_fill(struct lp_region *r, uintptr_t addr, void *buf)
+{
+	int rc = r->init.fill((void *)addr, buf, r->init.aux);
+
+	return rc > 0 ? 0 : rc;
+}

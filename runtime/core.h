@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * struct lp_vm: the state of one managed address space (Pintos' supplemental
+ * page table owner plus everything around it), shared by the modules that
+ * serve it.  This header holds data only: each module's functions are
+ * declared in its own header (fault.h, evict.h, vm.h, fork.h, ...), so that a
+ * module includes the headers of the modules it stands on and no others.
+ * No globals: every function reaches the state through its vm.
+ *
+ * Lock order (outer first; never take an earlier one while holding a later):
+ *
+ *   vm->map_lock (rwlock: the region table)
+ *     -> SPT stripe lock (the pages of the stripe)
+ *       -> vm->fr.lock (frame table, policy)
+ *         -> vm->swap->lock (slot allocator)
+ *
+ * No lock is held across I/O or across waiting for another thread, with one
+ * exception: a fault handler holds a page's stripe lock across the single
+ * UFFDIO_WRITEPROTECT that unprotects it (so that the evictor never parks a
+ * page whose protection is changing).  Page ownership (page.h) is what spans
+ * I/O.
+ *
+ * Threads: `threads` fault handlers (fault.c) reading the userfaultfd, and
+ * one evictor (evict.c) that keeps free frames between two watermarks.
+ * Both block every signal, never touch the caller's file descriptors and
+ * allocate only in the slow paths.
+ */
+#ifndef LP_CORE_H
+#define LP_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "lazypage/lazypage.h"
+#include "compat.h"
+#include "frame.h"
+#include "io.h"
+#include "page.h"
+#include "region.h"
+#include "spt.h"
+#include "stats.h"
+#include "swap.h"
+#include "verify.h"
+
+/* Largest readahead window, in pages (also the handler's buffer size). */
+#define LP_RA_MAX 32u
+
+struct lp_handler {
+	struct lp_vm *vm;
+	pthread_t tid;
+	pid_t ktid;                /* kernel thread id */
+	int cpu;                   /* pinned to it, or -1 */
+	bool started;
+	struct lp_io io;           /* reads of swap and files */
+	unsigned char *buf;        /* LP_RA_MAX pages, page aligned */
+	struct lp_tstats st;
+	/* faults whose fill met -EAGAIN (the mm was changing): retried */
+	uintptr_t retry[64];
+	uint8_t retry_write[64];
+	unsigned nretry;
+	/* pages answered with SIGBUS (UFFDIO_POISON), oldest first: their
+	 * marker is cleared after LP_POISON_MS so that a later touch reads
+	 * them again (fault.c) */
+	uintptr_t poisoned[16];
+	uint64_t poisoned_ns[16];
+	unsigned npoisoned;
+};
+
+struct ev_item;
+
+/* Why a round freed nothing while faults waited (lp_evictor.last_why). */
+enum {
+	EVW_NONE,
+	EVW_NO_VICTIM,   /* the policy had no frame: all held by handlers
+			  * loading pages, or by writes in flight */
+	EVW_OWNED,       /* every victim's page was owned (a handler
+			  * restoring it, lp_sync(), an unmap) */
+	EVW_PARK_FAILED, /* victims could not be parked or evicted */
+};
+
+struct lp_evictor {
+	pthread_t tid;
+	_Atomic pid_t ktid;
+	bool started;
+	int wake_fd;               /* eventfd: frames are short, or stop */
+	atomic_bool kicked;
+	struct lp_io io;
+	struct lp_io_req poll;     /* the wait on wake_fd, through the ring */
+	unsigned pending;          /* victims whose write is in flight */
+	bool failing;              /* writes keep failing: retry slowly */
+	unsigned fail_streak;      /* writes failed since one succeeded */
+	uint64_t last_ok_ns;       /* when a write last succeeded */
+	/* Rounds, and rounds that freed nothing while faults waited for a
+	 * frame ("barren"), with the reason of the last one (EVW_*). */
+	atomic_ulong rounds, barren;
+	bool waited;               /* this round: faults waited */
+	int why, last_why;
+	struct ev_item *items;     /* scratch for one round */
+	struct iovec *iov;         /* scratch for zaps */
+	struct lp_tstats st;
+};
+
+/* vm_create() flags (internal) */
+#define VMF_FORK 0x1u /* serve forked children: EVENT_FORK, regions inherited */
+
+struct lp_vm {
+	/* configuration (copied) */
+	unsigned vmflags;          /* VMF_* */
+	pid_t owner;               /* the process that created it (getpid) */
+	uint64_t swap_max;
+	unsigned nthreads;
+	unsigned flags;            /* LP_CFG_* */
+	unsigned ref_scan;
+	char *policy_name;
+	char *swap_path;
+
+	/* kernel */
+	int uffd;
+	int pidfd;                 /* ours, for batched zaps; -1 without */
+	int stop_fd;               /* eventfd: handlers stop */
+	uint64_t features;         /* UFFD_FEATURE_* negotiated */
+	bool have_move, have_poison;
+
+	pthread_rwlock_t map_lock;
+	struct lp_regions regions;
+
+	struct lp_spt spt;
+	struct lp_frames fr;
+	struct lp_swap *swap;
+	struct lp_verify *vf;      /* verify mode (verify.h), else NULL */
+
+	struct lp_handler *h;
+	unsigned nh;
+	struct lp_evictor ev;
+
+	/* API callers (lp_sync, lp_unmap, destroy): one ring, one lock */
+	pthread_mutex_t api_lock;
+	struct lp_io api_io;
+	struct lp_tstats api_st;
+
+	/* fork (fork.c): a child vm serves the copy of this address space that
+	 * fork() gave a child process; it shares the swap file */
+	struct lp_vm *parent;      /* set in a child vm */
+	pid_t pid;                 /* a child vm: its process, once known */
+	uintptr_t probe;           /* VMF_FORK: a registered page, for liveness */
+	pthread_rwlock_t freeze_lock; /* held for reading by each fault service
+				    * and evictor round; vm_freeze() writes */
+	atomic_bool freezing;      /* a freeze waits: faults give up waiting
+				    * for frames (they are deferred) */
+	int thaw_fd;               /* eventfd: deferred faults can go on */
+	pthread_mutex_t defer_lock;
+	struct uffd_msg *deferred; /* faults read while frozen */
+	unsigned ndeferred, capdeferred;
+	pthread_mutex_t kids_lock;
+	pthread_cond_t kids_cond;  /* a fork event was served */
+	struct lp_vm **kids;       /* child vms */
+	struct lp_vm *newest;      /* the child vm of the last fork served */
+	unsigned nkids, capkids;
+	uint64_t forks_started;  /* fork events taken (under kids_lock) */
+	uint64_t forks_served;   /* fork events done: child vm built or failed */
+	atomic_bool dead;          /* a child vm whose process is gone */
+
+	bool fr_up;                /* frames_init() ran (its locks exist) */
+	bool ready;                /* fully created */
+	atomic_bool stopping;
+	atomic_int last_error;
+	/* page writes in flight (page_io_begin/end): a page flagged PGF_IO
+	 * while none is in flight has a stale flag that no completion will
+	 * clear (vm.c, settle) */
+	atomic_uint io_pages;
+	unsigned char *zero;       /* one zeroed page, read only */
+	void *zeros;               /* LP_RA_MAX pages that read as zero */
+};
+
+/* Record a background error (first and last are kept: last wins). */
+static inline void vm_error(struct lp_vm *vm, int err)
+{
+	if (err)
+		atomic_store_explicit(&vm->last_error, err,
+				      memory_order_relaxed);
+}
+
+/*
+ * Whether the caller is not the process that created vm: a child of fork()
+ * holding a copy of the vm's memory.  Its descriptors (userfaultfd,
+ * eventfds, io_uring rings, swap file) are the creator's open file
+ * descriptions, and its locks may be copies of locks held at the fork by
+ * threads the child does not have: through any of them the child would
+ * act on the creator's vm (unregister its regions, stop its threads, take
+ * its I/O completions) or hang.  Public entry points refuse (-ECHILD) and
+ * lp_vm_destroy() touches nothing there.
+ */
+static inline bool vm_foreign(const struct lp_vm *vm)
+{
+	return getpid() != vm->owner;
+}
+
+#endif /* LP_CORE_H */

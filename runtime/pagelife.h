@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Page life-cycle helpers shared by the fault path, the evictor and the API
+ * (pagelife.c): state changes, the hand-off from an owner to the threads
+ * waiting for it, and the accounting of writes in flight.
+ */
+#ifndef LP_PAGELIFE_H
+#define LP_PAGELIFE_H
+
+#include "core.h"
+
+/* Change pg's state along the life cycle of page.h (recorded in the page's
+ * verify history).  A change the life cycle does not have is a bug of the
+ * runtime: it asserts.  Caller holds the stripe lock. */
+void page_set_state(struct lp_page *pg, enum lp_page_state to);
+
+/*
+ * The owner of pg lets go of it: under pg's stripe lock s, set state `to`,
+ * collect the waiters, unlock s, and wake them (lp_unmap()/lp_sync() through
+ * the stripe's condition variable, faulting threads with UFFDIO_WAKE at the
+ * page's address, taken before the unlock: pg may be freed once it is let
+ * go).
+ */
+void page_handoff(struct lp_vm *vm, struct spt_stripe *s, struct lp_page *pg,
+		  enum lp_page_state to);
+
+/* Under the stripe lock: whether threads wait on pg (the flag is cleared:
+ * the caller wakes them, faulting threads with page_wake() once the lock is
+ * dropped).  page_handoff() does all of it. */
+bool page_take_waiters(struct lp_page *pg);
+/* Wake faulting threads blocked on the page at addr. */
+void page_wake(struct lp_vm *vm, uintptr_t addr);
+/* Under pg's stripe lock: the evictor starts / ends writing pg's kva slot
+ * (PGF_IO).  vm->io_pages counts the calls, not the flags: each begin has
+ * exactly one end, on the same struct (the frame is busy meanwhile, so the
+ * page cannot be handed to a second write before the first ends). */
+void page_io_begin(struct lp_vm *vm, struct lp_page *pg);
+void page_io_end(struct lp_vm *vm, struct lp_page *pg);
+
+#endif /* LP_PAGELIFE_H */
