@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
+#include "fork.h"
 #include "loader/elf.h"
 #include "loader/host.h"
 #include "mmap.h"
@@ -650,25 +652,6 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* SIGKILL to every process a vm (or a child vm of it) serves.  A lock held
- * by a stuck thread is not waited for long: this also runs on the way out. */
-static void kill_kids(struct lp_vm *vm)
-{
-	if (!vm)
-		return;
-	for (int i = 0; pthread_mutex_trylock(&vm->kids_lock); i++) {
-		if (i == 50)
-			return;
-		usleep(2000);
-	}
-	for (unsigned i = 0; i < vm->nkids; i++) {
-		if (vm->kids[i]->pid > 0)
-			kill(vm->kids[i]->pid, SIGKILL);
-		kill_kids(vm->kids[i]);
-	}
-	pthread_mutex_unlock(&vm->kids_lock);
-}
-
 static void guard_set(struct guard *g, int phase)
 {
 	uint64_t one = 1;
@@ -704,14 +687,14 @@ static void *guard_main(void *arg)
 				_exit(1); /* a program cloned just now dies with us */
 			if (g->H->pid > 0)
 				kill(g->H->pid, SIGKILL);
-			kill_kids(g->H->vm);
+			vm_signal_kids(g->H->vm, SIGKILL);
 			if (deadline < 0)
 				deadline = now_ms() + GUARD_MS;
 		}
 		if (phase == G_TEARDOWN && deadline < 0)
 			deadline = now_ms() + GUARD_MS;
 		if (deadline >= 0 && now_ms() >= deadline) {
-			kill_kids(g->H->vm);
+			vm_signal_kids(g->H->vm, SIGKILL);
 			_exit(0);
 		}
 	}
@@ -1142,9 +1125,7 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 		}
 		pthread_mutex_lock(&H.lock);
 		vm_reap_kids(H.vm, false);
-		pthread_mutex_lock(&H.vm->kids_lock);
-		unsigned kids = H.vm->nkids;
-		pthread_mutex_unlock(&H.vm->kids_lock);
+		unsigned kids = vm_kids_count(H.vm);
 		pthread_mutex_unlock(&H.lock);
 		if (!kids)
 			break;

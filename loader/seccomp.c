@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "fork.h"
 #include "loader/host.h"
 #include "mmap.h"
 #include "prim.h"
@@ -133,26 +134,18 @@ static bool same_mm(pid_t a, pid_t b)
 	return syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0;
 }
 
-/* The vm serving tid's address space, or NULL.  Under H->lock. */
-static struct lp_vm *find_vm(struct lp_vm *vm, pid_t tid, pid_t self)
+static bool same_mm_as(pid_t pid, void *tid)
 {
-	if (self && same_mm(self, tid))
+	return same_mm(pid, *(const pid_t *)tid);
+}
+
+/* The vm serving tid's address space (ours, or a forked child's), or
+ * NULL.  Under H->lock. */
+static struct lp_vm *find_vm(struct lp_vm *vm, pid_t tid)
+{
+	if (same_mm(getpid(), tid))
 		return vm;
-	struct lp_vm *found = NULL;
-	pthread_mutex_lock(&vm->kids_lock);
-	for (unsigned i = 0; i < vm->nkids && !found; i++) {
-		struct lp_vm *k = vm->kids[i];
-		if (atomic_load(&k->dead))
-			continue;
-		found = find_vm(k, tid, k->pid);
-		/* The same process after an execve is not ours any more. */
-		if (found == k && !vm_alive(k)) {
-			atomic_store(&k->dead, true);
-			found = NULL;
-		}
-	}
-	pthread_mutex_unlock(&vm->kids_lock);
-	return found;
+	return vm_find_kid(vm, same_mm_as, &tid);
 }
 
 static pid_t tgid_of(pid_t tid)
@@ -431,9 +424,8 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 	pid_t before[256];
 	size_t nb = children_of(req->pid, before, 256);
 
-	pthread_mutex_lock(&vm->kids_lock);
-	uint64_t seen = vm->forks_served, seen_started = vm->forks_started;
-	pthread_mutex_unlock(&vm->kids_lock);
+	uint64_t seen, seen_started;
+	vm_fork_counts(vm, &seen, &seen_started);
 
 	vm_freeze(vm);
 	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
@@ -456,10 +448,7 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 				old = now[i] == before[j];
 			if (old)
 				continue;
-			pthread_mutex_lock(&vm->kids_lock);
-			if (vm->newest && !vm->newest->pid)
-				vm->newest->pid = now[i];
-			pthread_mutex_unlock(&vm->kids_lock);
+			vm_name_newest_kid(vm, now[i]);
 			return;
 		}
 		usleep(200);
@@ -478,7 +467,7 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 	resp->id = req->id;
 
 	pthread_mutex_lock(&H->lock);
-	struct lp_vm *vm = find_vm(H->vm, req->pid, getpid());
+	struct lp_vm *vm = find_vm(H->vm, (pid_t)req->pid);
 	bool ours = vm == H->vm;
 	int fork_like = 0;
 	if (!notif_valid(H, req->id)) {

@@ -27,6 +27,7 @@
  * inherited — fails with ESRCH.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -337,5 +338,76 @@ void vm_reap_kids(struct lp_vm *vm, bool all)
 	pthread_mutex_lock(&vm->kids_lock);
 	for (unsigned i = 0; i < vm->nkids; i++)
 		vm_reap_kids(vm->kids[i], false);
+	pthread_mutex_unlock(&vm->kids_lock);
+}
+
+/*
+ * ---- What the host asks about a vm's forked children ----
+ *
+ * The host (loader/) never takes kids_lock nor reads the bookkeeping of
+ * forks: it asks through these.
+ */
+
+void vm_fork_counts(struct lp_vm *vm, uint64_t *served, uint64_t *started)
+{
+	pthread_mutex_lock(&vm->kids_lock);
+	*served = vm->forks_served;
+	*started = vm->forks_started;
+	pthread_mutex_unlock(&vm->kids_lock);
+}
+
+void vm_name_newest_kid(struct lp_vm *vm, pid_t pid)
+{
+	pthread_mutex_lock(&vm->kids_lock);
+	if (vm->newest && !vm->newest->pid)
+		vm->newest->pid = pid;
+	pthread_mutex_unlock(&vm->kids_lock);
+}
+
+struct lp_vm *vm_find_kid(struct lp_vm *vm,
+			  bool (*match)(pid_t pid, void *arg), void *arg)
+{
+	struct lp_vm *found = NULL;
+
+	pthread_mutex_lock(&vm->kids_lock);
+	for (unsigned i = 0; i < vm->nkids && !found; i++) {
+		struct lp_vm *k = vm->kids[i];
+		if (atomic_load(&k->dead))
+			continue;
+		found = k->pid && match(k->pid, arg) ? k
+						     : vm_find_kid(k, match, arg);
+		/* The same process after an execve is not ours any more. */
+		if (found == k && !vm_alive(k)) {
+			atomic_store(&k->dead, true);
+			found = NULL;
+		}
+	}
+	pthread_mutex_unlock(&vm->kids_lock);
+	return found;
+}
+
+unsigned vm_kids_count(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->kids_lock);
+	unsigned n = vm->nkids;
+	pthread_mutex_unlock(&vm->kids_lock);
+	return n;
+}
+
+void vm_signal_kids(struct lp_vm *vm, int sig)
+{
+	if (!vm)
+		return;
+	/* A lock held by a stuck thread is not waited for long (100 ms). */
+	for (int i = 0; pthread_mutex_trylock(&vm->kids_lock); i++) {
+		if (i == 50)
+			return;
+		usleep(2000);
+	}
+	for (unsigned i = 0; i < vm->nkids; i++) {
+		if (vm->kids[i]->pid > 0)
+			kill(vm->kids[i]->pid, sig);
+		vm_signal_kids(vm->kids[i], sig);
+	}
 	pthread_mutex_unlock(&vm->kids_lock);
 }

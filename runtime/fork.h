@@ -26,4 +26,29 @@ void vm_reap_kids(struct lp_vm *vm, bool all);
 bool vm_alive(struct lp_vm *vm);
 void vm_child_destroy(struct lp_vm *vm);
 
+/*
+ * What the host asks about the forked children of vm (loader/), instead of
+ * taking kids_lock itself.
+ */
+/* The fork events vm has finished (served) and taken (started) so far:
+ * the `seen` of vm_wait_fork() and vm_fork_started(). */
+void vm_fork_counts(struct lp_vm *vm, uint64_t *served, uint64_t *started);
+/* pid is the process of the child vm of the last fork served (the host
+ * finds it in /proc after the fork), unless that one is named already. */
+void vm_name_newest_kid(struct lp_vm *vm, pid_t pid);
+/* The child vm, at any depth below vm, whose process match() accepts
+ * (called with each named child's pid, under its parent's kids_lock), or
+ * NULL.  A child found whose address space is gone (its process executed
+ * another program) is marked dead and not returned.  Children of a dead
+ * one are not searched. */
+struct lp_vm *vm_find_kid(struct lp_vm *vm,
+			  bool (*match)(pid_t pid, void *arg), void *arg);
+/* How many child vms vm holds: with vm_reap_kids(vm, false) first, how
+ * many of its forked children still need their memory served. */
+unsigned vm_kids_count(struct lp_vm *vm);
+/* Send sig to the process of every child vm below vm (NULL: none).  A
+ * kids_lock held by a stuck thread is waited for at most 100 ms, and its
+ * subtree is then skipped: this also runs on the way out. */
+void vm_signal_kids(struct lp_vm *vm, int sig);
+
 #endif /* LP_FORK_H */
