@@ -15,8 +15,6 @@
 #include "loader/elf.h"
 #include "loader/host.h"
 #include "mmap.h"
-#include "prim.h"
-#include "vm.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
