@@ -67,6 +67,13 @@ static void futex_wake(atomic_uint *w)
 	syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
+/* Something on the shared page changed: wake the caller's waits. */
+static void sh_changed(struct lp_shared *sh)
+{
+	atomic_fetch_add(&sh->events, 1);
+	futex_wake(&sh->events);
+}
+
 void host_fail(struct lp_shared *sh, int err, int kind, const char *fmt, ...)
 {
 	va_list ap;
@@ -77,8 +84,7 @@ void host_fail(struct lp_shared *sh, int err, int kind, const char *fmt, ...)
 	sh->why.kind = kind;
 	sh->err = err;
 	atomic_store(&sh->state, SH_FAILED);
-	atomic_fetch_add(&sh->events, 1);
-	futex_wake(&sh->events);
+	sh_changed(sh);
 }
 
 /* vm_create failed: say which part, naming the path or variable. */
@@ -140,8 +146,7 @@ static void publish_status(struct lp_shared *sh, int status)
 
 	sh->stat[n % SH_NSTAT] = status;
 	atomic_store(&sh->nstat, n + 1);
-	atomic_fetch_add(&sh->events, 1);
-	futex_wake(&sh->events);
+	sh_changed(sh);
 }
 
 /* ---- finding and opening the program ---- */
@@ -820,13 +825,88 @@ static const struct sock_fprog *guard_filter(pid_t pager)
 	return &prog;
 }
 
-/* ---- the pager's main ---- */
+/* ---- loading the program ---- */
 
+/*
+ * #! scripts run their interpreter: argv becomes interp [arg] script
+ * args..., as execve() makes it.  fd (open on path) is followed down the
+ * chain, to the file that is not a script, and path with it; av has room
+ * for MAX_SCRIPT_DEPTH interpreters, *n counts it.  0 or -errno (said).
+ */
+static int follow_scripts(struct lp_host *H, char **av, int *n, char *path,
+			  size_t pathlen, int *fd, const char *execfn)
+{
+	static char line[256];
+
+	for (int depth = 0;; depth++) {
+		char *ip, *arg, *copy = strdup(path);
+		if (!copy || !shebang(*fd, line, sizeof line, &ip, &arg)) {
+			free(copy);
+			return 0;
+		}
+		if (depth == MAX_SCRIPT_DEPTH) {
+			/* The kernel's ELOOP (BINPRM_MAX_RECURSION). */
+			close(*fd);
+			host_fail(H->sh, -ELOOP, LP_SPAWN_NO_ACCESS,
+				  "%s: too many levels of #! interpreters", copy);
+			return -ELOOP;
+		}
+		int shift = arg ? 2 : 1;
+		memmove(av + shift + 1, av + 1, (size_t)*n * sizeof(*av));
+		av[0] = strdup(ip);
+		if (arg)
+			av[1] = strdup(arg);
+		av[shift] = copy;
+		*n += shift;
+		snprintf(path, pathlen, "%s", ip);
+		close(*fd);
+		*fd = exec_open(path);
+		if (*fd < 0) {
+			host_fail(H->sh, exec_errno(*fd), open_kind(*fd),
+				  "%s: interpreter %s: %s", execfn, path,
+				  strerror(-*fd));
+			return exec_errno(*fd);
+		}
+	}
+}
+
+/* The ELF interpreter the program (at path) names.  The kernel opens it as
+ * it opens the program: EACCES (126) when it cannot run; missing or
+ * unusable stays NO_INTERP.  0 or -errno (said). */
+static int open_interp(struct lp_host *H, const char *path)
+{
+	char interp_path[PATH_MAX], msg[200];
+	int rc;
+
+	snprintf(interp_path, sizeof interp_path, "%s", H->prog.elf->interp);
+	int fd = exec_open(interp_path);
+	if (fd < 0 && fd != -ENOENT) {
+		host_fail(H->sh, exec_errno(fd), LP_SPAWN_NO_ACCESS,
+			  "%s: interpreter %s: %s", path, interp_path, strerror(-fd));
+		return exec_errno(fd);
+	}
+	rc = fd < 0 ? LP_ELF_ENOENT
+		    : elf_open_fd(fd, interp_path, &H->interp.elf, msg, sizeof msg);
+	if (fd < 0)
+		snprintf(msg, sizeof msg, "%s", strerror(ENOENT));
+	else
+		close(fd);
+	if (rc || H->interp.elf->interp || H->interp.elf->type != ET_DYN) {
+		host_fail(H->sh, rc ? elf_errno(rc) : -ENOEXEC, LP_SPAWN_NO_INTERP,
+			  "%s: interpreter %s: %s", path, interp_path,
+			  rc ? msg : "not a shared object without interpreter");
+		return rc ? elf_errno(rc) : -ENOEXEC;
+	}
+	return 0;
+}
+
+/* Find the program, follow its #! lines, open it and its ELF interpreter:
+ * *pargv is the program's argv (after the interpreters), *execfn the path
+ * it was found at.  0 or -errno (said). */
 static int load_program(struct lp_host *H, const char *name, char *const argv[],
 			char ***pargv, char **execfn)
 {
-	static char line[256];
-	char path[PATH_MAX], interp_path[PATH_MAX], msg[200];
+	char path[PATH_MAX], msg[200];
 	int argc = 0, rc;
 
 	while (argv[argc])
@@ -847,37 +927,9 @@ static int load_program(struct lp_host *H, const char *name, char *const argv[],
 		return exec_errno(fd);
 	}
 	*execfn = strdup(path);
-	/* #! scripts run their interpreter: argv becomes interp [arg] script
-	 * args..., as execve() makes it. */
-	for (int depth = 0;; depth++) {
-		char *ip, *arg, *copy = strdup(path);
-		if (!copy || !shebang(fd, line, sizeof line, &ip, &arg)) {
-			free(copy);
-			break;
-		}
-		if (depth == MAX_SCRIPT_DEPTH) {
-			/* The kernel's ELOOP (BINPRM_MAX_RECURSION). */
-			close(fd);
-			host_fail(H->sh, -ELOOP, LP_SPAWN_NO_ACCESS,
-				  "%s: too many levels of #! interpreters", copy);
-			return -ELOOP;
-		}
-		int shift = arg ? 2 : 1;
-		memmove(av + shift + 1, av + 1, (size_t)n * sizeof(*av));
-		av[0] = strdup(ip);
-		if (arg)
-			av[1] = strdup(arg);
-		av[shift] = copy;
-		n += shift;
-		snprintf(path, sizeof path, "%s", ip);
-		close(fd);
-		fd = exec_open(path);
-		if (fd < 0) {
-			host_fail(H->sh, exec_errno(fd), open_kind(fd),
-				  "%s: interpreter %s: %s", *execfn, path, strerror(-fd));
-			return exec_errno(fd);
-		}
-	}
+	rc = follow_scripts(H, av, &n, path, sizeof path, &fd, *execfn);
+	if (rc)
+		return rc;
 	*pargv = av;
 
 	rc = elf_open_fd(fd, path, &H->prog.elf, msg, sizeof msg);
@@ -886,31 +938,25 @@ static int load_program(struct lp_host *H, const char *name, char *const argv[],
 		host_fail(H->sh, elf_errno(rc), elf_kind(rc), "%s: %s", path, msg);
 		return elf_errno(rc);
 	}
-	if (H->prog.elf->interp) {
-		snprintf(interp_path, sizeof interp_path, "%s", H->prog.elf->interp);
-		/* The kernel opens it as it opens the program: EACCES (126)
-		 * when it cannot run; missing or unusable stays NO_INTERP. */
-		fd = exec_open(interp_path);
-		if (fd < 0 && fd != -ENOENT) {
-			host_fail(H->sh, exec_errno(fd), LP_SPAWN_NO_ACCESS,
-				  "%s: interpreter %s: %s", path, interp_path, strerror(-fd));
-			return exec_errno(fd);
-		}
-		rc = fd < 0 ? LP_ELF_ENOENT
-			    : elf_open_fd(fd, interp_path, &H->interp.elf, msg, sizeof msg);
-		if (fd < 0)
-			snprintf(msg, sizeof msg, "%s", strerror(ENOENT));
-		else
-			close(fd);
-		if (rc || H->interp.elf->interp || H->interp.elf->type != ET_DYN) {
-			host_fail(H->sh, rc ? elf_errno(rc) : -ENOEXEC, LP_SPAWN_NO_INTERP,
-				  "%s: interpreter %s: %s", path, interp_path,
-				  rc ? msg : "not a shared object without interpreter");
-			return rc ? elf_errno(rc) : -ENOEXEC;
-		}
-	}
-	return 0;
+	return H->prog.elf->interp ? open_interp(H, path) : 0;
 }
+
+/* ---- the pager's main, step by step ---- */
+
+/* The state of the pager's run, which host_main's steps share.  It lives
+ * in host_main's frame: the guard and notification threads hold &H. */
+struct run {
+	struct lp_host H;
+	struct lp_tramp *t;        /* what the program's process starts from */
+	struct lp_config vcfg;     /* the vm's: cfg without STATS_AT_EXIT */
+	int stats_fd;              /* LAZYPAGE_STATS: our stderr, or -1 */
+	int *inherited;            /* the caller's descriptors we still hold */
+	int ninherited;
+	char **av, *execfn;        /* the program's argv (after #!), its path */
+	uintptr_t top;             /* the program's stack: its top */
+	struct lp_stack_out so;    /* its contents */
+	unsigned char *tstack;     /* the trampoline's stack */
+};
 
 static void ignore_terminal_signals(void)
 {
@@ -921,25 +967,29 @@ static void ignore_terminal_signals(void)
 		signal(sigs[i], SIG_IGN);
 }
 
-int host_main(const char *name, char *const argv[], char *const envp[],
-	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd)
+/*
+ * Setup, before the guard starts: the host's state; what the program
+ * inherits, as across execve() (the mask and the signals ignored now),
+ * before we ignore the terminal's signals; the caller's descriptors (see
+ * list_fds); LAZYPAGE_STATS, printed once, when the program ends (not at
+ * our destroy, which may come much later or be cut short).
+ */
+static int run_setup(struct run *R, const struct lp_config *cfg,
+		     struct lp_shared *sh, int caller_fd)
 {
-	struct lp_host H;
 	struct lp_tramp *t = calloc(1, sizeof(*t));
-	sigset_t mask, all;
-	char **av = NULL, *execfn = NULL;
-	int rc;
+	sigset_t mask;
 
-	memset(&H, 0, sizeof(H));
-	H.sh = sh;
-	H.pidfd = H.listener = H.stop_fd = -1;
-	pthread_mutex_init(&H.lock, NULL);
+	memset(R, 0, sizeof(*R));
+	R->t = t;
+	R->stats_fd = -1;
+	R->H.sh = sh;
+	R->H.pidfd = R->H.listener = R->H.stop_fd = -1;
+	pthread_mutex_init(&R->H.lock, NULL);
 	if (!t) {
 		host_fail(sh, -ENOMEM, LP_SPAWN_SYSTEM, "out of memory");
-		return 1;
+		return -ENOMEM;
 	}
-	/* What the program inherits, as across execve(): the mask and the
-	 * signals ignored now. */
 	sigprocmask(SIG_BLOCK, NULL, &mask);
 	for (int sig = 1; sig <= 64; sig++) {
 		struct sigaction sa;
@@ -949,81 +999,97 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	memcpy(&t->sigmask, &mask, sizeof(t->sigmask));
 	ignore_terminal_signals();
 
-	/* The caller's descriptors: see list_fds. */
 	int *fds = NULL, nfds = list_fds(&fds, caller_fd, true);
 	close_list(fds, nfds);
-	int *inherited = NULL, ninherited = list_fds(&inherited, caller_fd, false);
-	/* LAZYPAGE_STATS: printed once, when the program ends (not at our
-	 * destroy, which may come much later or be cut short). */
-	struct lp_config vcfg = *cfg;
-	int stats_fd = -1;
-	if (vcfg.flags & LP_CFG_STATS_AT_EXIT) {
-		vcfg.flags &= ~LP_CFG_STATS_AT_EXIT;
-		stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	R->ninherited = list_fds(&R->inherited, caller_fd, false);
+	R->vcfg = *cfg;
+	if (R->vcfg.flags & LP_CFG_STATS_AT_EXIT) {
+		R->vcfg.flags &= ~LP_CFG_STATS_AT_EXIT;
+		R->stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 	}
-	static struct guard G;
-	guard_start(&G, &H, caller_fd);
+	return 0;
+}
 
-	if (load_program(&H, name, argv, &av, &execfn))
-		return 1;
-
+/* Load: the program (and its interpreters) opened, the vm created, the
+ * images placed in it.  0 or -errno (said). */
+static int run_load(struct run *R, const char *name, char *const argv[],
+		    const struct lp_config *cfg)
+{
+	struct lp_host *H = &R->H;
 	struct vm_failure why;
-	rc = vm_create_why(&H.vm, &vcfg, VMF_FORK, &why);
-	if (rc) {
-		vm_create_failed(sh, rc, &why, cfg);
-		return 1;
-	}
-	rc = image_load(H.vm, &H.prog, 0);
-	if (!rc && H.interp.elf)
-		rc = image_load(H.vm, &H.interp, 0);
-	if (rc) {
-		host_fail(sh, rc, LP_SPAWN_SYSTEM, "%s: cannot place the image: %s",
-			  execfn, strerror(-rc));
-		return 1;
-	}
 
-	/* The stack: the stack limit's worth, lazily; the top page now. */
+	int rc = load_program(H, name, argv, &R->av, &R->execfn);
+	if (rc)
+		return rc;
+	rc = vm_create_why(&H->vm, &R->vcfg, VMF_FORK, &why);
+	if (rc) {
+		vm_create_failed(H->sh, rc, &why, cfg);
+		return rc;
+	}
+	rc = image_load(H->vm, &H->prog, 0);
+	if (!rc && H->interp.elf)
+		rc = image_load(H->vm, &H->interp, 0);
+	if (rc)
+		host_fail(H->sh, rc, LP_SPAWN_SYSTEM, "%s: cannot place the image: %s",
+			  R->execfn, strerror(-rc));
+	return rc;
+}
+
+/* The stack: the stack limit's worth, lazily; its top written now (the
+ * strings and tables, served as faults).  0 or -errno (said). */
+static int run_stack(struct run *R, char *const envp[])
+{
+	struct lp_host *H = &R->H;
 	struct rlimit rl;
+
 	getrlimit(RLIMIT_STACK, &rl);
 	size_t ssize = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > STACK_MAX
 			       ? STACK_MAX
 			       : rl.rlim_cur < (128u << 10) ? (128u << 10)
 							   : rl.rlim_cur;
 	ssize &= ~(size_t)(LP_PG - 1);
-	uintptr_t top = 0;
-	int sprot = PROT_READ | PROT_WRITE | (H.prog.elf->exec_stack ? PROT_EXEC : 0);
-	long sr = stack_map(H.vm, ssize, sprot, &top);
+	int sprot = PROT_READ | PROT_WRITE | (H->prog.elf->exec_stack ? PROT_EXEC : 0);
+	long sr = stack_map(H->vm, ssize, sprot, &R->top);
 	if (sr < 0) {
-		host_fail(sh, (int)sr, LP_SPAWN_SYSTEM, "cannot map the stack: %s",
+		host_fail(H->sh, (int)sr, LP_SPAWN_SYSTEM, "cannot map the stack: %s",
 			  strerror((int)-sr));
-		return 1;
+		return (int)sr;
 	}
 	uint64_t auxv[128];
-	build_auxv(auxv, 128, &H.prog, &H.interp);
+	build_auxv(auxv, 128, &H->prog, &H->interp);
 	int argc = 0;
-	while (av[argc])
+	while (R->av[argc])
 		argc++;
-	struct lp_stack_in in = { argc, av, envp, execfn, auxv };
-	struct lp_stack_out so;
+	struct lp_stack_in in = { argc, R->av, envp, R->execfn, auxv };
 	size_t blen = ssize < (2u << 20) ? ssize : (2u << 20);
 	unsigned char *sbuf = calloc(1, blen);
-	rc = sbuf ? lp_stack_build(sbuf, top, blen, &in, &so) : -ENOMEM;
+	int rc = sbuf ? lp_stack_build(sbuf, R->top, blen, &in, &R->so) : -ENOMEM;
 	if (rc) {
-		host_fail(sh, rc, LP_SPAWN_SYSTEM, "%s: arguments and environment "
-			  "do not fit the stack: %s", execfn, strerror(-rc));
-		return 1;
+		host_fail(H->sh, rc, LP_SPAWN_SYSTEM, "%s: arguments and environment "
+			  "do not fit the stack: %s", R->execfn, strerror(-rc));
+		return rc;
 	}
-	size_t used = top - so.sp;
-	memcpy((void *)so.sp, sbuf + blen - used, used); /* served as faults */
+	size_t used = R->top - R->so.sp;
+	memcpy((void *)R->so.sp, sbuf + blen - used, used); /* served as faults */
 	free(sbuf);
+	return 0;
+}
 
-	set_identity(&H, H.prog.elf->fd, top, &so);
+/* Start the program's process: the filters it installs (our break is
+ * given up to it here), the descriptors it closes, where it starts.  From
+ * here on our own threads never take the program's signals.  0 or -errno
+ * (said). */
+static int run_start(struct run *R)
+{
+	struct lp_host *H = &R->H;
+	struct lp_tramp *t = R->t;
+	int *fds = NULL;
+	sigset_t all;
 
-	/* The program's process. */
-	H.stop_fd = eventfd(0, EFD_CLOEXEC);
+	H->stop_fd = eventfd(0, EFD_CLOEXEC);
 	/* Our descriptors marked close-on-exec: the program must not have
 	 * them. */
-	nfds = list_fds(&fds, -1, true);
+	int nfds = list_fds(&fds, -1, true);
 	t->filter = lp_seccomp_build(own_break_off());
 	t->guard = guard_filter(getpid());
 	t->filter_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
@@ -1031,123 +1097,187 @@ int host_main(const char *name, char *const argv[], char *const envp[],
 	t->no_new_privs = geteuid() != 0;
 	t->close_fds = fds;
 	t->nclose = nfds > 0 ? nfds : 0;
-	const char *base = strrchr(execfn, '/');
-	snprintf(t->comm, sizeof t->comm, "%s", base ? base + 1 : execfn);
+	const char *base = strrchr(R->execfn, '/');
+	snprintf(t->comm, sizeof t->comm, "%s", base ? base + 1 : R->execfn);
 	t->pager = getpid();
-	t->sp = so.sp;
-	t->entry = H.interp.elf ? H.interp.bias + H.interp.elf->entry
-				: H.prog.bias + H.prog.elf->entry;
-	/* Our own threads must never take the program's signals. */
+	t->sp = R->so.sp;
+	t->entry = H->interp.elf ? H->interp.bias + H->interp.elf->entry
+				 : H->prog.bias + H->prog.elf->entry;
 	sigfillset(&all);
 	sigdelset(&all, SIGCHLD);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	/* The trampoline's stack stays allocated for good: the program's
 	 * process is on it until its very last instruction there, after it
 	 * told us it runs. */
-	unsigned char *tstack = malloc(TRAMP_STACK);
-	rc = tstack ? start_program(&H, t, tstack) : -ENOMEM;
+	R->tstack = malloc(TRAMP_STACK);
+	int rc = R->tstack ? start_program(H, t, R->tstack) : -ENOMEM;
 	free(fds);
-	if (rc) {
-		host_fail(sh, rc, rc == -EPERM || rc == -EACCES || rc == -ENOSYS
-					  ? LP_SPAWN_UNSUPPORTED : LP_SPAWN_SYSTEM,
+	if (rc)
+		host_fail(H->sh, rc, rc == -EPERM || rc == -EACCES || rc == -ENOSYS
+					     ? LP_SPAWN_UNSUPPORTED : LP_SPAWN_SYSTEM,
 			  "cannot start the program: %s%s", strerror(-rc),
 			  rc == -EACCES || rc == -EPERM ? " (seccomp refused)" : "");
-		return 1;
-	}
-	guard_set(&G, G_RUNNING);
-	/* The program holds its own copies now; and signals sent to its
-	 * process group (the terminal's, kill 0) are not for us. */
-	drop_program_fds(inherited, ninherited);
-	(void)setpgid(0, 0);
-	H.h = handler_new(H.vm);
-	if (pthread_create(&H.notify, NULL, notify_main, &H) == 0)
-		H.notify_up = true;
-	sh->pid = H.pid;
-	atomic_store(&sh->state, SH_RUNNING);
-	atomic_fetch_add(&sh->events, 1);
-	futex_wake(&sh->events);
+	return rc;
+}
 
-	/* Serve: report state changes, publish statistics, and stay while a
-	 * forked child still has memory of ours to be served. */
+/* The program runs: the guard is told; the program holds its own copies
+ * of the caller's descriptors now, so ours go; signals sent to its process
+ * group (the terminal's, kill 0) are not for us; its memory calls are
+ * served from here on; and the caller is told. */
+static void run_started(struct run *R, struct guard *G)
+{
+	struct lp_host *H = &R->H;
+
+	guard_set(G, G_RUNNING);
+	drop_program_fds(R->inherited, R->ninherited);
+	(void)setpgid(0, 0);
+	H->h = handler_new(H->vm);
+	if (pthread_create(&H->notify, NULL, notify_main, H) == 0)
+		H->notify_up = true;
+	H->sh->pid = H->pid;
+	atomic_store(&H->sh->state, SH_RUNNING);
+	sh_changed(H->sh);
+}
+
+/* A wait status, as waitpid() gives it, from waitid()'s report. */
+static int wait_status(const siginfo_t *si)
+{
+	switch (si->si_code) {
+	case CLD_EXITED: return (si->si_status & 0xff) << 8;
+	case CLD_KILLED: return si->si_status;
+	case CLD_DUMPED: return si->si_status | 0x80;
+	case CLD_STOPPED:
+	case CLD_TRAPPED: return (si->si_status << 8) | 0x7f;
+	case CLD_CONTINUED: return 0xffff;
+	}
+	return 0;
+}
+
+/* The program ended: its last statistics are published, and printed if
+ * LAZYPAGE_STATS asked. */
+static void program_ended(struct run *R)
+{
+	host_publish_stats(&R->H);
+	if (R->stats_fd < 0)
+		return;
+	struct lp_stats st;
+	FILE *f = fdopen(R->stats_fd, "w");
+	if (f && !lp_stats_get(R->H.vm, &st))
+		lp_stats_print(&st, f, 0);
+	if (f)
+		fclose(f);
+	else
+		close(R->stats_fd);
+	R->stats_fd = -1;
+}
+
+/* Report each state change of the program waiting to be collected.
+ * Returns whether it still runs (running: whether it did). */
+static bool report_program(struct run *R, bool running)
+{
+	pid_t pid = R->H.pid;
+
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, (id_t)pid, &si,
+			   WEXITED | WSTOPPED | WCONTINUED | WNOHANG) ||
+		    si.si_pid != pid)
+			break;
+		if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
+		    si.si_code == CLD_DUMPED) {
+			running = false;
+			program_ended(R);
+		}
+		publish_status(R->H.sh, wait_status(&si));
+	}
+	return running;
+}
+
+/* Whether a forked child still has memory of ours to be served (the child
+ * vms of those gone are freed). */
+static bool kids_remain(struct lp_host *H)
+{
+	pthread_mutex_lock(&H->lock);
+	vm_reap_kids(H->vm, false);
+	unsigned kids = vm_kids_count(H->vm);
+	pthread_mutex_unlock(&H->lock);
+	return kids != 0;
+}
+
+/* Serve: report state changes, publish statistics, and stay while a
+ * forked child still has memory of ours to be served.  (The caller's death
+ * is the guard's.) */
+static void run_serve(struct run *R)
+{
+	struct lp_shared *sh = R->H.sh;
 	sigset_t chld;
+	bool running = true;
+
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	bool running = true;
 	for (;;) {
-		/* (The caller's death is the guard's.) */
 		struct pollfd p[1] = { { .fd = sfd, .events = POLLIN } };
-		int pr = poll(p, 1, 200);
+		(void)poll(p, 1, 200);
 		if (p[0].revents) {
 			struct signalfd_siginfo ssi;
 			while (read(sfd, &ssi, sizeof ssi) > 0)
 				;
 		}
-		for (;;) {
-			siginfo_t si;
-			memset(&si, 0, sizeof si);
-			if (waitid(P_PID, (id_t)H.pid, &si,
-				   WEXITED | WSTOPPED | WCONTINUED | WNOHANG) ||
-			    si.si_pid != H.pid)
-				break;
-			int status = 0;
-			switch (si.si_code) {
-			case CLD_EXITED: status = (si.si_status & 0xff) << 8; break;
-			case CLD_KILLED: status = si.si_status; break;
-			case CLD_DUMPED: status = si.si_status | 0x80; break;
-			case CLD_STOPPED:
-			case CLD_TRAPPED: status = (si.si_status << 8) | 0x7f; break;
-			case CLD_CONTINUED: status = 0xffff; break;
-			}
-			if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
-			    si.si_code == CLD_DUMPED) {
-				running = false;
-				host_publish_stats(&H);
-				if (stats_fd >= 0) {
-					struct lp_stats st;
-					FILE *f = fdopen(stats_fd, "w");
-					if (f && !lp_stats_get(H.vm, &st))
-						lp_stats_print(&st, f, 0);
-					if (f)
-						fclose(f);
-					else
-						close(stats_fd);
-					stats_fd = -1;
-				}
-			}
-			publish_status(sh, status);
-		}
-		(void)pr;
+		running = report_program(R, running);
 		if (running) {
-			host_publish_stats(&H);
+			host_publish_stats(&R->H);
 			continue;
 		}
-		pthread_mutex_lock(&H.lock);
-		vm_reap_kids(H.vm, false);
-		unsigned kids = vm_kids_count(H.vm);
-		pthread_mutex_unlock(&H.lock);
-		if (!kids)
+		if (!kids_remain(&R->H))
 			break;
 		if (atomic_load(&sh->phase) != SH_P_KIDS) {
 			atomic_store(&sh->phase, SH_P_KIDS);
-			atomic_fetch_add(&sh->events, 1);
-			futex_wake(&sh->events);
+			sh_changed(sh);
 		}
 	}
-	/* The end: bounded by the guard (GUARD_MS). */
-	atomic_store(&sh->phase, SH_P_TEARDOWN);
-	atomic_fetch_add(&sh->events, 1);
-	futex_wake(&sh->events);
-	guard_set(&G, G_TEARDOWN);
-	if (H.notify_up) {
+}
+
+/* The end: bounded by the guard (GUARD_MS). */
+static void run_teardown(struct run *R, struct guard *G)
+{
+	struct lp_host *H = &R->H;
+
+	atomic_store(&H->sh->phase, SH_P_TEARDOWN);
+	sh_changed(H->sh);
+	guard_set(G, G_TEARDOWN);
+	if (H->notify_up) {
 		uint64_t one = 1;
-		(void)!write(H.stop_fd, &one, sizeof one);
-		pthread_join(H.notify, NULL);
+		(void)!write(H->stop_fd, &one, sizeof one);
+		pthread_join(H->notify, NULL);
 	}
-	handler_free(H.h);
-	lp_vm_destroy(H.vm);
-	free(tstack); /* the program is gone */
-	free(t);
+	handler_free(H->h);
+	lp_vm_destroy(H->vm);
+	free(R->tstack); /* the program is gone */
+	free(R->t);
+}
+
+/* The steps in their order: each failure is said on the shared page (and
+ * the guard, started once nothing but our own state exists, ends a run
+ * whose caller dies, from then on). */
+int host_main(const char *name, char *const argv[], char *const envp[],
+	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd)
+{
+	static struct guard G;
+	struct run R;
+
+	if (run_setup(&R, cfg, sh, caller_fd))
+		return 1;
+	guard_start(&G, &R.H, caller_fd);
+	if (run_load(&R, name, argv, cfg) || run_stack(&R, envp))
+		return 1;
+	set_identity(&R.H, R.H.prog.elf->fd, R.top, &R.so);
+	if (run_start(&R))
+		return 1;
+	run_started(&R, &G);
+	run_serve(&R);
+	run_teardown(&R, &G);
 	return 0;
 }
