@@ -456,99 +456,134 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 	/* Gone already (it exited and was reaped): its vm finds out alone. */
 }
 
-static void serve(struct lp_host *H, const struct seccomp_notif *req,
-		  struct seccomp_notif_resp *resp)
+/* What serving a notification decided. */
+enum serve_how {
+	SV_ANSWER,   /* answer with the result: the call was served here */
+	SV_CONTINUE, /* let the kernel do the call */
+	SV_DONE,     /* answered already, or the caller is gone: no answer */
+};
+
+/* A fork-like call (fork, clone, clone3) from an address space vm
+ * serves. */
+static enum serve_how serve_fork(struct lp_host *H, struct lp_vm *vm,
+				 const struct seccomp_notif *req,
+				 struct seccomp_notif_resp *resp, long *res)
+{
+	int fork_like = is_fork(H, req);
+
+	if (fork_like == -ESRCH)
+		return SV_DONE;
+	if (fork_like > 0) {
+		do_fork(H, vm, req, resp);
+		return SV_DONE;
+	}
+	if (fork_like < 0) {
+		*res = fork_like;
+		return SV_ANSWER;
+	}
+	return SV_CONTINUE; /* CLONE_VM: no new address space */
+}
+
+/* A memory call of a forked child, whose child vm is vm: prepare our
+ * table, then the kernel acts. */
+static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
+				  const struct seccomp_notif *req)
 {
 	const __u64 *a = req->data.args;
-	long res = 0;
-	int handled = 1;
 
-	memset(resp, 0, sizeof(*resp));
-	resp->id = req->id;
+	switch (req->data.nr) {
+	case SYS_munmap:
+	case SYS_madvise:
+		if (vm_overlaps(vm, a[0], a[1]))
+			(void)vm_discard(vm, a[0] & ~(LP_PG - 1), a[1], false);
+		break;
+	case SYS_mremap:
+		/* The kernel moves the mapping out of our reach: make every
+		 * page present so that it takes their content; or grows it
+		 * in place, registered: know the growth. */
+		if (vm_overlaps(vm, a[0], a[1]) && H->h)
+			(void)vm_child_mremap_prep(vm, H->h, a[0], a[1], a[2],
+						   (int)a[3]);
+		break;
+	}
+	return SV_CONTINUE;
+}
 
-	pthread_mutex_lock(&H->lock);
+/* A memory call of the program itself: served here when it touches
+ * managed memory (the kernel's result in *res). */
+static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
+				const struct seccomp_notif *req, long *res)
+{
+	const __u64 *a = req->data.args;
+	int handled = 0;
+
+	switch (req->data.nr) {
+	case SYS_mmap:
+		handled = do_mmap(H, req, res);
+		break;
+	case SYS_munmap:
+		if ((handled = vm_overlaps(vm, a[0], a[1])))
+			*res = vm_munmap(vm, a[0], a[1]);
+		break;
+	case SYS_mremap:
+		if ((handled = vm_overlaps(vm, a[0], a[1] ? a[1] : LP_PG)))
+			*res = vm_mremap(vm, a[0], a[1], a[2], (int)a[3], a[4]);
+		break;
+	case SYS_madvise:
+		if ((handled = vm_overlaps(vm, a[0], a[1])))
+			*res = vm_discard(vm, a[0], a[1], true);
+		break;
+	}
+	return handled ? SV_ANSWER : SV_CONTINUE;
+}
+
+/* Serve one notification, under H->lock: who called (which vm serves its
+ * address space), then what it called. */
+static enum serve_how serve_locked(struct lp_host *H,
+				   const struct seccomp_notif *req,
+				   struct seccomp_notif_resp *resp, long *res)
+{
 	struct lp_vm *vm = find_vm(H->vm, (pid_t)req->pid);
 	bool ours = vm == H->vm;
-	int fork_like = 0;
-	if (!notif_valid(H, req->id)) {
-		/* Gone: the pid kcmp compared may be another process's. */
-		pthread_mutex_unlock(&H->lock);
-		return;
-	}
-	if (!vm) {
-		handled = 0; /* an address space we do not serve */
-	} else if (req->data.nr == SYS_fork || req->data.nr == SYS_clone ||
-		   req->data.nr == SYS_clone3) {
-		fork_like = is_fork(H, req);
-		if (fork_like == -ESRCH) {
-			pthread_mutex_unlock(&H->lock);
-			return;
-		}
-		if (fork_like > 0) {
-			do_fork(H, vm, req, resp);
-			pthread_mutex_unlock(&H->lock);
-			return;
-		}
-		if (fork_like < 0)
-			res = fork_like;
-		else
-			handled = 0;
-	} else if (req->data.nr == SYS_brk) {
+
+	if (!notif_valid(H, req->id))
+		return SV_DONE; /* gone: the pid kcmp compared may be another's */
+	if (!vm)
+		return SV_CONTINUE; /* an address space we do not serve */
+	if (req->data.nr == SYS_fork || req->data.nr == SYS_clone ||
+	    req->data.nr == SYS_clone3)
+		return serve_fork(H, vm, req, resp, res);
+	if (req->data.nr == SYS_brk) {
 		/* Below the program's first break: ours cannot go there (the
 		 * break the kernel keeps is the program's alone), so the
 		 * answer is the break, unchanged, as the kernel answers a brk
 		 * below its start.  Another address space's is its own. */
-		if (ours)
-			res = syscall(SYS_brk, 0);
-		else
-			handled = 0;
-	} else if (!ours) {
-		/* A forked child: prepare our table, then the kernel acts. */
-		switch (req->data.nr) {
-		case SYS_munmap:
-		case SYS_madvise:
-			if (vm_overlaps(vm, a[0], a[1]))
-				(void)vm_discard(vm, a[0] & ~(LP_PG - 1), a[1], false);
-			break;
-		case SYS_mremap:
-			/* The kernel moves the mapping out of our reach: make
-			 * every page present so that it takes their content;
-			 * or grows it in place, registered: know the growth. */
-			if (vm_overlaps(vm, a[0], a[1]) && H->h)
-				(void)vm_child_mremap_prep(vm, H->h, a[0], a[1],
-							   a[2], (int)a[3]);
-			break;
-		}
-		handled = 0;
-	} else {
-		switch (req->data.nr) {
-		case SYS_mmap:
-			handled = do_mmap(H, req, &res);
-			break;
-		case SYS_munmap:
-			if ((handled = vm_overlaps(vm, a[0], a[1])))
-				res = vm_munmap(vm, a[0], a[1]);
-			break;
-		case SYS_mremap:
-			if ((handled = vm_overlaps(vm, a[0], a[1] ? a[1] : LP_PG)))
-				res = vm_mremap(vm, a[0], a[1], a[2], (int)a[3], a[4]);
-			break;
-		case SYS_madvise:
-			if ((handled = vm_overlaps(vm, a[0], a[1])))
-				res = vm_discard(vm, a[0], a[1], true);
-			break;
-		default:
-			handled = 0;
-		}
+		if (!ours)
+			return SV_CONTINUE;
+		*res = syscall(SYS_brk, 0);
+		return SV_ANSWER;
 	}
+	return ours ? serve_own(H, vm, req, res) : serve_child(H, vm, req);
+}
+
+static void serve(struct lp_host *H, const struct seccomp_notif *req,
+		  struct seccomp_notif_resp *resp)
+{
+	long res = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->id = req->id;
+	pthread_mutex_lock(&H->lock);
+	enum serve_how how = serve_locked(H, req, resp, &res);
 	pthread_mutex_unlock(&H->lock);
-	if (!handled) {
+	if (how == SV_DONE)
+		return;
+	if (how == SV_CONTINUE)
 		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-	} else if (res < 0 && res > -4096) {
+	else if (res < 0 && res > -4096)
 		resp->error = (int)res;
-	} else {
+	else
 		resp->val = res;
-	}
 	(void)send_resp(H, resp);
 }
 
