@@ -98,109 +98,155 @@ static int fill_random(unsigned char r[16])
 	return 0;
 }
 
-static int build(void *buf, uint64_t top, size_t size,
-		 const struct lp_stack_in *in, struct lp_stack_out *res)
+/* Where everything goes (see stack.h), computed top down and checked
+ * before anything is written. */
+struct layout {
+	char *const *argv;      /* in->argv, or { "" } for an empty one */
+	uint64_t argc, envc;
+	uint64_t naux;          /* auxv entries of the caller's we keep */
+	uint64_t execfn, u_platform, u_random;
+	struct lp_stack_out out;
+};
+
+/* The strings, top down from *p: the end marker, execfn, the environment,
+ * the arguments. */
+static int place_strings(struct layout *l, const struct lp_stack_in *in,
+			 uint64_t *p, uint64_t base)
 {
-	struct lp_stack_out o, *out = &o;
-	static char *const empty_argv[] = { "", NULL };
-	char *const *argv = in->argv;
-	uint64_t argc = (uint64_t)in->argc, envc = 0, naux = 0, words;
-	uint64_t base = top - size, p = top, execfn, u_platform, u_random;
-	uint64_t sp, q;
-	unsigned char rnd[16];
-	struct cursor c = { buf, base };
 	size_t len;
 	int rc;
 
-	/* Since Linux 5.18 an empty argv becomes { "" }. */
-	if (argc == 0) {
-		argv = empty_argv;
-		argc = 1;
-	}
-	while (in->envp && in->envp[envc])
-		envc++;
-	for (const uint64_t *a = in->auxv; a && a[0] != AT_NULL; a += 2)
-		naux += !is_ours(a[0]);
-
-	/* The strings, top down, checked before anything is written. */
-	if ((rc = take(&p, 8, base)))
+	if ((rc = take(p, 8, base)))
 		return rc;
 	len = strnlen(in->execfn, LP_STACK_MAX_STRLEN) + 1;
-	if (len > LP_STACK_MAX_STRLEN || (rc = take(&p, len, base)))
+	if (len > LP_STACK_MAX_STRLEN || (rc = take(p, len, base)))
 		return -E2BIG;
-	execfn = p;
-	for (uint64_t i = envc; i-- > 0;) {
+	l->execfn = *p;
+	for (uint64_t i = l->envc; i-- > 0;) {
 		len = strnlen(in->envp[i], LP_STACK_MAX_STRLEN) + 1;
-		if (len > LP_STACK_MAX_STRLEN || take(&p, len, base))
+		if (len > LP_STACK_MAX_STRLEN || take(p, len, base))
 			return -E2BIG;
 	}
-	out->env_start = p;
-	out->env_end = execfn;
-	for (uint64_t i = argc; i-- > 0;) {
-		len = strnlen(argv[i], LP_STACK_MAX_STRLEN) + 1;
-		if (len > LP_STACK_MAX_STRLEN || take(&p, len, base))
+	l->out.env_start = *p;
+	l->out.env_end = l->execfn;
+	for (uint64_t i = l->argc; i-- > 0;) {
+		len = strnlen(l->argv[i], LP_STACK_MAX_STRLEN) + 1;
+		if (len > LP_STACK_MAX_STRLEN || take(p, len, base))
 			return -E2BIG;
 	}
-	out->arg_start = p;
-	out->arg_end = out->env_start;
+	l->out.arg_start = *p;
+	l->out.arg_end = l->out.env_start;
+	return 0;
+}
 
+/* The whole layout within [base, top): 0 or -E2BIG. */
+static int place(struct layout *l, const struct lp_stack_in *in, uint64_t top,
+		 uint64_t base)
+{
+	static char *const empty_argv[] = { "", NULL };
+	uint64_t p = top, words;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	l->argv = in->argv;
+	l->argc = (uint64_t)in->argc;
+	/* Since Linux 5.18 an empty argv becomes { "" }. */
+	if (l->argc == 0) {
+		l->argv = empty_argv;
+		l->argc = 1;
+	}
+	while (in->envp && in->envp[l->envc])
+		l->envc++;
+	for (const uint64_t *a = in->auxv; a && a[0] != AT_NULL; a += 2)
+		l->naux += !is_ours(a[0]);
+
+	if ((rc = place_strings(l, in, &p, base)))
+		return rc;
 	/* arch_align_stack() without its random offset. */
 	if ((rc = take(&p, p & 15, base)))
 		return rc;
 	if ((rc = take(&p, sizeof(platform), base)))
 		return rc;
-	u_platform = p;
+	l->u_platform = p;
 	if ((rc = take(&p, 16, base)))
 		return rc;
-	u_random = p;
+	l->u_random = p;
 	/* The auxv with our three entries and AT_NULL, then argc, argv[],
 	 * NULL, envp[], NULL, rounded down to 16 (STACK_ROUND). */
-	words = 2 * (naux + 4) + argc + 1 + envc + 1 + 1;
+	words = 2 * (l->naux + 4) + l->argc + 1 + l->envc + 1 + 1;
 	if (words > (p - base) / 8)
 		return -E2BIG;
-	sp = (p - words * 8) & ~(uint64_t)15;
-	if (sp < base)
+	l->out.sp = (p - words * 8) & ~(uint64_t)15;
+	if (l->out.sp < base)
 		return -E2BIG;
+	return 0;
+}
 
+/* The strings and the random bytes, where place() put them. */
+static void write_strings(const struct cursor *c, const struct layout *l,
+			  const struct lp_stack_in *in, const unsigned char rnd[16])
+{
+	uint64_t q = l->out.arg_start;
+	size_t len;
+
+	for (uint64_t i = 0; i < l->argc; i++) {
+		len = strlen(l->argv[i]) + 1;
+		put(c, q, l->argv[i], len);
+		q += len;
+	}
+	for (uint64_t i = 0; i < l->envc; i++) {
+		len = strlen(in->envp[i]) + 1;
+		put(c, q, in->envp[i], len);
+		q += len;
+	}
+	put(c, l->execfn, in->execfn, strlen(in->execfn) + 1);
+	put(c, l->u_platform, platform, sizeof(platform));
+	put(c, l->u_random, rnd, 16);
+}
+
+/* argc, argv[], NULL, envp[], NULL and the auxv, up from sp. */
+static void write_tables(const struct cursor *c, struct layout *l,
+			 const struct lp_stack_in *in)
+{
+	uint64_t q = l->out.sp;
+
+	put64(c, q, l->argc);
+	q += 8;
+	for (uint64_t i = 0, s = l->out.arg_start; i < l->argc; i++, q += 8) {
+		put64(c, q, s);
+		s += strlen(l->argv[i]) + 1;
+	}
+	put64(c, q, 0);
+	q += 8;
+	for (uint64_t i = 0, s = l->out.env_start; i < l->envc; i++, q += 8) {
+		put64(c, q, s);
+		s += strlen(in->envp[i]) + 1;
+	}
+	put64(c, q, 0);
+	q += 8;
+	l->out.auxv = q;
+	l->out.auxv_bytes = put_auxv(c, q, in->auxv, l->execfn, l->u_platform,
+				     l->u_random);
+}
+
+static int build(void *buf, uint64_t top, size_t size,
+		 const struct lp_stack_in *in, struct lp_stack_out *res)
+{
+	uint64_t base = top - size;
+	struct cursor c = { buf, base };
+	unsigned char rnd[16];
+	struct layout l;
+
+	int rc = place(&l, in, top, base);
+	if (rc)
+		return rc;
 	rc = fill_random(rnd);
 	if (rc < 0)
 		return rc;
-	memset(c.buf + (sp - base), 0, top - sp);
-	q = out->arg_start;
-	for (uint64_t i = 0; i < argc; i++) {
-		len = strlen(argv[i]) + 1;
-		put(&c, q, argv[i], len);
-		q += len;
-	}
-	for (uint64_t i = 0; i < envc; i++) {
-		len = strlen(in->envp[i]) + 1;
-		put(&c, q, in->envp[i], len);
-		q += len;
-	}
-	put(&c, execfn, in->execfn, strlen(in->execfn) + 1);
-	put(&c, u_platform, platform, sizeof(platform));
-	put(&c, u_random, rnd, sizeof(rnd));
-
-	q = sp;
-	put64(&c, q, argc);
-	q += 8;
-	for (uint64_t i = 0, s = out->arg_start; i < argc; i++, q += 8) {
-		put64(&c, q, s);
-		s += strlen(argv[i]) + 1;
-	}
-	put64(&c, q, 0);
-	q += 8;
-	for (uint64_t i = 0, s = out->env_start; i < envc; i++, q += 8) {
-		put64(&c, q, s);
-		s += strlen(in->envp[i]) + 1;
-	}
-	put64(&c, q, 0);
-	q += 8;
-	out->auxv = q;
-	out->auxv_bytes = put_auxv(&c, q, in->auxv, execfn, u_platform,
-				   u_random);
-	out->sp = sp;
-	*res = o;
+	memset(c.buf + (l.out.sp - base), 0, top - l.out.sp);
+	write_strings(&c, &l, in, rnd);
+	write_tables(&c, &l, in);
+	*res = l.out;
 	return 0;
 }
 
