@@ -103,51 +103,57 @@ static void end_pager(struct lp_proc *p)
 		;
 }
 
-int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
-	     char *const envp[], const struct lp_config *cfg,
-	     struct lp_spawn_err *err)
+/* A memory cap too small to run anything is refused at once: 0 or
+ * -EINVAL (said in err). */
+static int check_cap(const struct lp_config *cfg, struct lp_spawn_err *err)
 {
-	struct lp_config defaults;
+	char m[128];
 
-	set_err(err, LP_SPAWN_OK, "");
-	if (!out || !path || !*path || !argv || !argv[0]) {
-		set_err(err, LP_SPAWN_SYSTEM, "invalid argument");
-		return -EINVAL;
-	}
-	*out = NULL;
-	if (!cfg) {
-		lp_config_init(&defaults);
-		cfg = &defaults;
-	}
-	if (cfg->frames && cfg->frames < LP_PROC_MIN_FRAMES) {
-		char m[128];
-		snprintf(m, sizeof m, "memory cap of %zu KiB is too small: a program "
-				      "needs at least %u KiB",
-			 cfg->frames * 4, LP_PROC_MIN_FRAMES * 4);
-		set_err(err, LP_SPAWN_CAP, m);
-		return -EINVAL;
-	}
+	if (!cfg->frames || cfg->frames >= LP_PROC_MIN_FRAMES)
+		return 0;
+	snprintf(m, sizeof m, "memory cap of %zu KiB is too small: a program "
+			      "needs at least %u KiB",
+		 cfg->frames * 4, LP_PROC_MIN_FRAMES * 4);
+	set_err(err, LP_SPAWN_CAP, m);
+	return -EINVAL;
+}
+
+/* A new lp_proc with its shared page, or NULL (said in err). */
+static struct lp_proc *proc_new(struct lp_spawn_err *err)
+{
 	struct lp_proc *p = calloc(1, sizeof(*p));
 	struct lp_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
 	if (!p || sh == MAP_FAILED) {
 		free(p);
 		if (sh != MAP_FAILED)
 			munmap(sh, sizeof(*sh));
 		set_err(err, LP_SPAWN_SYSTEM, "out of memory");
-		return -ENOMEM;
+		return NULL;
 	}
 	p->sh = sh;
 	sh->stats.fault_kinds = LP_FAULT_KINDS; /* all zero until published */
 	p->pager_fd = -1;
 	p->owner = getpid();
+	return p;
+}
 
+/* Fork the pager, through an intermediate that leaves at once; the pager
+ * left its pid on the shared page, p->pager_fd is its pidfd.  0 or -errno
+ * (said in err). */
+static int fork_pager(struct lp_proc *p, const char *path, char *const argv[],
+		      char *const envp[], const struct lp_config *cfg,
+		      struct lp_spawn_err *err)
+{
+	struct lp_shared *sh = p->sh;
 	int caller = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	pid_t mid = fork();
+	int st;
+
 	if (mid < 0) {
 		int e = -errno;
 		close(caller);
-		lp_proc_free(p);
 		set_err(err, LP_SPAWN_SYSTEM, "fork failed");
 		return e;
 	}
@@ -163,16 +169,22 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 		_exit(pager < 0 ? 1 : 0);
 	}
 	close(caller);
-	int st;
 	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		lp_proc_free(p);
 		set_err(err, LP_SPAWN_SYSTEM, "cannot fork the pager");
 		return -EAGAIN;
 	}
-	/* The intermediate left the pager's pid on the page. */
 	p->pager_fd = (int)syscall(SYS_pidfd_open, sh->pager, 0);
+	return 0;
+}
+
+/* Wait until the pager says whether the program started: 0, or -errno
+ * with the pager's reason in err. */
+static int wait_started(struct lp_proc *p, struct lp_spawn_err *err)
+{
+	struct lp_shared *sh = p->sh;
+
 	for (;;) {
 		unsigned ev = atomic_load(&sh->events);
 		if (atomic_load(&sh->state) != SH_STARTING)
@@ -180,7 +192,6 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 		if (p->pager_fd < 0 || pager_gone(p)) {
 			if (atomic_load(&sh->state) != SH_STARTING)
 				break;
-			lp_proc_free(p);
 			set_err(err, LP_SPAWN_SYSTEM, "the pager died while starting");
 			return -EPIPE;
 		}
@@ -189,13 +200,43 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 		futex_wait(&sh->events, ev, 100);
 	}
 	if (atomic_load(&sh->state) == SH_FAILED) {
-		int e = sh->err ? sh->err : -EIO;
 		if (err)
 			*err = sh->why;
-		lp_proc_free(p);
-		return e;
+		return sh->err ? sh->err : -EIO;
 	}
-	p->pid = sh->pid;
+	return 0;
+}
+
+int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
+	     char *const envp[], const struct lp_config *cfg,
+	     struct lp_spawn_err *err)
+{
+	struct lp_config defaults;
+	int rc;
+
+	set_err(err, LP_SPAWN_OK, "");
+	if (!out || !path || !*path || !argv || !argv[0]) {
+		set_err(err, LP_SPAWN_SYSTEM, "invalid argument");
+		return -EINVAL;
+	}
+	*out = NULL;
+	if (!cfg) {
+		lp_config_init(&defaults);
+		cfg = &defaults;
+	}
+	if ((rc = check_cap(cfg, err)))
+		return rc;
+	struct lp_proc *p = proc_new(err);
+	if (!p)
+		return -ENOMEM;
+	rc = fork_pager(p, path, argv, envp, cfg, err);
+	if (!rc)
+		rc = wait_started(p, err);
+	if (rc) {
+		lp_proc_free(p);
+		return rc;
+	}
+	p->pid = p->sh->pid;
 	*out = p;
 	return 0;
 }
