@@ -104,134 +104,157 @@ int vmrun_check_privilege(FILE *err, unsigned long secure, uid_t uid,
 	return EX_PRIVILEGED;
 }
 
-int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
-		FILE *err)
+static const struct option opts[] = {
+	{ "mem", required_argument, NULL, 'm' },
+	{ "frames", required_argument, NULL, 'f' },
+	{ "policy", required_argument, NULL, 'p' },
+	{ "swap", required_argument, NULL, 's' },
+	{ "swap-max", required_argument, NULL, 'S' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "stats", no_argument, NULL, 'x' },
+	{ "encrypt-swap", no_argument, NULL, 'E' },
+	{ "verify", no_argument, NULL, 'v' },
+	{ "stats-json", required_argument, NULL, 'j' },
+	{ "stats-interval", required_argument, NULL, 'I' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* A whole number of at most max for --name: 0, or -1 after a message. */
+static int parse_count(const char *name, const char *arg, uint64_t max,
+		       uint64_t *v, FILE *err)
 {
-	static const struct option opts[] = {
-		{ "mem", required_argument, NULL, 'm' },
-		{ "frames", required_argument, NULL, 'f' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "swap", required_argument, NULL, 's' },
-		{ "swap-max", required_argument, NULL, 'S' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "stats", no_argument, NULL, 'x' },
-		{ "encrypt-swap", no_argument, NULL, 'E' },
-		{ "verify", no_argument, NULL, 'v' },
-		{ "stats-json", required_argument, NULL, 'j' },
-		{ "stats-interval", required_argument, NULL, 'I' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct lp_config cfg;
-	const char *json = NULL;
-	int stats = 0, c;
-	double interval = 0;
+	char *end;
+
+	errno = 0;
+	*v = strtoull(arg, &end, 10);
+	if (errno || *end || arg[0] == '-' || *v > max) {
+		fprintf(err, "vmrun: bad number for --%s: '%s'\n", name, arg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The sizes: --mem into frames, --swap-max.  0, or -1 after a message. */
+static int parse_size(int c, const char *arg, struct lp_config *cfg, FILE *err)
+{
+	uint64_t v;
+
+	if (c == 'm') {
+		if (lp_parse_size(arg, &v) || v / LP_PAGE_SIZE > UINT32_MAX / 2) {
+			fprintf(err, "vmrun: bad size for --mem: '%s'\n", arg);
+			return -1;
+		}
+		cfg->frames = (size_t)(v / LP_PAGE_SIZE);
+		if (v && !cfg->frames)
+			cfg->frames = 1; /* too small: said by lp_spawn */
+		return 0;
+	}
+	if (lp_parse_size(arg, &cfg->swap_max)) {
+		fprintf(err, "vmrun: bad size for --swap-max: '%s'\n", arg);
+		return -1;
+	}
+	if (cfg->swap_max && cfg->swap_max < LP_PAGE_SIZE) {
+		fprintf(err, "vmrun: --swap-max %s is less than one "
+			"page (4K); 0 means no limit\n", arg);
+		return -1;
+	}
+	return 0;
+}
+
+/* One option (getopt_long's c, for argv[at]) into o: -1 to go on, else
+ * what vmrun_parse returns. */
+static int parse_option(int c, char **argv, int at, struct vmrun_opts *o,
+			FILE *out, FILE *err)
+{
 	uint64_t v;
 	char *end;
 
-	lp_config_init(&cfg);
+	switch (c) {
+	case 'm':
+	case 'S':
+		return parse_size(c, optarg, &o->cfg, err) ? EX_USAGE_ : -1;
+	case 'f':
+		if (parse_count("frames", optarg, UINT32_MAX / 2, &v, err))
+			return EX_USAGE_;
+		o->cfg.frames = (size_t)v;
+		return -1;
+	case 't':
+		if (parse_count("threads", optarg, 64, &v, err))
+			return EX_USAGE_;
+		o->cfg.threads = (unsigned)v;
+		return -1;
+	case 'p':
+		o->cfg.policy = optarg;
+		return -1;
+	case 's':
+		o->cfg.swap_path = optarg;
+		return -1;
+	case 'x':
+		o->stats = 1;
+		return -1;
+	case 'E':
+		o->cfg.flags |= LP_CFG_ENCRYPT_SWAP;
+		return -1;
+	case 'v':
+		o->cfg.flags |= LP_CFG_VERIFY;
+		return -1;
+	case 'j':
+		o->json = optarg;
+		return -1;
+	case 'I':
+		errno = 0;
+		o->stats_interval = strtod(optarg, &end);
+		if (errno || *end || end == optarg ||
+		    !(o->stats_interval > 0 && o->stats_interval <= 1e6)) {
+			fprintf(err, "vmrun: bad number of seconds for "
+				     "--stats-interval: '%s'\n", optarg);
+			return EX_USAGE_;
+		}
+		o->stats = 1;
+		return -1;
+	case 'h':
+		usage(out);
+		return 0;
+	case 'V':
+		fprintf(out, "vmrun (lazypage) %s\n", lp_version());
+		return 0;
+	default:
+		bad_option(err, argv, at, c, opts);
+		return EX_USAGE_;
+	}
+}
+
+int vmrun_parse(int argc, char **argv, struct vmrun_opts *o, FILE *out,
+		FILE *err)
+{
+	struct vmrun_opts n = { 0 }; /* o is left alone unless it runs */
+	bool known = false;
+	int c, rc;
+
+	lp_config_init(&n.cfg);
 	optind = 0; /* glibc: start afresh */
 	opterr = 0; /* our own one-line messages (bad_option) */
 	for (;;) {
 		int at = optind ? optind : 1; /* the argument getopt looks at */
 		if ((c = getopt_long(argc, argv, "+:m:f:p:s:t:hV", opts, NULL)) == -1)
 			break;
-		switch (c) {
-		case 'm':
-			if (lp_parse_size(optarg, &v) || v / LP_PAGE_SIZE > UINT32_MAX / 2) {
-				fprintf(err, "vmrun: bad size for --mem: '%s'\n", optarg);
-				return EX_USAGE_;
-			}
-			cfg.frames = (size_t)(v / LP_PAGE_SIZE);
-			if (v && !cfg.frames)
-				cfg.frames = 1; /* too small: said below */
-			break;
-		case 'f':
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || v > UINT32_MAX / 2) {
-				fprintf(err, "vmrun: bad number for --frames: '%s'\n", optarg);
-				return EX_USAGE_;
-			}
-			cfg.frames = (size_t)v;
-			break;
-		case 'p':
-			cfg.policy = optarg;
-			break;
-		case 's':
-			cfg.swap_path = optarg;
-			break;
-		case 'S':
-			if (lp_parse_size(optarg, &cfg.swap_max)) {
-				fprintf(err, "vmrun: bad size for --swap-max: '%s'\n", optarg);
-				return EX_USAGE_;
-			}
-			if (cfg.swap_max && cfg.swap_max < LP_PAGE_SIZE) {
-				fprintf(err, "vmrun: --swap-max %s is less than one "
-					"page (4K); 0 means no limit\n", optarg);
-				return EX_USAGE_;
-			}
-			break;
-		case 't':
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || v > 64) {
-				fprintf(err, "vmrun: bad number for --threads: '%s'\n", optarg);
-				return EX_USAGE_;
-			}
-			cfg.threads = (unsigned)v;
-			break;
-		case 'x':
-			stats = 1;
-			break;
-		case 'E':
-			cfg.flags |= LP_CFG_ENCRYPT_SWAP;
-			break;
-		case 'v':
-			cfg.flags |= LP_CFG_VERIFY;
-			break;
-		case 'j':
-			json = optarg;
-			break;
-		case 'I':
-			errno = 0;
-			interval = strtod(optarg, &end);
-			if (errno || *end || end == optarg ||
-			    !(interval > 0 && interval <= 1e6)) {
-				fprintf(err, "vmrun: bad number of seconds for "
-					     "--stats-interval: '%s'\n", optarg);
-				return EX_USAGE_;
-			}
-			stats = 1;
-			break;
-		case 'h':
-			usage(out);
-			return 0;
-		case 'V':
-			fprintf(out, "vmrun (lazypage) %s\n", lp_version());
-			return 0;
-		default:
-			bad_option(err, argv, at, c, opts);
-			return EX_USAGE_;
-		}
+		if ((rc = parse_option(c, argv, at, &n, out, err)) >= 0)
+			return rc;
 	}
 	if (optind >= argc) {
 		fprintf(err, "vmrun: no program given; try 'vmrun --help'\n");
 		return EX_USAGE_;
 	}
-	bool known = false;
-	for (const char *const *n = lp_policy_names(); *n; n++)
-		known |= !strcmp(*n, cfg.policy);
+	for (const char *const *p = lp_policy_names(); *p; p++)
+		known |= !strcmp(*p, n.cfg.policy);
 	if (!known) {
 		fprintf(err, "vmrun: unknown policy '%s' (vmrun --help lists them)\n",
-			cfg.policy);
+			n.cfg.policy);
 		return EX_USAGE_;
 	}
-	o->cfg = cfg;
-	o->json = json;
-	o->stats = stats;
-	o->stats_interval = interval;
-	o->prog = optind;
+	n.prog = optind;
+	*o = n;
 	return -1;
 }
