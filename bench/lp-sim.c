@@ -4,14 +4,12 @@
  *   workload,policy,frames,accesses,misses,miss_ratio
  * one line per workload, policy and frame count.
  */
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "lazypage/lazypage.h"
 #include "sim.h"
@@ -81,67 +79,6 @@ static int number(const char *s, uint64_t *v)
 	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
 }
 
-static const struct lp_policy_ops *policy_named(const char *name)
-{
-	for (unsigned i = 0; lp_policy_table[i]; i++)
-		if (!strcmp(lp_policy_table[i]->name, name))
-			return lp_policy_table[i];
-	return NULL;
-}
-
-static int read_trace(const char *path, uint64_t **out, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	uint64_t *t;
-	size_t len;
-
-	if (!f)
-		return -errno;
-	if (fstat(fileno(f), &st)) {
-		fclose(f);
-		return -errno;
-	}
-	if (st.st_size % sizeof(*t)) {
-		fclose(f);
-		return -EINVAL; /* not a whole number of page numbers */
-	}
-	len = (size_t)st.st_size / sizeof(*t);
-	t = malloc((len ? len : 1) * sizeof(*t));
-	if (!t) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	if (fread(t, sizeof(*t), len, f) != len) {
-		free(t);
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	for (size_t i = 0; i < len; i++)
-		t[i] = le64toh(t[i]);
-	*out = t;
-	*n = len;
-	return 0;
-}
-
-static int write_trace(const char *path, const uint64_t *t, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	for (size_t i = 0; i < n && !rc; i++) {
-		uint64_t le = htole64(t[i]);
-		if (fwrite(&le, sizeof(le), 1, f) != 1)
-			rc = -errno;
-	}
-	if (fclose(f) && !rc)
-		rc = -errno;
-	return rc;
-}
-
 static int run(const struct opts *o, const char *name, const uint64_t *pages,
 	       size_t n)
 {
@@ -164,7 +101,7 @@ static int run(const struct opts *o, const char *name, const uint64_t *pages,
 			if (!strcmp(o->pol[p], "min"))
 				rc = lp_sim_min(&t, frames[k], NULL, &r);
 			else
-				rc = lp_sim_run(&t, policy_named(o->pol[p]),
+				rc = lp_sim_run(&t, policy_find(o->pol[p]),
 						frames[k], &o->so, &r);
 			if (rc) {
 				lp_trace_release(&t);
@@ -270,7 +207,7 @@ int main(int argc, char **argv)
 		rc = lp_workload_trace(o.wl[0], &o.wp, &t);
 		if (rc)
 			return die(o.wl[0], -rc);
-		rc = write_trace(o.dump, t, o.wp.length);
+		rc = lp_trace_save(o.dump, t, o.wp.length);
 		free(t);
 		return rc ? die(o.dump, -rc) : 0;
 	}
@@ -282,7 +219,7 @@ int main(int argc, char **argv)
 		o.pol[o.npol++] = "min";
 	}
 	for (unsigned p = 0; p < o.npol; p++) {
-		if (strcmp(o.pol[p], "min") && !policy_named(o.pol[p])) {
+		if (strcmp(o.pol[p], "min") && !policy_find(o.pol[p])) {
 			fprintf(stderr, "lp-sim: unknown policy %s; known:",
 				o.pol[p]);
 			for (names = lp_policy_names(); *names; names++)
@@ -306,7 +243,7 @@ int main(int argc, char **argv)
 	for (unsigned k = 0; k < o.ntrace; k++) {
 		uint64_t *t = NULL;
 		size_t n = 0;
-		int rc = read_trace(o.trace[k], &t, &n);
+		int rc = lp_trace_load(o.trace[k], &t, &n);
 		if (rc)
 			return die(o.trace[k], -rc);
 		const char *base = strrchr(o.trace[k], '/');
