@@ -458,6 +458,30 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* The row's columns that say what runs: the case, before any result. */
+static void describe(struct row *r, const struct opts *o,
+		     const struct lp_trace *t, uint32_t frames,
+		     const struct lp_config *cfg, unsigned ref_scan,
+		     bool lazypage)
+{
+	memset(r, 0, sizeof(*r));
+	set(r, C_WORKLOAD, "%s", o->workload);
+	setu(r, C_PAGES, o->wp.pages);
+	setu(r, C_LENGTH, o->wp.length);
+	setu(r, C_SEED, o->wp.seed);
+	setu(r, C_DISTINCT, t->npages);
+	set(r, C_TARGET, "%s", o->target);
+	setu(r, C_FRAMES, frames);
+	set(r, C_BUDGET, "%.4f", (double)frames / (double)t->npages);
+	setu(r, C_THREADS, o->threads);
+	set(r, C_MODE, "%s", o->mode);
+	set(r, C_READAHEAD, "%s", !lazypage ? "" :
+	    cfg->flags & LP_CFG_NO_READAHEAD ? "off" : "on");
+	if (lazypage)
+		setu(r, C_REF_SCAN, ref_scan);
+	setu(r, C_REP, o->rep);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -516,22 +540,7 @@ int main(int argc, char **argv)
 	unsigned ref_scan = cfg.ref_scan ? cfg.ref_scan : 4;
 	bool lazypage = policy_find(o.target) != NULL;
 
-	memset(&r, 0, sizeof(r));
-	set(&r, C_WORKLOAD, "%s", o.workload);
-	setu(&r, C_PAGES, o.wp.pages);
-	setu(&r, C_LENGTH, o.wp.length);
-	setu(&r, C_SEED, o.wp.seed);
-	setu(&r, C_DISTINCT, t.npages);
-	set(&r, C_TARGET, "%s", o.target);
-	setu(&r, C_FRAMES, frames);
-	set(&r, C_BUDGET, "%.4f", (double)frames / (double)t.npages);
-	setu(&r, C_THREADS, o.threads);
-	set(&r, C_MODE, "%s", o.mode);
-	set(&r, C_READAHEAD, "%s", !lazypage ? "" :
-	    cfg.flags & LP_CFG_NO_READAHEAD ? "off" : "on");
-	if (lazypage)
-		setu(&r, C_REF_SCAN, ref_scan);
-	setu(&r, C_REP, o.rep);
+	describe(&r, &o, &t, frames, &cfg, ref_scan, lazypage);
 	if (o.sim && (rc = simulate(&o, &t, frames, ref_scan, &r))) {
 		fprintf(stderr, "lp-bench: simulator: %s\n", strerror(-rc));
 		goto out;
