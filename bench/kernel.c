@@ -484,6 +484,28 @@ out:
 	_exit(0);
 }
 
+/* What the ready child really uses.  The cgroup's usage counts pages
+ * charged ahead per CPU (up to 64 each) that nobody uses yet.  A limit
+ * below the usage makes the kernel take them back (on other CPUs a moment
+ * later, or reclaim a page when there were none): until the usage holds
+ * still, it is then what the child really has. */
+static uint64_t settled_usage(struct kpage *k)
+{
+	uint64_t u = usage(k);
+
+	for (int i = 0; i < 4 && u > BENCH_PG; i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		(void)set_limit(k, u - BENCH_PG);
+		nanosleep(&ts, NULL);
+		uint64_t now = usage(k);
+		bool still = now + 2 * BENCH_PG >= u;
+		u = now;
+		if (still)
+			break;
+	}
+	return u;
+}
+
 int kpage_run_access(struct kpage *k, struct bench_access *a, uint64_t budget,
 		     struct kpage_result *r, char *why, size_t whylen)
 {
@@ -526,23 +548,7 @@ int kpage_run_access(struct kpage *k, struct bench_access *a, uint64_t budget,
 	ready[1] = go[0] = res[1] = -1;
 
 	if (read_full(ready[0], &c, 1) == 1) {
-		/* The cgroup's usage counts pages charged ahead per CPU (up
-		 * to 64 each) that nobody uses yet.  A limit below the usage
-		 * makes the kernel take them back (on other CPUs a moment
-		 * later, or reclaim a page when there were none): until the
-		 * usage holds still, it is then what the child really has. */
-		uint64_t u = usage(k);
-		for (int i = 0; i < 4 && u > BENCH_PG; i++) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
-			(void)set_limit(k, u - BENCH_PG);
-			nanosleep(&ts, NULL);
-			uint64_t now = usage(k);
-			bool still = now + 2 * BENCH_PG >= u;
-			u = now;
-			if (still)
-				break;
-		}
-		r->base_bytes = u;
+		r->base_bytes = settled_usage(k);
 		r->limit_bytes = r->base_bytes + budget;
 		rc = set_limit(k, r->limit_bytes);
 		c = rc ? 'a' : 'g';

@@ -8,7 +8,6 @@
  * per case; bench/README.md explains every column.
  */
 #include <errno.h>
-#include <endian.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -153,39 +152,6 @@ static int number(const char *s, uint64_t *v)
 	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
 }
 
-static bool is_policy(const char *name)
-{
-	for (const char *const *n = lp_policy_names(); *n; n++)
-		if (!strcmp(*n, name))
-			return true;
-	return false;
-}
-
-static const struct lp_policy_ops *policy_ops(const char *name)
-{
-	for (unsigned i = 0; lp_policy_table[i]; i++)
-		if (!strcmp(lp_policy_table[i]->name, name))
-			return lp_policy_table[i];
-	return NULL;
-}
-
-static int write_trace(const char *path, const uint64_t *t, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	for (size_t i = 0; i < n && !rc; i++) {
-		uint64_t le = htole64(t[i]);
-		if (fwrite(&le, sizeof(le), 1, f) != 1)
-			rc = -EIO;
-	}
-	if (fclose(f) && !rc)
-		rc = -errno;
-	return rc;
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
@@ -198,12 +164,12 @@ static void sleep_ms(long ms)
 static int simulate(const struct opts *o, const struct lp_trace *t,
 		    uint32_t frames, unsigned ref_scan, struct row *r)
 {
-	const struct lp_policy_ops *ops = policy_ops(o->target);
+	const struct lp_policy_ops *ops = policy_find(o->target);
 	struct lp_sim_result res;
 	int rc;
 
 	if (!strcmp(o->target, "uffd"))
-		ops = policy_ops("fifo");
+		ops = policy_find("fifo");
 	if (ops) {
 		struct lp_sim_opts so = { .host = LP_SIM_EXACT,
 					  .seed = o->wp.seed };
@@ -481,7 +447,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	if (o->threads < 1 || o->threads > BENCH_MAX_THREADS)
 		return bad_usage("-t is 1 to 64");
 	if (strcmp(o->target, "kernel") && strcmp(o->target, "uffd") &&
-	    !is_policy(o->target))
+	    !policy_find(o->target))
 		return bad_usage("unknown -p target (a policy, kernel or uffd)");
 	if (o->frames && (o->frames < LP_MIN_FRAMES || o->frames >= UINT32_MAX))
 		return bad_usage("-f out of range");
@@ -490,6 +456,30 @@ static int parse(int argc, char **argv, struct opts *o)
 	if (o->wp.length >= UINT32_MAX)
 		return bad_usage("-l too large");
 	return 0;
+}
+
+/* The row's columns that say what runs: the case, before any result. */
+static void describe(struct row *r, const struct opts *o,
+		     const struct lp_trace *t, uint32_t frames,
+		     const struct lp_config *cfg, unsigned ref_scan,
+		     bool lazypage)
+{
+	memset(r, 0, sizeof(*r));
+	set(r, C_WORKLOAD, "%s", o->workload);
+	setu(r, C_PAGES, o->wp.pages);
+	setu(r, C_LENGTH, o->wp.length);
+	setu(r, C_SEED, o->wp.seed);
+	setu(r, C_DISTINCT, t->npages);
+	set(r, C_TARGET, "%s", o->target);
+	setu(r, C_FRAMES, frames);
+	set(r, C_BUDGET, "%.4f", (double)frames / (double)t->npages);
+	setu(r, C_THREADS, o->threads);
+	set(r, C_MODE, "%s", o->mode);
+	set(r, C_READAHEAD, "%s", !lazypage ? "" :
+	    cfg->flags & LP_CFG_NO_READAHEAD ? "off" : "on");
+	if (lazypage)
+		setu(r, C_REF_SCAN, ref_scan);
+	setu(r, C_REP, o->rep);
 }
 
 int main(int argc, char **argv)
@@ -513,7 +503,7 @@ int main(int argc, char **argv)
 	if (rc)
 		return bad_usage(rc == -EINVAL ? "unknown -w workload, or -n out "
 				 "of range" : "no memory for the trace");
-	if (o.dump && (rc = write_trace(o.dump, pages, o.wp.length))) {
+	if (o.dump && (rc = lp_trace_save(o.dump, pages, o.wp.length))) {
 		fprintf(stderr, "lp-bench: %s: %s\n", o.dump, strerror(-rc));
 		free(pages);
 		return 1;
@@ -548,24 +538,9 @@ int main(int argc, char **argv)
 	if (!o.readahead)
 		cfg.flags |= LP_CFG_NO_READAHEAD;
 	unsigned ref_scan = cfg.ref_scan ? cfg.ref_scan : 4;
-	bool lazypage = is_policy(o.target);
+	bool lazypage = policy_find(o.target) != NULL;
 
-	memset(&r, 0, sizeof(r));
-	set(&r, C_WORKLOAD, "%s", o.workload);
-	setu(&r, C_PAGES, o.wp.pages);
-	setu(&r, C_LENGTH, o.wp.length);
-	setu(&r, C_SEED, o.wp.seed);
-	setu(&r, C_DISTINCT, t.npages);
-	set(&r, C_TARGET, "%s", o.target);
-	setu(&r, C_FRAMES, frames);
-	set(&r, C_BUDGET, "%.4f", (double)frames / (double)t.npages);
-	setu(&r, C_THREADS, o.threads);
-	set(&r, C_MODE, "%s", o.mode);
-	set(&r, C_READAHEAD, "%s", !lazypage ? "" :
-	    cfg.flags & LP_CFG_NO_READAHEAD ? "off" : "on");
-	if (lazypage)
-		setu(&r, C_REF_SCAN, ref_scan);
-	setu(&r, C_REP, o.rep);
+	describe(&r, &o, &t, frames, &cfg, ref_scan, lazypage);
 	if (o.sim && (rc = simulate(&o, &t, frames, ref_scan, &r))) {
 		fprintf(stderr, "lp-bench: simulator: %s\n", strerror(-rc));
 		goto out;

@@ -4,14 +4,12 @@
  *   workload,policy,frames,accesses,misses,miss_ratio
  * one line per workload, policy and frame count.
  */
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "lazypage/lazypage.h"
 #include "sim.h"
@@ -81,67 +79,6 @@ static int number(const char *s, uint64_t *v)
 	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
 }
 
-static const struct lp_policy_ops *policy_named(const char *name)
-{
-	for (unsigned i = 0; lp_policy_table[i]; i++)
-		if (!strcmp(lp_policy_table[i]->name, name))
-			return lp_policy_table[i];
-	return NULL;
-}
-
-static int read_trace(const char *path, uint64_t **out, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	uint64_t *t;
-	size_t len;
-
-	if (!f)
-		return -errno;
-	if (fstat(fileno(f), &st)) {
-		fclose(f);
-		return -errno;
-	}
-	if (st.st_size % sizeof(*t)) {
-		fclose(f);
-		return -EINVAL; /* not a whole number of page numbers */
-	}
-	len = (size_t)st.st_size / sizeof(*t);
-	t = malloc((len ? len : 1) * sizeof(*t));
-	if (!t) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	if (fread(t, sizeof(*t), len, f) != len) {
-		free(t);
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	for (size_t i = 0; i < len; i++)
-		t[i] = le64toh(t[i]);
-	*out = t;
-	*n = len;
-	return 0;
-}
-
-static int write_trace(const char *path, const uint64_t *t, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	for (size_t i = 0; i < n && !rc; i++) {
-		uint64_t le = htole64(t[i]);
-		if (fwrite(&le, sizeof(le), 1, f) != 1)
-			rc = -errno;
-	}
-	if (fclose(f) && !rc)
-		rc = -errno;
-	return rc;
-}
-
 static int run(const struct opts *o, const char *name, const uint64_t *pages,
 	       size_t n)
 {
@@ -164,7 +101,7 @@ static int run(const struct opts *o, const char *name, const uint64_t *pages,
 			if (!strcmp(o->pol[p], "min"))
 				rc = lp_sim_min(&t, frames[k], NULL, &r);
 			else
-				rc = lp_sim_run(&t, policy_named(o->pol[p]),
+				rc = lp_sim_run(&t, policy_find(o->pol[p]),
 						frames[k], &o->so, &r);
 			if (rc) {
 				lp_trace_release(&t);
@@ -184,26 +121,26 @@ static int run(const struct opts *o, const char *name, const uint64_t *pages,
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The command line into o, defaults filled in: -1 to go on, else the exit
+ * status (usage, or -h). */
+static int parse(int argc, char **argv, struct opts *o)
 {
-	struct opts o = { .wp = { .pages = 4096, .seed = 1 } };
-	const char *const *names;
 	uint64_t v;
 	int c;
 
 	while ((c = getopt(argc, argv, "w:t:p:f:n:l:s:H:r:o:h")) != -1) {
 		switch (c) {
 		case 'w':
-			if (split(optarg, o.wl, &o.nwl))
+			if (split(optarg, o->wl, &o->nwl))
 				return die("-w", E2BIG);
 			break;
 		case 't':
-			if (o.ntrace == MAXN)
+			if (o->ntrace == MAXN)
 				return die("-t", E2BIG);
-			o.trace[o.ntrace++] = optarg;
+			o->trace[o->ntrace++] = optarg;
 			break;
 		case 'p':
-			if (split(optarg, o.pol, &o.npol))
+			if (split(optarg, o->pol, &o->npol))
 				return die("-p", E2BIG);
 			break;
 		case 'f': {
@@ -214,7 +151,7 @@ int main(int argc, char **argv)
 			for (unsigned k = 0; k < nf; k++) {
 				if (number(f[k], &v) || !v || v >= UINT32_MAX)
 					return die(f[k], EINVAL);
-				o.frames[o.nframes++] = (uint32_t)v;
+				o->frames[o->nframes++] = (uint32_t)v;
 			}
 			break;
 		}
@@ -225,22 +162,22 @@ int main(int argc, char **argv)
 			if (number(optarg, &v))
 				return die(optarg, EINVAL);
 			if (c == 'n')
-				o.wp.pages = v;
+				o->wp.pages = v;
 			else if (c == 'l')
-				o.wp.length = v;
+				o->wp.length = v;
 			else if (c == 's')
-				o.wp.seed = o.so.seed = v;
+				o->wp.seed = o->so.seed = v;
 			else
-				o.so.ref_scan = (unsigned)v;
+				o->so.ref_scan = (unsigned)v;
 			break;
 		case 'H':
 			if (!strcmp(optarg, "sampled"))
-				o.so.host = LP_SIM_SAMPLED;
+				o->so.host = LP_SIM_SAMPLED;
 			else if (strcmp(optarg, "exact"))
 				return die(optarg, EINVAL);
 			break;
 		case 'o':
-			o.dump = optarg;
+			o->dump = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -254,59 +191,85 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (!o.so.seed)
-		o.so.seed = o.wp.seed;
-	if (!o.wp.length)
-		o.wp.length = 20 * o.wp.pages;
-	if (!o.nwl)
-		for (names = lp_workload_names(); *names; names++)
-			o.wl[o.nwl++] = *names;
+	if (!o->so.seed)
+		o->so.seed = o->wp.seed;
+	if (!o->wp.length)
+		o->wp.length = 20 * o->wp.pages;
+	if (!o->nwl)
+		for (const char *const *n = lp_workload_names(); *n; n++)
+			o->wl[o->nwl++] = *n;
+	return -1;
+}
 
-	if (o.dump) {
-		uint64_t *t;
-		int rc;
-		if (o.nwl != 1)
-			return die("-o needs exactly one -w workload", EINVAL);
-		rc = lp_workload_trace(o.wl[0], &o.wp, &t);
-		if (rc)
-			return die(o.wl[0], -rc);
-		rc = write_trace(o.dump, t, o.wp.length);
-		free(t);
-		return rc ? die(o.dump, -rc) : 0;
-	}
+/* -o: write the one workload's trace. */
+static int dump(const struct opts *o)
+{
+	uint64_t *t;
+	int rc;
 
-	if (!o.npol || (o.npol == 1 && !strcmp(o.pol[0], "all"))) {
-		o.npol = 0;
+	if (o->nwl != 1)
+		return die("-o needs exactly one -w workload", EINVAL);
+	rc = lp_workload_trace(o->wl[0], &o->wp, &t);
+	if (rc)
+		return die(o->wl[0], -rc);
+	rc = lp_trace_save(o->dump, t, o->wp.length);
+	free(t);
+	return rc ? die(o->dump, -rc) : 0;
+}
+
+/* The policies ("all" or none: every one and MIN) and the workloads
+ * known: 0, or 1 with a message. */
+static int check_names(struct opts *o)
+{
+	const char *const *names;
+
+	if (!o->npol || (o->npol == 1 && !strcmp(o->pol[0], "all"))) {
+		o->npol = 0;
 		for (names = lp_policy_names(); *names; names++)
-			o.pol[o.npol++] = *names;
-		o.pol[o.npol++] = "min";
+			o->pol[o->npol++] = *names;
+		o->pol[o->npol++] = "min";
 	}
-	for (unsigned p = 0; p < o.npol; p++) {
-		if (strcmp(o.pol[p], "min") && !policy_named(o.pol[p])) {
+	for (unsigned p = 0; p < o->npol; p++) {
+		if (strcmp(o->pol[p], "min") && !policy_find(o->pol[p])) {
 			fprintf(stderr, "lp-sim: unknown policy %s; known:",
-				o.pol[p]);
+				o->pol[p]);
 			for (names = lp_policy_names(); *names; names++)
 				fprintf(stderr, " %s", *names);
 			fprintf(stderr, " min\n");
 			return 1;
 		}
 	}
-	for (unsigned k = 0; k < o.nwl && !o.ntrace; k++) {
+	for (unsigned k = 0; k < o->nwl && !o->ntrace; k++) {
 		struct lp_workload *w;
-		if (lp_workload_create(&w, o.wl[k], &o.wp)) {
+		if (lp_workload_create(&w, o->wl[k], &o->wp)) {
 			fprintf(stderr, "lp-sim: unknown workload %s, or -n out "
-				"of range\n", o.wl[k]);
+				"of range\n", o->wl[k]);
 			return 1;
 		}
 		lp_workload_destroy(w);
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .wp = { .pages = 4096, .seed = 1 } };
+	int rc = parse(argc, argv, &o);
+
+	if (rc >= 0)
+		return rc;
+	if (o.dump)
+		return dump(&o);
+	if (check_names(&o))
+		return 1;
 
 	printf("workload,policy,frames,accesses,misses,miss_ratio%s\n",
 	       o.so.host == LP_SIM_SAMPLED ? ",hits_seen,clears" : "");
 	for (unsigned k = 0; k < o.ntrace; k++) {
 		uint64_t *t = NULL;
 		size_t n = 0;
-		int rc = read_trace(o.trace[k], &t, &n);
+
+		rc = lp_trace_load(o.trace[k], &t, &n);
 		if (rc)
 			return die(o.trace[k], -rc);
 		const char *base = strrchr(o.trace[k], '/');
@@ -317,7 +280,8 @@ int main(int argc, char **argv)
 	}
 	for (unsigned k = 0; k < o.nwl && !o.ntrace; k++) {
 		uint64_t *t;
-		int rc = lp_workload_trace(o.wl[k], &o.wp, &t);
+
+		rc = lp_workload_trace(o.wl[k], &o.wp, &t);
 		if (rc)
 			return die(o.wl[k], -rc);
 		rc = run(&o, o.wl[k], t, o.wp.length);

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Synthetic workloads. */
+/* Synthetic workloads, and trace files of page numbers. */
 #include "workload.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum kind { SEQ, LOOP, UNIFORM, ZIPF, HOTSCAN, SHIFT };
 
@@ -229,5 +232,60 @@ int lp_workload_trace(const char *name, const struct lp_workload_params *p,
 		t[i] = lp_workload_next(w);
 	lp_workload_destroy(w);
 	*out = t;
+	return 0;
+}
+
+int lp_trace_save(const char *path, const uint64_t *page, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	int rc = 0;
+
+	if (!f)
+		return -errno;
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint64_t le = htole64(page[i]);
+
+		/* -EIO, not -errno: fwrite need not set errno. */
+		if (fwrite(&le, sizeof(le), 1, f) != 1)
+			rc = -EIO;
+	}
+	if (fclose(f) && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int lp_trace_load(const char *path, uint64_t **out, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	uint64_t *t;
+	size_t len;
+
+	if (!f)
+		return -errno;
+	if (fstat(fileno(f), &st)) {
+		fclose(f);
+		return -errno;
+	}
+	if (st.st_size % sizeof(*t)) {
+		fclose(f);
+		return -EINVAL; /* not a whole number of page numbers */
+	}
+	len = (size_t)st.st_size / sizeof(*t);
+	t = malloc((len ? len : 1) * sizeof(*t));
+	if (!t) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	if (fread(t, sizeof(*t), len, f) != len) {
+		free(t);
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	for (size_t i = 0; i < len; i++)
+		t[i] = le64toh(t[i]);
+	*out = t;
+	*n = len;
 	return 0;
 }

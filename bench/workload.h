@@ -14,10 +14,13 @@
  *             at a time, between scans of `pages` pages never used again
  *   shift     phases of 8*pages accesses, uniform over a window of
  *             `pages` pages that moves by pages/2 at each phase
+ *
+ * A trace file keeps such a stream (lp_trace_save, lp_trace_load).
  */
 #ifndef LP_WORKLOAD_H
 #define LP_WORKLOAD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct lp_workload;
@@ -44,5 +47,13 @@ uint64_t lp_workload_footprint(const struct lp_workload *w);
 /* The first p->length pages of the stream, in a new array to free(). */
 int lp_workload_trace(const char *name, const struct lp_workload_params *p,
 		      uint64_t **out);
+
+/* Trace files (lp-sim -t and -o, lp-bench -o): little-endian uint64 page
+ * numbers, nothing else.  lp_trace_save writes page[0..n): 0 or -errno
+ * (-EIO: a short write).  lp_trace_load reads a whole file into a new array
+ * to free(): 0, -errno, -EINVAL (not a whole number of page numbers),
+ * -ENOMEM or -EIO (a short read). */
+int lp_trace_save(const char *path, const uint64_t *page, size_t n);
+int lp_trace_load(const char *path, uint64_t **out, size_t *n);
 
 #endif /* LP_WORKLOAD_H */

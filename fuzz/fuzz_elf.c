@@ -16,14 +16,7 @@
 #include <unistd.h>
 
 #include "loader/elf.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-	do {                                                                  \
-		if (!(x))                                                     \
-			abort();                                              \
-	} while (0)
+#include "fuzz.h"
 
 /* The same bytes as a file (a memfd, opened again by path), so that the
  * pread path and libelf's file reader are fuzzed too. */

@@ -13,14 +13,7 @@
 #include <string.h>
 
 #include <lazypage/lazypage.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-	do {                                                                  \
-		if (!(x))                                                     \
-			abort();                                              \
-	} while (0)
+#include "fuzz.h"
 
 /* 0 with *v, -EINVAL, or -ERANGE, by hand. */
 static int model(const char *s, unsigned __int128 *v)

@@ -17,14 +17,7 @@
 #include "config.h"
 #include "policy.h"
 #include "vmrun_opts.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-	do {                                                                  \
-		if (!(x))                                                     \
-			abort();                                              \
-	} while (0)
+#include "fuzz.h"
 
 #define MAXARGS 64
 

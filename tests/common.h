@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PG 4096u
@@ -137,6 +138,76 @@ static inline struct lp_stats stats_settled(struct lp_vm *vm,
 		st = stats_of(vm);
 	}
 	return st;
+}
+
+/* What a program run by run_captured() did: its wait status as waitpid()
+ * gives it, and all it wrote to stdout and stderr (NUL-terminated, to
+ * free()). */
+struct run_result {
+	int status;
+	char *out;
+	size_t len;
+	char *err;
+	size_t errlen;
+};
+
+/* All of fd from its current offset, in a new NUL-terminated buffer. */
+static inline void slurp(int fd, char **buf, size_t *len)
+{
+	size_t cap = 4096;
+	*buf = malloc(cap);
+	*len = 0;
+	for (;;) {
+		if (*len + 1 >= cap)
+			*buf = realloc(*buf, cap *= 2);
+		ssize_t n = read(fd, *buf + *len, cap - *len - 1);
+		if (n <= 0)
+			break;
+		*len += (size_t)n;
+	}
+	(*buf)[*len] = 0;
+}
+
+/* Run argv (searched in PATH, which is set to path first if not NULL),
+ * stdout and stderr captured in unlinked temporary files (no pipe to fill
+ * while nobody reads it).  With timeout_ms, killed after that long: a hung
+ * program ends with SIGKILL.  Status 125: the program could not start. */
+static inline struct run_result run_captured(char *const argv[],
+					     const char *path, int timeout_ms)
+{
+	struct run_result r = { 0 };
+	char outp[] = "/tmp/lp-test-out-XXXXXX";
+	char errp[] = "/tmp/lp-test-err-XXXXXX";
+	int out = mkstemp(outp), err = mkstemp(errp);
+	unlink(outp);
+	unlink(errp);
+	cr_assert(out >= 0 && err >= 0, "mkstemp: %s", strerror(errno));
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(out, 1);
+		dup2(err, 2);
+		if (path)
+			setenv("PATH", path, 1);
+		execvp(argv[0], argv);
+		_exit(125);
+	}
+	for (int ms = 0;; ms += 5) {
+		pid_t w = waitpid(pid, &r.status, timeout_ms ? WNOHANG : 0);
+		cr_assert(w >= 0, "waitpid: %s", strerror(errno));
+		if (w == pid)
+			break;
+		if (ms == timeout_ms)
+			kill(pid, SIGKILL);
+		usleep(5000);
+	}
+	lseek(out, 0, SEEK_SET);
+	lseek(err, 0, SEEK_SET);
+	slurp(out, &r.out, &r.len);
+	slurp(err, &r.err, &r.errlen);
+	close(out);
+	close(err);
+	return r;
 }
 
 #endif

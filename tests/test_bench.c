@@ -88,35 +88,55 @@ static uint64_t runtime_misses(const uint32_t *trace, uint64_t n,
 	       st.faults[LP_FAULT_REREF];
 }
 
-static void run_case(const char *name, double budget, struct fifo_case *c)
+/* A workload's first LENGTH pages, ready for the simulator (t) and for
+ * real memory (trace, page indexes below npages), with FIFO's ops. */
+struct fifo_trace {
+	const struct lp_policy_ops *fifo;
+	uint64_t *pages;
+	struct lp_trace t;
+	uint32_t *trace;
+	uint64_t npages;
+};
+
+static void fifo_trace_open(const char *name, struct fifo_trace *ft)
 {
 	struct lp_workload_params wp = { .pages = PAGES, .length = LENGTH,
 					 .seed = 1 };
-	const struct lp_policy_ops *fifo = NULL;
-	struct lp_sim_result res;
-	struct lp_trace t;
-	uint64_t *pages, npages = 0;
 
-	for (unsigned i = 0; lp_policy_table[i]; i++)
-		if (!strcmp(lp_policy_table[i]->name, "fifo"))
-			fifo = lp_policy_table[i];
-	cr_assert_not_null(fifo);
-	cr_assert_eq(lp_workload_trace(name, &wp, &pages), 0);
-	cr_assert_eq(lp_trace_prepare(&t, pages, LENGTH), 0);
-	uint32_t *trace = malloc(LENGTH * sizeof(*trace));
-	cr_assert_not_null(trace);
+	ft->fifo = policy_find("fifo");
+	cr_assert_not_null(ft->fifo);
+	cr_assert_eq(lp_workload_trace(name, &wp, &ft->pages), 0);
+	cr_assert_eq(lp_trace_prepare(&ft->t, ft->pages, LENGTH), 0);
+	ft->trace = malloc(LENGTH * sizeof(*ft->trace));
+	cr_assert_not_null(ft->trace);
+	ft->npages = 0;
 	for (uint64_t i = 0; i < LENGTH; i++) {
-		trace[i] = (uint32_t)pages[i];
-		if (pages[i] >= npages)
-			npages = pages[i] + 1;
+		ft->trace[i] = (uint32_t)ft->pages[i];
+		if (ft->pages[i] >= ft->npages)
+			ft->npages = ft->pages[i] + 1;
 	}
-	uint32_t frames = (uint32_t)llround(budget * t.npages);
+}
+
+static void fifo_trace_close(struct fifo_trace *ft)
+{
+	lp_trace_release(&ft->t);
+	free(ft->trace);
+	free(ft->pages);
+}
+
+static void run_case(const char *name, double budget, struct fifo_case *c)
+{
+	struct lp_sim_result res;
+	struct fifo_trace ft;
+
+	fifo_trace_open(name, &ft);
+	uint32_t frames = (uint32_t)llround(budget * ft.t.npages);
 
 	struct lp_sim_opts so = { .host = LP_SIM_SAMPLED, .seed = 1 };
-	cr_assert_eq(lp_sim_run(&t, fifo, frames, &so, &res), 0);
+	cr_assert_eq(lp_sim_run(&ft.t, ft.fifo, frames, &so, &res), 0);
 	c->sampled = res.misses;
 	so.host = LP_SIM_EXACT;
-	cr_assert_eq(lp_sim_run(&t, fifo, frames, &so, &res), 0);
+	cr_assert_eq(lp_sim_run(&ft.t, ft.fifo, frames, &so, &res), 0);
 	c->exact = res.misses;
 	/* The evictor runs beside the program, not at the instant the
 	 * simulator frees frames: on a busy machine it lags, pages stay a
@@ -124,13 +144,11 @@ static void run_case(const char *name, double budget, struct fifo_case *c)
 	 * disagrees runs again, up to ATTEMPTS times; a model that is wrong
 	 * disagrees every time. */
 	for (c->attempts = 1;; c->attempts++) {
-		c->runtime = runtime_misses(trace, LENGTH, npages, frames);
+		c->runtime = runtime_misses(ft.trace, LENGTH, ft.npages, frames);
 		if (agree(c->runtime, c->sampled) || c->attempts == ATTEMPTS)
 			break;
 	}
-	lp_trace_release(&t);
-	free(trace);
-	free(pages);
+	fifo_trace_close(&ft);
 }
 
 Test(bench, fifo_runtime_misses_as_the_simulator_says, .timeout = 120)
@@ -174,32 +192,17 @@ Test(bench, fifo_runtime_misses_as_the_simulator_says, .timeout = 120)
 Test(bench, floor_misses_exactly_as_the_sampled_host, .timeout = 60)
 {
 	for (const char *const *w = lp_workload_names(); *w; w++) {
-		struct lp_workload_params wp = { .pages = PAGES,
-						 .length = LENGTH, .seed = 1 };
-		const struct lp_policy_ops *fifo = NULL;
 		struct lp_sim_result res;
-		struct lp_trace t;
-		uint64_t *pages, npages = 0;
+		struct fifo_trace ft;
 
-		for (unsigned i = 0; lp_policy_table[i]; i++)
-			if (!strcmp(lp_policy_table[i]->name, "fifo"))
-				fifo = lp_policy_table[i];
-		cr_assert_eq(lp_workload_trace(*w, &wp, &pages), 0);
-		cr_assert_eq(lp_trace_prepare(&t, pages, LENGTH), 0);
-		uint32_t *trace = malloc(LENGTH * sizeof(*trace));
-		cr_assert_not_null(trace);
-		for (uint64_t i = 0; i < LENGTH; i++) {
-			trace[i] = (uint32_t)pages[i];
-			if (pages[i] >= npages)
-				npages = pages[i] + 1;
-		}
-		uint32_t frames = t.npages / 4;
+		fifo_trace_open(*w, &ft);
+		uint32_t frames = ft.t.npages / 4;
 		struct lp_sim_opts so = { .host = LP_SIM_SAMPLED, .seed = 1 };
-		cr_assert_eq(lp_sim_run(&t, fifo, frames, &so, &res), 0);
+		cr_assert_eq(lp_sim_run(&ft.t, ft.fifo, frames, &so, &res), 0);
 
-		uint8_t *seen = calloc(npages, 1);
+		uint8_t *seen = calloc(ft.npages, 1);
 		cr_assert_not_null(seen);
-		struct bench_access a = { .npages = npages, .trace = trace,
+		struct bench_access a = { .npages = ft.npages, .trace = ft.trace,
 					  .n = LENGTH, .threads = 1,
 					  .seen = seen };
 		struct bench_access_result ar;
@@ -213,9 +216,7 @@ Test(bench, floor_misses_exactly_as_the_sampled_host, .timeout = 60)
 			     "%s: the floor missed %lu times, the sampled host "
 			     "%lu", *w, fr.faults, res.misses);
 		cr_expect_leq(fr.peak, frames);
-		lp_trace_release(&t);
-		free(trace);
-		free(pages);
+		fifo_trace_close(&ft);
 		free(seen);
 	}
 }

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "soakpage.h"
 
 #ifdef SOAK_IO_FAULTS
 #include "io.h"
@@ -46,12 +47,6 @@
 #define STRIPES 32
 #define GUEST_CAP (2u << 20)
 #define MAGIC 0x4c50534f414b0000ull
-#define WORDS (PG / 8 - 4)
-
-struct page {
-	uint64_t magic, idx, seq, sum;
-	uint64_t payload[WORDS];
-};
 
 enum kind { K_ANON, K_SHARED, K_PRIVATE, K_KINDS };
 static const char *const kind_name[] = { "anon", "shared", "private" };
@@ -90,22 +85,6 @@ static struct {
 	} while (0)
 
 #define CHECK_EQ(a, b, ...) CHECK((a) == (b), __VA_ARGS__)
-
-static uint64_t xorshift(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
-static uint64_t checksum(const struct page *p)
-{
-	uint64_t h = 0xcbf29ce484222325ull ^ p->magic ^ (p->idx << 1) ^ (p->seq << 7);
-	for (unsigned w = 0; w < WORDS; w++)
-		h = (h ^ p->payload[w]) * 0x100000001b3ull;
-	return h;
-}
 
 static bool all_zero(const struct page *p)
 {

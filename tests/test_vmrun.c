@@ -6,7 +6,6 @@
  * its native run.  Lines starting with "note:" differ natively and are
  * checked on their own.
  */
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 
@@ -22,58 +21,10 @@
 #error "GUESTS (directory of the guest programs) must be defined by the build"
 #endif
 
-extern char **environ;
-
-struct result {
-	int status;
-	char *out;
-	size_t len;
-	char *err;
-	size_t errlen;
-};
-
-static void slurp(int fd, char **buf, size_t *len)
+/* Run argv with stdout and stderr captured. */
+static struct run_result run(char *const argv[])
 {
-	size_t cap = 4096;
-	*buf = malloc(cap);
-	*len = 0;
-	for (;;) {
-		if (*len + 1 >= cap)
-			*buf = realloc(*buf, cap *= 2);
-		ssize_t n = read(fd, *buf + *len, cap - *len - 1);
-		if (n <= 0)
-			break;
-		*len += (size_t)n;
-	}
-	(*buf)[*len] = 0;
-}
-
-/* Run argv with stdout and stderr captured (stderr to a temp file). */
-static struct result run(char *const argv[])
-{
-	struct result r = { 0 };
-	int out[2];
-	char errpath[] = "/tmp/lp-vmrun-err-XXXXXX";
-	int errfd = mkstemp(errpath);
-	unlink(errpath);
-	cr_assert_eq(pipe(out), 0);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	posix_spawn_file_actions_addclose(&fa, out[0]);
-	pid_t pid;
-	cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0,
-		     "cannot run %s", argv[0]);
-	posix_spawn_file_actions_destroy(&fa);
-	close(out[1]);
-	slurp(out[0], &r.out, &r.len);
-	close(out[0]);
-	cr_assert_eq(waitpid(pid, &r.status, 0), pid);
-	lseek(errfd, 0, SEEK_SET);
-	slurp(errfd, &r.err, &r.errlen);
-	close(errfd);
-	return r;
+	return run_captured(argv, NULL, 0);
 }
 
 /* stdout without the "note:" lines. */
@@ -108,7 +59,7 @@ static void compare(const char *prog, const char *arg, const char *need_in_notes
 		if (access(path, X_OK))
 			continue; /* static-pie not supported by this toolchain */
 		char *nargv[] = { path, (char *)arg, NULL };
-		struct result n = run(nargv);
+		struct run_result n = run(nargv);
 		char *nout = strip_notes(n.out);
 		for (size_t c = 0; c < 3; c++) {
 			char *vargv[8];
@@ -121,7 +72,7 @@ static void compare(const char *prog, const char *arg, const char *need_in_notes
 			vargv[k++] = path;
 			vargv[k++] = (char *)arg;
 			vargv[k] = NULL;
-			struct result m = run(vargv);
+			struct run_result m = run(vargv);
 			char *mout = strip_notes(m.out);
 			cr_expect_eq(m.status, n.status,
 				     "%s %s cap %s: status %#x, natively %#x\nstderr: %s",
@@ -235,7 +186,7 @@ Test(vmrun, remap_repeated_at_4M_across_policies, .timeout = 3600)
 	snprintf(path, sizeof path, "%s/remap-static", GUESTS);
 	for (size_t m = 0; m < 2; m++) {
 		char *nargv[] = { path, (char *)modes[m], NULL };
-		struct result n = run(nargv);
+		struct run_result n = run(nargv);
 		cr_assert_eq(n.status, 0, "natively: %s", n.err);
 		int ok = 0;
 		for (int i = 0; i < runs; i++) {
@@ -243,7 +194,7 @@ Test(vmrun, remap_repeated_at_4M_across_policies, .timeout = 3600)
 			char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M",
 					  (char *)"--policy", (char *)pol, path,
 					  (char *)modes[m], NULL };
-			struct result r = run(vargv);
+			struct run_result r = run(vargv);
 			cr_expect_eq(r.status, n.status, "%s run %d (%s): status %#x\n%s",
 				     modes[m], i, pol, r.status, r.err);
 			cr_expect_str_eq(r.out, n.out, "%s run %d (%s): stdout differs\n%s",
@@ -286,10 +237,10 @@ Test(vmrun, regression_writes_to_mprotected_stacks_survive_eviction, .timeout = 
 	char path[512];
 	snprintf(path, sizeof path, "%s/threads-static", GUESTS);
 	char *nargv[] = { path, NULL };
-	struct result n = run(nargv);
+	struct run_result n = run(nargv);
 	for (int i = 0; i < 25; i++) {
 		char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"512K", path, NULL };
-		struct result m = run(vargv);
+		struct run_result m = run(vargv);
 		cr_assert_str_eq(m.out, n.out, "run %d: %s", i, m.err);
 		cr_assert_eq(m.status, n.status);
 		free(m.out);
@@ -339,7 +290,7 @@ static char *copy_patched(const char *src, const char *name, size_t len,
 
 static void expect_failure(char *const argv[], int status, const char *words)
 {
-	struct result r = run(argv);
+	struct run_result r = run(argv);
 	cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == status,
 		  "%s: status %#x, want exit %d; stderr: %s", argv[1], r.status,
 		  status, r.err);
@@ -497,7 +448,7 @@ Test(vmrun_errors, set_user_and_group_id_are_refused)
 	close(in);
 	close(out);
 	char *a[] = { copy, (char *)"--version", NULL };
-	struct result r = run(a);
+	struct run_result r = run(a);
 	cr_assert_eq(r.status, 0, "the copy does not run at all: %s", r.err);
 	cr_assert_eq(chown(copy, 65534, 65534), 0);
 	cr_assert_eq(chmod(copy, 04755), 0);
@@ -515,13 +466,13 @@ Test(vmrun_errors, set_user_and_group_id_are_refused)
 Test(vmrun_errors, help_and_version_go_to_stdout)
 {
 	char *a[] = { (char *)VMRUN, (char *)"--help", NULL };
-	struct result r = run(a);
+	struct run_result r = run(a);
 	cr_expect_eq(r.status, 0);
 	cr_expect(strstr(r.out, "usage: vmrun"), "%s", r.out);
 	cr_expect(strstr(r.out, "127  program not found"), "exit statuses not listed");
 	cr_expect_eq(r.errlen, 0);
 	char *b[] = { (char *)VMRUN, (char *)"--version", NULL };
-	struct result v = run(b);
+	struct run_result v = run(b);
 	cr_expect(strstr(v.out, lp_version()), "%s", v.out);
 }
 
@@ -532,12 +483,12 @@ Test(vmrun_errors, nothing_on_stderr_without_stats)
 	char path[512];
 	snprintf(path, sizeof path, "%s/heap-dynamic", GUESTS);
 	char *a[] = { (char *)VMRUN, (char *)"--mem", (char *)"1M", path, (char *)"8", NULL };
-	struct result r = run(a);
+	struct run_result r = run(a);
 	cr_expect_eq(r.status, 0);
 	cr_expect_eq(r.errlen, 0, "stderr: %s", r.err);
 	char *b[] = { (char *)VMRUN, (char *)"--stats", (char *)"--mem", (char *)"1M", path,
 		      (char *)"8", NULL };
-	struct result s = run(b);
+	struct run_result s = run(b);
 	cr_expect(strstr(s.err, "lazypage statistics"), "%s", s.err);
 	cr_expect(strstr(s.err, "256 frames"), "%s", s.err);
 }

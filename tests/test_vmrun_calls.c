@@ -14,7 +14,6 @@
  *    noexec mount (EPERM).
  */
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,60 +27,18 @@
 #error "GUESTS (directory of the guest programs) must be defined by the build"
 #endif
 
-extern char **environ;
-
-struct result {
-	int status;
-	char out[8192];
-	char err[8192];
-};
-
-static void slurp(int fd, char *buf, size_t cap)
-{
-	size_t len = 0;
-	ssize_t n;
-	while (len + 1 < cap && (n = read(fd, buf + len, cap - len - 1)) > 0)
-		len += (size_t)n;
-	buf[len] = 0;
-}
-
 /* Run argv (PATH set to path if not NULL), stdout and stderr captured;
- * killed after 20 s (status 128 + SIGKILL: it hung). */
-static struct result *run(char *const argv[], const char *path)
+ * killed after 20 s (status 128 + SIGKILL: it hung).  The result is kept
+ * until the next run. */
+static struct run_result *run(char *const argv[], const char *path)
 {
-	static struct result r;
-	char outp[] = "/tmp/lp-calls-out-XXXXXX", errp[] = "/tmp/lp-calls-err-XXXXXX";
-	int out = mkstemp(outp), err = mkstemp(errp);
-	unlink(outp);
-	unlink(errp);
-	cr_assert(out >= 0 && err >= 0);
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-		if (path)
-			setenv("PATH", path, 1);
-		execvp(argv[0], argv);
-		_exit(125);
-	}
-	int st = 0;
-	for (int ms = 0;; ms += 5) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		cr_assert(w >= 0);
-		if (w == pid)
-			break;
-		if (ms == 20000)
-			kill(pid, SIGKILL);
-		usleep(5000);
-	}
-	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	lseek(out, 0, SEEK_SET);
-	lseek(err, 0, SEEK_SET);
-	slurp(out, r.out, sizeof r.out);
-	slurp(err, r.err, sizeof r.err);
-	close(out);
-	close(err);
+	static struct run_result r;
+
+	free(r.out);
+	free(r.err);
+	r = run_captured(argv, path, 20000);
+	r.status = WIFEXITED(r.status) ? WEXITSTATUS(r.status) :
+					 128 + WTERMSIG(r.status);
 	return &r;
 }
 
@@ -146,12 +103,12 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 static void same_status(const char *prog, const char *path, const char *words)
 {
 	char *nargv[] = { (char *)"/bin/bash", (char *)"-c", (char *)"\"$0\"", (char *)prog, NULL };
-	struct result *n = run(nargv, path);
+	struct run_result *n = run(nargv, path);
 	int native = n->status;
 	char nerr[8192];
 	snprintf(nerr, sizeof nerr, "%s", n->err);
 	char *vargv[] = { (char *)VMRUN, (char *)prog, NULL };
-	struct result *v = run(vargv, path);
+	struct run_result *v = run(vargv, path);
 	cr_expect_eq(v->status, native, "%s: vmrun status %d, natively %d\nvmrun: %snative: %s",
 		     prog, v->status, native, v->err, nerr);
 	cr_expect(native == 126 || native == 127, "%s: native status %d: %s", prog, native, nerr);
@@ -184,7 +141,7 @@ Test(vmrun_exec, fifo_as_interpreter_or_program_is_126_at_once)
 	waitpid(pid, &st, 0);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 126, "execve of a FIFO: not EACCES");
 	char *v[] = { (char *)VMRUN, at("fifo"), NULL };
-	struct result *r = run(v, NULL);
+	struct run_result *r = run(v, NULL);
 	cr_expect_eq(r->status, 126, "status %d: %s", r->status, r->err);
 	cr_expect(strstr(r->err, "Permission denied"), "%s", r->err);
 }
@@ -299,15 +256,15 @@ static void same_output(char *const args[], size_t nargs)
 		}
 		nargv[1 + nargs] = NULL;
 		vargv[k] = NULL;
-		struct result *n = run(nargv, NULL);
+		struct run_result *n = run(nargv, NULL);
 		int nst = n->status;
-		char nout[8192];
-		snprintf(nout, sizeof nout, "%s", n->out);
-		struct result *m = run(vargv, NULL);
+		char *nout = strdup(n->out);
+		struct run_result *m = run(vargv, NULL);
 		cr_expect_eq(m->status, nst, "%s %s: status %d, natively %d\nstderr: %s",
 			     prog, args[0], m->status, nst, m->err);
 		cr_expect_str_eq(m->out, nout, "%s %s: output differs\nstderr: %s", prog,
 				 args[0], m->err);
+		free(nout);
 	}
 }
 
@@ -354,7 +311,7 @@ Test(vmrun_calls, brk_is_never_interrupted)
 		if (access(prog, X_OK))
 			continue;
 		char *nargv[] = { prog, (char *)"interrupt", count, NULL };
-		struct result *r = run(nargv, NULL);
+		struct run_result *r = run(nargv, NULL);
 		char want[200];
 		snprintf(want, sizeof want, "%.*s", (int)strcspn(r->out, "\n"), r->out);
 		cr_assert_str_eq(want, "brk: 0 interrupted, 0 wrong", "natively: %s", r->out);

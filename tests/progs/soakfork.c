@@ -22,39 +22,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../soakpage.h"
+
 #define PG 4096
 #define NPAGES 4096      /* 16 MiB of heap */
 #define WRITERS 2
 #define STRIPES 64
 #define MAGIC 0x50414b534f414b31ull
-#define WORDS (PG / 8 - 4)
-
-struct page {
-	uint64_t magic, idx, seq, sum;
-	uint64_t payload[WORDS];
-};
 
 static struct page *heap;
 static uint64_t *expect;           /* seq of each page */
 static pthread_mutex_t stripe[STRIPES];
 static atomic_bool stop;
 static atomic_ulong ops, bad, forks, child_pages;
-
-static uint64_t xorshift(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
-static uint64_t checksum(const struct page *p)
-{
-	uint64_t h = 0xcbf29ce484222325ull ^ p->magic ^ (p->idx << 1) ^ (p->seq << 7);
-	for (unsigned w = 0; w < WORDS; w++)
-		h = (h ^ p->payload[w]) * 0x100000001b3ull;
-	return h;
-}
 
 /* Page i is intact and at its expected sequence number. */
 static int good(uint64_t i, uint64_t seq)
