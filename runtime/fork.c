@@ -294,7 +294,7 @@ void vm_child_destroy(struct lp_vm *c)
 			struct lp_page *pg = c->spt.bucket[b];
 			while (pg) {
 				struct lp_page *next = pg->next;
-				pg->ops->destroy(c, pg);
+				page_drop_backing(c, pg);
 				pg = next;
 			}
 		}

@@ -146,7 +146,7 @@ static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
 		if (stale && !page_owned(stale) && !(stale->flags & PGF_IO)) {
 			if (stale->state == PG_RESIDENT || stale->state == PG_PARKED)
 				frame_release(vm, stale->frame);
-			stale->ops->destroy(vm, stale);
+			page_drop_backing(vm, stale);
 			spt_remove(&vm->spt, stale);
 		}
 		spt_unlock(s);

@@ -400,7 +400,7 @@ void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 			settle(vm, s, pg);
 			if (pg->state == PG_RESIDENT || pg->state == PG_PARKED)
 				frame_release(vm, pg->frame);
-			pg->ops->destroy(vm, pg);
+			page_drop_backing(vm, pg);
 			spt_remove(&vm->spt, pg);
 		}
 		spt_unlock(s);
