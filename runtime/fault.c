@@ -348,7 +348,7 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 	struct lp_page *pg = spt_find(&vm->spt, vpn);
 	uint16_t flags;
-	if (!pg && !(pg = spt_insert(&vm->spt, vpn))) {
+	if (!pg && !(pg = spt_insert(&vm->spt, vpn, &lp_uninit_ops))) {
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
 		region_put(r);
@@ -492,7 +492,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		if (fresh)
-			pg = pg ? NULL : spt_insert(&vm->spt, vpn);
+			pg = pg ? NULL : spt_insert(&vm->spt, vpn, &lp_uninit_ops);
 		else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))
 			pg = NULL;
 		if (pg) {

@@ -83,9 +83,8 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 		return LP_NO_FRAME;
 
 	struct spt_stripe *s = spt_lock(&c->spt, pg->vpn);
-	struct lp_page *cp = spt_insert(&c->spt, pg->vpn);
+	struct lp_page *cp = spt_insert(&c->spt, pg->vpn, pg->ops);
 	if (cp) {
-		cp->ops = pg->ops;
 		cp->backing = pg->backing;
 		cp->flags |= pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY);
 		cp->slot = pg->slot;

@@ -95,7 +95,8 @@ static int refill(struct lp_spt *spt, struct spt_stripe *s)
 	return 0;
 }
 
-struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn)
+struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn,
+			   const struct lp_page_ops *ops)
 {
 	struct spt_stripe *s = spt_stripe_of(spt, vpn);
 	struct lp_page *pg;
@@ -105,7 +106,7 @@ struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn)
 	pg = s->free;
 	s->free = pg->next;
 	__atomic_store_n(&pg->vpn, vpn, __ATOMIC_RELAXED);
-	pg->ops = &lp_uninit_ops;
+	pg->ops = ops;
 	pg->state = PG_UNINIT;
 	pg->backing = BK_NONE;
 	pg->flags = spt->vf_flags;
