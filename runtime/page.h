@@ -12,7 +12,8 @@
  *      ^                                                               │
  *      └─────────────── dropped / written out ─────────────────────────┘
  *
- *   Any state except the owned ones ends in DEAD when the page is unmapped.
+ *   Any state except the owned ones ends in DEAD when the page is unmapped
+ *   (page_remove(), pagelife.h).
  *
  * Ownership.  LOADING and RESTORING are owned by the fault handler that set
  * them, PARKING by the evictor, SYNCING by the lp_sync() caller.  Only the

@@ -3,6 +3,7 @@
 #include "spt.h"
 #include "verify.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,7 @@ void spt_remove(struct lp_spt *spt, struct lp_page *pg)
 {
 	struct spt_stripe *s = spt_stripe_of(spt, pg->vpn);
 
+	assert(pg->state == PG_DEAD);
 	for (struct lp_page **pp = chain(spt, pg->vpn); *pp; pp = &(*pp)->next) {
 		if (*pp == pg) {
 			*pp = pg->next;
@@ -131,7 +133,6 @@ void spt_remove(struct lp_spt *spt, struct lp_page *pg)
 	}
 	if (pg->flags & PGF_VF_MASK)
 		verify_forget(pg);
-	pg->state = PG_DEAD;
 	pg->frame = LP_NO_FRAME;
 	pg->next = s->free;
 	s->free = pg;

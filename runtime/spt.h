@@ -69,7 +69,8 @@ struct lp_page *spt_find(struct lp_spt *spt, uint64_t vpn);
  * when out of memory. */
 struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn,
 			   const struct lp_page_ops *ops);
-/* Under the stripe lock of pg: unlink pg and recycle its struct. */
+/* Under the stripe lock of pg, pg DEAD (its owner made it so, through
+ * page_set_state()): unlink pg and recycle its struct. */
 void spt_remove(struct lp_spt *spt, struct lp_page *pg);
 
 /*
