@@ -74,7 +74,8 @@ int backing_read(struct lp_handler *h, const struct lp_page *pg,
 		out->kind = LP_FAULT_ZERO;
 		return 0;
 	default:
-		return -EIO; /* a dirty page never leaves memory without a copy */
+		/* BK_NONE: a dirty page never leaves memory without a copy. */
+		return -EIO;
 	}
 }
 
