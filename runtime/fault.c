@@ -36,7 +36,6 @@
 
 #include "fault.h"
 #include "prim.h"
-#include "mmap.h"
 #include "core.h"
 #include "fork.h"
 #include "pagelife.h"
@@ -130,46 +129,62 @@ static uint64_t dirty_locked(struct lp_page *pg, bool observed)
 	return old;
 }
 
-/* Under the stripe lock: the owner lets go of pg; wake whoever waits. */
-static void settle_locked(struct spt_stripe *s, struct lp_page *pg, bool *wake)
-{
-	if (page_take_waiters(pg)) {
-		pthread_cond_broadcast(&s->settle);
-		*wake = true;
-	}
-}
-
 /* The owner of pg (LOADING) gives it back unchanged. */
-static void load_abort(struct lp_vm *vm, struct lp_page *pg, uintptr_t addr)
+static void load_abort(struct lp_vm *vm, struct lp_page *pg)
 {
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-	bool wake = false;
 
-	page_set_state(pg, pg->ops == &lp_uninit_ops ? PG_UNINIT
-							    : PG_EVICTED);
-	settle_locked(s, pg, &wake);
-	spt_unlock(s);
-	if (wake)
-		page_wake(vm, addr);
+	page_handoff(vm, s, pg,
+		     pg->ops == &lp_uninit_ops ? PG_UNINIT : PG_EVICTED);
 }
 
 static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 			   uint64_t vpn0);
 static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write);
-static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0);
+static void zero_around(struct lp_handler *h, struct lp_region *r,
+			uint64_t vpn0);
+
+/* The content of pg (LOADING, ours) is in at its address, from frame f:
+ * under the lock, make pg what fill says, resident, and let it go. */
+static void load_done(struct lp_handler *h, struct lp_region *r,
+		      struct lp_page *pg, uint32_t f,
+		      const struct lp_fill *fill, bool wp, bool write)
+{
+	struct lp_vm *vm = h->vm;
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+	uint64_t drop = LP_NO_SLOT;
+
+	if (vm->vf) /* before the backing changes: the report names it */
+		verify_back(vm, pg, h->buf, fill->kind, r);
+	pg->ops = fill->ops;
+	pg->backing = fill->backing;
+	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
+	if (wp)
+		pg->flags |= PGF_WP;
+	else /* writes to it go unseen from now */
+		drop = dirty_locked(pg, write || !fill->clean);
+	pg->frame = f;
+	frame_install(vm, f, pg);
+	if (f == LP_NO_FRAME && vm->fr.n)
+		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
+	page_handoff(vm, s, pg, PG_RESIDENT);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
+}
 
 static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		 bool write, bool wasdirty, pid_t tid, uint64_t t0)
 {
 	struct lp_vm *vm = h->vm;
 	uintptr_t addr = page_addr(pg);
+	uint64_t vpn = pg->vpn;
 	struct lp_fill fill = { 0 };
 	uint32_t f;
 	int rc;
 
 	rc = frame_get(vm, &f);
 	if (rc) {
-		load_abort(vm, pg, addr);
+		load_abort(vm, pg);
 		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
 			defer_fault(h, addr, write);
 		return;
@@ -179,7 +194,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	if (rc) {
 		frame_put(vm, f);
 		poison(h, pg, tid, rc);
-		load_abort(vm, pg, addr);
+		load_abort(vm, pg);
 		return;
 	}
 	/* Clean content goes in write-protected, unless the page was
@@ -196,40 +211,16 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	}
 	if (rc) {
 		frame_put(vm, f);
-		load_abort(vm, pg, addr);
+		load_abort(vm, pg);
 		if (rc == -EAGAIN)
 			retry_later(h, addr, write);
 		else
 			page_wake(vm, addr); /* unmapped meanwhile */
 		return;
 	}
-
-	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-	uint64_t drop = LP_NO_SLOT;
-	bool wake = false;
-	if (vm->vf) /* before the backing changes: the report names it */
-		verify_back(vm, pg, h->buf, fill.kind, r);
-	pg->ops = fill.ops;
-	pg->backing = fill.backing;
-	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
-	if (wp)
-		pg->flags |= PGF_WP;
-	else /* writes to it go unseen from now */
-		drop = dirty_locked(pg, write || !fill.clean);
-	page_set_state(pg, PG_RESIDENT);
-	pg->frame = f;
-	frame_install(vm, f, pg);
-	if (f == LP_NO_FRAME && vm->fr.n)
-		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
-	settle_locked(s, pg, &wake);
-	/* Once unlocked, pg may be unmapped and its struct reused: what
+	/* Once let go, pg may be unmapped and its struct reused: what
 	 * follows goes by page number. */
-	uint64_t vpn = pg->vpn;
-	spt_unlock(s);
-	if (drop != LP_NO_SLOT)
-		swap_free(vm->swap, drop);
-	if (wake)
-		page_wake(vm, addr);
+	load_done(h, r, pg, f, &fill, wp, write);
 	st_fault(&h->st, (enum lp_fault_kind)fill.kind, prim_now_ns() - t0);
 	if (fill.kind == LP_FAULT_SWAPIN)
 		swap_readahead(h, r, vpn);
@@ -247,7 +238,6 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	uint32_t f = pg->frame;
 	bool wp = !(flags & (PGF_DIRTY | PGF_WASDIRTY)) && !write;
 	int rc = copy_retry(vm, addr, (const void *)kva_of(&vm->fr, f), LP_PG, wp);
-	bool wake = false;
 
 	if (rc == -EEXIST) {
 		wp = false;
@@ -256,9 +246,7 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	}
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 	if (rc) {
-		page_set_state(pg, PG_PARKED);
-		settle_locked(s, pg, &wake);
-		spt_unlock(s);
+		page_handoff(vm, s, pg, PG_PARKED);
 		if (rc == -EAGAIN)
 			retry_later(h, addr, write);
 		else
@@ -272,7 +260,6 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 		pg->flags &= (uint16_t)~PGF_WP;
 		drop = dirty_locked(pg, write);
 	}
-	page_set_state(pg, PG_RESIDENT);
 	if (vm->vf)
 		verify_back(vm, pg, (const void *)kva_of(&vm->fr, f), VF_RESTORE, NULL);
 	/* The kva copy is no longer needed, unless the evictor still writes
@@ -280,12 +267,9 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	if (!(pg->flags & PGF_IO))
 		frame_kva_release(vm, f);
 	frame_touch(vm, f);
-	settle_locked(s, pg, &wake);
-	spt_unlock(s);
+	page_handoff(vm, s, pg, PG_RESIDENT);
 	if (drop != LP_NO_SLOT)
 		swap_free(vm->swap, drop);
-	if (wake)
-		page_wake(vm, addr);
 	st_fault(&h->st, LP_FAULT_REREF, prim_now_ns() - t0);
 }
 
@@ -347,7 +331,6 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 	region_get(r);
 	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 	struct lp_page *pg = spt_find(&vm->spt, vpn);
-	uint16_t flags;
 	if (!pg && !(pg = spt_insert(&vm->spt, vpn, &lp_uninit_ops))) {
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
@@ -355,26 +338,24 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		retry_later(h, addr, write); /* out of memory: try again */
 		return;
 	}
-	switch (pg->state) {
+	enum lp_page_state st = (enum lp_page_state)pg->state;
+	uint16_t flags = pg->flags;
+	/* The evictor itself touched a page it parks or parked: cannot happen
+	 * unless the page was dropped outside lazypage.  Zero it as a
+	 * resident page's, so that the evictor can go on. */
+	if ((st == PG_PARKED || st == PG_PARKING) &&
+	    tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed))
+		st = PG_RESIDENT;
+	switch (st) {
 	case PG_UNINIT:
 	case PG_EVICTED:
 		page_set_state(pg, PG_LOADING);
-		flags = pg->flags;
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
 		load(h, r, pg, write, flags & PGF_WASDIRTY, tid, t0);
 		break;
 	case PG_PARKED:
-		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
-			/* The evictor itself touched it: cannot happen unless
-			 * the page was dropped outside lazypage. */
-			pthread_rwlock_unlock(&vm->map_lock);
-			resident_fault(h, addr);
-			spt_unlock(s);
-			break;
-		}
 		page_set_state(pg, PG_RESTORING);
-		flags = pg->flags;
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
 		restore(h, pg, write, flags, t0);
@@ -384,17 +365,6 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		resident_fault(h, addr); /* under the stripe lock: see there */
 		spt_unlock(s);
 		break;
-	case PG_PARKING:
-		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
-			/* The evictor copies a page that is not there: it was
-			 * dropped outside lazypage.  Zero it so that the
-			 * evictor can go on. */
-			pthread_rwlock_unlock(&vm->map_lock);
-			resident_fault(h, addr);
-			spt_unlock(s);
-			break;
-		}
-		/* fall through */
 	default: /* owned: the owner wakes us */
 		pg->flags |= PGF_WAITERS;
 		spt_unlock(s);
@@ -492,7 +462,8 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		if (fresh)
-			pg = pg ? NULL : spt_insert(&vm->spt, vpn, &lp_uninit_ops);
+			pg = pg ? NULL
+				: spt_insert(&vm->spt, vpn, &lp_uninit_ops);
 		else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))
 			pg = NULL;
 		if (pg) {
@@ -521,7 +492,6 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 	for (unsigned i = 0; i < a->n; i++) {
 		struct lp_page *pg = a->pg[i];
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		bool wake = false;
 		if (i < ok) {
 			if (fresh) {
 				pg->ops = &lp_anon_ops;
@@ -534,19 +504,13 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 					verify_back(vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
 						    VF_READAHEAD, NULL);
 			}
-			page_set_state(pg, PG_RESIDENT);
 			pg->frame = a->frame[i];
 			frame_install(vm, a->frame[i], pg);
+			page_handoff(vm, s, pg, PG_RESIDENT);
 		} else {
-			page_set_state(pg, fresh ? PG_UNINIT : PG_EVICTED);
-		}
-		settle_locked(s, pg, &wake);
-		uintptr_t addr = page_addr(pg); /* pg may be reused once unlocked */
-		spt_unlock(s);
-		if (i >= ok)
+			page_handoff(vm, s, pg, fresh ? PG_UNINIT : PG_EVICTED);
 			frame_put(vm, a->frame[i]);
-		if (wake)
-			page_wake(vm, addr);
+		}
 	}
 	if (ok)
 		st_add(&h->st, C_READAHEAD, ok);
@@ -610,7 +574,8 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 	}
 }
 
-static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0)
+static void zero_around(struct lp_handler *h, struct lp_region *r,
+			uint64_t vpn0)
 {
 	struct lp_vm *vm = h->vm;
 	struct ahead a;
@@ -754,7 +719,7 @@ static void unpoison(struct lp_handler *h, uintptr_t addr)
 		return;
 	struct iovec iov = { (void *)addr, LP_PG };
 	(void)prim_zap(vm->pidfd, &iov, 1);
-	load_abort(vm, pg, addr);
+	load_abort(vm, pg);
 }
 
 /* Unpoison the pages poisoned LP_POISON_MS ago or more (all: every one). */
