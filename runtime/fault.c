@@ -426,6 +426,8 @@ struct ahead {
 	uint32_t frame[LP_RA_MAX];
 	uint64_t slot[LP_RA_MAX];
 	unsigned n;
+	uint64_t vpn0;               /* the fault they follow */
+	atomic_uint_least64_t *last; /* the region's last fault in order */
 };
 
 /* The window for a fault at vpn0, given the last one (0: not in order). */
@@ -512,49 +514,63 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 			frame_put(vm, a->frame[i]);
 		}
 	}
-	if (ok)
+	if (ok) {
+		/* The next fault after the window is in order too. */
+		atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);
 		st_add(&h->st, C_READAHEAD, ok);
+	}
 	return ok;
 }
 
-static void swap_readahead(struct lp_handler *h, struct lp_region *r,
-			   uint64_t vpn0)
+/* Claim the pages to fill ahead of a fault at vpn0 of r, if the faults go
+ * up in order there: pages on swap, or with fresh, pages never touched.
+ * Returns how many (a->n). */
+static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
+			    uint64_t vpn0, bool fresh, struct ahead *a)
 {
 	struct lp_vm *vm = h->vm;
-	struct ahead a;
 
+	a->n = 0;
+	a->vpn0 = vpn0;
+	a->last = fresh ? &r->last_zero : &r->last_vpn;
 	if (vm->flags & LP_CFG_NO_READAHEAD)
-		return;
-	unsigned win = ahead_window(&r->last_vpn, &r->ra_pages, vpn0);
-	if (!win)
-		return;
-	ahead_claim(vm, r, vpn0, win, false, &a);
-	if (!a.n)
-		return;
+		return 0;
+	unsigned win = ahead_window(a->last, fresh ? &r->za_pages : &r->ra_pages,
+				    vpn0);
+	if (win)
+		ahead_claim(vm, r, vpn0, win, fresh, a);
+	return a->n;
+}
 
-	/* One read per run of contiguous slots, all at once. */
+/* Read the slots of the claimed pages into h->buf: one read per run of
+ * contiguous slots, all at once.  Returns how many pages, from the first,
+ * came in whole (and authentic, when the swap is encrypted). */
+static unsigned ahead_read_swap(struct lp_handler *h, const struct ahead *a)
+{
+	struct lp_vm *vm = h->vm;
 	struct lp_io_read rd[LP_RA_MAX];
 	unsigned nrd = 0, first[LP_RA_MAX];
-	for (unsigned i = 0; i < a.n;) {
+
+	for (unsigned i = 0; i < a->n;) {
 		unsigned j = i + 1;
-		while (j < a.n && a.slot[j] == a.slot[j - 1] + 1)
+		while (j < a->n && a->slot[j] == a->slot[j - 1] + 1)
 			j++;
 		first[nrd] = i;
 		rd[nrd++] = (struct lp_io_read){
 			.buf = h->buf + ((size_t)i << LP_PAGE_SHIFT),
 			.len = (size_t)(j - i) << LP_PAGE_SHIFT,
-			.off = swap_off(a.slot[i]),
+			.off = swap_off(a->slot[i]),
 		};
 		i = j;
 	}
 	io_read_many(&h->io, vm->swap->fd, rd, (int)nrd);
 	bool good[LP_RA_MAX] = { false };
 	for (unsigned k = 0; k < nrd; k++) {
-		unsigned last_i = k + 1 < nrd ? first[k + 1] : a.n;
+		unsigned last_i = k + 1 < nrd ? first[k + 1] : a->n;
 		if (rd[k].res == (long)rd[k].len) {
 			for (unsigned i = first[k]; i < last_i; i++)
 				good[i] = !swap_encrypted(vm->swap) ||
-					  !swap_unseal(vm->swap, a.slot[i],
+					  !swap_unseal(vm->swap, a->slot[i],
 						       h->buf + ((size_t)i << LP_PAGE_SHIFT));
 		} else if (rd[k].res < 0) {
 			st_add(&h->st, C_IO_ERR, 1);
@@ -564,31 +580,31 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 		 * single read is continued until complete). */
 	}
 	unsigned ok = 0;
-	while (ok < a.n && good[ok])
+	while (ok < a->n && good[ok])
 		ok++;
-	ok = ahead_install(h, &a, h->buf, ok, false);
-	if (ok) {
-		/* The next fault after the window is in order too. */
-		atomic_store_explicit(&r->last_vpn, vpn0 + ok, memory_order_relaxed);
+	return ok;
+}
+
+static void swap_readahead(struct lp_handler *h, struct lp_region *r,
+			   uint64_t vpn0)
+{
+	struct ahead a;
+
+	if (!ahead_start(h, r, vpn0, false, &a))
+		return;
+	unsigned ok = ahead_install(h, &a, h->buf, ahead_read_swap(h, &a),
+				    false);
+	if (ok)
 		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
-	}
 }
 
 static void zero_around(struct lp_handler *h, struct lp_region *r,
 			uint64_t vpn0)
 {
-	struct lp_vm *vm = h->vm;
 	struct ahead a;
 
-	if (vm->flags & LP_CFG_NO_READAHEAD)
-		return;
-	unsigned win = ahead_window(&r->last_zero, &r->za_pages, vpn0);
-	if (!win)
-		return;
-	ahead_claim(vm, r, vpn0, win, true, &a);
-	unsigned ok = a.n ? ahead_install(h, &a, vm->zeros, a.n, true) : 0;
-	if (ok)
-		atomic_store_explicit(&r->last_zero, vpn0 + ok, memory_order_relaxed);
+	if (ahead_start(h, r, vpn0, true, &a))
+		ahead_install(h, &a, h->vm->zeros, a.n, true);
 }
 
 static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
