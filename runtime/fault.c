@@ -14,6 +14,11 @@
  *   any fault on a page someone owns        -> mark PGF_WAITERS and leave the
  *       thread blocked; the owner wakes it when it lets go.
  *
+ * A handler that owns a page lets go of it with page_handoff() (pagelife.h):
+ * the page's new state set, the threads that waited for it woken.  The fault
+ * path stands beside the evictor (evict.c): neither calls the other; they
+ * meet at the pages (under the stripe locks) and in the frame table.
+ *
  * A page whose content cannot be produced (a swap or file read that fails,
  * a fill callback that fails) is poisoned (UFFDIO_POISON) while the handler
  * still owns it: the faulting thread, and any thread touching it after,
@@ -810,6 +815,23 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
+/* Give h (of vm) its fill buffer, room for a window of readahead, and its
+ * I/O ring.  0 or -errno. */
+static int handler_setup(struct lp_handler *h, struct lp_vm *vm)
+{
+	h->vm = vm;
+	h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
+	if (!h->buf)
+		return -ENOMEM;
+	return io_setup(&h->io, 2 * LP_RA_MAX);
+}
+
+static void handler_teardown(struct lp_handler *h)
+{
+	io_teardown(&h->io);
+	free(h->buf);
+}
+
 int handlers_start(struct lp_vm *vm)
 {
 	sigset_t old;
@@ -819,15 +841,8 @@ int handlers_start(struct lp_vm *vm)
 	if (!vm->h)
 		return -ENOMEM;
 	vm->nh = vm->nthreads;
-	for (unsigned i = 0; i < vm->nh && !rc; i++) {
-		struct lp_handler *h = &vm->h[i];
-		h->vm = vm;
-		h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
-		if (!h->buf)
-			rc = -ENOMEM;
-		else
-			rc = io_setup(&h->io, 2 * LP_RA_MAX);
-	}
+	for (unsigned i = 0; i < vm->nh && !rc; i++)
+		rc = handler_setup(&vm->h[i], vm);
 	if (rc)
 		return rc;
 	/* The CPUs we may run on, for pinning handler i to the i-th. */
@@ -864,8 +879,7 @@ void handlers_stop(struct lp_vm *vm)
 		struct lp_handler *h = &vm->h[i];
 		if (h->started)
 			pthread_join(h->tid, NULL);
-		io_teardown(&h->io);
-		free(h->buf);
+		handler_teardown(h);
 	}
 	free(vm->h);
 	vm->h = NULL;
@@ -878,9 +892,7 @@ struct lp_handler *handler_new(struct lp_vm *vm)
 
 	if (!h)
 		return NULL;
-	h->vm = vm;
-	h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
-	if (!h->buf || io_setup(&h->io, 2 * LP_RA_MAX)) {
+	if (handler_setup(h, vm)) {
 		free(h->buf);
 		free(h);
 		return NULL;
@@ -894,8 +906,7 @@ void handler_free(struct lp_handler *h)
 	if (!h)
 		return;
 	unpoison_due(h, true);
-	io_teardown(&h->io);
-	free(h->buf);
+	handler_teardown(h);
 	free(h);
 }
 
