@@ -2,6 +2,7 @@
 /*
  * Backing reads: a page's content from its swap slot, its file, or its
  * region's initializer.  Context: a thread that owns the page (page.h).
+ * And the release of a page's swap slot when the page goes.
  */
 #include "backing.h"
 
@@ -52,4 +53,35 @@ int lazy_fill(struct lp_region *r, uintptr_t addr, void *buf)
 	int rc = r->init.fill((void *)addr, buf, r->init.aux);
 
 	return rc > 0 ? 0 : rc;
+}
+
+int backing_read(struct lp_handler *h, const struct lp_page *pg,
+		 struct lp_region *r, void *buf, struct lp_fill *out)
+{
+	out->backing = pg->backing;
+	out->clean = true;
+	switch (pg->backing) {
+	case BK_SLOT:
+		out->kind = LP_FAULT_SWAPIN;
+		return swap_read_page(h->vm, &h->io, pg->slot, buf, &h->st);
+	case BK_FILE:
+		out->kind = LP_FAULT_FILE;
+		return file_read_page(h, r, pg->vpn, buf);
+	case BK_REFILL:
+		out->kind = LP_FAULT_INIT;
+		return lazy_fill(r, page_addr(pg), buf);
+	case BK_ZERO:
+		out->kind = LP_FAULT_ZERO;
+		return 0;
+	default:
+		/* BK_NONE: a dirty page never leaves memory without a copy. */
+		return -EIO;
+	}
+}
+
+void backing_free_slot(struct lp_vm *vm, struct lp_page *pg)
+{
+	if (pg->slot != LP_NO_SLOT)
+		swap_free(vm->swap, pg->slot);
+	pg->slot = LP_NO_SLOT;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Backing reads (backing.c): where a page's content comes from when it is
- * not in memory: its swap slot, its file, or its region's initializer.
+ * not in memory: its swap slot, its file, or its region's initializer; and
+ * the release of its swap slot.  The page types (anon.c, file.c, uninit.c)
+ * stand on these.
  */
 #ifndef LP_BACKING_H
 #define LP_BACKING_H
@@ -17,5 +19,14 @@ int file_read_page(struct lp_handler *h, struct lp_region *r, uint64_t vpn,
 		   void *buf);
 /* Run the embedder's initializer of lazy region r for the page at addr. */
 int lazy_fill(struct lp_region *r, uintptr_t addr, void *buf);
+
+/* Read pg's content from where pg->backing says into buf (LP_PG bytes,
+ * zeroed), and fill in *out but for out->ops (the caller's type).  -EIO
+ * for BK_NONE (a dirty page never leaves memory without a copy).  Context:
+ * lp_page_ops.swap_in's. */
+int backing_read(struct lp_handler *h, const struct lp_page *pg,
+		 struct lp_region *r, void *buf, struct lp_fill *out);
+/* lp_page_ops.destroy of the types that may hold a swap slot: free it. */
+void backing_free_slot(struct lp_vm *vm, struct lp_page *pg);
 
 #endif /* LP_BACKING_H */

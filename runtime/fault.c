@@ -14,6 +14,11 @@
  *   any fault on a page someone owns        -> mark PGF_WAITERS and leave the
  *       thread blocked; the owner wakes it when it lets go.
  *
+ * A handler that owns a page lets go of it with page_handoff() (pagelife.h):
+ * the page's new state set, the threads that waited for it woken.  The fault
+ * path stands beside the evictor (evict.c): neither calls the other; they
+ * meet at the pages (under the stripe locks) and in the frame table.
+ *
  * A page whose content cannot be produced (a swap or file read that fails,
  * a fill callback that fails) is poisoned (UFFDIO_POISON) while the handler
  * still owns it: the faulting thread, and any thread touching it after,
@@ -36,7 +41,6 @@
 
 #include "fault.h"
 #include "prim.h"
-#include "mmap.h"
 #include "core.h"
 #include "fork.h"
 #include "pagelife.h"
@@ -130,46 +134,62 @@ static uint64_t dirty_locked(struct lp_page *pg, bool observed)
 	return old;
 }
 
-/* Under the stripe lock: the owner lets go of pg; wake whoever waits. */
-static void settle_locked(struct spt_stripe *s, struct lp_page *pg, bool *wake)
-{
-	if (page_take_waiters(pg)) {
-		pthread_cond_broadcast(&s->settle);
-		*wake = true;
-	}
-}
-
 /* The owner of pg (LOADING) gives it back unchanged. */
-static void load_abort(struct lp_vm *vm, struct lp_page *pg, uintptr_t addr)
+static void load_abort(struct lp_vm *vm, struct lp_page *pg)
 {
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-	bool wake = false;
 
-	page_set_state(pg, pg->ops == &lp_uninit_ops ? PG_UNINIT
-							    : PG_EVICTED);
-	settle_locked(s, pg, &wake);
-	spt_unlock(s);
-	if (wake)
-		page_wake(vm, addr);
+	page_handoff(vm, s, pg,
+		     pg->ops == &lp_uninit_ops ? PG_UNINIT : PG_EVICTED);
 }
 
 static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 			   uint64_t vpn0);
 static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write);
-static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0);
+static void zero_around(struct lp_handler *h, struct lp_region *r,
+			uint64_t vpn0);
+
+/* The content of pg (LOADING, ours) is in at its address, from frame f:
+ * under the lock, make pg what fill says, resident, and let it go. */
+static void load_done(struct lp_handler *h, struct lp_region *r,
+		      struct lp_page *pg, uint32_t f,
+		      const struct lp_fill *fill, bool wp, bool write)
+{
+	struct lp_vm *vm = h->vm;
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+	uint64_t drop = LP_NO_SLOT;
+
+	if (vm->vf) /* before the backing changes: the report names it */
+		verify_back(vm, pg, h->buf, fill->kind, r);
+	pg->ops = fill->ops;
+	pg->backing = fill->backing;
+	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
+	if (wp)
+		pg->flags |= PGF_WP;
+	else /* writes to it go unseen from now */
+		drop = dirty_locked(pg, write || !fill->clean);
+	pg->frame = f;
+	frame_install(vm, f, pg);
+	if (f == LP_NO_FRAME && vm->fr.n)
+		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
+	page_handoff(vm, s, pg, PG_RESIDENT);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
+}
 
 static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		 bool write, bool wasdirty, pid_t tid, uint64_t t0)
 {
 	struct lp_vm *vm = h->vm;
 	uintptr_t addr = page_addr(pg);
+	uint64_t vpn = pg->vpn;
 	struct lp_fill fill = { 0 };
 	uint32_t f;
 	int rc;
 
 	rc = frame_get(vm, &f);
 	if (rc) {
-		load_abort(vm, pg, addr);
+		load_abort(vm, pg);
 		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
 			defer_fault(h, addr, write);
 		return;
@@ -179,7 +199,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	if (rc) {
 		frame_put(vm, f);
 		poison(h, pg, tid, rc);
-		load_abort(vm, pg, addr);
+		load_abort(vm, pg);
 		return;
 	}
 	/* Clean content goes in write-protected, unless the page was
@@ -196,40 +216,16 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	}
 	if (rc) {
 		frame_put(vm, f);
-		load_abort(vm, pg, addr);
+		load_abort(vm, pg);
 		if (rc == -EAGAIN)
 			retry_later(h, addr, write);
 		else
 			page_wake(vm, addr); /* unmapped meanwhile */
 		return;
 	}
-
-	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-	uint64_t drop = LP_NO_SLOT;
-	bool wake = false;
-	if (vm->vf) /* before the backing changes: the report names it */
-		verify_back(vm, pg, h->buf, fill.kind, r);
-	pg->ops = fill.ops;
-	pg->backing = fill.backing;
-	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
-	if (wp)
-		pg->flags |= PGF_WP;
-	else /* writes to it go unseen from now */
-		drop = dirty_locked(pg, write || !fill.clean);
-	page_set_state(pg, PG_RESIDENT);
-	pg->frame = f;
-	frame_install(vm, f, pg);
-	if (f == LP_NO_FRAME && vm->fr.n)
-		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
-	settle_locked(s, pg, &wake);
-	/* Once unlocked, pg may be unmapped and its struct reused: what
+	/* Once let go, pg may be unmapped and its struct reused: what
 	 * follows goes by page number. */
-	uint64_t vpn = pg->vpn;
-	spt_unlock(s);
-	if (drop != LP_NO_SLOT)
-		swap_free(vm->swap, drop);
-	if (wake)
-		page_wake(vm, addr);
+	load_done(h, r, pg, f, &fill, wp, write);
 	st_fault(&h->st, (enum lp_fault_kind)fill.kind, prim_now_ns() - t0);
 	if (fill.kind == LP_FAULT_SWAPIN)
 		swap_readahead(h, r, vpn);
@@ -247,7 +243,6 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	uint32_t f = pg->frame;
 	bool wp = !(flags & (PGF_DIRTY | PGF_WASDIRTY)) && !write;
 	int rc = copy_retry(vm, addr, (const void *)kva_of(&vm->fr, f), LP_PG, wp);
-	bool wake = false;
 
 	if (rc == -EEXIST) {
 		wp = false;
@@ -256,9 +251,7 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	}
 	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 	if (rc) {
-		page_set_state(pg, PG_PARKED);
-		settle_locked(s, pg, &wake);
-		spt_unlock(s);
+		page_handoff(vm, s, pg, PG_PARKED);
 		if (rc == -EAGAIN)
 			retry_later(h, addr, write);
 		else
@@ -272,7 +265,6 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 		pg->flags &= (uint16_t)~PGF_WP;
 		drop = dirty_locked(pg, write);
 	}
-	page_set_state(pg, PG_RESIDENT);
 	if (vm->vf)
 		verify_back(vm, pg, (const void *)kva_of(&vm->fr, f), VF_RESTORE, NULL);
 	/* The kva copy is no longer needed, unless the evictor still writes
@@ -280,12 +272,9 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	if (!(pg->flags & PGF_IO))
 		frame_kva_release(vm, f);
 	frame_touch(vm, f);
-	settle_locked(s, pg, &wake);
-	spt_unlock(s);
+	page_handoff(vm, s, pg, PG_RESIDENT);
 	if (drop != LP_NO_SLOT)
 		swap_free(vm->swap, drop);
-	if (wake)
-		page_wake(vm, addr);
 	st_fault(&h->st, LP_FAULT_REREF, prim_now_ns() - t0);
 }
 
@@ -347,34 +336,31 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 	region_get(r);
 	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 	struct lp_page *pg = spt_find(&vm->spt, vpn);
-	uint16_t flags;
-	if (!pg && !(pg = spt_insert(&vm->spt, vpn))) {
+	if (!pg && !(pg = spt_insert(&vm->spt, vpn, &lp_uninit_ops))) {
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
 		region_put(r);
 		retry_later(h, addr, write); /* out of memory: try again */
 		return;
 	}
-	switch (pg->state) {
+	enum lp_page_state st = (enum lp_page_state)pg->state;
+	uint16_t flags = pg->flags;
+	/* The evictor itself touched a page it parks or parked: cannot happen
+	 * unless the page was dropped outside lazypage.  Zero it as a
+	 * resident page's, so that the evictor can go on. */
+	if ((st == PG_PARKED || st == PG_PARKING) &&
+	    tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed))
+		st = PG_RESIDENT;
+	switch (st) {
 	case PG_UNINIT:
 	case PG_EVICTED:
 		page_set_state(pg, PG_LOADING);
-		flags = pg->flags;
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
 		load(h, r, pg, write, flags & PGF_WASDIRTY, tid, t0);
 		break;
 	case PG_PARKED:
-		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
-			/* The evictor itself touched it: cannot happen unless
-			 * the page was dropped outside lazypage. */
-			pthread_rwlock_unlock(&vm->map_lock);
-			resident_fault(h, addr);
-			spt_unlock(s);
-			break;
-		}
 		page_set_state(pg, PG_RESTORING);
-		flags = pg->flags;
 		spt_unlock(s);
 		pthread_rwlock_unlock(&vm->map_lock);
 		restore(h, pg, write, flags, t0);
@@ -384,17 +370,6 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		resident_fault(h, addr); /* under the stripe lock: see there */
 		spt_unlock(s);
 		break;
-	case PG_PARKING:
-		if (tid == atomic_load_explicit(&vm->ev.ktid, memory_order_relaxed)) {
-			/* The evictor copies a page that is not there: it was
-			 * dropped outside lazypage.  Zero it so that the
-			 * evictor can go on. */
-			pthread_rwlock_unlock(&vm->map_lock);
-			resident_fault(h, addr);
-			spt_unlock(s);
-			break;
-		}
-		/* fall through */
 	default: /* owned: the owner wakes us */
 		pg->flags |= PGF_WAITERS;
 		spt_unlock(s);
@@ -456,6 +431,8 @@ struct ahead {
 	uint32_t frame[LP_RA_MAX];
 	uint64_t slot[LP_RA_MAX];
 	unsigned n;
+	uint64_t vpn0;               /* the fault they follow */
+	atomic_uint_least64_t *last; /* the region's last fault in order */
 };
 
 /* The window for a fault at vpn0, given the last one (0: not in order). */
@@ -492,7 +469,8 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		if (fresh)
-			pg = pg ? NULL : spt_insert(&vm->spt, vpn);
+			pg = pg ? NULL
+				: spt_insert(&vm->spt, vpn, &lp_uninit_ops);
 		else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))
 			pg = NULL;
 		if (pg) {
@@ -521,7 +499,6 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 	for (unsigned i = 0; i < a->n; i++) {
 		struct lp_page *pg = a->pg[i];
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		bool wake = false;
 		if (i < ok) {
 			if (fresh) {
 				pg->ops = &lp_anon_ops;
@@ -534,63 +511,71 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 					verify_back(vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
 						    VF_READAHEAD, NULL);
 			}
-			page_set_state(pg, PG_RESIDENT);
 			pg->frame = a->frame[i];
 			frame_install(vm, a->frame[i], pg);
+			page_handoff(vm, s, pg, PG_RESIDENT);
 		} else {
-			page_set_state(pg, fresh ? PG_UNINIT : PG_EVICTED);
-		}
-		settle_locked(s, pg, &wake);
-		uintptr_t addr = page_addr(pg); /* pg may be reused once unlocked */
-		spt_unlock(s);
-		if (i >= ok)
+			page_handoff(vm, s, pg, fresh ? PG_UNINIT : PG_EVICTED);
 			frame_put(vm, a->frame[i]);
-		if (wake)
-			page_wake(vm, addr);
+		}
 	}
-	if (ok)
+	if (ok) {
+		/* The next fault after the window is in order too. */
+		atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);
 		st_add(&h->st, C_READAHEAD, ok);
+	}
 	return ok;
 }
 
-static void swap_readahead(struct lp_handler *h, struct lp_region *r,
-			   uint64_t vpn0)
+/* Claim the pages to fill ahead of a fault at vpn0 of r, if the faults go
+ * up in order there: pages on swap, or with fresh, pages never touched.
+ * Returns how many (a->n). */
+static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
+			    uint64_t vpn0, bool fresh, struct ahead *a)
 {
 	struct lp_vm *vm = h->vm;
-	struct ahead a;
 
+	a->n = 0;
+	a->vpn0 = vpn0;
+	a->last = fresh ? &r->last_zero : &r->last_vpn;
 	if (vm->flags & LP_CFG_NO_READAHEAD)
-		return;
-	unsigned win = ahead_window(&r->last_vpn, &r->ra_pages, vpn0);
-	if (!win)
-		return;
-	ahead_claim(vm, r, vpn0, win, false, &a);
-	if (!a.n)
-		return;
+		return 0;
+	unsigned win = ahead_window(a->last, fresh ? &r->za_pages : &r->ra_pages,
+				    vpn0);
+	if (win)
+		ahead_claim(vm, r, vpn0, win, fresh, a);
+	return a->n;
+}
 
-	/* One read per run of contiguous slots, all at once. */
+/* Read the slots of the claimed pages into h->buf: one read per run of
+ * contiguous slots, all at once.  Returns how many pages, from the first,
+ * came in whole (and authentic, when the swap is encrypted). */
+static unsigned ahead_read_swap(struct lp_handler *h, const struct ahead *a)
+{
+	struct lp_vm *vm = h->vm;
 	struct lp_io_read rd[LP_RA_MAX];
 	unsigned nrd = 0, first[LP_RA_MAX];
-	for (unsigned i = 0; i < a.n;) {
+
+	for (unsigned i = 0; i < a->n;) {
 		unsigned j = i + 1;
-		while (j < a.n && a.slot[j] == a.slot[j - 1] + 1)
+		while (j < a->n && a->slot[j] == a->slot[j - 1] + 1)
 			j++;
 		first[nrd] = i;
 		rd[nrd++] = (struct lp_io_read){
 			.buf = h->buf + ((size_t)i << LP_PAGE_SHIFT),
 			.len = (size_t)(j - i) << LP_PAGE_SHIFT,
-			.off = swap_off(a.slot[i]),
+			.off = swap_off(a->slot[i]),
 		};
 		i = j;
 	}
 	io_read_many(&h->io, vm->swap->fd, rd, (int)nrd);
 	bool good[LP_RA_MAX] = { false };
 	for (unsigned k = 0; k < nrd; k++) {
-		unsigned last_i = k + 1 < nrd ? first[k + 1] : a.n;
+		unsigned last_i = k + 1 < nrd ? first[k + 1] : a->n;
 		if (rd[k].res == (long)rd[k].len) {
 			for (unsigned i = first[k]; i < last_i; i++)
 				good[i] = !swap_encrypted(vm->swap) ||
-					  !swap_unseal(vm->swap, a.slot[i],
+					  !swap_unseal(vm->swap, a->slot[i],
 						       h->buf + ((size_t)i << LP_PAGE_SHIFT));
 		} else if (rd[k].res < 0) {
 			st_add(&h->st, C_IO_ERR, 1);
@@ -600,30 +585,31 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 		 * single read is continued until complete). */
 	}
 	unsigned ok = 0;
-	while (ok < a.n && good[ok])
+	while (ok < a->n && good[ok])
 		ok++;
-	ok = ahead_install(h, &a, h->buf, ok, false);
-	if (ok) {
-		/* The next fault after the window is in order too. */
-		atomic_store_explicit(&r->last_vpn, vpn0 + ok, memory_order_relaxed);
-		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
-	}
+	return ok;
 }
 
-static void zero_around(struct lp_handler *h, struct lp_region *r, uint64_t vpn0)
+static void swap_readahead(struct lp_handler *h, struct lp_region *r,
+			   uint64_t vpn0)
 {
-	struct lp_vm *vm = h->vm;
 	struct ahead a;
 
-	if (vm->flags & LP_CFG_NO_READAHEAD)
+	if (!ahead_start(h, r, vpn0, false, &a))
 		return;
-	unsigned win = ahead_window(&r->last_zero, &r->za_pages, vpn0);
-	if (!win)
-		return;
-	ahead_claim(vm, r, vpn0, win, true, &a);
-	unsigned ok = a.n ? ahead_install(h, &a, vm->zeros, a.n, true) : 0;
+	unsigned ok = ahead_install(h, &a, h->buf, ahead_read_swap(h, &a),
+				    false);
 	if (ok)
-		atomic_store_explicit(&r->last_zero, vpn0 + ok, memory_order_relaxed);
+		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
+}
+
+static void zero_around(struct lp_handler *h, struct lp_region *r,
+			uint64_t vpn0)
+{
+	struct ahead a;
+
+	if (ahead_start(h, r, vpn0, true, &a))
+		ahead_install(h, &a, h->vm->zeros, a.n, true);
 }
 
 static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
@@ -754,7 +740,7 @@ static void unpoison(struct lp_handler *h, uintptr_t addr)
 		return;
 	struct iovec iov = { (void *)addr, LP_PG };
 	(void)prim_zap(vm->pidfd, &iov, 1);
-	load_abort(vm, pg, addr);
+	load_abort(vm, pg);
 }
 
 /* Unpoison the pages poisoned LP_POISON_MS ago or more (all: every one). */
@@ -829,6 +815,23 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
+/* Give h (of vm) its fill buffer, room for a window of readahead, and its
+ * I/O ring.  0 or -errno. */
+static int handler_setup(struct lp_handler *h, struct lp_vm *vm)
+{
+	h->vm = vm;
+	h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
+	if (!h->buf)
+		return -ENOMEM;
+	return io_setup(&h->io, 2 * LP_RA_MAX);
+}
+
+static void handler_teardown(struct lp_handler *h)
+{
+	io_teardown(&h->io);
+	free(h->buf);
+}
+
 int handlers_start(struct lp_vm *vm)
 {
 	sigset_t old;
@@ -838,15 +841,8 @@ int handlers_start(struct lp_vm *vm)
 	if (!vm->h)
 		return -ENOMEM;
 	vm->nh = vm->nthreads;
-	for (unsigned i = 0; i < vm->nh && !rc; i++) {
-		struct lp_handler *h = &vm->h[i];
-		h->vm = vm;
-		h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
-		if (!h->buf)
-			rc = -ENOMEM;
-		else
-			rc = io_setup(&h->io, 2 * LP_RA_MAX);
-	}
+	for (unsigned i = 0; i < vm->nh && !rc; i++)
+		rc = handler_setup(&vm->h[i], vm);
 	if (rc)
 		return rc;
 	/* The CPUs we may run on, for pinning handler i to the i-th. */
@@ -883,8 +879,7 @@ void handlers_stop(struct lp_vm *vm)
 		struct lp_handler *h = &vm->h[i];
 		if (h->started)
 			pthread_join(h->tid, NULL);
-		io_teardown(&h->io);
-		free(h->buf);
+		handler_teardown(h);
 	}
 	free(vm->h);
 	vm->h = NULL;
@@ -897,9 +892,7 @@ struct lp_handler *handler_new(struct lp_vm *vm)
 
 	if (!h)
 		return NULL;
-	h->vm = vm;
-	h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
-	if (!h->buf || io_setup(&h->io, 2 * LP_RA_MAX)) {
+	if (handler_setup(h, vm)) {
 		free(h->buf);
 		free(h);
 		return NULL;
@@ -913,8 +906,7 @@ void handler_free(struct lp_handler *h)
 	if (!h)
 		return;
 	unpoison_due(h, true);
-	io_teardown(&h->io);
-	free(h->buf);
+	handler_teardown(h);
 	free(h);
 }
 

@@ -3,6 +3,7 @@
  * File-backed pages (Pintos' file.c): read from their file on fault.  Pages
  * of a shared mapping are written back to the file when they leave memory
  * dirty; pages of a private mapping that were written go to swap instead.
+ * Their content is read through backing.c.
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -14,22 +15,10 @@
 static int file_swap_in(struct lp_handler *h, const struct lp_page *pg,
 			struct lp_region *r, void *buf, struct lp_fill *out)
 {
+	if (pg->backing == BK_REFILL)
+		return -EIO; /* a file page has no initializer */
 	out->ops = &lp_file_ops;
-	out->backing = pg->backing;
-	out->clean = true;
-	switch (pg->backing) {
-	case BK_SLOT:
-		out->kind = LP_FAULT_SWAPIN;
-		return swap_read_page(h->vm, &h->io, pg->slot, buf, &h->st);
-	case BK_FILE:
-		out->kind = LP_FAULT_FILE;
-		return file_read_page(h, r, pg->vpn, buf);
-	case BK_ZERO:
-		out->kind = LP_FAULT_ZERO;
-		return 0;
-	default:
-		return -EIO;
-	}
+	return backing_read(h, pg, r, buf, out);
 }
 
 /* Size of r's file, refreshed when the page may lie at its end. */
@@ -57,16 +46,9 @@ static int file_swap_out(const struct lp_page *pg, struct lp_region *r,
 	return 1;
 }
 
-static void file_destroy(struct lp_vm *vm, struct lp_page *pg)
-{
-	if (pg->slot != LP_NO_SLOT)
-		swap_free(vm->swap, pg->slot);
-	pg->slot = LP_NO_SLOT;
-}
-
 const struct lp_page_ops lp_file_ops = {
 	.type = LP_PT_FILE,
 	.swap_in = file_swap_in,
 	.swap_out = file_swap_out,
-	.destroy = file_destroy,
+	.destroy = backing_free_slot,
 };

@@ -83,9 +83,8 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 		return LP_NO_FRAME;
 
 	struct spt_stripe *s = spt_lock(&c->spt, pg->vpn);
-	struct lp_page *cp = spt_insert(&c->spt, pg->vpn);
+	struct lp_page *cp = spt_insert(&c->spt, pg->vpn, pg->ops);
 	if (cp) {
-		cp->ops = pg->ops;
 		cp->backing = pg->backing;
 		cp->flags |= pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY);
 		cp->slot = pg->slot;
@@ -294,7 +293,7 @@ void vm_child_destroy(struct lp_vm *c)
 			struct lp_page *pg = c->spt.bucket[b];
 			while (pg) {
 				struct lp_page *next = pg->next;
-				pg->ops->destroy(c, pg);
+				page_drop_backing(c, pg);
 				pg = next;
 			}
 		}

@@ -17,6 +17,7 @@
 #include "vm.h"
 #include "fork.h"
 #include "fault.h"
+#include "pagelife.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -146,8 +147,7 @@ static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
 		if (stale && !page_owned(stale) && !(stale->flags & PGF_IO)) {
 			if (stale->state == PG_RESIDENT || stale->state == PG_PARKED)
 				frame_release(vm, stale->frame);
-			stale->ops->destroy(vm, stale);
-			spt_remove(&vm->spt, stale);
+			page_remove(vm, stale);
 		}
 		spt_unlock(s);
 		if (spt_move(&vm->spt, pg, nvpn)) {

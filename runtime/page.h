@@ -12,7 +12,8 @@
  *      ^                                                               │
  *      └─────────────── dropped / written out ─────────────────────────┘
  *
- *   Any state except the owned ones ends in DEAD when the page is unmapped.
+ *   Any state except the owned ones ends in DEAD when the page is unmapped
+ *   (page_remove(), pagelife.h).
  *
  * Ownership.  LOADING and RESTORING are owned by the fault handler that set
  * them, PARKING by the evictor, SYNCING by the lp_sync() caller.  Only the
@@ -90,9 +91,15 @@ struct lp_fill {
  * swap_out: where a dirty page goes when it leaves memory: 0 = a swap slot;
  *   1 = its file, at *off for *len bytes (*len 0: the page lies wholly past
  *   the end of the file and has nothing to write).  Context: the evictor or
- *   lp_sync() owning the page.
+ *   lp_sync() owning the page.  NULL for a type whose pages are never in
+ *   memory (uninit: a page transmutes as it is filled).
  * destroy: release what the page holds outside memory (its swap slot).
- *   Context: the page is DEAD and unreachable.
+ *   Context: the page is being unmapped, nobody owns it.  NULL when the type
+ *   holds nothing: call it through page_drop_backing().
+ *
+ * The types stand in layers: backing.c reads content (swap, file,
+ * initializer); anon.c and file.c read through it; uninit.c becomes one of
+ * them.
  */
 struct lp_region;
 struct lp_page_ops {
@@ -122,6 +129,13 @@ struct lp_page {
 static inline uintptr_t page_addr(const struct lp_page *pg)
 {
 	return (uintptr_t)pg->vpn << 12;
+}
+
+/* Release what pg holds outside memory (its type's destroy, if any). */
+static inline void page_drop_backing(struct lp_vm *vm, struct lp_page *pg)
+{
+	if (pg->ops->destroy)
+		pg->ops->destroy(vm, pg);
 }
 
 static inline bool page_owned(const struct lp_page *pg)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The page life cycle: which state changes exist (see page.h), and how an
- * owner lets go of a page. */
+/* The page life cycle: which state changes exist (see page.h), how an
+ * owner lets go of a page, and how a page dies. */
 #include "pagelife.h"
 
 #include <assert.h>
@@ -30,6 +30,13 @@ void page_set_state(struct lp_page *pg, enum lp_page_state to)
 	if (pg->flags & PGF_VF_MASK)
 		verify_note(pg, pg->state, to);
 	pg->state = (uint8_t)to;
+}
+
+void page_remove(struct lp_vm *vm, struct lp_page *pg)
+{
+	page_drop_backing(vm, pg);
+	page_set_state(pg, PG_DEAD);
+	spt_remove(&vm->spt, pg);
 }
 
 bool page_take_waiters(struct lp_page *pg)

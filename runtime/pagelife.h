@@ -2,7 +2,7 @@
 /*
  * Page life-cycle helpers shared by the fault path, the evictor and the API
  * (pagelife.c): state changes, the hand-off from an owner to the threads
- * waiting for it, and the accounting of writes in flight.
+ * waiting for it, a page's death, and the accounting of writes in flight.
  */
 #ifndef LP_PAGELIFE_H
 #define LP_PAGELIFE_H
@@ -23,6 +23,11 @@ void page_set_state(struct lp_page *pg, enum lp_page_state to);
  */
 void page_handoff(struct lp_vm *vm, struct spt_stripe *s, struct lp_page *pg,
 		  enum lp_page_state to);
+
+/* Under pg's stripe lock, pg not owned and its frame released: pg is
+ * unmapped.  Release what it holds outside memory, make it DEAD and take it
+ * out of the table (its struct is recycled: let go of pg). */
+void page_remove(struct lp_vm *vm, struct lp_page *pg);
 
 /* Under the stripe lock: whether threads wait on pg (the flag is cleared:
  * the caller wakes them, faulting threads with page_wake() once the lock is

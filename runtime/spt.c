@@ -3,6 +3,7 @@
 #include "spt.h"
 #include "verify.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,8 @@ static int refill(struct lp_spt *spt, struct spt_stripe *s)
 	return 0;
 }
 
-struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn)
+struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn,
+			   const struct lp_page_ops *ops)
 {
 	struct spt_stripe *s = spt_stripe_of(spt, vpn);
 	struct lp_page *pg;
@@ -105,7 +107,7 @@ struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn)
 	pg = s->free;
 	s->free = pg->next;
 	__atomic_store_n(&pg->vpn, vpn, __ATOMIC_RELAXED);
-	pg->ops = &lp_uninit_ops;
+	pg->ops = ops;
 	pg->state = PG_UNINIT;
 	pg->backing = BK_NONE;
 	pg->flags = spt->vf_flags;
@@ -122,6 +124,7 @@ void spt_remove(struct lp_spt *spt, struct lp_page *pg)
 {
 	struct spt_stripe *s = spt_stripe_of(spt, pg->vpn);
 
+	assert(pg->state == PG_DEAD);
 	for (struct lp_page **pp = chain(spt, pg->vpn); *pp; pp = &(*pp)->next) {
 		if (*pp == pg) {
 			*pp = pg->next;
@@ -130,7 +133,6 @@ void spt_remove(struct lp_spt *spt, struct lp_page *pg)
 	}
 	if (pg->flags & PGF_VF_MASK)
 		verify_forget(pg);
-	pg->state = PG_DEAD;
 	pg->frame = LP_NO_FRAME;
 	pg->next = s->free;
 	s->free = pg;

@@ -65,9 +65,12 @@ static inline void spt_unlock(struct spt_stripe *s)
 /* Under the stripe lock of vpn: the page, or NULL. */
 struct lp_page *spt_find(struct lp_spt *spt, uint64_t vpn);
 /* Under the stripe lock of vpn: a new UNINIT page for vpn (which must not
- * exist yet), or NULL when out of memory. */
-struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn);
-/* Under the stripe lock of pg: unlink pg and recycle its struct. */
+ * exist yet) of type ops (the caller's: the table knows no type), or NULL
+ * when out of memory. */
+struct lp_page *spt_insert(struct lp_spt *spt, uint64_t vpn,
+			   const struct lp_page_ops *ops);
+/* Under the stripe lock of pg, pg DEAD (its owner made it so, through
+ * page_set_state()): unlink pg and recycle its struct. */
 void spt_remove(struct lp_spt *spt, struct lp_page *pg);
 
 /*

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "prim.h"
-#include "core.h"
 
 #ifdef LP_HAVE_SODIUM
 #include <sodium.h>

@@ -3,7 +3,8 @@
  * Uninit pages (Pintos' uninit.c): a page that was never filled.  Its first
  * fault runs the region's initializer (zero fill, file read, or the
  * embedder's fill callback) and the page transmutes into an anonymous or a
- * file page.
+ * file page (anon.c, file.c), the types it stands on.  It is never in
+ * memory and holds nothing outside it: no swap_out, no destroy.
  */
 #include <errno.h>
 
@@ -41,25 +42,7 @@ static int uninit_swap_in(struct lp_handler *h, const struct lp_page *pg,
 	return -EINVAL;
 }
 
-static int uninit_swap_out(const struct lp_page *pg, struct lp_region *r,
-			   uint64_t *off, uint32_t *len)
-{
-	(void)pg;
-	(void)r;
-	(void)off;
-	(void)len;
-	return 0; /* never resident: nothing to write */
-}
-
-static void uninit_destroy(struct lp_vm *vm, struct lp_page *pg)
-{
-	(void)vm;
-	(void)pg;
-}
-
 const struct lp_page_ops lp_uninit_ops = {
 	.type = LP_PT_UNINIT,
 	.swap_in = uninit_swap_in,
-	.swap_out = uninit_swap_out,
-	.destroy = uninit_destroy,
 };

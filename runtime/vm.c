@@ -400,8 +400,7 @@ void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 			settle(vm, s, pg);
 			if (pg->state == PG_RESIDENT || pg->state == PG_PARKED)
 				frame_release(vm, pg->frame);
-			pg->ops->destroy(vm, pg);
-			spt_remove(&vm->spt, pg);
+			page_remove(vm, pg);
 		}
 		spt_unlock(s);
 	}
