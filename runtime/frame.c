@@ -69,7 +69,7 @@ int frames_init(struct lp_vm *vm, uint32_t n, const char *policy, uint64_t seed)
 	fr->host.ref = fr->ref;
 	fr->host.clear_ref = host_clear_ref;
 	fr->host.ctx = vm;
-	rc = fr->pops->create(&fr->pol, n, &fr->host, seed);
+	rc = policy_create(fr->pops, &fr->pol, n, &fr->host, seed);
 	if (rc)
 		return rc;
 
@@ -93,7 +93,7 @@ void frames_fini(struct lp_vm *vm)
 	struct lp_frames *fr = &vm->fr;
 
 	if (fr->pol)
-		fr->pops->destroy(fr->pol);
+		policy_destroy(fr->pops, fr->pol);
 	if (fr->kva) {
 		size_t len = (size_t)fr->n << LP_PAGE_SHIFT;
 		(void)prim_uffd_unregister(vm->uffd, fr->kva, len);
@@ -250,7 +250,8 @@ void frame_touch(struct lp_vm *vm, uint32_t f)
 		return;
 	pthread_mutex_lock(&fr->lock);
 	fr->ref[f] = 1;
-	if (fr->tab[f].in_policy)
+	/* hit is optional: a policy that reads the bits needs no call. */
+	if (fr->tab[f].in_policy && fr->pops->hit)
 		fr->pops->hit(fr->pol, f);
 	pthread_mutex_unlock(&fr->lock);
 }
