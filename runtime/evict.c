@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The evictor: one thread that keeps free frames between the low and high
- * watermarks, ahead of demand, so that a fault rarely waits.
+ * watermarks, ahead of demand, so that a fault rarely waits.  The frame
+ * table asks it for room through the wake callback evictor_start() installs
+ * (frames_set_wake(): frame.c never calls up here).
  *
  * A round:
  *   1. release kva slots nobody needs any more (one batched MADV_DONTNEED);
@@ -116,19 +118,19 @@ static unsigned adopt_overflow(struct lp_vm *vm)
 	unsigned n = 0;
 	uint64_t vpn;
 
-	while (frame_overflow_next(vm, &vpn) == 0) {
+	while (frame_overflow_next(&vm->fr, &vpn) == 0) {
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		bool later = false;
 		if (pg && pg->frame == LP_NO_FRAME) {
 			if (pg->state == PG_RESIDENT)
-				n += frame_adopt(vm, pg) == 0;
+				n += frame_adopt(&vm->fr, pg) == 0;
 			else if (pg->state == PG_SYNCING)
 				later = true; /* lp_sync() owns it for now */
 		}
 		/* Otherwise unmapped (or moved by mremap) meanwhile. */
 		if (later)
-			frame_overflow_note(vm, vpn);
+			frame_overflow_note(&vm->fr, vpn);
 		spt_unlock(s);
 		if (later)
 			break;
@@ -229,7 +231,7 @@ static unsigned claim_items(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		if (keep)
 			it[m++] = x;
 		else
-			frame_idle(vm, x.f);
+			frame_idle(&vm->fr, x.f);
 	}
 	if (n && !m)
 		vm->ev.why = EVW_OWNED;
@@ -344,7 +346,7 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 static void evicted_locked(struct lp_vm *vm, struct lp_page *pg, uint32_t f)
 {
 	page_set_state(pg, PG_EVICTED);
-	frame_release(vm, f);
+	frame_release(&vm->fr, f);
 	pg->frame = LP_NO_FRAME;
 }
 
@@ -385,14 +387,14 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct ev_item *x = &it[i];
 		if (!x->victim || (x->park && !x->ok)) {
-			frame_idle(vm, x->f);
+			frame_idle(&vm->fr, x->f);
 			continue;
 		}
 		struct lp_page *pg = x->pg;
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 		if (pg->state != PG_PARKED || pg->frame != x->f) {
 			spt_unlock(s); /* wanted again meanwhile */
-			frame_idle(vm, x->f);
+			frame_idle(&vm->fr, x->f);
 			continue;
 		}
 		const void *kva = (const void *)kva_of(fr, x->f);
@@ -415,7 +417,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 			pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
 			evicted_locked(vm, pg, x->f);
 			spt_unlock(s);
-			frame_idle(vm, x->f);
+			frame_idle(&vm->fr, x->f);
 			st_add(&vm->ev.st, C_EVICT, 1);
 			st_add(&vm->ev.st, C_CLEAN_DROP, 1);
 			progress++;
@@ -436,7 +438,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 			page_io_end(vm, pg);
 			pthread_cond_broadcast(&s->settle);
 			spt_unlock(s);
-			frame_idle(vm, x->f);
+			frame_idle(&vm->fr, x->f);
 			continue;
 		}
 		w->to_file = true;
@@ -505,7 +507,7 @@ static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		page_io_end(vm, pg);
 		pthread_cond_broadcast(&s->settle);
 		spt_unlock(s);
-		frame_idle(vm, swap_it[i]->f);
+		frame_idle(&vm->fr, swap_it[i]->f);
 		full = true;
 	}
 	if (full) {
@@ -556,7 +558,7 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 			 * is dirty and mapped writable: the copy is stale). */
 			drop = slot;
 			if (pg->state == PG_RESIDENT)
-				frame_kva_release(vm, f);
+				frame_kva_release(&vm->fr, f);
 		}
 		if (page_take_waiters(pg))
 			wake = true;
@@ -568,7 +570,7 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 			swap_free(vm->swap, drop);
 		if (wake)
 			page_wake(vm, addr);
-		frame_idle(vm, f);
+		frame_idle(&vm->fr, f);
 	}
 	struct lp_tstats *st = &vm->ev.st;
 	if (res) {
@@ -693,7 +695,7 @@ static void *evictor_main(void *arg)
 			timeout = 0;
 		else if (more || ev->pending || ev->failing ||
 			 __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED) ||
-			 frame_overflow_pending(vm))
+			 frame_overflow_pending(&vm->fr))
 			timeout = EV_RETRY_MS;
 		else if (frames_awaited(vm))
 			/* Never sleep for good while a fault waits for a
@@ -708,8 +710,11 @@ static void *evictor_main(void *arg)
 	return NULL;
 }
 
-void evictor_kick(struct lp_vm *vm)
+/* The frame table's wake callback (frames_set_wake()): make room, soon.
+ * Cheap when already asked; never blocks. */
+static void evictor_kick(void *ctx)
 {
+	struct lp_vm *vm = ctx;
 	uint64_t one = 1;
 
 	if (vm->ev.wake_fd < 0)
@@ -735,6 +740,7 @@ int evictor_start(struct lp_vm *vm)
 	ev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ev->wake_fd < 0)
 		return -errno;
+	frames_set_wake(&vm->fr, evictor_kick, vm);
 	rc = io_setup(&ev->io, 256);
 	if (rc)
 		return rc;
@@ -756,8 +762,12 @@ void evictor_stop(struct lp_vm *vm)
 		ev->started = false;
 	}
 	io_teardown(&ev->io);
-	if (ev->wake_fd >= 0)
+	if (ev->wake_fd >= 0) {
+		/* Handlers may still run: their kicks end here, before the
+		 * descriptor goes. */
+		frames_set_wake(&vm->fr, NULL, NULL);
 		close(ev->wake_fd);
+	}
 	ev->wake_fd = -1;
 	free(ev->items);
 	free(ev->iov);

@@ -167,7 +167,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	uint32_t f;
 	int rc;
 
-	rc = frame_get(vm, &f);
+	rc = frame_get(&vm->fr, &f);
 	if (rc) {
 		load_abort(vm, pg, addr);
 		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
@@ -177,7 +177,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	memset(h->buf, 0, LP_PG);
 	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
 	if (rc) {
-		frame_put(vm, f);
+		frame_put(&vm->fr, f);
 		poison(h, pg, tid, rc);
 		load_abort(vm, pg, addr);
 		return;
@@ -195,7 +195,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		rc = 0;
 	}
 	if (rc) {
-		frame_put(vm, f);
+		frame_put(&vm->fr, f);
 		load_abort(vm, pg, addr);
 		if (rc == -EAGAIN)
 			retry_later(h, addr, write);
@@ -218,9 +218,9 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		drop = dirty_locked(pg, write || !fill.clean);
 	page_set_state(pg, PG_RESIDENT);
 	pg->frame = f;
-	frame_install(vm, f, pg);
+	frame_install(&vm->fr, f, pg);
 	if (f == LP_NO_FRAME && vm->fr.n)
-		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
+		frame_overflow_note(&vm->fr, pg->vpn); /* beyond the budget: for now */
 	settle_locked(s, pg, &wake);
 	/* Once unlocked, pg may be unmapped and its struct reused: what
 	 * follows goes by page number. */
@@ -278,8 +278,8 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	/* The kva copy is no longer needed, unless the evictor still writes
 	 * from it; then the write's completion releases it. */
 	if (!(pg->flags & PGF_IO))
-		frame_kva_release(vm, f);
-	frame_touch(vm, f);
+		frame_kva_release(&vm->fr, f);
+	frame_touch(&vm->fr, f);
 	settle_locked(s, pg, &wake);
 	spt_unlock(s);
 	if (drop != LP_NO_SLOT)
@@ -487,7 +487,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 	a->n = 0;
 	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
 		uint64_t vpn = vpn0 + i;
-		if (frame_try_get(vm, &a->frame[a->n]))
+		if (frame_try_get(&vm->fr, &a->frame[a->n]))
 			break;
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
@@ -501,7 +501,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		}
 		spt_unlock(s);
 		if (!pg) {
-			frame_put(vm, a->frame[a->n]);
+			frame_put(&vm->fr, a->frame[a->n]);
 			break;
 		}
 		a->pg[a->n++] = pg;
@@ -536,7 +536,7 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 			}
 			page_set_state(pg, PG_RESIDENT);
 			pg->frame = a->frame[i];
-			frame_install(vm, a->frame[i], pg);
+			frame_install(&vm->fr, a->frame[i], pg);
 		} else {
 			page_set_state(pg, fresh ? PG_UNINIT : PG_EVICTED);
 		}
@@ -544,7 +544,7 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 		uintptr_t addr = page_addr(pg); /* pg may be reused once unlocked */
 		spt_unlock(s);
 		if (i >= ok)
-			frame_put(vm, a->frame[i]);
+			frame_put(&vm->fr, a->frame[i]);
 		if (wake)
 			page_wake(vm, addr);
 	}
