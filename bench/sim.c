@@ -205,7 +205,7 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 	for (uint32_t f = 0; f < frames; f++)
 		free_f[f] = frames - 1 - f;
 	sh.id_of = id_of;
-	rc = ops->create(&st, frames, &sh.h, o->seed);
+	rc = policy_create(ops, &st, frames, &sh.h, o->seed);
 	if (rc) {
 		st = NULL;
 		goto out;
@@ -220,7 +220,8 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 			if (exact || !sh.h.ref[f]) {
 				sh.h.ref[f] = 1;
 				r->hits_seen++;
-				ops->hit(st, f);
+				if (ops->hit)
+					ops->hit(st, f);
 			}
 			continue;
 		}
@@ -256,8 +257,7 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 	if (!sh.broken)
 		rc = drain(ops, st, id_of, frames, frames - nfree);
 out:
-	if (st)
-		ops->destroy(st);
+	policy_destroy(ops, st);
 	free(sh.h.ref);
 	free(frame_of);
 	free(id_of);

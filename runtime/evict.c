@@ -1,30 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The evictor: one thread that keeps free frames between the low and high
- * watermarks, ahead of demand, so that a fault rarely waits.
+ * watermarks, ahead of demand, so that a fault rarely waits.  The frame
+ * table asks it for room through the wake callback evictor_start() installs
+ * (frames_set_wake(): frame.c never calls up here); fault handlers and the
+ * evictor meet only in the page states and the frame table, never calling
+ * each other.
  *
- * A round:
- *   1. release kva slots nobody needs any more (one batched MADV_DONTNEED);
+ * A round (round_once()), each step a function below:
+ *   1. release kva slots nobody needs any more (one batched MADV_DONTNEED,
+ *      release_kva());
  *   2. ask the policy for victims (and collect the pages whose reference
- *      bits it cleared: those are unmapped only, to observe their next use);
- *   3. park: move each page out of the process into its frame's kva slot.
+ *      bits it cleared: those are unmapped only, to observe their next use)
+ *      and own their pages (select_items(), claim_items());
+ *   3. park(): move each page out of the process into its frame's kva slot.
  *      A clean page is write-protected already, so a copy is stable; a
  *      dirty one is moved atomically (UFFDIO_MOVE) or write-protected first.
  *      Copied pages are then dropped from the page table in one batch.
  *      From here on nobody can change the content behind our back: a thread
- *      touching the page faults and gets it back from kva, intact;
- *   4. evict the victims: a clean page (its swap slot, file or zero copy is
- *      still valid) is dropped without I/O; a dirty one is written from its
- *      kva slot — to contiguous swap slots, one write per run — or back to
- *      its file.  A fault on a page whose write is in flight restores it
- *      from kva at once: faults never wait for an eviction write.
+ *      touching the page faults and gets it back from kva, intact.  The
+ *      parking ends with a hand-off (page_handoff()) to the page's waiters;
+ *   4. evict() the victims: a clean page (its swap slot, file or zero copy
+ *      is still valid) is dropped without I/O; a dirty one is written from
+ *      its kva slot — to contiguous swap slots, one write per run
+ *      (write_swap()) — or back to its file (write_file()).  A fault on a
+ *      page whose write is in flight restores it from kva at once: faults
+ *      never wait for an eviction write.  write_done() ends each write.
  *
  * Writes that fail, or find the swap full, leave the page parked and dirty
  * in memory; the policy gets it back and the error goes to the statistics.
  * When nothing at all can be evicted and handlers wait, the frame table is
- * marked stuck: faults then proceed beyond the budget instead of waiting
- * forever (frame.c).  Only a frame actually freed (a clean drop, a write
- * that succeeded) unsticks it: a write merely submitted may fail too.
+ * marked stuck (update_stuck()): faults then proceed beyond the budget
+ * instead of waiting forever (frame_get()).  Only a frame actually freed (a
+ * clean drop, a write that succeeded) unsticks it: a write merely submitted
+ * may fail too.
  * While writes keep failing (EV_FAIL_STREAK in a row, none good for
  * EV_RETRY_MS), rounds are retried every EV_RETRY_MS, not at once; a
  * failure among good writes is retried at once, within the budget.
@@ -116,19 +125,19 @@ static unsigned adopt_overflow(struct lp_vm *vm)
 	unsigned n = 0;
 	uint64_t vpn;
 
-	while (frame_overflow_next(vm, &vpn) == 0) {
+	while (frame_overflow_next(&vm->fr, &vpn) == 0) {
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		bool later = false;
 		if (pg && pg->frame == LP_NO_FRAME) {
 			if (pg->state == PG_RESIDENT)
-				n += frame_adopt(vm, pg) == 0;
+				n += frame_adopt(&vm->fr, pg) == 0;
 			else if (pg->state == PG_SYNCING)
 				later = true; /* lp_sync() owns it for now */
 		}
 		/* Otherwise unmapped (or moved by mremap) meanwhile. */
 		if (later)
-			frame_overflow_note(vm, vpn);
+			frame_overflow_note(&vm->fr, vpn);
 		spt_unlock(s);
 		if (later)
 			break;
@@ -180,6 +189,53 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 	return n;
 }
 
+/* Under x's stripe lock, x's page RESIDENT: the evictor owns it now. */
+static void own_for_park(struct ev_item *x)
+{
+	page_set_state(x->pg, PG_PARKING);
+	x->park = true;
+	x->wp = (x->pg->flags & PGF_WP) != 0;
+}
+
+/* Whether x's page is still the one that holds x's frame, in a state the
+ * evictor can take: RESIDENT (owned at once, to be parked), or PARKED for
+ * a victim. */
+static bool claim_page(struct lp_vm *vm, struct ev_item *x)
+{
+	uint64_t vpn = __atomic_load_n(&x->pg->vpn, __ATOMIC_RELAXED);
+	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+	bool keep = false;
+
+	/* The struct may have been recycled for another page of this
+	 * stripe: it must still hold our frame. */
+	if (x->pg->vpn == vpn && x->pg->frame == x->f) {
+		if (x->pg->state == PG_RESIDENT) {
+			own_for_park(x);
+			keep = true;
+		} else if (x->pg->state == PG_PARKED && x->victim) {
+			keep = true;
+		}
+	}
+	spt_unlock(s);
+	return keep;
+}
+
+/* A reference on the region of x's page; none while it is being unmapped:
+ * a page owned for parking then goes back to lp_unmap(). */
+static bool claim_region(struct lp_vm *vm, struct ev_item *x)
+{
+	pthread_rwlock_rdlock(&vm->map_lock);
+	x->r = regions_find(&vm->regions, page_addr(x->pg));
+	if (x->r)
+		region_get(x->r);
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (!x->r && x->park) {
+		struct spt_stripe *s = spt_lock(&vm->spt, x->pg->vpn);
+		page_handoff(vm, s, x->pg, PG_RESIDENT);
+	}
+	return x->r != NULL;
+}
+
 /* Take ownership of the page of each item; drop the items we cannot use. */
 static unsigned claim_items(struct lp_vm *vm, struct ev_item *it, unsigned n)
 {
@@ -187,53 +243,22 @@ static unsigned claim_items(struct lp_vm *vm, struct ev_item *it, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		struct ev_item x = it[i];
-		bool keep = false;
-		if (x.pg) {
-			uint64_t vpn = __atomic_load_n(&x.pg->vpn, __ATOMIC_RELAXED);
-			struct spt_stripe *s = spt_lock(&vm->spt, vpn);
-			/* The struct may have been recycled for another page
-			 * of this stripe: it must still hold our frame. */
-			if (x.pg->vpn == vpn && x.pg->frame == x.f) {
-				if (x.pg->state == PG_RESIDENT) {
-					page_set_state(x.pg, PG_PARKING);
-					x.park = true;
-					x.wp = (x.pg->flags & PGF_WP) != 0;
-					keep = true;
-				} else if (x.pg->state == PG_PARKED && x.victim) {
-					keep = true;
-				}
-			}
-			spt_unlock(s);
-		}
-		if (keep) {
-			pthread_rwlock_rdlock(&vm->map_lock);
-			x.r = regions_find(&vm->regions, page_addr(x.pg));
-			if (x.r)
-				region_get(x.r);
-			pthread_rwlock_unlock(&vm->map_lock);
-			if (!x.r && x.park) {
-				/* Being unmapped: let lp_unmap() have it. */
-				struct spt_stripe *s = spt_lock(&vm->spt, x.pg->vpn);
-				bool w = false;
-				page_set_state(x.pg, PG_RESIDENT);
-				if (page_take_waiters(x.pg)) {
-					pthread_cond_broadcast(&s->settle);
-					w = true;
-				}
-				spt_unlock(s);
-				if (w)
-					page_wake(vm, page_addr(x.pg));
-			}
-			keep = x.r != NULL;
-		}
-		if (keep)
+		if (x.pg && claim_page(vm, &x) && claim_region(vm, &x))
 			it[m++] = x;
 		else
-			frame_idle(vm, x.f);
+			frame_idle(&vm->fr, x.f);
 	}
 	if (n && !m)
 		vm->ev.why = EVW_OWNED;
 	return m;
+}
+
+/* Release one kva slot at once (one that was not released in a batch). */
+static void zap_slot(struct lp_vm *vm, uintptr_t kva)
+{
+	struct iovec iov = { (void *)kva, LP_PG };
+
+	(void)prim_zap(vm->pidfd, &iov, 1);
 }
 
 static int copy_out(struct lp_vm *vm, uintptr_t kva, uintptr_t addr)
@@ -242,22 +267,21 @@ static int copy_out(struct lp_vm *vm, uintptr_t kva, uintptr_t addr)
 
 	if (rc == -EEXIST) {
 		/* A kva slot that was not released: release it now. */
-		struct iovec iov = { (void *)kva, LP_PG };
-		(void)prim_zap(vm->pidfd, &iov, 1);
+		zap_slot(vm, kva);
 		rc = prim_uffd_copy(vm->uffd, kva, (const void *)addr, LP_PG,
 				    false);
 	}
 	return rc;
 }
 
-/* Step 3: park the mapped pages among the items. */
-static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
+/* Step 3a: the kva slots of the pages to park must be empty before
+ * anything moves in: release those queued for release, in one batch. */
+static void empty_slots(struct lp_vm *vm, struct ev_item *it, unsigned n)
 {
 	struct lp_frames *fr = &vm->fr;
 	struct iovec *zap = vm->ev.iov;
 	size_t nz = 0;
 
-	/* Their kva slots must be empty before anything moves in. */
 	pthread_mutex_lock(&fr->lock);
 	for (unsigned i = 0; i < n; i++) {
 		if (!it[i].park || fr->tab[it[i].f].kva != KVA_RELEASE)
@@ -269,36 +293,67 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 	pthread_mutex_unlock(&fr->lock);
 	if (nz)
 		(void)prim_zap(vm->pidfd, zap, nz);
-	nz = 0;
+}
 
-	for (unsigned i = 0; i < n; i++) {
-		struct ev_item *x = &it[i];
-		if (!x->park)
-			continue;
-		uintptr_t addr = page_addr(x->pg), kva = kva_of(fr, x->f);
-		int rc = -1;
-		/* The protection the region was mapped with may have changed
-		 * since (mprotect): never rely on it.  MOVE refuses what it
-		 * cannot move atomically; write protection works on any page. */
-		if (!x->wp && vm->have_move) {
+/* Step 3b: move x's page into its kva slot (x->ok, x->moved), or copy it
+ * there: then it must still leave the process, and true is returned. */
+static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
+{
+	uintptr_t addr = page_addr(x->pg), kva = kva_of(&vm->fr, x->f);
+	int rc;
+
+	/* The protection the region was mapped with may have changed since
+	 * (mprotect): never rely on it.  MOVE refuses what it cannot move
+	 * atomically; write protection works on any page. */
+	if (!x->wp && vm->have_move) {
+		rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
+		if (rc == -EEXIST) {
+			zap_slot(vm, kva);
 			rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
-			if (rc == -EEXIST) {
-				struct iovec iov = { (void *)kva, LP_PG };
-				(void)prim_zap(vm->pidfd, &iov, 1);
-				rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
-			}
-			x->ok = x->moved = rc == 0;
-			if (x->ok)
-				continue;
 		}
-		/* Copy path: stop writers first, then copy; the page leaves
-		 * in the batch below. */
-		if (!x->wp && prim_uffd_wp(vm->uffd, addr, LP_PG, true) != 0)
+		x->ok = x->moved = rc == 0;
+		if (x->ok)
+			return false;
+	}
+	/* Copy path: stop writers first, then copy; the page leaves in the
+	 * caller's batch. */
+	if (!x->wp && prim_uffd_wp(vm->uffd, addr, LP_PG, true) != 0)
+		return false;
+	if (copy_out(vm, kva, addr) != 0)
+		return false;
+	x->ok = true;
+	return true;
+}
+
+/* Step 3c: the parking ends; the page's waiters are let go. */
+static void park_done(struct lp_vm *vm, struct ev_item *x)
+{
+	struct lp_frames *fr = &vm->fr;
+	struct spt_stripe *s = spt_lock(&vm->spt, x->pg->vpn);
+
+	if (x->ok) {
+		if (vm->vf)
+			verify_left(vm, x->pg, (const void *)kva_of(fr, x->f));
+		pthread_mutex_lock(&fr->lock);
+		fr->tab[x->f].kva = KVA_FULL;
+		pthread_mutex_unlock(&fr->lock);
+	}
+	page_handoff(vm, s, x->pg, x->ok ? PG_PARKED : PG_RESIDENT);
+	if (x->ok && !x->victim)
+		st_add(&vm->ev.st, C_REF_SWEEP, 1);
+}
+
+/* Step 3: park the mapped pages among the items. */
+static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
+{
+	struct iovec *zap = vm->ev.iov;
+	size_t nz = 0;
+
+	empty_slots(vm, it, n);
+	for (unsigned i = 0; i < n; i++) {
+		if (!it[i].park || !move_or_copy(vm, &it[i]))
 			continue;
-		if (copy_out(vm, kva, addr) != 0)
-			continue;
-		x->ok = true;
-		zap[nz].iov_base = (void *)addr;
+		zap[nz].iov_base = (void *)page_addr(it[i].pg);
 		zap[nz++].iov_len = LP_PG;
 	}
 	if (nz && prim_zap(vm->pidfd, zap, nz)) {
@@ -311,41 +366,37 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 				x->ok = false;
 		}
 	}
-
-	for (unsigned i = 0; i < n; i++) {
-		struct ev_item *x = &it[i];
-		if (!x->park)
-			continue;
-		struct spt_stripe *s = spt_lock(&vm->spt, x->pg->vpn);
-		bool wake = false;
-		if (x->ok) {
-			page_set_state(x->pg, PG_PARKED);
-			if (vm->vf)
-				verify_left(vm, x->pg, (const void *)kva_of(fr, x->f));
-			pthread_mutex_lock(&fr->lock);
-			fr->tab[x->f].kva = KVA_FULL;
-			pthread_mutex_unlock(&fr->lock);
-		} else {
-			page_set_state(x->pg, PG_RESIDENT);
-		}
-		if (page_take_waiters(x->pg)) {
-			pthread_cond_broadcast(&s->settle);
-			wake = true;
-		}
-		spt_unlock(s);
-		if (wake)
-			page_wake(vm, page_addr(x->pg));
-		if (x->ok && !x->victim)
-			st_add(&vm->ev.st, C_REF_SWEEP, 1);
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].park)
+			park_done(vm, &it[i]);
 }
 
 /* Under the stripe lock: pg (PARKED in frame f) leaves memory. */
 static void evicted_locked(struct lp_vm *vm, struct lp_page *pg, uint32_t f)
 {
 	page_set_state(pg, PG_EVICTED);
-	frame_release(vm, f);
+	frame_release(&vm->fr, f);
 	pg->frame = LP_NO_FRAME;
+}
+
+/*
+ * After an eviction step: a frame actually freed unsticks the frame table;
+ * `stick` (nothing can leave memory: the swap is full, writes keep
+ * failing) while handlers wait sticks it, and lets them go on beyond the
+ * budget (frame_get()) rather than wait for what will not come.
+ */
+static void update_stuck(struct lp_vm *vm, bool freed, bool stick)
+{
+	struct lp_frames *fr = &vm->fr;
+
+	pthread_mutex_lock(&fr->lock);
+	if (freed)
+		fr->stuck = false;
+	else if (stick && fr->waiting)
+		fr->stuck = true;
+	if (fr->stuck)
+		pthread_cond_broadcast(&fr->cond);
+	pthread_mutex_unlock(&fr->lock);
 }
 
 static void submit(struct lp_vm *vm, struct ev_write *w, int fd, uint64_t off)
@@ -372,205 +423,263 @@ static int by_address(const void *a, const void *b)
 	return x->pg->vpn < y->pg->vpn ? -1 : x->pg->vpn > y->pg->vpn;
 }
 
+/* What step 4 gathers as it goes through the victims. */
+struct ev_out {
+	struct ev_item *swap_it[EV_BATCH]; /* dirty victims bound for swap */
+	unsigned ns;
+	unsigned progress;  /* victims that left or are on their way out */
+	unsigned freed;     /* frames actually freed (clean drops) */
+	bool full;          /* some victim found no swap slot */
+};
+
+/* A dirty victim whose write cannot be made (no memory for the request, no
+ * swap slot) stays parked and dirty in memory; the policy gets it back. */
+static void stay_parked(struct lp_vm *vm, struct lp_page *pg, uint32_t f)
+{
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+
+	page_io_end(vm, pg);
+	pthread_cond_broadcast(&s->settle);
+	spt_unlock(s);
+	frame_idle(&vm->fr, f);
+}
+
+/* Under the stripe lock, x a PARKED victim: whether it can leave without a
+ * write (its swap slot, file or zero copy is still valid, or it reads as
+ * zero).  Otherwise *to says where it goes (pg->ops->swap_out: 0 swap,
+ * 1 its file at *off, *len bytes). */
+static bool victim_clean(struct ev_item *x, const void *kva, int *to,
+			 uint64_t *off, uint32_t *len)
+{
+	struct lp_page *pg = x->pg;
+
+	if (pg->flags & PGF_DIRTY) {
+		*to = pg->ops->swap_out(pg, x->r, off, len);
+		if (*to == 1 && *len == 0)
+			return true; /* wholly past end of file */
+		if (*to == 0 && is_zero(kva)) {
+			pg->backing = BK_ZERO;
+			return true;
+		}
+		return false;
+	}
+	pg->flags &= (uint16_t)~PGF_WASDIRTY;
+	return true;
+}
+
+/* Step 4b: a dirty file page goes back to its file (the page is PGF_IO). */
+static void write_file(struct lp_vm *vm, struct ev_item *x, const void *kva,
+		       uint64_t off, uint32_t len, struct ev_out *o)
+{
+	struct ev_write *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		stay_parked(vm, x->pg, x->f);
+		return;
+	}
+	w->to_file = true;
+	w->n = 1;
+	w->f[0] = x->f;
+	w->pg[0] = x->pg;
+	w->req.iov[0] = (struct iovec){ (void *)kva, len };
+	w->req.niov = 1;
+	submit(vm, w, x->r->file->fd, off);
+	o->progress++;
+	if (w->unsent)
+		write_done(vm, w);
+}
+
+/* Step 4a, one item: a clean victim is dropped at once; a dirty one is
+ * marked PGF_IO and written to its file, or gathered for swap (4c). */
+static void evict_one(struct lp_vm *vm, struct ev_item *x, struct ev_out *o)
+{
+	struct lp_page *pg = x->pg;
+	const void *kva = (const void *)kva_of(&vm->fr, x->f);
+	uint64_t off = 0;
+	uint32_t len = LP_PG;
+	int to = 0;
+
+	if (!x->victim || (x->park && !x->ok)) {
+		frame_idle(&vm->fr, x->f);
+		return;
+	}
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
+	if (pg->state != PG_PARKED || pg->frame != x->f) {
+		spt_unlock(s); /* wanted again meanwhile */
+		frame_idle(&vm->fr, x->f);
+		return;
+	}
+	if (victim_clean(x, kva, &to, &off, &len)) {
+		pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
+		evicted_locked(vm, pg, x->f);
+		spt_unlock(s);
+		frame_idle(&vm->fr, x->f);
+		st_add(&vm->ev.st, C_EVICT, 1);
+		st_add(&vm->ev.st, C_CLEAN_DROP, 1);
+		o->progress++;
+		o->freed++;
+		return;
+	}
+	page_io_begin(vm, pg);
+	spt_unlock(s);
+	if (to == 0)
+		o->swap_it[o->ns++] = x;
+	else
+		write_file(vm, x, kva, off, len, o);
+}
+
+/* Encrypted swap: sealed copies of w's pages are written, never the pages
+ * themselves.  0 or -ENOMEM. */
+static int seal_run(struct lp_vm *vm, struct ev_write *w)
+{
+	w->sealed = aligned_alloc(LP_PG, (size_t)w->n << LP_PAGE_SHIFT);
+	if (!w->sealed)
+		return -ENOMEM;
+	for (unsigned k = 0; k < w->n; k++) {
+		unsigned char *out = w->sealed + ((size_t)k << LP_PAGE_SHIFT);
+		swap_seal(vm->swap, w->slot0 + k, w->req.iov[k].iov_base, out);
+		w->req.iov[k].iov_base = out;
+	}
+	return 0;
+}
+
+/* One write for the run of neighbouring slots that starts at gathered
+ * victim i (at most LP_IO_MAXV pages).  Returns where the next run starts,
+ * or i when there was no memory for the request. */
+static unsigned write_swap_run(struct lp_vm *vm, struct ev_out *o,
+			       const uint64_t *slots, unsigned i, unsigned got)
+{
+	struct ev_write *w = calloc(1, sizeof(*w));
+	unsigned j = i;
+
+	if (!w)
+		return i;
+	while (j < got && j - i < LP_IO_MAXV &&
+	       (j == i || slots[j] == slots[j - 1] + 1)) {
+		struct ev_item *x = o->swap_it[j];
+		w->f[j - i] = x->f;
+		w->pg[j - i] = x->pg;
+		w->req.iov[j - i] = (struct iovec){
+			(void *)kva_of(&vm->fr, x->f), LP_PG };
+		j++;
+	}
+	w->n = j - i;
+	w->req.niov = (int)w->n;
+	w->slot0 = slots[i];
+	if (swap_encrypted(vm->swap) && seal_run(vm, w)) {
+		free(w);
+		return i;
+	}
+	submit(vm, w, vm->swap->fd, swap_off(slots[i]));
+	o->progress += w->n;
+	if (w->unsent)
+		write_done(vm, w);
+	return j;
+}
+
+/* Step 4c: the gathered victims go to swap, in address order, so that
+ * neighbours land in neighbouring slots and one read brings them back
+ * (readahead).  Those without a slot (or memory) stay parked and dirty. */
+static void write_swap(struct lp_vm *vm, struct ev_out *o)
+{
+	uint64_t slots[EV_BATCH];
+	unsigned got, i = 0;
+	int err = 0;
+
+	if (!o->ns)
+		return;
+	qsort(o->swap_it, o->ns, sizeof(*o->swap_it), by_address);
+	got = swap_alloc(vm->swap, o->ns, slots, &err);
+	while (i < got) {
+		unsigned next = write_swap_run(vm, o, slots, i, got);
+		if (next == i) {
+			/* No memory: the slots left go back. */
+			for (unsigned k = i; k < got; k++)
+				swap_free(vm->swap, slots[k]);
+			got = i;
+			break;
+		}
+		i = next;
+	}
+	for (i = got; i < o->ns; i++) {
+		stay_parked(vm, o->swap_it[i]->pg, o->swap_it[i]->f);
+		o->full = true;
+	}
+	if (o->full) {
+		st_add(&vm->ev.st, C_SWAP_FULL, o->ns - got);
+		vm_error(vm, err ? err : -ENOSPC);
+	}
+}
+
 /* Step 4: evict the parked victims.  Returns how many left or are on their
  * way out (progress). */
 static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 {
-	struct lp_frames *fr = &vm->fr;
-	struct ev_item *swap_it[EV_BATCH];
-	uint64_t slots[EV_BATCH];
-	unsigned ns = 0, progress = 0, freed = 0;
-	bool full = false;
+	struct ev_out o = { .ns = 0 };
 
-	for (unsigned i = 0; i < n; i++) {
-		struct ev_item *x = &it[i];
-		if (!x->victim || (x->park && !x->ok)) {
-			frame_idle(vm, x->f);
-			continue;
-		}
-		struct lp_page *pg = x->pg;
-		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		if (pg->state != PG_PARKED || pg->frame != x->f) {
-			spt_unlock(s); /* wanted again meanwhile */
-			frame_idle(vm, x->f);
-			continue;
-		}
-		const void *kva = (const void *)kva_of(fr, x->f);
-		uint64_t off = 0;
-		uint32_t len = LP_PG;
-		int to = 0;
-		bool clean = !(pg->flags & PGF_DIRTY);
-		if (!clean) {
-			to = pg->ops->swap_out(pg, x->r, &off, &len);
-			if (to == 1 && len == 0) {
-				clean = true; /* wholly past end of file */
-			} else if (to == 0 && is_zero(kva)) {
-				pg->backing = BK_ZERO;
-				clean = true;
-			}
-		} else {
-			pg->flags &= (uint16_t)~PGF_WASDIRTY;
-		}
-		if (clean) {
-			pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
-			evicted_locked(vm, pg, x->f);
-			spt_unlock(s);
-			frame_idle(vm, x->f);
-			st_add(&vm->ev.st, C_EVICT, 1);
-			st_add(&vm->ev.st, C_CLEAN_DROP, 1);
-			progress++;
-			freed++;
-			continue;
-		}
-		page_io_begin(vm, pg);
-		spt_unlock(s);
-		if (to == 0) {
-			swap_it[ns++] = x;
-			continue;
-		}
-		/* Back to its file. */
-		struct ev_write *w = calloc(1, sizeof(*w));
-		if (!w) {
-			/* No memory for the request: stay parked and dirty. */
-			s = spt_lock(&vm->spt, pg->vpn);
-			page_io_end(vm, pg);
-			pthread_cond_broadcast(&s->settle);
-			spt_unlock(s);
-			frame_idle(vm, x->f);
-			continue;
-		}
-		w->to_file = true;
-		w->n = 1;
-		w->f[0] = x->f;
-		w->pg[0] = pg;
-		w->req.iov[0] = (struct iovec){ (void *)kva, len };
-		w->req.niov = 1;
-		submit(vm, w, x->r->file->fd, off);
-		progress++;
-		if (w->unsent)
-			write_done(vm, w);
-	}
-
-	/* In address order, neighbours land in neighbouring slots: one read
-	 * brings them back (readahead). */
-	qsort(swap_it, ns, sizeof(*swap_it), by_address);
-	int err = 0;
-	unsigned got = ns ? swap_alloc(vm->swap, ns, slots, &err) : 0;
-	for (unsigned i = 0; i < got;) {
-		struct ev_write *w = calloc(1, sizeof(*w));
-		unsigned j = i;
-		while (w && j < got && j - i < LP_IO_MAXV &&
-		       (j == i || slots[j] == slots[j - 1] + 1)) {
-			w->f[j - i] = swap_it[j]->f;
-			w->pg[j - i] = swap_it[j]->pg;
-			w->req.iov[j - i] = (struct iovec){
-				(void *)kva_of(fr, swap_it[j]->f), LP_PG };
-			j++;
-		}
-		if (!w) {
-			for (; i < got; i++)
-				swap_free(vm->swap, slots[i]);
-			got = i;
-			break;
-		}
-		w->n = j - i;
-		w->req.niov = (int)w->n;
-		w->slot0 = slots[i];
-		if (swap_encrypted(vm->swap)) {
-			/* Sealed copies are written, never the pages. */
-			w->sealed = aligned_alloc(LP_PG, (size_t)w->n << LP_PAGE_SHIFT);
-			if (!w->sealed) {
-				for (unsigned k = i; k < got; k++)
-					swap_free(vm->swap, slots[k]);
-				free(w);
-				got = i;
-				break;
-			}
-			for (unsigned k = 0; k < w->n; k++) {
-				unsigned char *out = w->sealed + ((size_t)k << LP_PAGE_SHIFT);
-				swap_seal(vm->swap, w->slot0 + k, w->req.iov[k].iov_base, out);
-				w->req.iov[k].iov_base = out;
-			}
-		}
-		submit(vm, w, vm->swap->fd, swap_off(slots[i]));
-		progress += w->n;
-		if (w->unsent)
-			write_done(vm, w);
-		i = j;
-	}
-	for (unsigned i = got; i < ns; i++) {
-		/* No slot: the page stays in memory, parked and dirty. */
-		struct lp_page *pg = swap_it[i]->pg;
-		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		page_io_end(vm, pg);
-		pthread_cond_broadcast(&s->settle);
-		spt_unlock(s);
-		frame_idle(vm, swap_it[i]->f);
-		full = true;
-	}
-	if (full) {
-		st_add(&vm->ev.st, C_SWAP_FULL, ns - got);
-		vm_error(vm, err ? err : -ENOSPC);
-	}
+	for (unsigned i = 0; i < n; i++)
+		evict_one(vm, &it[i], &o);
+	write_swap(vm, &o);
 	(void)io_flush(&vm->ev.io);
-
-	pthread_mutex_lock(&fr->lock);
-	if (freed)
-		fr->stuck = false;
-	else if (!progress && full && fr->waiting && !vm->ev.pending)
-		fr->stuck = true;
-	if (fr->stuck)
-		pthread_cond_broadcast(&fr->cond);
-	pthread_mutex_unlock(&fr->lock);
-	return progress;
+	update_stuck(vm, o.freed > 0,
+		     !o.progress && o.full && !vm->ev.pending);
+	return o.progress;
 }
 
-static void write_done(struct lp_vm *vm, struct ev_write *w)
+/* A write of w is done (res), for its page i: evicted when it succeeded
+ * and the page is still parked; otherwise the page stays (dirty) and the
+ * slot goes back.  Returns whether it was evicted. */
+static bool write_done_page(struct lp_vm *vm, struct ev_write *w, unsigned i)
 {
-	int res = w->req.res;
-	unsigned evicted = 0;
+	struct lp_page *pg = w->pg[i];
+	uint32_t f = w->f[i];
+	uint64_t slot = w->to_file ? LP_NO_SLOT : w->slot0 + i;
+	uint64_t drop = LP_NO_SLOT;
+	bool evicted = false, wake;
+	/* pg is the struct the write was made for, wherever mremap has moved
+	 * it since (spt_move): its vpn is current. */
+	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 
-	for (unsigned i = 0; i < w->n; i++) {
-		struct lp_page *pg = w->pg[i];
-		uint32_t f = w->f[i];
-		uint64_t slot = w->to_file ? LP_NO_SLOT : w->slot0 + i;
-		uint64_t drop = LP_NO_SLOT;
-		bool wake = false;
-		/* pg is the struct the write was made for, wherever mremap
-		 * has moved it since (spt_move): its vpn is current. */
-		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-		page_io_end(vm, pg);
-		if (res == 0 && pg->state == PG_PARKED) {
-			if (!w->to_file) {
-				pg->slot = slot;
-				pg->backing = BK_SLOT;
-				swap_set_owner(vm->swap, slot, pg->vpn);
-			} else {
-				pg->backing = BK_FILE;
-			}
-			pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
-			evicted_locked(vm, pg, f);
-			evicted++;
+	page_io_end(vm, pg);
+	if (w->req.res == 0 && pg->state == PG_PARKED) {
+		if (!w->to_file) {
+			pg->slot = slot;
+			pg->backing = BK_SLOT;
+			swap_set_owner(vm->swap, slot, pg->vpn);
 		} else {
-			/* Failed, or the page was wanted back meanwhile (it
-			 * is dirty and mapped writable: the copy is stale). */
-			drop = slot;
-			if (pg->state == PG_RESIDENT)
-				frame_kva_release(vm, f);
+			pg->backing = BK_FILE;
 		}
-		if (page_take_waiters(pg))
-			wake = true;
-		/* Unlocked, pg may be unmapped and its struct reused. */
-		uintptr_t addr = page_addr(pg);
-		pthread_cond_broadcast(&s->settle);
-		spt_unlock(s);
-		if (drop != LP_NO_SLOT)
-			swap_free(vm->swap, drop);
-		if (wake)
-			page_wake(vm, addr);
-		frame_idle(vm, f);
+		pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
+		evicted_locked(vm, pg, f);
+		evicted = true;
+	} else {
+		/* Failed, or the page was wanted back meanwhile (it is dirty
+		 * and mapped writable: the copy is stale). */
+		drop = slot;
+		if (pg->state == PG_RESIDENT)
+			frame_kva_release(&vm->fr, f);
 	}
+	/* Not a hand-off (the state may stay): PGF_IO's end alone is news
+	 * for lp_unmap()/lp_sync(), hence the broadcast either way. */
+	wake = page_take_waiters(pg);
+	/* Unlocked, pg may be unmapped and its struct reused. */
+	uintptr_t addr = page_addr(pg);
+	pthread_cond_broadcast(&s->settle);
+	spt_unlock(s);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
+	if (wake)
+		page_wake(vm, addr);
+	frame_idle(&vm->fr, f);
+	return evicted;
+}
+
+/* The statistics of a finished write w, res its result. */
+static void write_count(struct lp_vm *vm, const struct ev_write *w, int res,
+			unsigned evicted)
+{
 	struct lp_tstats *st = &vm->ev.st;
+
 	if (res) {
 		st_add(st, C_IO_ERR, 1);
 		vm_error(vm, res);
@@ -582,36 +691,44 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 		st_add(st, C_SWAP_WB, w->bytes);
 	}
 	st_add(st, C_EVICT, evicted);
+}
+
+/*
+ * A failed write among good ones is retried at once, the handlers waiting
+ * meanwhile: only writes that keep failing — EV_FAIL_STREAK in a row and
+ * none good for EV_RETRY_MS — slow the rounds down and let faults go
+ * beyond the budget.  (Giving up at the first failure let one write in
+ * five failing fill memory beyond the budget with every page touched.)
+ * Failures found before submission are reaped before the writes of the
+ * same round that went through, hence the time as well as the count.
+ */
+static void note_failing(struct lp_evictor *ev, int res)
+{
+	uint64_t now = prim_now_ns();
+
+	if (res) {
+		ev->fail_streak++;
+	} else {
+		ev->fail_streak = 0;
+		ev->last_ok_ns = now;
+	}
+	ev->failing = ev->fail_streak >= EV_FAIL_STREAK &&
+		      now - ev->last_ok_ns >= EV_RETRY_MS * 1000000ull;
+}
+
+static void write_done(struct lp_vm *vm, struct ev_write *w)
+{
+	unsigned evicted = 0;
+
+	for (unsigned i = 0; i < w->n; i++)
+		evicted += write_done_page(vm, w, i);
+	write_count(vm, w, w->req.res, evicted);
 	if (!w->unsent)
 		vm->ev.pending -= w->n;
-	/* A failed write among good ones is retried at once, the handlers
-	 * waiting meanwhile: only writes that keep failing — EV_FAIL_STREAK
-	 * in a row and none good for EV_RETRY_MS — slow the rounds down and
-	 * let faults go beyond the budget.  (Giving up at the first failure
-	 * let one write in five failing fill memory beyond the budget with
-	 * every page touched.)  Failures found before submission are reaped
-	 * before the writes of the same round that went through, hence the
-	 * time as well as the count. */
-	uint64_t now = prim_now_ns();
-	if (res) {
-		vm->ev.fail_streak++;
-	} else {
-		vm->ev.fail_streak = 0;
-		vm->ev.last_ok_ns = now;
-	}
-	vm->ev.failing = vm->ev.fail_streak >= EV_FAIL_STREAK &&
-			 now - vm->ev.last_ok_ns >= EV_RETRY_MS * 1000000ull;
-	pthread_mutex_lock(&vm->fr.lock);
-	if (evicted) {
-		vm->fr.stuck = false;
-	} else if (vm->ev.failing && vm->fr.waiting) {
-		/* Nothing left memory and handlers wait: let them go on
-		 * beyond the budget rather than wait for a write that keeps
-		 * failing. */
-		vm->fr.stuck = true;
-		pthread_cond_broadcast(&vm->fr.cond);
-	}
-	pthread_mutex_unlock(&vm->fr.lock);
+	note_failing(&vm->ev, w->req.res);
+	/* Nothing left memory and handlers wait: let them go on beyond the
+	 * budget rather than wait for a write that keeps failing. */
+	update_stuck(vm, evicted > 0, vm->ev.failing);
 	free(w->sealed);
 	free(w);
 }
@@ -693,7 +810,7 @@ static void *evictor_main(void *arg)
 			timeout = 0;
 		else if (more || ev->pending || ev->failing ||
 			 __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED) ||
-			 frame_overflow_pending(vm))
+			 frame_overflow_pending(&vm->fr))
 			timeout = EV_RETRY_MS;
 		else if (frames_awaited(vm))
 			/* Never sleep for good while a fault waits for a
@@ -708,8 +825,11 @@ static void *evictor_main(void *arg)
 	return NULL;
 }
 
-void evictor_kick(struct lp_vm *vm)
+/* The frame table's wake callback (frames_set_wake()): make room, soon.
+ * Cheap when already asked; never blocks. */
+static void evictor_kick(void *ctx)
 {
+	struct lp_vm *vm = ctx;
 	uint64_t one = 1;
 
 	if (vm->ev.wake_fd < 0)
@@ -735,6 +855,7 @@ int evictor_start(struct lp_vm *vm)
 	ev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ev->wake_fd < 0)
 		return -errno;
+	frames_set_wake(&vm->fr, evictor_kick, vm);
 	rc = io_setup(&ev->io, 256);
 	if (rc)
 		return rc;
@@ -756,8 +877,12 @@ void evictor_stop(struct lp_vm *vm)
 		ev->started = false;
 	}
 	io_teardown(&ev->io);
-	if (ev->wake_fd >= 0)
+	if (ev->wake_fd >= 0) {
+		/* Handlers may still run: their kicks end here, before the
+		 * descriptor goes. */
+		frames_set_wake(&vm->fr, NULL, NULL);
 		close(ev->wake_fd);
+	}
 	ev->wake_fd = -1;
 	free(ev->items);
 	free(ev->iov);

@@ -169,9 +169,9 @@ static void load_done(struct lp_handler *h, struct lp_region *r,
 	else /* writes to it go unseen from now */
 		drop = dirty_locked(pg, write || !fill->clean);
 	pg->frame = f;
-	frame_install(vm, f, pg);
+	frame_install(&vm->fr, f, pg);
 	if (f == LP_NO_FRAME && vm->fr.n)
-		frame_overflow_note(vm, pg->vpn); /* beyond the budget: for now */
+		frame_overflow_note(&vm->fr, pg->vpn); /* beyond the budget: for now */
 	page_handoff(vm, s, pg, PG_RESIDENT);
 	if (drop != LP_NO_SLOT)
 		swap_free(vm->swap, drop);
@@ -187,7 +187,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	uint32_t f;
 	int rc;
 
-	rc = frame_get(vm, &f);
+	rc = frame_get(&vm->fr, &f);
 	if (rc) {
 		load_abort(vm, pg);
 		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
@@ -197,7 +197,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	memset(h->buf, 0, LP_PG);
 	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
 	if (rc) {
-		frame_put(vm, f);
+		frame_put(&vm->fr, f);
 		poison(h, pg, tid, rc);
 		load_abort(vm, pg);
 		return;
@@ -215,7 +215,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		rc = 0;
 	}
 	if (rc) {
-		frame_put(vm, f);
+		frame_put(&vm->fr, f);
 		load_abort(vm, pg);
 		if (rc == -EAGAIN)
 			retry_later(h, addr, write);
@@ -270,8 +270,8 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	/* The kva copy is no longer needed, unless the evictor still writes
 	 * from it; then the write's completion releases it. */
 	if (!(pg->flags & PGF_IO))
-		frame_kva_release(vm, f);
-	frame_touch(vm, f);
+		frame_kva_release(&vm->fr, f);
+	frame_touch(&vm->fr, f);
 	page_handoff(vm, s, pg, PG_RESIDENT);
 	if (drop != LP_NO_SLOT)
 		swap_free(vm->swap, drop);
@@ -464,7 +464,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 	a->n = 0;
 	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
 		uint64_t vpn = vpn0 + i;
-		if (frame_try_get(vm, &a->frame[a->n]))
+		if (frame_try_get(&vm->fr, &a->frame[a->n]))
 			break;
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
@@ -479,7 +479,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		}
 		spt_unlock(s);
 		if (!pg) {
-			frame_put(vm, a->frame[a->n]);
+			frame_put(&vm->fr, a->frame[a->n]);
 			break;
 		}
 		a->pg[a->n++] = pg;
@@ -512,11 +512,11 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 						    VF_READAHEAD, NULL);
 			}
 			pg->frame = a->frame[i];
-			frame_install(vm, a->frame[i], pg);
+			frame_install(&vm->fr, a->frame[i], pg);
 			page_handoff(vm, s, pg, PG_RESIDENT);
 		} else {
 			page_handoff(vm, s, pg, fresh ? PG_UNINIT : PG_EVICTED);
-			frame_put(vm, a->frame[i]);
+			frame_put(&vm->fr, a->frame[i]);
 		}
 	}
 	if (ok) {

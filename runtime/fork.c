@@ -95,7 +95,7 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 			verify_inherit(c, pg->vpn);
 		if (cp->state == PG_RESIDENT) {
 			uint32_t f;
-			(void)frame_get(c, &f); /* no budget: counts it */
+			(void)frame_get(&c->fr, &f); /* no budget: counts it */
 		}
 	}
 	spt_unlock(s);
@@ -210,7 +210,7 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	if ((rc = spt_init(&c->spt)) || (rc = verify_create(c)))
 		goto fail;
 	c->fr_up = true;
-	if ((rc = frames_init(c, 0, NULL, 0)))
+	if ((rc = frames_init(&c->fr, &(struct lp_frames_cfg){ .n = 0 })))
 		goto fail;
 	if ((rc = io_setup(&c->api_io, 4)))
 		goto fail;
@@ -302,7 +302,7 @@ void vm_child_destroy(struct lp_vm *c)
 	if (c->spt.bucket)
 		spt_fini(&c->spt);
 	if (c->fr_up)
-		frames_fini(c);
+		frames_fini(&c->fr);
 	regions_fini(&c->regions);
 	swap_close(c->swap);
 	if (c->uffd >= 0)

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Frame table: the resident budget, the policy behind it, kva slots. */
+/*
+ * Frame table: the resident budget, the policy behind it, kva slots.  Only
+ * struct lp_frames and what its owner gave frames_init() are reached from
+ * here (frame.h): never the vm, never the evictor but through the wake
+ * callback it installed.
+ */
 #include "frame.h"
 
 #include <errno.h>
@@ -8,15 +13,32 @@
 #include <sys/mman.h>
 
 #include "prim.h"
-#include "core.h"
-#include "evict.h"
+
+/* The wake callback, read under fr->lock, called once it is dropped. */
+struct fr_wake {
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
+/* Under fr->lock: the callback to call after the unlock if `want`. */
+static struct fr_wake wake_if(const struct lp_frames *fr, bool want)
+{
+	if (!want)
+		return (struct fr_wake){ NULL, NULL };
+	return (struct fr_wake){ fr->wake, fr->wake_ctx };
+}
+
+static void wake_call(struct fr_wake w)
+{
+	if (w.fn)
+		w.fn(w.ctx);
+}
 
 /* The policy clears a reference bit: unmap the page (through the evictor)
  * so that its next use faults and sets the bit again.  Under fr->lock. */
 static bool host_clear_ref(struct lp_policy_host *h, uint32_t f)
 {
-	struct lp_vm *vm = h->ctx;
-	struct lp_frames *fr = &vm->fr;
+	struct lp_frames *fr = h->ctx;
 	struct lp_frame *fe = &fr->tab[f];
 
 	if (!fe->page) {
@@ -34,18 +56,55 @@ static bool host_clear_ref(struct lp_policy_host *h, uint32_t f)
 	return true;
 }
 
-int frames_init(struct lp_vm *vm, uint32_t n, const char *policy, uint64_t seed)
+/* The watermarks: keep free 1/32 of the budget, at least two readahead
+ * windows, at most 256 frames and at most a quarter of the budget. */
+static void set_watermarks(struct lp_frames *fr, uint32_t ra_max)
 {
-	struct lp_frames *fr = &vm->fr;
+	uint32_t n = fr->n;
+
+	fr->high = n / 32 > 2 * ra_max ? n / 32 : 2 * ra_max;
+	if (fr->high > 256)
+		fr->high = 256;
+	if (fr->high > n / 4)
+		fr->high = n / 4 ? n / 4 : 1;
+	fr->low = fr->high / 2 ? fr->high / 2 : 1;
+}
+
+/* The kva area: one slot per frame, registered like the regions (same
+ * protection bits), so that pages can be moved in and out without a
+ * copy. */
+static int map_kva(struct lp_frames *fr)
+{
+	size_t len = (size_t)fr->n << LP_PAGE_SHIFT;
+	void *kva = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (kva == MAP_FAILED)
+		return -ENOMEM;
+	fr->kva = (uintptr_t)kva;
+	(void)madvise(kva, len, MADV_NOHUGEPAGE);
+	(void)madvise(kva, len, MADV_DONTFORK);
+	return prim_uffd_register(fr->uffd, fr->kva, len,
+				  UFFDIO_REGISTER_MODE_MISSING |
+					  UFFDIO_REGISTER_MODE_WP);
+}
+
+int frames_init(struct lp_frames *fr, const struct lp_frames_cfg *cfg)
+{
+	uint32_t n = cfg->n;
 	int rc;
 
 	memset(fr, 0, sizeof(*fr));
 	pthread_mutex_init(&fr->lock, NULL);
 	pthread_cond_init(&fr->cond, NULL);
 	fr->n = n;
+	fr->uffd = cfg->uffd;
+	fr->stopping = cfg->stopping;
+	fr->freezing = cfg->freezing;
+	fr->st = cfg->st;
 	if (!n)
 		return 0;
-	fr->pops = policy_find(policy ? policy : "clock");
+	fr->pops = policy_find(cfg->policy ? cfg->policy : "clock");
 	if (!fr->pops)
 		return -ENOENT;
 	fr->tab = calloc(n, sizeof(*fr->tab));
@@ -58,45 +117,23 @@ int frames_init(struct lp_vm *vm, uint32_t n, const char *policy, uint64_t seed)
 	for (uint32_t i = 0; i < n; i++)
 		fr->free[i] = n - 1 - i;
 	fr->nfree = n;
-	/* Keep free 1/32 of the budget, at least two readahead windows,
-	 * at most 256 frames and at most a quarter of the budget. */
-	fr->high = n / 32 > 2 * LP_RA_MAX ? n / 32 : 2 * LP_RA_MAX;
-	if (fr->high > 256)
-		fr->high = 256;
-	if (fr->high > n / 4)
-		fr->high = n / 4 ? n / 4 : 1;
-	fr->low = fr->high / 2 ? fr->high / 2 : 1;
+	set_watermarks(fr, cfg->ra_max);
 	fr->host.ref = fr->ref;
 	fr->host.clear_ref = host_clear_ref;
-	fr->host.ctx = vm;
-	rc = fr->pops->create(&fr->pol, n, &fr->host, seed);
+	fr->host.ctx = fr;
+	rc = policy_create(fr->pops, &fr->pol, n, &fr->host, cfg->seed);
 	if (rc)
 		return rc;
-
-	size_t len = (size_t)n << LP_PAGE_SHIFT;
-	void *kva = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (kva == MAP_FAILED)
-		return -ENOMEM;
-	fr->kva = (uintptr_t)kva;
-	(void)madvise(kva, len, MADV_NOHUGEPAGE);
-	(void)madvise(kva, len, MADV_DONTFORK);
-	/* Registered like the regions (same protection bits), so that pages
-	 * can be moved in and out without a copy. */
-	return prim_uffd_register(vm->uffd, fr->kva, len,
-				  UFFDIO_REGISTER_MODE_MISSING |
-					  UFFDIO_REGISTER_MODE_WP);
+	return map_kva(fr);
 }
 
-void frames_fini(struct lp_vm *vm)
+void frames_fini(struct lp_frames *fr)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	if (fr->pol)
-		fr->pops->destroy(fr->pol);
+		policy_destroy(fr->pops, fr->pol);
 	if (fr->kva) {
 		size_t len = (size_t)fr->n << LP_PAGE_SHIFT;
-		(void)prim_uffd_unregister(vm->uffd, fr->kva, len);
+		(void)prim_uffd_unregister(fr->uffd, fr->kva, len);
 		munmap((void *)fr->kva, len);
 	}
 	free(fr->tab);
@@ -110,6 +147,14 @@ void frames_fini(struct lp_vm *vm)
 	memset(fr, 0, sizeof(*fr));
 }
 
+void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&fr->lock);
+	fr->wake = wake;
+	fr->wake_ctx = ctx;
+	pthread_mutex_unlock(&fr->lock);
+}
+
 static void account(struct lp_frames *fr, int delta)
 {
 	fr->used = (uint64_t)((int64_t)fr->used + delta);
@@ -117,10 +162,60 @@ static void account(struct lp_frames *fr, int delta)
 		fr->peak = fr->used;
 }
 
-int frame_get(struct lp_vm *vm, uint32_t *f)
+/* Under fr->lock: f goes back to the free list; waiters may take it. */
+static void push_free(struct lp_frames *fr, uint32_t f)
 {
-	struct lp_frames *fr = &vm->fr;
-	bool waited = false, kick = false;
+	fr->free[fr->nfree++] = f;
+	pthread_cond_broadcast(&fr->cond);
+}
+
+/* Under fr->lock: f's kva slot, if it holds content, is to be released. */
+static void queue_release(struct lp_frames *fr, uint32_t f)
+{
+	if (fr->tab[f].kva == KVA_FULL) {
+		fr->tab[f].kva = KVA_RELEASE;
+		fr->relq[fr->nrelq++] = f;
+	}
+}
+
+/* Under fr->lock: f, held by pg, joins the policy (a miss, an adoption,
+ * or back from the evictor); its use counts as a reference. */
+static void join_policy(struct lp_frames *fr, uint32_t f, struct lp_page *pg)
+{
+	fr->tab[f].page = pg;
+	fr->ref[f] = 1;
+	fr->pops->insert(fr->pol, f, pg->vpn);
+	fr->tab[f].in_policy = 1;
+}
+
+/* Under fr->lock, no frame free: whether the caller must stop waiting, and
+ * with what (*rc); a stuck table lets it go on beyond the budget. */
+static bool give_up_wait(struct lp_frames *fr, int *rc)
+{
+	if (atomic_load(fr->stopping)) {
+		*rc = -ESHUTDOWN;
+		return true;
+	}
+	if (atomic_load(fr->freezing)) {
+		*rc = -EAGAIN;
+		return true;
+	}
+	if (fr->stuck) {
+		/* Nothing can be evicted (swap full, writes failing): keep the
+		 * page anyway, beyond the budget, rather than lose data or
+		 * stop the program. */
+		fr->overflow++;
+		account(fr, 1);
+		*rc = 0;
+		return true;
+	}
+	return false;
+}
+
+int frame_get(struct lp_frames *fr, uint32_t *f)
+{
+	bool waited = false;
+	int rc;
 
 	*f = LP_NO_FRAME;
 	pthread_mutex_lock(&fr->lock);
@@ -130,48 +225,34 @@ int frame_get(struct lp_vm *vm, uint32_t *f)
 		return 0;
 	}
 	while (fr->nfree == 0) {
-		if (atomic_load(&vm->stopping)) {
+		if (give_up_wait(fr, &rc)) {
 			pthread_mutex_unlock(&fr->lock);
-			return -ESHUTDOWN;
-		}
-		if (atomic_load(&vm->freezing)) {
-			pthread_mutex_unlock(&fr->lock);
-			return -EAGAIN;
-		}
-		if (fr->stuck) {
-			/* Nothing can be evicted (swap full, writes failing):
-			 * keep the page anyway, beyond the budget, rather
-			 * than lose data or stop the program. */
-			fr->overflow++;
-			account(fr, 1);
-			pthread_mutex_unlock(&fr->lock);
-			return 0;
+			return rc;
 		}
 		if (!waited) {
 			waited = true;
-			st_add(&vm->ev.st, C_FRAME_WAIT, 1);
+			st_add(fr->st, C_FRAME_WAIT, 1);
 		}
 		fr->waiting++;
+		struct fr_wake w = wake_if(fr, true);
 		pthread_mutex_unlock(&fr->lock);
-		evictor_kick(vm);
+		wake_call(w);
 		pthread_mutex_lock(&fr->lock);
-		if (fr->nfree == 0 && !fr->stuck && !atomic_load(&vm->stopping) &&
-		    !atomic_load(&vm->freezing))
+		if (fr->nfree == 0 && !fr->stuck &&
+		    !atomic_load(fr->stopping) && !atomic_load(fr->freezing))
 			pthread_cond_wait(&fr->cond, &fr->lock);
 		fr->waiting--;
 	}
 	*f = fr->free[--fr->nfree];
 	account(fr, 1);
-	kick = fr->nfree < fr->low;
+	struct fr_wake w = wake_if(fr, fr->nfree < fr->low);
 	pthread_mutex_unlock(&fr->lock);
-	if (kick)
-		evictor_kick(vm);
+	wake_call(w);
 	return 0;
 }
 
-int frame_try_get(struct lp_vm *vm, uint32_t *f)
+int frame_try_get(struct lp_frames *fr, uint32_t *f)
 {
-	struct lp_frames *fr = &vm->fr;
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&fr->lock);
@@ -185,82 +266,64 @@ int frame_try_get(struct lp_vm *vm, uint32_t *f)
 		account(fr, 1);
 		rc = 0;
 	}
-	bool kick = fr->n && fr->nfree < fr->low;
+	struct fr_wake w = wake_if(fr, fr->n && fr->nfree < fr->low);
 	pthread_mutex_unlock(&fr->lock);
-	if (kick)
-		evictor_kick(vm);
+	wake_call(w);
 	return rc;
 }
 
-void frame_kva_release(struct lp_vm *vm, uint32_t f)
+void frame_kva_release(struct lp_frames *fr, uint32_t f)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	if (f == LP_NO_FRAME)
 		return;
 	pthread_mutex_lock(&fr->lock);
-	if (fr->tab[f].kva == KVA_FULL) {
-		fr->tab[f].kva = KVA_RELEASE;
-		fr->relq[fr->nrelq++] = f;
-	}
+	queue_release(fr, f);
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frame_put(struct lp_vm *vm, uint32_t f)
+void frame_put(struct lp_frames *fr, uint32_t f)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	pthread_mutex_lock(&fr->lock);
 	if (f == LP_NO_FRAME) {
 		if (fr->n && fr->overflow)
 			fr->overflow--;
 	} else {
-		fr->free[fr->nfree++] = f;
-		pthread_cond_broadcast(&fr->cond);
+		push_free(fr, f);
 	}
 	account(fr, -1);
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frame_install(struct lp_vm *vm, uint32_t f, struct lp_page *pg)
+void frame_install(struct lp_frames *fr, uint32_t f, struct lp_page *pg)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	if (f == LP_NO_FRAME)
 		return;
 	pthread_mutex_lock(&fr->lock);
-	fr->tab[f].page = pg;
-	fr->ref[f] = 1;
-	fr->pops->insert(fr->pol, f, pg->vpn);
-	fr->tab[f].in_policy = 1;
+	join_policy(fr, f, pg);
 	/* A fault waiting for a frame: the evictor may have found nothing to
 	 * evict a moment ago (this frame was held while it was being filled,
 	 * readahead): tell it there is a candidate now. */
-	bool kick = fr->waiting > 0;
+	struct fr_wake w = wake_if(fr, fr->waiting > 0);
 	pthread_mutex_unlock(&fr->lock);
-	if (kick)
-		evictor_kick(vm);
+	wake_call(w);
 }
 
-void frame_touch(struct lp_vm *vm, uint32_t f)
+void frame_touch(struct lp_frames *fr, uint32_t f)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	if (f == LP_NO_FRAME)
 		return;
 	pthread_mutex_lock(&fr->lock);
 	fr->ref[f] = 1;
-	if (fr->tab[f].in_policy)
+	/* hit is optional: a policy that reads the bits needs no call. */
+	if (fr->tab[f].in_policy && fr->pops->hit)
 		fr->pops->hit(fr->pol, f);
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frame_release(struct lp_vm *vm, uint32_t f)
+void frame_release(struct lp_frames *fr, uint32_t f)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	if (f == LP_NO_FRAME) {
-		frame_put(vm, f);
+		frame_put(fr, f);
 		return;
 	}
 	pthread_mutex_lock(&fr->lock);
@@ -271,50 +334,35 @@ void frame_release(struct lp_vm *vm, uint32_t f)
 	}
 	fe->page = NULL;
 	fr->ref[f] = 0;
-	if (fe->kva == KVA_FULL) {
-		fe->kva = KVA_RELEASE;
-		fr->relq[fr->nrelq++] = f;
-	}
-	if (!fe->busy) {
-		fr->free[fr->nfree++] = f;
-		pthread_cond_broadcast(&fr->cond);
-	}
+	queue_release(fr, f);
+	if (!fe->busy)
+		push_free(fr, f);
 	account(fr, -1);
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frame_idle(struct lp_vm *vm, uint32_t f)
+void frame_idle(struct lp_frames *fr, uint32_t f)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	pthread_mutex_lock(&fr->lock);
 	struct lp_frame *fe = &fr->tab[f];
 	fe->busy = 0;
-	if (!fe->page) {
-		fr->free[fr->nfree++] = f;
-		pthread_cond_broadcast(&fr->cond);
-	} else if (!fe->in_policy) {
-		fr->ref[f] = 1;
-		fr->pops->insert(fr->pol, f, fe->page->vpn);
-		fe->in_policy = 1;
-	}
+	if (!fe->page)
+		push_free(fr, f);
+	else if (!fe->in_policy)
+		join_policy(fr, f, fe->page);
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frame_overflow(struct lp_vm *vm, int delta)
+void frame_overflow(struct lp_frames *fr, int delta)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	pthread_mutex_lock(&fr->lock);
 	fr->overflow = (uint64_t)((int64_t)fr->overflow + delta);
 	account(fr, delta);
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frame_set_page(struct lp_vm *vm, uint32_t f, struct lp_page *pg)
+void frame_set_page(struct lp_frames *fr, uint32_t f, struct lp_page *pg)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	if (f == LP_NO_FRAME)
 		return;
 	pthread_mutex_lock(&fr->lock);
@@ -322,10 +370,8 @@ void frame_set_page(struct lp_vm *vm, uint32_t f, struct lp_page *pg)
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frame_overflow_note(struct lp_vm *vm, uint64_t vpn)
+void frame_overflow_note(struct lp_frames *fr, uint64_t vpn)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	pthread_mutex_lock(&fr->lock);
 	if (fr->nov == fr->capov) {
 		uint32_t cap = fr->capov ? 2 * fr->capov : 64;
@@ -341,9 +387,8 @@ void frame_overflow_note(struct lp_vm *vm, uint64_t vpn)
 	pthread_mutex_unlock(&fr->lock);
 }
 
-int frame_overflow_next(struct lp_vm *vm, uint64_t *vpn)
+int frame_overflow_next(struct lp_frames *fr, uint64_t *vpn)
 {
-	struct lp_frames *fr = &vm->fr;
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&fr->lock);
@@ -356,9 +401,8 @@ int frame_overflow_next(struct lp_vm *vm, uint64_t *vpn)
 	return rc;
 }
 
-int frame_adopt(struct lp_vm *vm, struct lp_page *pg)
+int frame_adopt(struct lp_frames *fr, struct lp_page *pg)
 {
-	struct lp_frames *fr = &vm->fr;
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&fr->lock);
@@ -367,10 +411,7 @@ int frame_adopt(struct lp_vm *vm, struct lp_page *pg)
 		/* Counted in `used` since it came in: only the kind changes. */
 		if (fr->overflow)
 			fr->overflow--;
-		fr->tab[f].page = pg;
-		fr->ref[f] = 1;
-		fr->pops->insert(fr->pol, f, pg->vpn);
-		fr->tab[f].in_policy = 1;
+		join_policy(fr, f, pg);
 		pg->frame = f;
 		rc = 0;
 	}
@@ -378,10 +419,8 @@ int frame_adopt(struct lp_vm *vm, struct lp_page *pg)
 	return rc;
 }
 
-bool frame_overflow_pending(struct lp_vm *vm)
+bool frame_overflow_pending(struct lp_frames *fr)
 {
-	struct lp_frames *fr = &vm->fr;
-
 	pthread_mutex_lock(&fr->lock);
 	bool any = fr->nov > 0;
 	pthread_mutex_unlock(&fr->lock);

@@ -12,6 +12,14 @@
  * holds content; slots are released (MADV_DONTNEED) by the evictor, in
  * batches, before the slot is used again.
  *
+ * The table is an object of its own (struct lp_frames): it knows nothing of
+ * the vm that owns it.  What it needs from around it comes in at
+ * frames_init() (struct lp_frames_cfg: the stop and freeze flags that end a
+ * wait for a frame, the statistics block that counts the waits, the
+ * userfaultfd the kva area is registered on), and whoever frees frames (the
+ * evictor) installs a wake callback with frames_set_wake(): the table calls
+ * it, without its lock, when frames run short.
+ *
  * Everything here is protected by frames.lock (taken after a stripe lock,
  * never before one), except the kva slot contents, owned as page.h says.
  */
@@ -19,13 +27,13 @@
 #define LP_FRAME_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "page.h"
 #include "policy.h"
-
-struct lp_page;
-struct lp_vm;
+#include "stats.h"
 
 enum lp_kva_state {
 	KVA_EMPTY,   /* no page behind the slot */
@@ -64,11 +72,40 @@ struct lp_frames {
 	uint64_t overflow;        /* resident pages without a frame (swap full) */
 	uint64_t *ovq;            /* page numbers of overflow pages, to adopt */
 	uint32_t nov, capov;
+	/* From the owner, at frames_init() (struct lp_frames_cfg). */
+	int uffd;
+	const atomic_bool *stopping, *freezing;
+	struct lp_tstats *st;
+	/* frames_set_wake(): asks for frames to be freed; NULL: nobody to
+	 * ask.  Called without the lock. */
+	void (*wake)(void *ctx);
+	void *wake_ctx;
 };
 
-int frames_init(struct lp_vm *vm, uint32_t n, const char *policy,
-		uint64_t seed);
-void frames_fini(struct lp_vm *vm);
+/* What the owner of a frame table tells frames_init().  With n == 0 only
+ * the accounting of frame_get()/frame_put() is used: the rest may be 0. */
+struct lp_frames_cfg {
+	uint32_t n;                  /* budget in frames; 0: unlimited */
+	const char *policy;          /* its name; NULL: "clock" */
+	uint64_t seed;               /* the policy's randomness */
+	uint32_t ra_max;             /* largest readahead window, in frames:
+				      * two of them are kept free */
+	int uffd;                    /* the kva area is registered on it */
+	const atomic_bool *stopping; /* set: a wait ends, -ESHUTDOWN */
+	const atomic_bool *freezing; /* set: a wait ends, -EAGAIN */
+	struct lp_tstats *st;        /* counts C_FRAME_WAIT */
+};
+
+/* 0, -ENOENT (no such policy), -ENOMEM, or the registration's error;
+ * frames_fini() either way (the lock and condition exist from the start). */
+int frames_init(struct lp_frames *fr, const struct lp_frames_cfg *cfg);
+void frames_fini(struct lp_frames *fr);
+/* Install (or, wake NULL, remove) the callback that asks for frames to be
+ * freed: when a frame_get() is about to wait, when free frames fall under
+ * the low watermark, and when a frame becomes a candidate while a fault
+ * waits.  wake(ctx) must not block; it is called without fr->lock. */
+void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx),
+		     void *ctx);
 
 static inline uintptr_t kva_of(const struct lp_frames *fr, uint32_t f)
 {
@@ -77,50 +114,51 @@ static inline uintptr_t kva_of(const struct lp_frames *fr, uint32_t f)
 
 /*
  * Take a free frame for a page about to be filled, waiting for the evictor
- * when none is free.  *f = LP_NO_FRAME with return 0 when the budget is
- * unlimited, or when the evictor cannot make room (swap full): the page is
- * then kept without a frame and counted as overflow.  -ESHUTDOWN when the
- * vm is being destroyed.
+ * (the wake callback) when none is free.  *f = LP_NO_FRAME with return 0
+ * when the budget is unlimited, or when the evictor cannot make room (swap
+ * full, fr->stuck): the page is then kept without a frame and counted as
+ * overflow.  A wait ends with -ESHUTDOWN once *stopping is set, -EAGAIN
+ * once *freezing is set; the owner broadcasts fr->cond after setting them.
  */
-int frame_get(struct lp_vm *vm, uint32_t *f);
+int frame_get(struct lp_frames *fr, uint32_t *f);
 /* A free frame without waiting, for readahead: only while another one stays
  * free for a fault and nobody waits.  0 or -EAGAIN. */
-int frame_try_get(struct lp_vm *vm, uint32_t *f);
+int frame_try_get(struct lp_frames *fr, uint32_t *f);
 /* Give back a frame taken by frame_get() and never installed. */
-void frame_put(struct lp_vm *vm, uint32_t f);
+void frame_put(struct lp_frames *fr, uint32_t f);
 /* Under pg's stripe lock: pg now holds frame f and is resident: tell the
  * policy (a miss). */
-void frame_install(struct lp_vm *vm, uint32_t f, struct lp_page *pg);
+void frame_install(struct lp_frames *fr, uint32_t f, struct lp_page *pg);
 /* Under pg's stripe lock: an observed re-use of pg's frame (a hit). */
-void frame_touch(struct lp_vm *vm, uint32_t f);
+void frame_touch(struct lp_frames *fr, uint32_t f);
 /*
  * Under pg's stripe lock: pg lets go of frame f (unmapped or evicted).
  * When the frame's kva slot holds content it is queued for release.  If the
  * evictor is busy with f, the frame is freed when it lets go (frame_idle).
  * Never waits.
  */
-void frame_release(struct lp_vm *vm, uint32_t f);
+void frame_release(struct lp_frames *fr, uint32_t f);
 /* The evictor lets go of busy frame f: back to the policy when a page still
  * holds it, to the free list when it was released meanwhile. */
-void frame_idle(struct lp_vm *vm, uint32_t f);
+void frame_idle(struct lp_frames *fr, uint32_t f);
 /* Under the page's stripe lock: the kva slot of f no longer holds needed
  * content; the evictor releases it. */
-void frame_kva_release(struct lp_vm *vm, uint32_t f);
+void frame_kva_release(struct lp_frames *fr, uint32_t f);
 /* Under the page's stripe lock: frame f now belongs to page struct pg (the
  * page moved: mremap). */
-void frame_set_page(struct lp_vm *vm, uint32_t f, struct lp_page *pg);
+void frame_set_page(struct lp_frames *fr, uint32_t f, struct lp_page *pg);
 /* Count a frameless resident page in or out. */
-void frame_overflow(struct lp_vm *vm, int delta);
+void frame_overflow(struct lp_frames *fr, int delta);
 /* Under pg's stripe lock: page vpn came in without a frame (frame_get gave
  * LP_NO_FRAME under a budget): remember it, to adopt it later. */
-void frame_overflow_note(struct lp_vm *vm, uint64_t vpn);
+void frame_overflow_note(struct lp_frames *fr, uint64_t vpn);
 /* Page number of a frameless page to adopt, while frames are free again
  * (nfree >= low, nobody waits, not stuck): 0 or -EAGAIN. */
-int frame_overflow_next(struct lp_vm *vm, uint64_t *vpn);
+int frame_overflow_next(struct lp_frames *fr, uint64_t *vpn);
 /* Under pg's stripe lock: frameless resident pg takes a free frame and
  * joins the policy (the budget holds again).  0 or -EAGAIN (none free). */
-int frame_adopt(struct lp_vm *vm, struct lp_page *pg);
+int frame_adopt(struct lp_frames *fr, struct lp_page *pg);
 /* Whether the evictor has overflow pages to adopt. */
-bool frame_overflow_pending(struct lp_vm *vm);
+bool frame_overflow_pending(struct lp_frames *fr);
 
 #endif /* LP_FRAME_H */

@@ -146,7 +146,7 @@ static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
 		struct lp_page *stale = spt_find(&vm->spt, nvpn);
 		if (stale && !page_owned(stale) && !(stale->flags & PGF_IO)) {
 			if (stale->state == PG_RESIDENT || stale->state == PG_PARKED)
-				frame_release(vm, stale->frame);
+				frame_release(&vm->fr, stale->frame);
 			page_remove(vm, stale);
 		}
 		spt_unlock(s);
@@ -159,7 +159,7 @@ static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
 			swap_set_owner(vm->swap, pg->slot, nvpn);
 		/* A frameless page (beyond the budget) is adopted by number. */
 		if (pg->state == PG_RESIDENT && pg->frame == LP_NO_FRAME && vm->fr.n)
-			frame_overflow_note(vm, nvpn);
+			frame_overflow_note(&vm->fr, nvpn);
 		bool poisoned = pg->flags & PGF_POISONED;
 		pg->flags &= (uint16_t)~PGF_POISONED;
 		spt_unlock(s);

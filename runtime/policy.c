@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The table of eviction policies. */
+/* The table of eviction policies, and the life of a policy's state. */
 #include "policy.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lazypage/lazypage.h"
@@ -38,6 +40,31 @@ const struct lp_policy_ops *policy_find(const char *name)
 		if (!strcmp(lp_policy_table[i]->name, name))
 			return lp_policy_table[i];
 	return NULL;
+}
+
+int policy_create(const struct lp_policy_ops *ops, void **state,
+		  uint32_t nframes, struct lp_policy_host *h, uint64_t seed)
+{
+	void *p = calloc(1, ops->size);
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	rc = ops->init(p, nframes, h, seed);
+	if (rc) {
+		policy_destroy(ops, p);
+		return rc;
+	}
+	*state = p;
+	return 0;
+}
+
+void policy_destroy(const struct lp_policy_ops *ops, void *state)
+{
+	if (!state)
+		return;
+	ops->fini(state);
+	free(state);
 }
 
 static const char *names[sizeof(lp_policy_table) / sizeof(lp_policy_table[0])];

@@ -18,11 +18,17 @@
  *
  * Calls into a policy are serialised by the host (the runtime holds its
  * frame lock); a policy needs no locking of its own and must not block.
+ *
+ * A policy's state is one struct of ops->size bytes: policy_create()
+ * allocates it zeroed and has ops->init() fill it in, policy_destroy()
+ * has ops->fini() free what init() allocated and frees the struct.  The
+ * optional ops (miss, hit) may be NULL: the host checks before it calls.
  */
 #ifndef LP_POLICY_H
 #define LP_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct lp_policy_host {
@@ -52,13 +58,17 @@ struct lp_policy_ops {
 	const char *summary;
 	bool uses_ref;  /* reads reference bits (sampling cost in the runtime) */
 	bool uses_hits; /* wants every hit: exact only in the simulator */
-	/* Create the policy's state for nframes frames; seed for randomness. */
-	int (*create)(void **state, uint32_t nframes, struct lp_policy_host *h,
-		      uint64_t seed);
-	void (*destroy)(void *state);
+	size_t size;    /* of the state */
+	/* Set up the zeroed state for nframes frames; seed for randomness.
+	 * 0 or -errno; fini() is called either way, on what init() left. */
+	int (*init)(void *state, uint32_t nframes, struct lp_policy_host *h,
+		    uint64_t seed);
+	/* Free what init() allocated (the state itself is the host's). */
+	void (*fini)(void *state);
 	/* Page key (its page number) was brought into frame f: a miss. */
 	void (*insert)(void *state, uint32_t f, uint64_t key);
-	/* An observed use of resident frame f. */
+	/* Optional (NULL: a use changes nothing but the reference bit, which
+	 * the host sets).  An observed use of resident frame f. */
 	void (*hit)(void *state, uint32_t f);
 	/* Optional (NULL: not needed).  A miss on key is being served: the
 	 * next calls are evict() when no frame is free, then insert() of
@@ -76,5 +86,12 @@ struct lp_policy_ops {
 extern const struct lp_policy_ops *const lp_policy_table[];
 
 const struct lp_policy_ops *policy_find(const char *name);
+
+/* A state of ops's policy for nframes frames, in *state: 0, -ENOMEM, or
+ * init()'s error (nothing is left allocated then). */
+int policy_create(const struct lp_policy_ops *ops, void **state,
+		  uint32_t nframes, struct lp_policy_host *h, uint64_t seed);
+/* Frees a state of policy_create(); NULL does nothing. */
+void policy_destroy(const struct lp_policy_ops *ops, void *state);
 
 #endif /* LP_POLICY_H */

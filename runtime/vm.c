@@ -223,8 +223,11 @@ int vm_create_why(struct lp_vm **out, const struct lp_config *cfg,
 	if (rc)
 		goto fail;
 	vm->fr_up = true;
-	rc = frames_init(vm, (uint32_t)cfg->frames, policy,
-			 (uint64_t)prim_now_ns());
+	rc = frames_init(&vm->fr, &(struct lp_frames_cfg){
+		.n = (uint32_t)cfg->frames, .policy = policy,
+		.seed = (uint64_t)prim_now_ns(), .ra_max = LP_RA_MAX,
+		.uffd = vm->uffd, .stopping = &vm->stopping,
+		.freezing = &vm->freezing, .st = &vm->ev.st });
 	if (rc)
 		goto fail;
 	why->part = VM_PART_SWAP;
@@ -399,7 +402,7 @@ void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 		if (pg) {
 			settle(vm, s, pg);
 			if (pg->state == PG_RESIDENT || pg->state == PG_PARKED)
-				frame_release(vm, pg->frame);
+				frame_release(&vm->fr, pg->frame);
 			page_remove(vm, pg);
 		}
 		spt_unlock(s);
@@ -471,7 +474,7 @@ void lp_vm_destroy(struct lp_vm *vm)
 	}
 	io_teardown(&vm->api_io);
 	if (vm->fr_up)
-		frames_fini(vm);
+		frames_fini(&vm->fr);
 	swap_close(vm->swap);
 	if (vm->uffd >= 0)
 		close(vm->uffd);

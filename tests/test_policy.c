@@ -316,7 +316,7 @@ Test(hand, random_is_seeded_and_uniform)
 	void *st;
 
 	for (int run = 0; run < 2; run++) {
-		cr_assert_eq(ops->create(&st, N, &h, 42), 0);
+		cr_assert_eq(policy_create(ops, &st, N, &h, 42), 0);
 		for (uint32_t f = 0; f < N; f++)
 			ops->insert(st, f, f);
 		for (int i = 0; i < ROUNDS; i++) {
@@ -329,7 +329,7 @@ Test(hand, random_is_seeded_and_uniform)
 				count[f]++;
 			ops->insert(st, f, f);
 		}
-		ops->destroy(st);
+		policy_destroy(ops, st);
 	}
 	cr_assert_arr_eq(seq[0], seq[1], sizeof(seq[0]), "not reproducible");
 	/* Chi-square with 15 degrees of freedom: 37.7 is p = 0.001. */
@@ -904,7 +904,7 @@ static void runtime_view(const struct lp_policy_ops *ops, uint32_t n,
 	fk.h.ref = fk.ref;
 	fk.h.clear_ref = fake_clear;
 	fk.h.ctx = &fk;
-	cr_assert_eq(ops->create(&st, n, &fk.h, seed), 0);
+	cr_assert_eq(policy_create(ops, &st, n, &fk.h, seed), 0);
 	cr_assert_eq(ops->evict(st, &f), -ENOENT, "%s: evicts from nothing",
 		     ops->name);
 
@@ -917,7 +917,8 @@ static void runtime_view(const struct lp_policy_ops *ops, uint32_t n,
 			if (f < n) {
 				if (!fk.ref[f]) {
 					fk.ref[f] = 1;
-					ops->hit(st, f);
+					if (ops->hit)
+						ops->hit(st, f);
 				}
 				continue;
 			}
@@ -970,7 +971,7 @@ static void runtime_view(const struct lp_policy_ops *ops, uint32_t n,
 		     ops->name);
 	cr_assert_not(fk.stray, "%s cleared the bit of a free frame",
 		      ops->name);
-	ops->destroy(st);
+	policy_destroy(ops, st);
 }
 
 Test(runtime_view, no_policy_loses_a_frame)
@@ -996,14 +997,15 @@ Test(runtime_view, remove_in_the_middle)
 		fk.h.clear_ref = fake_clear;
 		fk.h.ctx = &fk;
 		fk.h.all_uses = true;
-		cr_assert_eq(ops->create(&st, 16, &fk.h, 1), 0);
+		cr_assert_eq(policy_create(ops, &st, 16, &fk.h, 1), 0);
 		for (f = 0; f < 16; f++) {
 			fk.ref[f] = 1;
 			ops->insert(st, f, 100 + f);
 			left[f] = true;
 		}
 		for (f = 0; f < 16; f += 3) /* some move to other lists */
-			ops->hit(st, f);
+			if (ops->hit)
+				ops->hit(st, f);
 		for (f = 4; f < 12; f += 2) {
 			ops->remove(st, f);
 			left[f] = false;
@@ -1015,7 +1017,7 @@ Test(runtime_view, remove_in_the_middle)
 			left[f] = false;
 		}
 		cr_assert_eq(ops->evict(st, &f), -ENOENT, "%s", *name);
-		ops->destroy(st);
+		policy_destroy(ops, st);
 	}
 }
 
@@ -1080,17 +1082,17 @@ Test(runtime_view, sampled_policies_still_pay)
 }
 
 /* The simulator catches a policy that breaks its contract. */
-static int bad_create(void **s, uint32_t n, struct lp_policy_host *h,
-		      uint64_t seed)
+static int bad_init(void *s, uint32_t n, struct lp_policy_host *h,
+		    uint64_t seed)
 {
+	(void)s;
 	(void)n;
 	(void)h;
 	(void)seed;
-	*s = NULL;
 	return 0;
 }
 
-static void bad_destroy(void *s)
+static void bad_fini(void *s)
 {
 	(void)s;
 }
@@ -1118,7 +1120,7 @@ static int bad_evict(void *s, uint32_t *f)
 Test(sim, rejects_a_policy_that_evicts_twice)
 {
 	static const struct lp_policy_ops bad = {
-		.name = "bad", .create = bad_create, .destroy = bad_destroy,
+		.name = "bad", .size = 1, .init = bad_init, .fini = bad_fini,
 		.insert = bad_insert, .hit = bad_hit, .remove = bad_hit,
 		.evict = bad_evict,
 	};

@@ -106,7 +106,7 @@ static bool hold_everything(struct lp_vm *vm, struct held *h)
 		pthread_mutex_unlock(&vm->fr.lock);
 		if (!any)
 			break;
-		cr_assert_eq(frame_get(vm, &h->f[h->nf]), 0);
+		cr_assert_eq(frame_get(&vm->fr, &h->f[h->nf]), 0);
 		h->nf++;
 	}
 	pthread_rwlock_unlock(&vm->freeze_lock);
@@ -159,7 +159,7 @@ Test(stall, fault_waiting_while_every_victim_is_owned, .timeout = 120)
 	pthread_join(th, NULL);
 
 	for (unsigned i = 0; i < h.nf; i++)
-		frame_put(vm, h.f[i]);
+		frame_put(&vm->fr, h.f[i]);
 	for (unsigned i = 0; i < NFILL; i++)
 		cr_assert_eq(check_page(p, i, 1), -1, "page %u", i);
 	cr_assert_eq(check_page(p, NPAGES - 1, 1), -1);

@@ -45,36 +45,25 @@ struct twoq {
 	struct lp_policy_host *h;
 };
 
-static void twoq_destroy(void *state)
+static void twoq_fini(void *state)
 {
 	struct twoq *p = state;
 
-	wlinks_fini(&p->w);
-	ghost_fini(&p->g);
-	free(p->key);
-	free(p);
+	ghost_frames_fini(&p->g, &p->w, p->key);
 }
 
-static int twoq_create(void **state, uint32_t n, struct lp_policy_host *h,
-		       uint64_t seed)
+static int twoq_init(void *state, uint32_t n, struct lp_policy_host *h,
+		     uint64_t seed)
 {
-	struct twoq *p = calloc(1, sizeof(*p));
+	struct twoq *p = state;
 
 	(void)seed;
-	if (!p)
-		return -ENOMEM;
-	p->key = calloc(n, sizeof(*p->key));
-	if (wlinks_init(&p->w, n) || ghost_init(&p->g, n / 2 ? n / 2 : 1) ||
-	    !p->key) {
-		twoq_destroy(p);
-		return -ENOMEM;
-	}
 	wl_init(&p->a1in, 1);
 	wl_init(&p->am, 2);
 	flist_init(&p->a1out, 1);
 	p->h = h;
-	*state = p;
-	return 0;
+	/* Kout: half the frames. */
+	return ghost_frames_init(&p->g, n / 2 ? n / 2 : 1, &p->w, &p->key, n);
 }
 
 static void twoq_miss(void *state, uint64_t key)
@@ -147,8 +136,9 @@ const struct lp_policy_ops lp_policy_2q = {
 	.summary = "2Q: FIFO A1in, ghost A1out, LRU Am (VLDB'94)",
 	.uses_ref = true,
 	.uses_hits = true,
-	.create = twoq_create,
-	.destroy = twoq_destroy,
+	.size = sizeof(struct twoq),
+	.init = twoq_init,
+	.fini = twoq_fini,
 	.insert = twoq_insert,
 	.hit = twoq_hit,
 	.remove = twoq_remove,

@@ -27,186 +27,120 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "../policy.h"
-#include "ghost.h"
-#include "window.h"
-
-enum { IN_NONE, IN_B1, IN_B2 };
+#include "adaptive.h"
 
 struct arc {
-	struct wlinks w;
-	struct wlist t1, t2;  /* head: LRU */
-	uint64_t *key;
-	struct ghost g;
-	struct flist b1, b2;  /* over g.l; head: LRU */
-	uint32_t c, p;
+	struct adir d;        /* T1, T2: head LRU */
 	/* The miss announced by miss(), until insert() serves it. */
 	bool pending;
 	bool discard;         /* case IV with |T1| = c: T1's LRU, no ghost */
 	uint8_t where;        /* IN_*: where the key was found */
 	uint64_t pkey;
-	struct lp_policy_host *h;
 };
 
-static void arc_destroy(void *state)
+static void arc_fini(void *state)
 {
 	struct arc *p = state;
 
-	wlinks_fini(&p->w);
-	ghost_fini(&p->g);
-	free(p->key);
-	free(p);
+	adir_fini(&p->d);
 }
 
-static int arc_create(void **state, uint32_t n, struct lp_policy_host *h,
-		      uint64_t seed)
+static int arc_init(void *state, uint32_t n, struct lp_policy_host *h,
+		    uint64_t seed)
 {
-	struct arc *p;
+	struct arc *p = state;
 
 	(void)seed;
-	/* The 2n ghost slots are numbered below FL_NIL. */
-	if (n > (UINT32_MAX - 1) / 2)
-		return -EINVAL;
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->c = n;
-	p->key = calloc(n, sizeof(*p->key));
-	if (wlinks_init(&p->w, n) || ghost_init(&p->g, 2 * n) || !p->key) {
-		arc_destroy(p);
-		return -ENOMEM;
-	}
-	wl_init(&p->t1, 1);
-	wl_init(&p->t2, 2);
-	flist_init(&p->b1, 1);
-	flist_init(&p->b2, 2);
-	p->h = h;
-	*state = p;
-	return 0;
+	return adir_init(&p->d, n, h);
 }
 
-static void drop_lru(struct arc *p, struct flist *b)
-{
-	ghost_del(&p->g, flist_pop(&p->g.l, b));
-}
-
-/* Cases II and III: adapt p to a ghost hit; returns IN_*. */
-static uint8_t adapt(struct arc *p, uint32_t g)
-{
-	uint32_t b1 = p->b1.count, b2 = p->b2.count;
-
-	if (g == FL_NIL)
-		return IN_NONE;
-	if (flist_has(&p->g.l, &p->b1, g)) {
-		uint32_t d = b2 / b1 > 1 ? b2 / b1 : 1;
-		p->p = p->c - p->p > d ? p->p + d : p->c;
-		return IN_B1;
-	}
-	uint32_t d = b1 / b2 > 1 ? b1 / b2 : 1;
-	p->p = p->p > d ? p->p - d : 0;
-	return IN_B2;
-}
 
 static void arc_miss(void *state, uint64_t key)
 {
 	struct arc *p = state;
-	uint32_t t1 = wl_count(&p->t1), t2 = wl_count(&p->t2);
-	uint32_t b1 = p->b1.count, b2 = p->b2.count;
+	uint32_t t1 = wl_count(&p->d.t1), t2 = wl_count(&p->d.t2);
+	uint32_t b1 = p->d.b1.count, b2 = p->d.b2.count;
 
 	p->pending = true;
 	p->discard = false;
 	p->pkey = key;
-	p->where = adapt(p, ghost_find(&p->g, key));
+	p->where = adir_adapt(&p->d, ghost_find(&p->d.g, key));
 	if (p->where != IN_NONE)
 		return;
 	/* Case IV. */
-	if (t1 + b1 == p->c) {
-		if (t1 < p->c)
-			drop_lru(p, &p->b1);
+	if (t1 + b1 == p->d.c) {
+		if (t1 < p->d.c)
+			adir_drop_lru(&p->d, &p->d.b1);
 		else
 			p->discard = true;
-	} else if (t1 + t2 + b1 + b2 == 2 * p->c) {
-		drop_lru(p, &p->b2);
+	} else if (t1 + t2 + b1 + b2 == 2 * p->d.c) {
+		adir_drop_lru(&p->d, &p->d.b2);
 	}
 }
 
 static void arc_insert(void *state, uint32_t f, uint64_t key)
 {
 	struct arc *p = state;
-	uint32_t g = ghost_find(&p->g, key);
+	uint32_t g = ghost_find(&p->d.g, key);
 
-	p->key[f] = key;
-	if (!p->pending || p->pkey != key) {
-		/* Not announced (the runtime): adapt now, trim the
-		 * directory as case IV would have. */
-		if (adapt(p, g) == IN_NONE) {
-			uint32_t t1 = wl_count(&p->t1), t2 = wl_count(&p->t2);
-			uint32_t b1 = p->b1.count, b2 = p->b2.count;
-			if (t1 + b1 >= p->c && b1)
-				drop_lru(p, &p->b1);
-			else if (t1 + t2 + b1 + b2 >= 2 * p->c && b2)
-				drop_lru(p, &p->b2);
-		}
-	}
+	p->d.key[f] = key;
+	/* Not announced (the runtime): adapt now, trim the directory as
+	 * case IV would have. */
+	if ((!p->pending || p->pkey != key) &&
+	    adir_adapt(&p->d, g) == IN_NONE)
+		adir_trim(&p->d);
 	p->pending = false;
-	if (g == FL_NIL) {
-		wl_push(&p->w, &p->t1, f);
-		return;
-	}
-	flist_del(&p->g.l, flist_has(&p->g.l, &p->b1, g) ? &p->b1 : &p->b2, g);
-	ghost_del(&p->g, g);
-	wl_push(&p->w, &p->t2, f);
+	adir_join(&p->d, f, g);
 }
 
 static void arc_hit(void *state, uint32_t f)
 {
 	struct arc *p = state;
 
-	if (wl_has(&p->w, &p->t1, f))
-		wl_del(&p->w, &p->t1, f);
+	if (wl_has(&p->d.w, &p->d.t1, f))
+		wl_del(&p->d.w, &p->d.t1, f);
 	else
-		wl_del(&p->w, &p->t2, f);
-	wl_push(&p->w, &p->t2, f);
+		wl_del(&p->d.w, &p->d.t2, f);
+	wl_push(&p->d.w, &p->d.t2, f);
 }
 
 static void arc_remove(void *state, uint32_t f)
 {
 	struct arc *p = state;
 
-	if (wl_has(&p->w, &p->t1, f))
-		wl_del(&p->w, &p->t1, f);
-	else if (wl_has(&p->w, &p->t2, f))
-		wl_del(&p->w, &p->t2, f);
+	adir_remove(&p->d, f);
 }
 
 static int arc_evict(void *state, uint32_t *out)
 {
 	struct arc *p = state;
-	uint32_t t1 = wl_count(&p->t1), f;
+	uint32_t t1 = wl_count(&p->d.t1), f;
 	bool from_t1;
 
-	if (!t1 && !wl_count(&p->t2))
+	if (!t1 && !wl_count(&p->d.t2))
 		return -ENOENT;
 	if (p->pending && p->discard) {
 		p->discard = false;
-		f = wl_pop(&p->w, &p->t1);
+		f = wl_pop(&p->d.w, &p->d.t1);
 		goto out;
 	}
 	/* REPLACE(x, p). */
-	from_t1 = t1 && (t1 > p->p ||
-			 (p->pending && p->where == IN_B2 && t1 == p->p));
-	if (!wl_count(&p->t2))
+	from_t1 = t1 && (t1 > p->d.p ||
+			 (p->pending && p->where == IN_B2 && t1 == p->d.p));
+	if (!wl_count(&p->d.t2))
 		from_t1 = true;
 	if (from_t1) {
-		f = wl_pop(&p->w, &p->t1);
-		flist_push(&p->g.l, &p->b1, ghost_add(&p->g, p->key[f]));
+		f = wl_pop(&p->d.w, &p->d.t1);
+		flist_push(&p->d.g.l, &p->d.b1,
+			   ghost_add(&p->d.g, p->d.key[f]));
 	} else {
-		f = wl_pop(&p->w, &p->t2);
-		flist_push(&p->g.l, &p->b2, ghost_add(&p->g, p->key[f]));
+		f = wl_pop(&p->d.w, &p->d.t2);
+		flist_push(&p->d.g.l, &p->d.b2,
+			   ghost_add(&p->d.g, p->d.key[f]));
 	}
 out:
-	wl_fill(&p->w, &p->t1, p->h);
-	wl_fill(&p->w, &p->t2, p->h);
+	wl_fill(&p->d.w, &p->d.t1, p->d.h);
+	wl_fill(&p->d.w, &p->d.t2, p->d.h);
 	*out = f;
 	return 0;
 }
@@ -217,8 +151,9 @@ const struct lp_policy_ops lp_policy_arc = {
 		   "observed uses, older halves armed)",
 	.uses_ref = true,
 	.uses_hits = true,
-	.create = arc_create,
-	.destroy = arc_destroy,
+	.size = sizeof(struct arc),
+	.init = arc_init,
+	.fini = arc_fini,
 	.insert = arc_insert,
 	.hit = arc_hit,
 	.remove = arc_remove,

@@ -34,95 +34,47 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "../policy.h"
-#include "ghost.h"
-#include "window.h"
+#include "adaptive.h"
 
 struct car {
-	struct wlinks w;
-	struct wlist t1, t2;  /* head: the clock hand */
+	struct adir d;        /* T1, T2: head the clock hand */
 	uint8_t *refd;
-	uint64_t *key;
-	struct ghost g;
-	struct flist b1, b2;  /* over g.l; head: LRU */
-	uint32_t c, p;
-	struct lp_policy_host *h;
 };
 
-static void car_destroy(void *state)
+static void car_fini(void *state)
 {
 	struct car *p = state;
 
-	wlinks_fini(&p->w);
-	ghost_fini(&p->g);
+	adir_fini(&p->d);
 	free(p->refd);
-	free(p->key);
-	free(p);
 }
 
-static int car_create(void **state, uint32_t n, struct lp_policy_host *h,
-		      uint64_t seed)
+static int car_init(void *state, uint32_t n, struct lp_policy_host *h,
+		    uint64_t seed)
 {
-	struct car *p;
+	struct car *p = state;
+	int rc;
 
 	(void)seed;
-	/* The 2n ghost slots are numbered below FL_NIL. */
-	if (n > (UINT32_MAX - 1) / 2)
-		return -EINVAL;
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->c = n;
+	rc = adir_init(&p->d, n, h);
+	if (rc)
+		return rc;
 	p->refd = calloc(n, 1);
-	p->key = calloc(n, sizeof(*p->key));
-	if (wlinks_init(&p->w, n) || ghost_init(&p->g, 2 * n) || !p->refd ||
-	    !p->key) {
-		car_destroy(p);
-		return -ENOMEM;
-	}
-	wl_init(&p->t1, 1);
-	wl_init(&p->t2, 2);
-	flist_init(&p->b1, 1);
-	flist_init(&p->b2, 2);
-	p->h = h;
-	*state = p;
-	return 0;
-}
-
-static void drop_lru(struct car *p, struct flist *b)
-{
-	ghost_del(&p->g, flist_pop(&p->g.l, b));
+	return p->refd ? 0 : -ENOMEM;
 }
 
 static void car_insert(void *state, uint32_t f, uint64_t key)
 {
 	struct car *p = state;
-	uint32_t g = ghost_find(&p->g, key);
-	uint32_t t1 = wl_count(&p->t1), t2 = wl_count(&p->t2);
-	uint32_t b1 = p->b1.count, b2 = p->b2.count;
+	uint32_t g = ghost_find(&p->d.g, key);
 
-	p->key[f] = key;
+	p->d.key[f] = key;
 	p->refd[f] = 0;
-	if (g == FL_NIL) {
-		if (t1 + b1 >= p->c && b1)
-			drop_lru(p, &p->b1);
-		else if (t1 + t2 + b1 + b2 >= 2 * p->c && b2)
-			drop_lru(p, &p->b2);
-		wl_push(&p->w, &p->t1, f);
-		return;
-	}
-	if (flist_has(&p->g.l, &p->b1, g)) {
-		uint32_t d = b2 / b1 > 1 ? b2 / b1 : 1;
-		p->p = p->c - p->p > d ? p->p + d : p->c;
-		flist_del(&p->g.l, &p->b1, g);
-	} else {
-		uint32_t d = b1 / b2 > 1 ? b1 / b2 : 1;
-		p->p = p->p > d ? p->p - d : 0;
-		flist_del(&p->g.l, &p->b2, g);
-	}
-	ghost_del(&p->g, g);
-	wl_push(&p->w, &p->t2, f);
+	if (adir_adapt(&p->d, g) == IN_NONE)
+		adir_trim(&p->d);
+	adir_join(&p->d, f, g);
 }
+
 
 static void car_hit(void *state, uint32_t f)
 {
@@ -135,20 +87,17 @@ static void car_remove(void *state, uint32_t f)
 {
 	struct car *p = state;
 
-	if (wl_has(&p->w, &p->t1, f))
-		wl_del(&p->w, &p->t1, f);
-	else if (wl_has(&p->w, &p->t2, f))
-		wl_del(&p->w, &p->t2, f);
+	adir_remove(&p->d, f);
 }
 
 /* The victim leaves for ghost list b. */
 static uint32_t demote(struct car *p, struct wlist *t, struct flist *b,
 		       uint32_t f)
 {
-	wl_del(&p->w, t, f);
-	uint32_t g = ghost_add(&p->g, p->key[f]);
+	wl_del(&p->d.w, t, f);
+	uint32_t g = ghost_add(&p->d.g, p->d.key[f]);
 	if (g != FL_NIL) /* cannot fail: the directory holds at most 2c */
-		flist_push(&p->g.l, b, g);
+		flist_push(&p->d.g.l, b, g);
 	return f;
 }
 
@@ -157,33 +106,34 @@ static int car_evict(void *state, uint32_t *out)
 	struct car *p = state;
 	uint32_t f, v = FL_NIL;
 
-	if (!wl_count(&p->t1) && !wl_count(&p->t2))
+	if (!wl_count(&p->d.t1) && !wl_count(&p->d.t2))
 		return -ENOENT;
 	/* Ends: each frame passed has its bit cleared. */
 	while (v == FL_NIL) {
-		uint32_t t1 = wl_count(&p->t1);
-		if (t1 && (t1 >= (p->p > 1 ? p->p : 1) || !wl_count(&p->t2))) {
-			f = wl_head(&p->t1);
+		uint32_t t1 = wl_count(&p->d.t1);
+		if (t1 && (t1 >= (p->d.p > 1 ? p->d.p : 1) ||
+			   !wl_count(&p->d.t2))) {
+			f = wl_head(&p->d.t1);
 			if (!p->refd[f]) {
-				v = demote(p, &p->t1, &p->b1, f);
+				v = demote(p, &p->d.t1, &p->d.b1, f);
 				continue;
 			}
 			p->refd[f] = 0;
-			wl_del(&p->w, &p->t1, f);
-			wl_push(&p->w, &p->t2, f);
+			wl_del(&p->d.w, &p->d.t1, f);
+			wl_push(&p->d.w, &p->d.t2, f);
 		} else {
-			f = wl_head(&p->t2);
+			f = wl_head(&p->d.t2);
 			if (!p->refd[f]) {
-				v = demote(p, &p->t2, &p->b2, f);
+				v = demote(p, &p->d.t2, &p->d.b2, f);
 				continue;
 			}
 			p->refd[f] = 0;
-			wl_move_tail(&p->w, &p->t2, f);
+			wl_move_tail(&p->d.w, &p->d.t2, f);
 		}
-		wl_arm(&p->w, p->h, f);
+		wl_arm(&p->d.w, p->d.h, f);
 	}
-	wl_fill(&p->w, &p->t1, p->h);
-	wl_fill(&p->w, &p->t2, p->h);
+	wl_fill(&p->d.w, &p->d.t1, p->d.h);
+	wl_fill(&p->d.w, &p->d.t2, p->d.h);
 	*out = v;
 	return 0;
 }
@@ -193,8 +143,9 @@ const struct lp_policy_ops lp_policy_car = {
 	.summary = "CAR: clock with adaptive replacement (FAST'04)",
 	.uses_ref = true,
 	.uses_hits = false,
-	.create = car_create,
-	.destroy = car_destroy,
+	.size = sizeof(struct car),
+	.init = car_init,
+	.fini = car_fini,
 	.insert = car_insert,
 	.hit = car_hit,
 	.remove = car_remove,

@@ -17,32 +17,23 @@ struct clock {
 	struct lp_policy_host *h;
 };
 
-static int clock_create(void **state, uint32_t n, struct lp_policy_host *h,
-			uint64_t seed)
+static int clock_init(void *state, uint32_t n, struct lp_policy_host *h,
+		      uint64_t seed)
 {
-	struct clock *p = calloc(1, sizeof(*p));
+	struct clock *p = state;
 
 	(void)seed;
-	if (!p)
-		return -ENOMEM;
-	if (flinks_init(&p->l, n)) {
-		flinks_fini(&p->l);
-		free(p);
-		return -ENOMEM;
-	}
 	flist_init(&p->q, 1);
 	p->hand = FL_NIL;
 	p->h = h;
-	*state = p;
-	return 0;
+	return flinks_init(&p->l, n);
 }
 
-static void clock_destroy(void *state)
+static void clock_fini(void *state)
 {
 	struct clock *p = state;
 
 	flinks_fini(&p->l);
-	free(p);
 }
 
 static uint32_t after(struct clock *p, uint32_t f)
@@ -60,12 +51,6 @@ static void clock_insert(void *state, uint32_t f, uint64_t key)
 	flist_insert_before(&p->l, &p->q, p->hand, f);
 	if (p->hand == FL_NIL)
 		p->hand = f;
-}
-
-static void clock_hit(void *state, uint32_t f)
-{
-	(void)state;
-	(void)f; /* the host set the reference bit */
 }
 
 static void clock_remove(void *state, uint32_t f)
@@ -105,10 +90,11 @@ const struct lp_policy_ops lp_policy_clock = {
 	.summary = "second chance on a circle of frames (reference bits)",
 	.uses_ref = true,
 	.uses_hits = false,
-	.create = clock_create,
-	.destroy = clock_destroy,
+	.size = sizeof(struct clock),
+	.init = clock_init,
+	.fini = clock_fini,
 	.insert = clock_insert,
-	.hit = clock_hit,
+	/* no hit: the host set the reference bit, which is all it reads */
 	.remove = clock_remove,
 	.evict = clock_evict,
 };

@@ -11,31 +11,22 @@ struct fifo {
 	struct flist q;
 };
 
-static int fifo_create(void **state, uint32_t n, struct lp_policy_host *h,
-		       uint64_t seed)
+static int fifo_init(void *state, uint32_t n, struct lp_policy_host *h,
+		     uint64_t seed)
 {
-	struct fifo *p = calloc(1, sizeof(*p));
+	struct fifo *p = state;
 
 	(void)h;
 	(void)seed;
-	if (!p)
-		return -ENOMEM;
-	if (flinks_init(&p->l, n)) {
-		flinks_fini(&p->l);
-		free(p);
-		return -ENOMEM;
-	}
 	flist_init(&p->q, 1);
-	*state = p;
-	return 0;
+	return flinks_init(&p->l, n);
 }
 
-static void fifo_destroy(void *state)
+static void fifo_fini(void *state)
 {
 	struct fifo *p = state;
 
 	flinks_fini(&p->l);
-	free(p);
 }
 
 static void fifo_insert(void *state, uint32_t f, uint64_t key)
@@ -44,12 +35,6 @@ static void fifo_insert(void *state, uint32_t f, uint64_t key)
 
 	(void)key;
 	flist_push(&p->l, &p->q, f);
-}
-
-static void fifo_hit(void *state, uint32_t f)
-{
-	(void)state;
-	(void)f;
 }
 
 static void fifo_remove(void *state, uint32_t f)
@@ -76,10 +61,10 @@ const struct lp_policy_ops lp_policy_fifo = {
 	.summary = "first in, first out",
 	.uses_ref = false,
 	.uses_hits = false,
-	.create = fifo_create,
-	.destroy = fifo_destroy,
+	.size = sizeof(struct fifo),
+	.init = fifo_init,
+	.fini = fifo_fini,
 	.insert = fifo_insert,
-	.hit = fifo_hit,
 	.remove = fifo_remove,
 	.evict = fifo_evict,
 };

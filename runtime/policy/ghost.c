@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "window.h"
+
 static uint32_t bucket_of(const struct ghost *g, uint64_t key)
 {
 	/* Fibonacci hashing: neighbouring page numbers spread out. */
@@ -77,4 +79,22 @@ void ghost_del(struct ghost *g, uint32_t slot)
 	g->chain[slot] = g->free;
 	g->free = slot;
 	g->used--;
+}
+
+int ghost_frames_init(struct ghost *g, uint64_t cap, struct wlinks *w,
+		      uint64_t **key, uint32_t n)
+{
+	if (cap > FL_NIL - 1)
+		return -EINVAL;
+	*key = calloc(n, sizeof(**key));
+	if (wlinks_init(w, n) || ghost_init(g, (uint32_t)cap) || !*key)
+		return -ENOMEM;
+	return 0;
+}
+
+void ghost_frames_fini(struct ghost *g, struct wlinks *w, uint64_t *key)
+{
+	wlinks_fini(w);
+	ghost_fini(g);
+	free(key);
 }

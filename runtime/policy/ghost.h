@@ -36,6 +36,18 @@ uint32_t ghost_add(struct ghost *g, uint64_t key);
 
 void ghost_del(struct ghost *g, uint32_t slot);
 
+struct wlinks;
+
+/*
+ * What the policies that remember evicted keys keep besides: window links
+ * (window.h) over n frames, the key of each frame (*key), and cap ghost
+ * entries.  -EINVAL when cap slots cannot be numbered below FL_NIL (nothing
+ * allocated), else 0 or -ENOMEM; ghost_frames_fini() either way.
+ */
+int ghost_frames_init(struct ghost *g, uint64_t cap, struct wlinks *w,
+		      uint64_t **key, uint32_t n);
+void ghost_frames_fini(struct ghost *g, struct wlinks *w, uint64_t *key);
+
 static inline bool ghost_full(const struct ghost *g)
 {
 	return g->used == g->cap;

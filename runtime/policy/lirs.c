@@ -57,45 +57,34 @@ struct lirs {
 	struct lp_policy_host *h;
 };
 
-static void lirs_destroy(void *state)
+static void lirs_fini(void *state)
 {
 	struct lirs *p = state;
 
-	wlinks_fini(&p->w);
+	ghost_frames_fini(&p->g, &p->w, p->key);
 	flinks_fini(&p->sl);
-	ghost_fini(&p->g);
-	free(p->key);
-	free(p);
 }
 
-static int lirs_create(void **state, uint32_t n, struct lp_policy_host *h,
-		       uint64_t seed)
+static int lirs_init(void *state, uint32_t n, struct lp_policy_host *h,
+		     uint64_t seed)
 {
-	struct lirs *p;
+	struct lirs *p = state;
 
 	(void)seed;
 	/* The 3n + 1 nodes of S are numbered below FL_NIL. */
 	if (n > (UINT32_MAX - 1) / 3)
 		return -EINVAL;
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
 	p->n = n;
 	p->lhirs = n / 100 ? n / 100 : 1;
 	p->lir_cap = n > p->lhirs ? n - p->lhirs : 0;
-	p->key = calloc(n, sizeof(*p->key));
-	if (wlinks_init(&p->w, n) || flinks_init(&p->sl, 3 * n + 1) ||
-	    ghost_init(&p->g, 2 * n + 1) || !p->key) {
-		lirs_destroy(p);
-		return -ENOMEM;
-	}
+	p->h = h;
 	wl_init(&p->lir, 1);
 	wl_init(&p->q, 2);
 	flist_init(&p->s, 1);
 	flist_init(&p->gq, 1);
-	p->h = h;
-	*state = p;
-	return 0;
+	if (flinks_init(&p->sl, 3 * n + 1))
+		return -ENOMEM;
+	return ghost_frames_init(&p->g, 2 * (uint64_t)n + 1, &p->w, &p->key, n);
 }
 
 static bool in_s(const struct lirs *p, uint32_t x)
@@ -231,8 +220,9 @@ const struct lp_policy_ops lp_policy_lirs = {
 		   "runtime: observed uses, older halves armed)",
 	.uses_ref = true,
 	.uses_hits = true,
-	.create = lirs_create,
-	.destroy = lirs_destroy,
+	.size = sizeof(struct lirs),
+	.init = lirs_init,
+	.fini = lirs_fini,
 	.insert = lirs_insert,
 	.hit = lirs_hit,
 	.remove = lirs_remove,

@@ -30,31 +30,22 @@ struct lru {
 	struct lp_policy_host *h;
 };
 
-static int lru_create(void **state, uint32_t n, struct lp_policy_host *h,
-		      uint64_t seed)
+static int lru_init(void *state, uint32_t n, struct lp_policy_host *h,
+		    uint64_t seed)
 {
-	struct lru *p = calloc(1, sizeof(*p));
+	struct lru *p = state;
 
 	(void)seed;
-	if (!p)
-		return -ENOMEM;
-	if (wlinks_init(&p->w, n)) {
-		wlinks_fini(&p->w);
-		free(p);
-		return -ENOMEM;
-	}
 	wl_init(&p->q, 1);
 	p->h = h;
-	*state = p;
-	return 0;
+	return wlinks_init(&p->w, n);
 }
 
-static void lru_destroy(void *state)
+static void lru_fini(void *state)
 {
 	struct lru *p = state;
 
 	wlinks_fini(&p->w);
-	free(p);
 }
 
 static void lru_insert(void *state, uint32_t f, uint64_t key)
@@ -98,8 +89,9 @@ const struct lp_policy_ops lp_policy_lru = {
 		   "older half armed)",
 	.uses_ref = true,
 	.uses_hits = true,
-	.create = lru_create,
-	.destroy = lru_destroy,
+	.size = sizeof(struct lru),
+	.init = lru_init,
+	.fini = lru_fini,
 	.insert = lru_insert,
 	.hit = lru_hit,
 	.remove = lru_remove,

@@ -45,36 +45,28 @@ static uint32_t below(struct rnd *p, uint32_t n)
 	return (uint32_t)(m >> 32);
 }
 
-static int rnd_create(void **state, uint32_t n, struct lp_policy_host *h,
-		      uint64_t seed)
+static int rnd_init(void *state, uint32_t n, struct lp_policy_host *h,
+		    uint64_t seed)
 {
-	struct rnd *p = calloc(1, sizeof(*p));
+	struct rnd *p = state;
 
 	(void)h;
-	if (!p)
-		return -ENOMEM;
 	p->res = malloc(n * sizeof(*p->res));
 	p->pos = malloc(n * sizeof(*p->pos));
-	if (!p->res || !p->pos) {
-		free(p->res);
-		free(p->pos);
-		free(p);
+	if (!p->res || !p->pos)
 		return -ENOMEM;
-	}
 	for (uint32_t f = 0; f < n; f++)
 		p->pos[f] = NOWHERE;
 	p->s = seed;
-	*state = p;
 	return 0;
 }
 
-static void rnd_destroy(void *state)
+static void rnd_fini(void *state)
 {
 	struct rnd *p = state;
 
 	free(p->res);
 	free(p->pos);
-	free(p);
 }
 
 static void rnd_insert(void *state, uint32_t f, uint64_t key)
@@ -84,12 +76,6 @@ static void rnd_insert(void *state, uint32_t f, uint64_t key)
 	(void)key;
 	p->pos[f] = p->count;
 	p->res[p->count++] = f;
-}
-
-static void rnd_hit(void *state, uint32_t f)
-{
-	(void)state;
-	(void)f;
 }
 
 static void rnd_remove(void *state, uint32_t f)
@@ -121,10 +107,10 @@ const struct lp_policy_ops lp_policy_random = {
 	.summary = "a resident frame chosen uniformly at random (seeded)",
 	.uses_ref = false,
 	.uses_hits = false,
-	.create = rnd_create,
-	.destroy = rnd_destroy,
+	.size = sizeof(struct rnd),
+	.init = rnd_init,
+	.fini = rnd_fini,
 	.insert = rnd_insert,
-	.hit = rnd_hit,
 	.remove = rnd_remove,
 	.evict = rnd_evict,
 };

@@ -55,40 +55,32 @@ struct s3fifo {
 	struct lp_policy_host *h;
 };
 
-static void s3_destroy(void *state)
+static void s3_fini(void *state)
 {
 	struct s3fifo *p = state;
 
-	wlinks_fini(&p->w);
-	ghost_fini(&p->g);
+	ghost_frames_fini(&p->g, &p->w, p->key);
 	free(p->freq);
-	free(p->key);
-	free(p);
 }
 
-static int s3_create(void **state, uint32_t n, struct lp_policy_host *h,
-		     uint64_t seed)
+static int s3_init(void *state, uint32_t n, struct lp_policy_host *h,
+		   uint64_t seed)
 {
-	struct s3fifo *p = calloc(1, sizeof(*p));
+	struct s3fifo *p = state;
 	uint32_t s_size = n / 10 ? n / 10 : 1;
 
 	(void)seed;
-	if (!p)
-		return -ENOMEM;
-	p->freq = calloc(n, 1);
-	p->key = calloc(n, sizeof(*p->key));
-	if (wlinks_init(&p->w, n) || ghost_init(&p->g, n - s_size) ||
-	    !p->freq || !p->key) {
-		s3_destroy(p);
-		return -ENOMEM;
-	}
 	wl_init(&p->s, 1);
 	wl_init(&p->m, 2);
 	flist_init(&p->gq, 1);
 	p->promote = h->all_uses ? 2 : 1;
 	p->h = h;
-	*state = p;
-	return 0;
+	/* G: as many keys as M holds. */
+	int rc = ghost_frames_init(&p->g, n - s_size, &p->w, &p->key, n);
+	if (rc)
+		return rc;
+	p->freq = calloc(n, 1);
+	return p->freq ? 0 : -ENOMEM;
 }
 
 /* Takes key off G; whether it was there. */
@@ -209,8 +201,9 @@ const struct lp_policy_ops lp_policy_s3fifo = {
 	.summary = "S3-FIFO: small, main and ghost FIFO queues (SOSP'23)",
 	.uses_ref = true,
 	.uses_hits = true,
-	.create = s3_create,
-	.destroy = s3_destroy,
+	.size = sizeof(struct s3fifo),
+	.init = s3_init,
+	.fini = s3_fini,
 	.insert = s3_insert,
 	.hit = s3_hit,
 	.remove = s3_remove,

@@ -35,35 +35,25 @@ struct sieve {
 	struct lp_policy_host *h;
 };
 
-static int sieve_create(void **state, uint32_t n, struct lp_policy_host *h,
-			uint64_t seed)
+static int sieve_init(void *state, uint32_t n, struct lp_policy_host *h,
+		      uint64_t seed)
 {
-	struct sieve *p = calloc(1, sizeof(*p));
+	struct sieve *p = state;
 
 	(void)seed;
-	if (!p)
-		return -ENOMEM;
-	p->visited = calloc(n, 1);
-	if (wlinks_init(&p->w, n) || !p->visited) {
-		wlinks_fini(&p->w);
-		free(p->visited);
-		free(p);
-		return -ENOMEM;
-	}
 	wl_init(&p->q, 1);
 	p->hand = FL_NIL;
 	p->h = h;
-	*state = p;
-	return 0;
+	p->visited = calloc(n, 1);
+	return wlinks_init(&p->w, n) || !p->visited ? -ENOMEM : 0;
 }
 
-static void sieve_destroy(void *state)
+static void sieve_fini(void *state)
 {
 	struct sieve *p = state;
 
 	wlinks_fini(&p->w);
 	free(p->visited);
-	free(p);
 }
 
 static void sieve_insert(void *state, uint32_t f, uint64_t key)
@@ -140,8 +130,9 @@ const struct lp_policy_ops lp_policy_sieve = {
 		   "(NSDI'24)",
 	.uses_ref = true,
 	.uses_hits = false,
-	.create = sieve_create,
-	.destroy = sieve_destroy,
+	.size = sizeof(struct sieve),
+	.init = sieve_init,
+	.fini = sieve_fini,
 	.insert = sieve_insert,
 	.hit = sieve_hit,
 	.remove = sieve_remove,
