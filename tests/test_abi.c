@@ -86,6 +86,9 @@ AT(lp_stats, last_error, 1312);
 AT(lp_stats, reserved_int, 1316);
 AT(lp_stats, verify_checks, 1320);
 AT(lp_stats, verify_mismatches, 1328);
+AT(lp_stats, miss_phase_p50_ns, 1336);
+AT(lp_stats, miss_phase_p99_ns, 1368);
+AT(lp_stats, reserved, 1400);
 END(lp_stats, reserved, 1512);
 SIZE(lp_stats, 1512);
 

@@ -309,6 +309,16 @@ struct lp_latency {
 };
 
 /* Filled by lp_stats_get() and lp_proc_stats(); reserved fields are zero. */
+/* Phases of a swap-in fault (lp_stats.miss_phase_*). */
+#define LP_PHASES_MAX 4
+enum lp_miss_phase {
+	LP_PHASE_QUEUE = 0, /* fault read by a handler -> its read submitted
+			     * (waiting for a frame, for the handler) */
+	LP_PHASE_DEVICE,    /* read submitted -> its completion seen */
+	LP_PHASE_INSTALL,   /* completion -> page installed, thread woken */
+	LP_PHASE_HANDLER,   /* the whole: fault read -> thread woken */
+};
+
 struct lp_stats {
 	/* Entries of faults[] and latency[] the library counts (its
 	 * LP_FAULT_KINDS); the rest, up to LP_FAULT_KINDS_MAX, are zero. */
@@ -341,7 +351,13 @@ struct lp_stats {
 	int reserved_int;
 	uint64_t verify_checks;    /* LP_CFG_VERIFY: pages checked on return */
 	uint64_t verify_mismatches; /* ... that came back with other content */
-	uint64_t reserved[22];
+	/* Since 0.3: where a swap-in's time goes inside the library, as the
+	 * median and 99th percentile over the swap-in faults of each phase
+	 * (LP_PHASE_*).  What the program sees beyond LP_PHASE_HANDLER is the
+	 * kernel's delivery of the fault and of the wake-up. */
+	uint64_t miss_phase_p50_ns[LP_PHASES_MAX];
+	uint64_t miss_phase_p99_ns[LP_PHASES_MAX];
+	uint64_t reserved[14];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after
