@@ -257,14 +257,9 @@ static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res
 		    minor(st.st_rdev) == 5) {
 			close(mine); /* /dev/zero: anonymous memory */
 		} else if (S_ISREG(st.st_mode)) {
-			file = calloc(1, sizeof(*file));
-			if (!file) {
-				close(mine);
+			file = file_new(mine, (uint64_t)st.st_size);
+			if (!file)
 				return 0;
-			}
-			file->fd = mine;
-			atomic_init(&file->refs, 1);
-			atomic_init(&file->size, (uint64_t)st.st_size);
 		} else {
 			close(mine);
 			return 0;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Regions and the region table (see region.h). */
+/* Regions, the files they map, and the region table (see region.h). */
 #include "region.h"
 
 #include <errno.h>
@@ -46,6 +46,20 @@ struct lp_region *region_clone(const struct lp_region *r, uintptr_t start,
 	n->off = r->off + (start - r->start);
 	n->init = r->init;
 	return n;
+}
+
+struct lp_file *file_new(int fd, uint64_t size)
+{
+	struct lp_file *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		close(fd);
+		return NULL;
+	}
+	f->fd = fd;
+	atomic_init(&f->refs, 1);
+	atomic_init(&f->size, size);
+	return f;
 }
 
 struct lp_file *file_get(struct lp_file *f)

@@ -52,6 +52,9 @@ void region_put(struct lp_region *r);
 struct lp_region *region_clone(const struct lp_region *r, uintptr_t start,
 			       uintptr_t end);
 
+/* A file of our own descriptor fd (closed with the last reference; taken
+ * even on failure), size bytes long when opened.  NULL: out of memory. */
+struct lp_file *file_new(int fd, uint64_t size);
 struct lp_file *file_get(struct lp_file *f);
 void file_put(struct lp_file *f);
 

@@ -605,17 +605,12 @@ int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return -ENODEV;
 
-	struct lp_file *f = calloc(1, sizeof(*f));
+	int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (mine < 0)
+		return -errno;
+	struct lp_file *f = file_new(mine, (uint64_t)st.st_size);
 	if (!f)
 		return -ENOMEM;
-	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (f->fd < 0) {
-		int e = -errno;
-		free(f);
-		return e;
-	}
-	atomic_init(&f->refs, 1);
-	atomic_init(&f->size, (uint64_t)st.st_size);
 	return vm_map_region(vm, 0, 0, len, prot, RK_FILE, f, (uint64_t)off,
 			     flags == LP_MAP_SHARED, NULL, addr);
 }
