@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "fault.h"
 #include "fork.h"
 #include "loader/elf.h"

@@ -2,9 +2,10 @@
 /*
  * struct lp_vm: the state of one managed address space (Pintos' supplemental
  * page table owner plus everything around it), shared by the modules that
- * serve it.  This header holds data only: each module's functions are
- * declared in its own header (fault.h, evict.h, vm.h, fork.h, ...), so that a
- * module includes the headers of the modules it stands on and no others.
+ * serve it.  This header holds data, and three one-line helpers (vm_error,
+ * vm_foreign, vm_alive): each module's functions are declared in its own
+ * header (fault.h, evict.h, vm.h, fork.h, ...), so that a module includes
+ * the headers of the modules it stands on and no others.
  * No globals: every function reaches the state through its vm.
  *
  * Lock order (outer first; never take an earlier one while holding a later):
@@ -28,6 +29,7 @@
 #ifndef LP_CORE_H
 #define LP_CORE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -39,6 +41,7 @@
 #include "frame.h"
 #include "io.h"
 #include "page.h"
+#include "prim.h"
 #include "region.h"
 #include "spt.h"
 #include "stats.h"
@@ -103,7 +106,7 @@ struct lp_evictor {
 	struct lp_tstats st;
 };
 
-/* vm_create() flags (internal) */
+/* vm flags (internal: vm_create(), struct vm_spec) */
 #define VMF_FORK 0x1u /* serve forked children: EVENT_FORK, regions inherited */
 
 struct lp_vm {
@@ -143,6 +146,10 @@ struct lp_vm {
 
 	/* fork (fork.c): a child vm serves the copy of this address space that
 	 * fork() gave a child process; it shares the swap file */
+	/* VMF_FORK: serves a UFFD_EVENT_FORK (the new address space's
+	 * userfaultfd, taken); set by whoever creates the vm (fork.c's
+	 * vm_fork_event), called by a fault handler */
+	void (*fork_event)(struct lp_vm *vm, int ufd);
 	struct lp_vm *parent;      /* set in a child vm */
 	pid_t pid;                 /* a child vm: its process, once known */
 	uintptr_t probe;           /* VMF_FORK: a registered page, for liveness */
@@ -196,6 +203,14 @@ static inline void vm_error(struct lp_vm *vm, int err)
 static inline bool vm_foreign(const struct lp_vm *vm)
 {
 	return getpid() != vm->owner;
+}
+
+/* Whether a child vm's address space still exists: a fill of its probe
+ * page (registered in the parent, inherited) fails with ESRCH once the
+ * process has exited or exec'd. */
+static inline bool vm_alive(struct lp_vm *vm)
+{
+	return prim_uffd_zeropage(vm->uffd, vm->probe, LP_PG) != -ESRCH;
 }
 
 #endif /* LP_CORE_H */

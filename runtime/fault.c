@@ -42,7 +42,6 @@
 #include "fault.h"
 #include "prim.h"
 #include "core.h"
-#include "fork.h"
 #include "pagelife.h"
 
 /* How often a fill retries at once when the mm is changing, before the
@@ -692,7 +691,10 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	struct lp_vm *vm = h->vm;
 
 	if (m->event == UFFD_EVENT_FORK) {
-		vm_fork_event(vm, (int)m->arg.fork.ufd);
+		if (vm->fork_event)
+			vm->fork_event(vm, (int)m->arg.fork.ufd);
+		else
+			close((int)m->arg.fork.ufd);
 		return;
 	}
 	if (m->event != UFFD_EVENT_PAGEFAULT)

@@ -17,8 +17,14 @@
  *     once (the kva area is not inherited).
  * For this copy to be exact the pages must hold still while the kernel
  * duplicates the page tables and while we copy our table: the host freezes
- * the vm (vm_freeze) before it lets a fork go ahead.  Faults read while
- * frozen are deferred; the evictor waits.
+ * the vm (vm_freeze, vm.c) before it lets a fork go ahead.  Faults read
+ * while frozen are deferred; the evictor waits.
+ *
+ * A vm that serves forks has vm_fork_event as its fork_event hook: a fault
+ * handler (fault.c) that reads UFFD_EVENT_FORK calls it, knowing nothing of
+ * this file.  A child vm is allocated, started, stopped and freed as every
+ * vm is (vm.h); here are what it copies from its parent, the parent's
+ * bookkeeping of its children, and reaping them.
  *
  * A child vm has its own handler thread and no budget (the kernel offers no
  * way to unmap a page of another process's address space without it), and
@@ -29,42 +35,33 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "fork.h"
 #include "prim.h"
 #include "vm.h"
-#include "fault.h"
 
-void vm_freeze(struct lp_vm *vm)
+/*
+ * A page struct new in the child's table (under its stripe lock): a copy of
+ * the parent's pg, born in state `st` (EVICTED or RESIDENT).  The struct is
+ * made in that state, as spt_insert() makes one UNINIT: it is no change of
+ * state of a living page (page_set_state checks those), the child never
+ * had the page in any other.  NULL when out of memory.
+ */
+static struct lp_page *page_born(struct lp_vm *c, const struct lp_page *pg,
+				 enum lp_page_state st)
 {
-	/* A handler waiting for a frame holds the freeze lock for reading
-	 * and waits for the evictor, which waits for us: tell it to give up
-	 * (its fault is deferred). */
-	atomic_store(&vm->freezing, true);
-	if (vm->fr_up) {
-		pthread_mutex_lock(&vm->fr.lock);
-		pthread_cond_broadcast(&vm->fr.cond);
-		pthread_mutex_unlock(&vm->fr.lock);
-	}
-	pthread_rwlock_wrlock(&vm->freeze_lock);
-}
+	struct lp_page *cp = spt_insert(&c->spt, pg->vpn, pg->ops);
 
-void vm_thaw(struct lp_vm *vm)
-{
-	uint64_t one = 1;
-
-	atomic_store(&vm->freezing, false);
-	pthread_rwlock_unlock(&vm->freeze_lock);
-	(void)!write(vm->thaw_fd, &one, sizeof(one));
-}
-
-bool vm_alive(struct lp_vm *vm)
-{
-	return prim_uffd_zeropage(vm->uffd, vm->probe, LP_PG) != -ESRCH;
+	if (!cp)
+		return NULL;
+	cp->state = (uint8_t)st;
+	cp->backing = pg->backing;
+	cp->flags |= pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY);
+	cp->slot = pg->slot;
+	if (cp->slot != LP_NO_SLOT)
+		swap_ref(c->swap, cp->slot);
+	return cp;
 }
 
 /* Copy one page of the parent (stripe locked) into the child's table.
@@ -83,20 +80,13 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 		return LP_NO_FRAME;
 
 	struct spt_stripe *s = spt_lock(&c->spt, pg->vpn);
-	struct lp_page *cp = spt_insert(&c->spt, pg->vpn, pg->ops);
-	if (cp) {
-		cp->backing = pg->backing;
-		cp->flags |= pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY);
-		cp->slot = pg->slot;
-		if (cp->slot != LP_NO_SLOT)
-			swap_ref(c->swap, cp->slot);
-		cp->state = st == PG_EVICTED ? PG_EVICTED : PG_RESIDENT;
-		if (c->vf && cp->state == PG_EVICTED)
-			verify_inherit(c, pg->vpn);
-		if (cp->state == PG_RESIDENT) {
-			uint32_t f;
-			(void)frame_get(&c->fr, &f); /* no budget: counts it */
-		}
+	struct lp_page *cp = page_born(c, pg,
+				       st == PG_EVICTED ? PG_EVICTED : PG_RESIDENT);
+	if (cp && c->vf && cp->state == PG_EVICTED)
+		verify_inherit(c, pg->vpn);
+	if (cp && cp->state == PG_RESIDENT) {
+		uint32_t f;
+		(void)frame_get(&c->fr, &f); /* no budget: counts it */
 	}
 	spt_unlock(s);
 	if (!cp)
@@ -171,58 +161,18 @@ static int copy_regions(struct lp_vm *p, struct lp_vm *c)
 	return rc;
 }
 
-void vm_fork_event(struct lp_vm *p, int ufd)
+/*
+ * Count a fork event as served and, c not NULL, make c one of p's child
+ * vms, the newest: in one hold of kids_lock, so that the host the count
+ * wakes (vm_wait_fork) finds the child vm.  -ENOMEM: c could not be added
+ * (the event is counted all the same).
+ */
+static int served(struct lp_vm *p, struct lp_vm *c)
 {
-	/* The forking thread goes on as soon as the event is read: say that
-	 * a child vm is being built, so that the vm stays frozen for it. */
-	pthread_mutex_lock(&p->kids_lock);
-	p->forks_started++;
-	pthread_cond_broadcast(&p->kids_cond);
-	pthread_mutex_unlock(&p->kids_lock);
-
-	struct lp_vm *c = calloc(1, sizeof(*c));
-	int rc = -ENOMEM;
-
-	if (!c) {
-		close(ufd);
-		vm_error(p, -ENOMEM);
-		return;
-	}
-	vm_init_common(c);
-	c->vmflags = p->vmflags;
-	c->parent = p;
-	c->uffd = ufd;
-	c->features = p->features;
-	c->have_move = p->have_move;
-	c->have_poison = p->have_poison;
-	c->flags = p->flags;
-	c->ref_scan = p->ref_scan;
-	c->nthreads = 1;
-	c->probe = p->probe;
-	c->swap = swap_get(p->swap);
-	c->zero = aligned_alloc(LP_PG, LP_PG);
-	c->zeros = p->zeros; /* the parent's: read only, outlives us */
-	c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	c->thaw_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!c->zero || c->stop_fd < 0 || c->thaw_fd < 0)
-		goto fail;
-	memset(c->zero, 0, LP_PG);
-	if ((rc = spt_init(&c->spt)) || (rc = verify_create(c)))
-		goto fail;
-	c->fr_up = true;
-	if ((rc = frames_init(&c->fr, &(struct lp_frames_cfg){ .n = 0 })))
-		goto fail;
-	if ((rc = io_setup(&c->api_io, 4)))
-		goto fail;
-	if ((rc = copy_regions(p, c)))
-		goto fail;
-	(void)copy_table(p, c); /* errors are kept in the child's stats */
-	if ((rc = handlers_start(c)))
-		goto fail;
-	c->ready = true;
+	int rc = 0;
 
 	pthread_mutex_lock(&p->kids_lock);
-	if (p->nkids == p->capkids) {
+	if (c && p->nkids == p->capkids) {
 		unsigned cap = p->capkids ? 2 * p->capkids : 8;
 		struct lp_vm **k = realloc(p->kids, cap * sizeof(*k));
 		if (k) {
@@ -230,26 +180,51 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 			p->capkids = cap;
 		}
 	}
-	if (p->nkids < p->capkids) {
+	if (c && p->nkids < p->capkids) {
 		p->kids[p->nkids++] = c;
 		p->newest = c;
-	} else {
+	} else if (c) {
 		rc = -ENOMEM;
 	}
 	p->forks_served++;
 	pthread_cond_broadcast(&p->kids_cond);
 	pthread_mutex_unlock(&p->kids_lock);
-	if (!rc)
-		return;
-fail:
-	/* The child runs on without us: its untouched pages would read as
-	 * zeros.  Make that loud rather than silent. */
-	vm_error(p, rc ? rc : -ENOMEM);
-	vm_child_destroy(c);
+	return rc;
+}
+
+void vm_fork_event(struct lp_vm *p, int ufd)
+{
+	struct lp_vm *c = NULL;
+
+	/* The forking thread goes on as soon as the event is read: say that
+	 * a child vm is being built, so that the vm stays frozen for it. */
 	pthread_mutex_lock(&p->kids_lock);
-	p->forks_served++;
+	p->forks_started++;
 	pthread_cond_broadcast(&p->kids_cond);
 	pthread_mutex_unlock(&p->kids_lock);
+
+	int rc = vm_alloc(&c, &(struct vm_spec){ .parent = p, .ufd = ufd },
+			  NULL);
+	if (!rc) {
+		/* The child may fork in turn: its vm serves that too. */
+		c->fork_event = vm_fork_event;
+		rc = copy_regions(p, c);
+	}
+	if (!rc) {
+		(void)copy_table(p, c); /* errors are kept in the child's stats */
+		rc = vm_start(c);
+	}
+	bool counted = !rc;
+	if (!rc)
+		rc = served(p, c);
+	if (rc) {
+		/* The child runs on without us: its untouched pages would
+		 * read as zeros.  Make that loud rather than silent. */
+		vm_error(p, rc);
+		vm_child_destroy(c);
+	}
+	if (!counted)
+		(void)served(p, NULL);
 }
 
 bool vm_fork_started(struct lp_vm *vm, uint64_t seen)
@@ -284,34 +259,9 @@ void vm_child_destroy(struct lp_vm *c)
 {
 	if (!c)
 		return;
-	atomic_store(&c->stopping, true);
-	handlers_stop(c);
+	vm_stop(c);
 	vm_reap_kids(c, true);
-	io_teardown(&c->api_io);
-	for (unsigned i = 0; c->spt.bucket && i < SPT_STRIPES; i++) {
-		for (size_t b = i; b < c->spt.nbucket; b += SPT_STRIPES) {
-			struct lp_page *pg = c->spt.bucket[b];
-			while (pg) {
-				struct lp_page *next = pg->next;
-				page_drop_backing(c, pg);
-				pg = next;
-			}
-		}
-	}
-	verify_destroy(c);
-	if (c->spt.bucket)
-		spt_fini(&c->spt);
-	if (c->fr_up)
-		frames_fini(&c->fr);
-	regions_fini(&c->regions);
-	swap_close(c->swap);
-	if (c->uffd >= 0)
-		close(c->uffd);
-	if (c->stop_fd >= 0)
-		close(c->stop_fd);
-	vm_fini_common(c);
-	free(c->zero);
-	free(c);
+	vm_free(c);
 }
 
 void vm_reap_kids(struct lp_vm *vm, bool all)

@@ -1,29 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Forked children (fork.c): a child vm serves the copy of an address space
- * that fork() gave a child process; and freezing a vm while that copy is
- * taken.
+ * Forked children (fork.c): with VMF_FORK a vm serves the copy of its
+ * address space that fork() gives a child process, through a child vm of
+ * its own; the vm keeps its child vms and counts the forks it has served.
+ * (Freezing the pages while the copy is taken is vm.c's: vm_freeze.)
  */
 #ifndef LP_FORK_H
 #define LP_FORK_H
 
 #include "core.h"
 
-/* Stop every fault service and evictor round (faults read meanwhile are
- * deferred) until vm_thaw(): the pages hold still. */
-void vm_freeze(struct lp_vm *vm);
-void vm_thaw(struct lp_vm *vm);
-/* Serve a UFFD_EVENT_FORK: a child vm for the new address space behind
- * ufd.  Context: a handler of vm.  */
+/* Serve a UFFD_EVENT_FORK: build, start and keep a child vm for the new
+ * address space behind ufd (taken).  A vm that serves forks has it as its
+ * fork_event hook.  Context: a handler of vm. */
 void vm_fork_event(struct lp_vm *vm, int ufd);
 /* Wait (up to timeout_ms) until vm has served more than `seen` forks. */
 int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms);
 /* Whether a fork event beyond `seen` (forks_started) was taken. */
 bool vm_fork_started(struct lp_vm *vm, uint64_t seen);
-/* The child vms of vm, joined and freed when their process is gone. */
+/* Free the child vms of vm whose process is gone (all: every one), and
+ * the gone ones among the children of those that live on. */
 void vm_reap_kids(struct lp_vm *vm, bool all);
-/* Whether a child vm's address space still exists. */
-bool vm_alive(struct lp_vm *vm);
+/* Stop and free a child vm, and its own children: its process is gone (or
+ * we are), nothing to unmap. */
 void vm_child_destroy(struct lp_vm *vm);
 
 /*

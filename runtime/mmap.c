@@ -15,7 +15,6 @@
 #include "mmap.h"
 #include "prim.h"
 #include "vm.h"
-#include "fork.h"
 #include "fault.h"
 #include "pagelife.h"
 

@@ -1,67 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The address-space object and the public API: create/destroy, mapping and
- * unmapping regions, sync, statistics.
+ * The life of an lp_vm: allocating one (a vm of its own, or a forked
+ * child's) and freeing it, starting and stopping its threads, mapping a
+ * region and tearing regions down, writing back shared pages, freezing the
+ * pages while an address space is copied.  The public entry points that
+ * compose these are in api.c; the forked children in fork.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "prim.h"
 #include "vm.h"
-#include "fork.h"
 #include "fault.h"
 #include "evict.h"
 #include "pagelife.h"
-
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
-const char *lp_version(void)
-{
-	return STR(LP_VERSION_MAJOR) "." STR(LP_VERSION_MINOR) "." STR(
-		LP_VERSION_PATCH);
-}
-
-/* 0.2 is the first release whose structs later minor releases keep (see
- * the header); 0.1's lp_stats and lp_initializer were laid out otherwise. */
-#define LP_ABI_FIRST_MINOR 2
-
-int lp_version_check(int major, int minor)
-{
-	if (major < 0 || minor < 0)
-		return -EINVAL;
-	if (major != LP_VERSION_MAJOR || minor > LP_VERSION_MINOR)
-		return -ENOTSUP;
-	if (major == 0 && minor < LP_ABI_FIRST_MINOR)
-		return -ENOTSUP;
-	return 0;
-}
-
-static int check_config(const struct lp_config *c)
-{
-	if (c->frames && (c->frames < LP_MIN_FRAMES || c->frames > UINT32_MAX / 2))
-		return -EINVAL;
-	if (c->threads > LP_MAX_THREADS || c->ref_scan > LP_MAX_REF_SCAN)
-		return -EINVAL;
-	if (c->swap_max && c->swap_max < LP_PAGE_SIZE)
-		return -EINVAL; /* room for no page at all */
-	if (c->flags &
-	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP |
-	      LP_CFG_NO_PIN | LP_CFG_VERIFY))
-		return -EINVAL;
-	for (unsigned i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
-		if (c->reserved[i])
-			return -EINVAL;
-	return 0;
-}
 
 static int open_uffd(struct lp_vm *vm)
 {
@@ -91,16 +49,14 @@ static int open_uffd(struct lp_vm *vm)
 	return 0;
 }
 
-int lp_vm_create(struct lp_vm **out, const struct lp_config *cfg)
+/* A zeroed vm with the locks every vm has, before anything can fail. */
+static struct lp_vm *vm_new(void)
 {
-	return vm_create(out, cfg, 0);
-}
-
-/* Locks and descriptors every vm has, before anything can fail. */
-void vm_init_common(struct lp_vm *vm)
-{
+	struct lp_vm *vm = calloc(1, sizeof(*vm));
 	pthread_rwlockattr_t ra;
 
+	if (!vm)
+		return NULL;
 	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = vm->thaw_fd = -1;
 	vm->owner = getpid();
 	pthread_rwlock_init(&vm->map_lock, NULL);
@@ -118,10 +74,214 @@ void vm_init_common(struct lp_vm *vm)
 	atomic_init(&vm->last_error, 0);
 	atomic_init(&vm->dead, false);
 	atomic_init(&vm->io_pages, 0);
+	return vm;
 }
 
-void vm_fini_common(struct lp_vm *vm)
+/* A vm of its own: its configuration, its zero pages and its userfaultfd
+ * (why->part names what failed). */
+static int own_config(struct lp_vm *vm, const struct lp_config *cfg,
+		      unsigned vmflags, struct vm_failure *why)
 {
+	vm->vmflags = vmflags;
+	vm->swap_max = cfg->swap_max;
+	vm->nthreads = cfg->threads ? cfg->threads : prim_ncpus();
+	if (vm->nthreads > LP_MAX_THREADS)
+		vm->nthreads = LP_MAX_THREADS;
+	vm->flags = cfg->flags;
+	vm->ref_scan = cfg->ref_scan ? cfg->ref_scan : LP_DEFAULT_REF_SCAN;
+	vm->policy_name = strdup(cfg->policy);
+	if (!vm->policy_name)
+		return -ENOMEM;
+	/* Never written: reading it maps the kernel's zero page, no memory. */
+	vm->zeros = mmap(NULL, (size_t)LP_RA_MAX << LP_PAGE_SHIFT, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vm->zeros == MAP_FAILED) {
+		vm->zeros = NULL;
+		return -ENOMEM;
+	}
+	why->part = VM_PART_UFFD;
+	int rc = open_uffd(vm);
+	if (rc)
+		return rc;
+	why->part = VM_PART_SYSTEM;
+	rc = prim_pidfd_self();
+	vm->pidfd = rc >= 0 ? rc : -1;
+	return 0;
+}
+
+/* A child vm: the userfaultfd of the child process, the parent's
+ * configuration, and what it shares with the parent (swap file, zero pages,
+ * probe), which the parent outlives. */
+static void inherit(struct lp_vm *c, struct lp_vm *p, int ufd)
+{
+	c->vmflags = p->vmflags;
+	c->parent = p;
+	c->uffd = ufd;
+	c->features = p->features;
+	c->have_move = p->have_move;
+	c->have_poison = p->have_poison;
+	c->flags = p->flags;
+	c->ref_scan = p->ref_scan;
+	c->nthreads = 1;
+	c->probe = p->probe;
+	c->swap = swap_get(p->swap);
+	c->zeros = p->zeros; /* read only */
+}
+
+/* What every vm has: a zero page, its eventfds, its page table, its verify
+ * records and its frame table (n frames of policy; 0: no budget). */
+static int common_parts(struct lp_vm *vm, uint32_t n, const char *policy,
+			uint64_t seed)
+{
+	vm->zero = aligned_alloc(LP_PG, LP_PG);
+	if (!vm->zero)
+		return -ENOMEM;
+	memset(vm->zero, 0, LP_PG);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->thaw_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->thaw_fd < 0)
+		return -errno;
+	int rc = spt_init(&vm->spt);
+	if (!rc)
+		rc = verify_create(vm);
+	if (rc)
+		return rc;
+	vm->fr_up = true;
+	return frames_init(&vm->fr, &(struct lp_frames_cfg){
+		.n = n, .policy = policy, .seed = seed, .ra_max = LP_RA_MAX,
+		.uffd = vm->uffd, .stopping = &vm->stopping,
+		.freezing = &vm->freezing, .st = &vm->ev.st });
+}
+
+/* A vm of its own: its swap file (why->part names what failed) and, when it
+ * serves forks, its probe page. */
+static int own_swap(struct lp_vm *vm, const struct lp_config *cfg,
+		    struct vm_failure *why)
+{
+	why->part = VM_PART_SWAP;
+	int rc = swap_open(&vm->swap, cfg->swap_path, cfg->swap_max);
+	if (rc)
+		return rc;
+	why->part = VM_PART_SYSTEM;
+	if ((cfg->flags & LP_CFG_ENCRYPT_SWAP) &&
+	    (rc = swap_encrypt_enable(vm->swap)))
+		return rc;
+	if (!(vm->vmflags & VMF_FORK))
+		return 0;
+	/* A page every child inherits, registered: a fill of it tells
+	 * whether the child's address space still exists (vm_alive). */
+	void *p = mmap(NULL, LP_PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	vm->probe = (uintptr_t)p;
+	return prim_uffd_register(vm->uffd, vm->probe, LP_PG,
+				  UFFDIO_REGISTER_MODE_MISSING);
+}
+
+int vm_alloc(struct lp_vm **out, const struct vm_spec *spec,
+	     struct vm_failure *why)
+{
+	struct vm_failure ignored;
+	const struct lp_config *cfg = spec->cfg;
+	int rc;
+
+	if (!why)
+		why = &ignored;
+	why->part = VM_PART_SYSTEM;
+	*out = NULL;
+	struct lp_vm *vm = vm_new();
+	if (!vm) {
+		if (spec->parent)
+			close(spec->ufd);
+		return -ENOMEM;
+	}
+	if (spec->parent) {
+		inherit(vm, spec->parent, spec->ufd);
+		rc = common_parts(vm, 0, NULL, 0);
+	} else {
+		rc = own_config(vm, cfg, spec->vmflags, why);
+		if (!rc)
+			rc = common_parts(vm, (uint32_t)cfg->frames,
+					  cfg->policy, (uint64_t)prim_now_ns());
+		if (!rc)
+			rc = own_swap(vm, cfg, why);
+	}
+	if (!rc)
+		rc = io_setup(&vm->api_io, spec->parent ? 4 : 8);
+	if (rc) {
+		vm_free(vm);
+		return rc;
+	}
+	why->part = VM_PART_NONE;
+	*out = vm;
+	return 0;
+}
+
+int vm_start(struct lp_vm *vm)
+{
+	int rc = handlers_start(vm);
+
+	if (!rc && !vm->parent)
+		rc = evictor_start(vm);
+	if (!rc)
+		vm->ready = true;
+	return rc;
+}
+
+void vm_stop(struct lp_vm *vm)
+{
+	atomic_store(&vm->stopping, true);
+	if (vm->fr_up) {
+		pthread_mutex_lock(&vm->fr.lock);
+		pthread_cond_broadcast(&vm->fr.cond);
+		pthread_mutex_unlock(&vm->fr.lock);
+	}
+	evictor_stop(vm);
+	handlers_stop(vm);
+}
+
+/* Release what the page structs still in the table hold outside memory
+ * (their swap slots): a child vm's pages, which nobody unmaps. */
+static void drop_pages(struct lp_vm *vm)
+{
+	for (unsigned i = 0; vm->spt.bucket && i < SPT_STRIPES; i++) {
+		for (size_t b = i; b < vm->spt.nbucket; b += SPT_STRIPES) {
+			struct lp_page *pg = vm->spt.bucket[b];
+			while (pg) {
+				struct lp_page *next = pg->next;
+				page_drop_backing(vm, pg);
+				pg = next;
+			}
+		}
+	}
+}
+
+void vm_free(struct lp_vm *vm)
+{
+	if (!vm)
+		return;
+	io_teardown(&vm->api_io);
+	drop_pages(vm);
+	verify_destroy(vm);
+	if (vm->spt.bucket)
+		spt_fini(&vm->spt);
+	if (vm->fr_up)
+		frames_fini(&vm->fr); /* before the userfaultfd closes: kva */
+	regions_fini(&vm->regions);
+	swap_close(vm->swap);
+	if (vm->probe && !vm->parent) {
+		(void)prim_uffd_unregister(vm->uffd, vm->probe, LP_PG);
+		munmap((void *)vm->probe, LP_PG);
+	}
+	if (vm->zeros && !vm->parent)
+		munmap(vm->zeros, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
+	if (vm->uffd >= 0)
+		close(vm->uffd);
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
 	if (vm->thaw_fd >= 0)
 		close(vm->thaw_fd);
 	free(vm->deferred);
@@ -132,142 +292,32 @@ void vm_fini_common(struct lp_vm *vm)
 	pthread_mutex_destroy(&vm->defer_lock);
 	pthread_mutex_destroy(&vm->kids_lock);
 	pthread_cond_destroy(&vm->kids_cond);
+	free(vm->policy_name);
+	free(vm->zero);
+	free(vm);
 }
 
-int vm_create(struct lp_vm **out, const struct lp_config *cfg, unsigned vmflags)
+void vm_freeze(struct lp_vm *vm)
 {
-	return vm_create_why(out, cfg, vmflags, NULL);
+	/* A handler waiting for a frame holds the freeze lock for reading
+	 * and waits for the evictor, which waits for us: tell it to give up
+	 * (its fault is deferred). */
+	atomic_store(&vm->freezing, true);
+	if (vm->fr_up) {
+		pthread_mutex_lock(&vm->fr.lock);
+		pthread_cond_broadcast(&vm->fr.cond);
+		pthread_mutex_unlock(&vm->fr.lock);
+	}
+	pthread_rwlock_wrlock(&vm->freeze_lock);
 }
 
-int vm_create_why(struct lp_vm **out, const struct lp_config *cfg,
-		  unsigned vmflags, struct vm_failure *why)
+void vm_thaw(struct lp_vm *vm)
 {
-	struct vm_failure ignored;
-	struct lp_config defaults, scratch;
-	const char *bad = NULL;
-	int rc;
+	uint64_t one = 1;
 
-	if (!why)
-		why = &ignored;
-	why->part = VM_PART_CONFIG;
-	why->env = NULL;
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	/* A malformed LAZYPAGE_* variable is an error, not a silent default. */
-	memset(&scratch, 0, sizeof(scratch));
-	if (config_env(&scratch, &bad)) {
-		why->part = VM_PART_ENV;
-		why->env = bad;
-		return -EINVAL;
-	}
-	if (!cfg) {
-		lp_config_init(&defaults);
-		cfg = &defaults;
-	}
-	rc = check_config(cfg);
-	if (rc)
-		return rc;
-	const char *policy = cfg->policy ? cfg->policy : "clock";
-	if (!policy_find(policy))
-		return -ENOENT;
-	why->part = VM_PART_SYSTEM;
-
-	struct lp_vm *vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
-	vm_init_common(vm);
-	vm->vmflags = vmflags;
-	vm->swap_max = cfg->swap_max;
-	vm->nthreads = cfg->threads ? cfg->threads : prim_ncpus();
-	if (vm->nthreads > LP_MAX_THREADS)
-		vm->nthreads = LP_MAX_THREADS;
-	vm->flags = cfg->flags;
-	vm->ref_scan = cfg->ref_scan ? cfg->ref_scan : LP_DEFAULT_REF_SCAN;
-	vm->policy_name = strdup(policy);
-	if (!vm->policy_name) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	vm->zero = aligned_alloc(LP_PG, LP_PG);
-	if (!vm->zero) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	memset(vm->zero, 0, LP_PG);
-	/* Never written: reading it maps the kernel's zero page, no memory. */
-	vm->zeros = mmap(NULL, (size_t)LP_RA_MAX << LP_PAGE_SHIFT, PROT_READ,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (vm->zeros == MAP_FAILED) {
-		vm->zeros = NULL;
-		rc = -ENOMEM;
-		goto fail;
-	}
-
-	why->part = VM_PART_UFFD;
-	rc = open_uffd(vm);
-	if (rc)
-		goto fail;
-	why->part = VM_PART_SYSTEM;
-	rc = prim_pidfd_self();
-	vm->pidfd = rc >= 0 ? rc : -1;
-	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	vm->thaw_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0 || vm->thaw_fd < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	rc = spt_init(&vm->spt);
-	if (!rc)
-		rc = verify_create(vm);
-	if (rc)
-		goto fail;
-	vm->fr_up = true;
-	rc = frames_init(&vm->fr, &(struct lp_frames_cfg){
-		.n = (uint32_t)cfg->frames, .policy = policy,
-		.seed = (uint64_t)prim_now_ns(), .ra_max = LP_RA_MAX,
-		.uffd = vm->uffd, .stopping = &vm->stopping,
-		.freezing = &vm->freezing, .st = &vm->ev.st });
-	if (rc)
-		goto fail;
-	why->part = VM_PART_SWAP;
-	rc = swap_open(&vm->swap, cfg->swap_path, cfg->swap_max);
-	if (rc)
-		goto fail;
-	why->part = VM_PART_SYSTEM;
-	if ((cfg->flags & LP_CFG_ENCRYPT_SWAP) && (rc = swap_encrypt_enable(vm->swap)))
-		goto fail;
-	if (vmflags & VMF_FORK) {
-		/* A page every child inherits, registered: a fill of it tells
-		 * whether the child's address space still exists. */
-		void *p = mmap(NULL, LP_PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-			       -1, 0);
-		if (p == MAP_FAILED) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		vm->probe = (uintptr_t)p;
-		rc = prim_uffd_register(vm->uffd, vm->probe, LP_PG,
-					UFFDIO_REGISTER_MODE_MISSING);
-		if (rc)
-			goto fail;
-	}
-	rc = io_setup(&vm->api_io, 8);
-	if (rc)
-		goto fail;
-	rc = handlers_start(vm);
-	if (rc)
-		goto fail;
-	rc = evictor_start(vm);
-	if (rc)
-		goto fail;
-	vm->ready = true;
-	why->part = VM_PART_NONE;
-	*out = vm;
-	return 0;
-fail:
-	lp_vm_destroy(vm);
-	return rc;
+	atomic_store(&vm->freezing, false);
+	pthread_rwlock_unlock(&vm->freeze_lock);
+	(void)!write(vm->thaw_fd, &one, sizeof(one));
 }
 
 /* Wait (stripe s held) until nobody owns pg and no write of it is in
@@ -364,7 +414,6 @@ static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
 		if (!rc)
 			rc = write_back(vm, r, pg, from);
 
-		bool wake = false;
 		s = spt_lock(&vm->spt, vpns[i]);
 		if (!rc) {
 			pg->flags &= (uint16_t)~PGF_DIRTY;
@@ -373,15 +422,7 @@ static int sync_region(struct lp_vm *vm, struct lp_region *r, uintptr_t start,
 		} else if (!first) {
 			first = rc;
 		}
-		page_set_state(pg, was);
-		if (page_take_waiters(pg)) {
-			pthread_cond_broadcast(&s->settle);
-			wake = true;
-		}
-		uintptr_t addr = page_addr(pg); /* pg may be reused once unlocked */
-		spt_unlock(s);
-		if (wake)
-			page_wake(vm, addr);
+		page_handoff(vm, s, pg, was);
 		rc = 0;
 	}
 	free(vpns);
@@ -438,19 +479,8 @@ int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
 	return rc;
 }
 
-void lp_vm_destroy(struct lp_vm *vm)
+void vm_unmap_all(struct lp_vm *vm)
 {
-	/* In a child of fork(): every descriptor and lock of vm is the
-	 * parent's (vm_foreign).  Nothing is touched; the child's copies of
-	 * the memory and of the close-on-exec descriptors go with its exit
-	 * or execve. */
-	if (!vm || vm_foreign(vm))
-		return;
-	if ((vm->flags & LP_CFG_STATS_AT_EXIT) && vm->ready) {
-		struct lp_stats st;
-		if (lp_stats_get(vm, &st) == 0)
-			lp_stats_print(&st, stderr, 0);
-	}
 	pthread_rwlock_wrlock(&vm->map_lock);
 	struct lp_regions all = vm->regions;
 	memset(&vm->regions, 0, sizeof(vm->regions));
@@ -458,40 +488,30 @@ void lp_vm_destroy(struct lp_vm *vm)
 	if (all.n)
 		(void)vm_teardown_range(vm, all.v, all.n);
 	free(all.v);
+}
 
-	atomic_store(&vm->stopping, true);
-	if (vm->fr_up) {
-		pthread_mutex_lock(&vm->fr.lock);
-		pthread_cond_broadcast(&vm->fr.cond);
-		pthread_mutex_unlock(&vm->fr.lock);
-	}
-	evictor_stop(vm);
-	handlers_stop(vm);
-	vm_reap_kids(vm, true);
-	if (vm->probe) {
-		(void)prim_uffd_unregister(vm->uffd, vm->probe, LP_PG);
-		munmap((void *)vm->probe, LP_PG);
-	}
-	io_teardown(&vm->api_io);
-	if (vm->fr_up)
-		frames_fini(&vm->fr);
-	swap_close(vm->swap);
-	if (vm->uffd >= 0)
-		close(vm->uffd);
-	if (vm->pidfd >= 0)
-		close(vm->pidfd);
-	if (vm->stop_fd >= 0)
-		close(vm->stop_fd);
-	verify_destroy(vm);
-	if (vm->spt.bucket)
-		spt_fini(&vm->spt);
-	regions_fini(&vm->regions);
-	vm_fini_common(vm);
-	free(vm->policy_name);
-	free(vm->zero);
-	if (vm->zeros)
-		munmap(vm->zeros, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
-	free(vm);
+int vm_unmap(struct lp_vm *vm, uintptr_t start, uintptr_t end, bool gaps)
+{
+	struct lp_region **gone;
+	size_t n;
+
+	pthread_rwlock_wrlock(&vm->map_lock);
+	int rc = gaps ? regions_take(&vm->regions, start, end, &gone, &n)
+		      : regions_remove(&vm->regions, start, end, &gone, &n);
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (rc || !n)
+		return rc;
+	rc = vm_teardown_range(vm, gone, n);
+	free(gone);
+	return rc;
+}
+
+bool vm_covered(struct lp_vm *vm, uintptr_t start, uintptr_t end)
+{
+	pthread_rwlock_rdlock(&vm->map_lock);
+	bool ok = regions_cover(&vm->regions, start, end);
+	pthread_rwlock_unlock(&vm->map_lock);
+	return ok;
 }
 
 static int check_prot(int prot)
@@ -558,84 +578,6 @@ int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
 	return 0;
 }
 
-int lp_map_anon(struct lp_vm *vm, size_t len, int prot, void **addr)
-{
-	if (vm && vm_foreign(vm))
-		return -ECHILD;
-	return vm_map_region(vm, 0, 0, len, prot, RK_ANON, NULL, 0, false, NULL,
-			     addr);
-}
-
-int lp_map_lazy(struct lp_vm *vm, size_t len, int prot,
-		const struct lp_initializer *init, void **addr)
-{
-	if (vm && vm_foreign(vm))
-		return -ECHILD;
-	if (!init || !init->fill || (init->flags & ~LP_INIT_REFILL) ||
-	    init->reserved_int)
-		return -EINVAL;
-	for (unsigned i = 0; i < sizeof(init->reserved) / sizeof(init->reserved[0]); i++)
-		if (init->reserved[i])
-			return -EINVAL;
-	return vm_map_region(vm, 0, 0, len, prot, RK_LAZY, NULL, 0, false, init,
-			     addr);
-}
-
-int lp_map_file(struct lp_vm *vm, int fd, off_t off, size_t len, int prot,
-		int flags, void **addr)
-{
-	struct stat st;
-
-	if (vm && vm_foreign(vm))
-		return -ECHILD;
-	if (!vm || !addr || len == 0 || check_prot(prot) || off < 0 ||
-	    (off & (off_t)(LP_PG - 1)) ||
-	    (flags != LP_MAP_PRIVATE && flags != LP_MAP_SHARED))
-		return -EINVAL;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -EBADF;
-	if ((fl & O_ACCMODE) == O_WRONLY)
-		return -EACCES;
-	if (flags == LP_MAP_SHARED && (prot & PROT_WRITE) &&
-	    (fl & O_ACCMODE) != O_RDWR)
-		return -EACCES;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return -ENODEV;
-
-	int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (mine < 0)
-		return -errno;
-	struct lp_file *f = file_new(mine, (uint64_t)st.st_size);
-	if (!f)
-		return -ENOMEM;
-	return vm_map_region(vm, 0, 0, len, prot, RK_FILE, f, (uint64_t)off,
-			     flags == LP_MAP_SHARED, NULL, addr);
-}
-
-int lp_unmap(struct lp_vm *vm, void *addr, size_t len)
-{
-	uintptr_t start = (uintptr_t)addr;
-	struct lp_region **gone;
-	size_t ngone;
-
-	if (vm && vm_foreign(vm))
-		return -ECHILD;
-	if (!vm || len == 0 || (start & (LP_PG - 1)) || (len & (LP_PG - 1)) ||
-	    start + len < start)
-		return -EINVAL;
-	pthread_rwlock_wrlock(&vm->map_lock);
-	int rc = regions_remove(&vm->regions, start, start + len, &gone, &ngone);
-	pthread_rwlock_unlock(&vm->map_lock);
-	if (rc)
-		return rc;
-	rc = vm_teardown_range(vm, gone, ngone);
-	free(gone);
-	return rc;
-}
-
 int vm_sync_range(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 {
 	struct lp_region *todo[64];
@@ -671,55 +613,4 @@ int vm_sync_range(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 		}
 	}
 	return first;
-}
-
-int lp_sync(struct lp_vm *vm, void *addr, size_t len)
-{
-	uintptr_t start = (uintptr_t)addr;
-
-	if (!vm)
-		return -EINVAL;
-	if (vm_foreign(vm))
-		return -ECHILD;
-	if (!addr && len == 0)
-		return vm_sync_range(vm, 0, UINTPTR_MAX);
-	if (len == 0 || (start & (LP_PG - 1)) || (len & (LP_PG - 1)) ||
-	    start + len < start)
-		return -EINVAL;
-	pthread_rwlock_rdlock(&vm->map_lock);
-	bool ok = regions_cover(&vm->regions, start, start + len);
-	pthread_rwlock_unlock(&vm->map_lock);
-	if (!ok)
-		return -EINVAL;
-	return vm_sync_range(vm, start, start + len);
-}
-
-int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
-{
-	struct lp_tstats *blocks[LP_MAX_THREADS + 2];
-	unsigned n = 0;
-
-	if (!vm || !st || !vm->ready)
-		return -EINVAL;
-	if (vm_foreign(vm))
-		return -ECHILD;
-	memset(st, 0, sizeof(*st));
-	for (unsigned i = 0; i < vm->nh; i++)
-		blocks[n++] = &vm->h[i].st;
-	blocks[n++] = &vm->ev.st;
-	blocks[n++] = &vm->api_st;
-	st_sum(blocks, n, st);
-
-	pthread_mutex_lock(&vm->fr.lock);
-	st->resident_frames = vm->fr.used;
-	st->peak_frames = vm->fr.peak;
-	st->budget_frames = vm->fr.n;
-	pthread_mutex_unlock(&vm->fr.lock);
-	pthread_mutex_lock(&vm->swap->lock);
-	st->swap_slots_used = vm->swap->inuse;
-	st->swap_slots_peak = vm->swap->peak;
-	pthread_mutex_unlock(&vm->swap->lock);
-	st->last_error = atomic_load(&vm->last_error);
-	verify_stats(vm, st);
-	return 0;
 }

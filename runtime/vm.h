@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The life of an lp_vm (vm.c): creation and destruction, mapping a region
- * and tearing one down, writing back shared pages.  The state itself is
- * struct lp_vm (core.h).
+ * The life of an lp_vm (vm.c): allocating one and freeing it, starting and
+ * stopping its threads, mapping a region and tearing regions down, writing
+ * back shared pages, freezing its pages.  The state itself is struct lp_vm
+ * (core.h); the public entry points that compose these are api.c's, the
+ * forked children fork.c's.
+ *
+ * A vm's life, for a vm of its own (api.c) and a forked child's (fork.c)
+ * alike:  vm_alloc -> (VMF_FORK: set vm->fork_event) -> vm_start -> ...
+ * -> vm_stop -> (its child vms reaped: fork.c) -> vm_free.
  */
 #ifndef LP_VM_H
 #define LP_VM_H
 
 #include "core.h"
 
-int vm_create(struct lp_vm **out, const struct lp_config *cfg,
-	      unsigned vmflags);
-/* Which part of vm_create failed, for a message that names the cause. */
+/* Which part of creating a vm failed, for a message that names the cause. */
 struct vm_failure {
 	enum {
 		VM_PART_NONE,   /* it did not fail */
@@ -23,17 +27,38 @@ struct vm_failure {
 	} part;
 	const char *env;
 };
-int vm_create_why(struct lp_vm **out, const struct lp_config *cfg,
-		  unsigned vmflags, struct vm_failure *why);
-/* The locks and descriptors of an lp_vm (vm.c), for child vms too. */
-void vm_init_common(struct lp_vm *vm);
-void vm_fini_common(struct lp_vm *vm);
 
-/* Unmap and destroy the pages of [start, end) of the regions in gone[]:
- * write back shared dirty pages, wait for owners, free frames and slots
- * (vm.c; also used by destroy). */
-int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
-		      size_t ngone);
+/* What vm_alloc() makes a vm of: a configuration (a vm of its own), or a
+ * parent and the userfaultfd the kernel gave for its forked child (a child
+ * vm: the parent's configuration, no budget, the parent's swap file, zero
+ * pages and probe, which the parent outlives). */
+struct vm_spec {
+	const struct lp_config *cfg; /* checked, policy named (NULL: a child) */
+	unsigned vmflags;            /* VMF_* (a child: the parent's) */
+	struct lp_vm *parent;        /* a child vm: the vm it was forked from */
+	int ufd;                     /* a child vm: its userfaultfd (taken,
+				      * even on failure) */
+};
+
+/* A new vm with every resource of its own (userfaultfd, page and frame
+ * tables, swap, API ring) and no thread.  0, or -errno and why->part (why
+ * may be NULL) names what failed; nothing is left behind. */
+int vm_alloc(struct lp_vm **out, const struct vm_spec *spec,
+	     struct vm_failure *why);
+/* Start vm's fault handlers and (a vm of its own) its evictor; vm is then
+ * ready.  On failure the caller stops and frees it. */
+int vm_start(struct lp_vm *vm);
+/* Stop vm's threads (whatever vm_start started; no-op for the rest). */
+void vm_stop(struct lp_vm *vm);
+/* Free vm, its threads stopped and its child vms gone: its regions, pages,
+ * tables, descriptors, and the shares it took (a child: of its parent's). */
+void vm_free(struct lp_vm *vm);
+
+/* Stop every fault service and evictor round (faults read meanwhile are
+ * deferred) until vm_thaw(): the pages hold still (a fork copies them, an
+ * mremap moves them). */
+void vm_freeze(struct lp_vm *vm);
+void vm_thaw(struct lp_vm *vm);
 
 /* Reserve len bytes at `at` (a hint, or with mflags MAP_FIXED* the place),
  * register them and publish a region (takes the file reference, even on
@@ -42,6 +67,18 @@ int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
 		  int prot, enum lp_region_kind kind, struct lp_file *file,
 		  uint64_t off, bool shared, const struct lp_initializer *init,
 		  void **addr);
+/* Unmap and destroy the pages of [start, end) of the regions in gone[]:
+ * write back shared dirty pages, wait for owners, free frames and slots. */
+int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
+		      size_t ngone);
+/* Take the regions of [start, end) out of the table and tear them down
+ * (vm_teardown_range).  gaps: the range may hold gaps, else it must be
+ * covered wholly (-EINVAL, nothing done). */
+int vm_unmap(struct lp_vm *vm, uintptr_t start, uintptr_t end, bool gaps);
+/* Tear every region of vm down (destroy). */
+void vm_unmap_all(struct lp_vm *vm);
+/* Whether regions cover [start, end) wholly. */
+bool vm_covered(struct lp_vm *vm, uintptr_t start, uintptr_t end);
 /* Destroy every page struct of [start, end), waiting for their owners:
  * frames and slots are released; the mapping itself is left alone. */
 void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end);

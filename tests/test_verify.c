@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "api.h"
 #include "fork.h"
 #include "vm.h"
 
