@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The program's own memory calls, served by the runtime (Pintos' mmap and
- * munmap, plus what real programs need besides: mremap, MADV_DONTNEED and
- * brk).  The program host (host.c) intercepts these system calls and calls
- * here; every function has the kernel call's semantics on the managed part
- * of the range and leaves the rest to the kernel, in the same address
- * space.  Results are the kernel's: an address, 0, or -errno.
+ * munmap, plus what real programs need besides: mremap and MADV_DONTNEED;
+ * brk is the kernel's, or answered by the host).  The program host
+ * (loader/) intercepts these system calls and calls here; every function
+ * has the kernel call's semantics on the managed part of the range and
+ * leaves the rest to the kernel, in the same address space.  Results are
+ * the kernel's: an address, 0, or -errno.  Built on vm.c (regions, pages,
+ * freezing the vm while an mremap moves pages).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,17 +53,7 @@ bool vm_overlaps(struct lp_vm *vm, uintptr_t addr, size_t len)
  * unmapped (the caller maps something else there, or nothing). */
 static int take_out(struct lp_vm *vm, uintptr_t addr, size_t len)
 {
-	struct lp_region **gone;
-	size_t n;
-
-	pthread_rwlock_wrlock(&vm->map_lock);
-	int rc = regions_take(&vm->regions, addr, addr + len, &gone, &n);
-	pthread_rwlock_unlock(&vm->map_lock);
-	if (rc || !n)
-		return rc;
-	rc = vm_teardown_range(vm, gone, n);
-	free(gone);
-	return rc;
+	return vm_unmap(vm, addr, addr + len, true);
 }
 
 long vm_mmap(struct lp_vm *vm, uintptr_t addr, size_t len, int prot, int flags,
@@ -189,6 +181,168 @@ static long mremap_unmanaged(struct lp_vm *vm, uintptr_t old, size_t oldlen,
 	return p == MAP_FAILED ? -errno : (long)(uintptr_t)p;
 }
 
+/* The checks of an mremap of managed memory [old, old+*oldlen), and what
+ * the kernel does first: a shrink in place, the managed pages at a
+ * MREMAP_FIXED destination taken out, the tail of a shrinking move
+ * unmapped (*oldlen becomes newlen).  0: the range is to be moved or
+ * grown; else the call's result (-errno, or the address of a shrink). */
+static long remap_trim(struct lp_vm *vm, uintptr_t old, size_t *oldlen,
+		       size_t newlen, int flags, uintptr_t want)
+{
+	size_t len = *oldlen;
+
+	if (!len)
+		return -EINVAL; /* a duplicate needs a shared mapping */
+	if (old + len < old)
+		return -EFAULT;
+	if (flags & MREMAP_DONTUNMAP)
+		return -EINVAL; /* not supported on managed memory */
+	if (!vm_covered(vm, old, old + len))
+		return -EFAULT; /* part of it is not ours: one mapping only */
+	if (!(flags & MREMAP_FIXED) && newlen <= len) {
+		int rc = newlen < len ? vm_munmap(vm, old + newlen, len - newlen) : 0;
+		return rc ? rc : (long)old;
+	}
+	if (flags & MREMAP_FIXED) {
+		if (!aligned(want) || want + newlen < want ||
+		    (want < old + len && old < want + newlen))
+			return -EINVAL;
+		int rc = take_out(vm, want, newlen);
+		if (rc)
+			return rc;
+	}
+	/* Shrinking while moving: the kernel unmaps the tail first. */
+	if (newlen < len) {
+		int rc = vm_munmap(vm, old + newlen, len - newlen);
+		if (rc)
+			return rc;
+		*oldlen = newlen;
+	}
+	return 0;
+}
+
+/* A move or growth of managed memory, prepared before the kernel acts so
+ * that nothing fails after it. */
+struct remap {
+	uintptr_t old;
+	size_t oldlen, newlen;
+	struct lp_region *grown;   /* the last region grown, if in place */
+	struct lp_region **pieces; /* the regions of the range, cloned to be
+				    * moved (the last one takes the growth) */
+	size_t npieces;
+	uint64_t *vpns;            /* the pages of the range (spt_collect) */
+	size_t nvpns;
+};
+
+/* The regions the range becomes: moved (pieces) or grown in place. */
+static int remap_plan(struct lp_vm *vm, struct remap *rp)
+{
+	uintptr_t old = rp->old, end = rp->old + rp->oldlen;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&vm->map_lock);
+	const struct lp_regions *t = &vm->regions;
+	struct lp_region *last = regions_find(t, end - 1);
+	if (rp->newlen > rp->oldlen && last && last->end == end &&
+	    !(rp->grown = region_clone(last, last->start, old + rp->newlen)))
+		rc = -ENOMEM;
+	for (size_t i = 0; i < t->n && !rc; i++) {
+		struct lp_region *r = t->v[i];
+		if (r->end <= old || r->start >= end)
+			continue;
+		struct lp_region **np =
+			realloc(rp->pieces, (rp->npieces + 1) * sizeof(*np));
+		if (!np) {
+			rc = -ENOMEM;
+			break;
+		}
+		rp->pieces = np;
+		uintptr_t s = r->start > old ? r->start : old;
+		uintptr_t e = r->end < end ? r->end : end;
+		if (e == end)
+			e = old + rp->newlen; /* the last one takes the growth */
+		if (!(rp->pieces[rp->npieces] = region_clone(r, s, e)))
+			rc = -ENOMEM;
+		else
+			rp->npieces++;
+	}
+	pthread_rwlock_unlock(&vm->map_lock);
+	return rc;
+}
+
+/* The kernel grew the mapping in place (the vm frozen; thawed here): it
+ * extended it with its protection and registration; its region grows with
+ * it, so that the next mremap finds one mapping, as the kernel does. */
+static long remap_grown(struct lp_vm *vm, struct remap *rp)
+{
+	uintptr_t old = rp->old;
+	struct lp_region **gone = NULL;
+	size_t ngone = 0;
+
+	(void)prim_uffd_register(vm->uffd, old + rp->oldlen,
+				 rp->newlen - rp->oldlen,
+				 UFFDIO_REGISTER_MODE_MISSING |
+					 UFFDIO_REGISTER_MODE_WP);
+	pthread_rwlock_wrlock(&vm->map_lock);
+	if (!rp->grown || regions_take(&vm->regions, rp->grown->start,
+				       old + rp->oldlen, &gone, &ngone) ||
+	    regions_insert(&vm->regions, rp->grown)) {
+		vm_error(vm, -ENOMEM);
+	} else {
+		rp->grown = NULL; /* the table's now */
+	}
+	pthread_rwlock_unlock(&vm->map_lock);
+	vm_thaw(vm);
+	for (size_t i = 0; i < ngone; i++)
+		region_put(gone[i]);
+	free(gone);
+	return (long)old;
+}
+
+/* The kernel moved the mapping to `to` with its pages (the vm frozen;
+ * thawed here): the regions and the page structs move with it. */
+static long remap_moved(struct lp_vm *vm, struct remap *rp, uintptr_t to)
+{
+	uintptr_t old = rp->old;
+	struct lp_region **gone = NULL;
+	size_t ngone = 0;
+
+	/* The new mapping lost its registration and its write-protect bits
+	 * (no EVENT_REMAP): register it again and protect every page, so
+	 * that clean pages stay clean (dirty ones fault once, harmlessly). */
+	(void)prim_uffd_register(vm->uffd, to, rp->newlen,
+				 UFFDIO_REGISTER_MODE_MISSING |
+					 UFFDIO_REGISTER_MODE_WP);
+	(void)prim_uffd_wp(vm->uffd, to, rp->oldlen, true);
+
+	pthread_rwlock_wrlock(&vm->map_lock);
+	if (regions_take(&vm->regions, old, old + rp->oldlen, &gone, &ngone))
+		vm_error(vm, -ENOMEM);
+	for (size_t i = 0; i < rp->npieces; i++) {
+		struct lp_region *r = rp->pieces[i];
+		r->start = r->start - old + to;
+		r->end = r->end - old + to;
+		if (regions_insert(&vm->regions, r)) {
+			region_put(r);
+			vm_error(vm, -ENOMEM);
+		}
+	}
+	rp->npieces = 0;
+	pthread_rwlock_unlock(&vm->map_lock);
+	rekey(vm, rp->vpns, rp->nvpns, old, to);
+	if (vm->vf)
+		verify_move(vm, old, to, rp->oldlen); /* after rekey: it drops
+						     * stale pages at to */
+	vm_thaw(vm);
+	/* A thread blocked on a page of the old range (its owner would have
+	 * woken it there) faults again: the range is gone, as natively. */
+	(void)prim_uffd_wake(vm->uffd, old, rp->oldlen);
+	for (size_t i = 0; i < ngone; i++)
+		region_put(gone[i]);
+	free(gone);
+	return (long)to;
+}
+
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want)
 {
@@ -202,37 +356,9 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 		return -EINVAL;
 	if (!vm_overlaps(vm, old, oldlen ? oldlen : LP_PG))
 		return mremap_unmanaged(vm, old, rawold, newlen, flags, want);
-	if (!oldlen)
-		return -EINVAL; /* a duplicate needs a shared mapping */
-	if (old + oldlen < old)
-		return -EFAULT;
-	if (flags & MREMAP_DONTUNMAP)
-		return -EINVAL; /* not supported on managed memory */
-	pthread_rwlock_rdlock(&vm->map_lock);
-	bool covered = regions_cover(&vm->regions, old, old + oldlen);
-	pthread_rwlock_unlock(&vm->map_lock);
-	if (!covered)
-		return -EFAULT; /* part of it is not ours: one mapping only */
-
-	if (!(flags & MREMAP_FIXED) && newlen <= oldlen) {
-		int rc = newlen < oldlen ? vm_munmap(vm, old + newlen, oldlen - newlen) : 0;
-		return rc ? rc : (long)old;
-	}
-	if (flags & MREMAP_FIXED) {
-		if (!aligned(want) || want + newlen < want ||
-		    (want < old + oldlen && old < want + newlen))
-			return -EINVAL;
-		int rc = take_out(vm, want, newlen);
-		if (rc)
-			return rc;
-	}
-	/* Shrinking while moving: the kernel unmaps the tail first. */
-	if (newlen < oldlen) {
-		int rc = vm_munmap(vm, old + newlen, oldlen - newlen);
-		if (rc)
-			return rc;
-		oldlen = newlen;
-	}
+	long rc = remap_trim(vm, old, &oldlen, newlen, flags, want);
+	if (rc)
+		return rc;
 
 	/*
 	 * Everything that could fail is prepared before the kernel acts:
@@ -243,120 +369,30 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	 * Writes of pages in the range may be in flight: they complete on the
 	 * same page structs, moved (rekey).
 	 */
-	struct lp_region *grown = NULL, **pieces = NULL;
-	size_t npieces = 0;
-	uint64_t *vpns = NULL;
-	size_t nvpns = 0;
-	long rc = 0;
-	pthread_rwlock_rdlock(&vm->map_lock);
-	const struct lp_regions *t = &vm->regions;
-	struct lp_region *last = regions_find(t, old + oldlen - 1);
-	if (newlen > oldlen && last && last->end == old + oldlen &&
-	    !(grown = region_clone(last, last->start, old + newlen)))
-		rc = -ENOMEM;
-	for (size_t i = 0; i < t->n && !rc; i++) {
-		struct lp_region *r = t->v[i];
-		if (r->end <= old || r->start >= old + oldlen)
-			continue;
-		struct lp_region **np = realloc(pieces, (npieces + 1) * sizeof(*np));
-		if (!np) {
-			rc = -ENOMEM;
-			break;
-		}
-		pieces = np;
-		uintptr_t s = r->start > old ? r->start : old;
-		uintptr_t e = r->end < old + oldlen ? r->end : old + oldlen;
-		if (e == old + oldlen)
-			e = old + newlen; /* the last one takes the growth */
-		if (!(pieces[npieces] = region_clone(r, s, e)))
-			rc = -ENOMEM;
-		else
-			npieces++;
-	}
-	pthread_rwlock_unlock(&vm->map_lock);
-
+	struct remap rp = { .old = old, .oldlen = oldlen, .newlen = newlen };
+	rc = remap_plan(vm, &rp);
 	vm_freeze(vm);
 	if (!rc)
 		rc = spt_collect(&vm->spt, old >> LP_PAGE_SHIFT,
-				 (old + oldlen) >> LP_PAGE_SHIFT, &vpns, &nvpns);
+				 (old + oldlen) >> LP_PAGE_SHIFT, &rp.vpns,
+				 &rp.nvpns);
 	void *p = MAP_FAILED;
 	if (!rc) {
 		p = mremap((void *)old, oldlen, newlen, flags, (void *)want);
 		if (p == MAP_FAILED)
 			rc = -errno;
 	}
-	if (rc) {
+	if (rc)
 		vm_thaw(vm);
-		goto out;
-	}
-	uintptr_t to = (uintptr_t)p;
-	if (to == old) {
-		/* Grown in place: the kernel extended the mapping with its
-		 * protection and registration; its region grows with it, so
-		 * that the next mremap finds one mapping, as the kernel does. */
-		(void)prim_uffd_register(vm->uffd, old + oldlen, newlen - oldlen,
-					 UFFDIO_REGISTER_MODE_MISSING |
-						 UFFDIO_REGISTER_MODE_WP);
-		struct lp_region **gone = NULL;
-		size_t ngone = 0;
-		pthread_rwlock_wrlock(&vm->map_lock);
-		if (!grown || regions_take(&vm->regions, grown->start,
-					   old + oldlen, &gone, &ngone) ||
-		    regions_insert(&vm->regions, grown)) {
-			vm_error(vm, -ENOMEM);
-		} else {
-			grown = NULL; /* the table's now */
-		}
-		pthread_rwlock_unlock(&vm->map_lock);
-		vm_thaw(vm);
-		for (size_t i = 0; i < ngone; i++)
-			region_put(gone[i]);
-		free(gone);
-		rc = (long)old;
-		goto out;
-	}
-	/* The new mapping lost its registration and its write-protect bits
-	 * (no EVENT_REMAP): register it again and protect every page, so
-	 * that clean pages stay clean (dirty ones fault once, harmlessly). */
-	(void)prim_uffd_register(vm->uffd, to, newlen,
-				 UFFDIO_REGISTER_MODE_MISSING |
-					 UFFDIO_REGISTER_MODE_WP);
-	(void)prim_uffd_wp(vm->uffd, to, oldlen, true);
-
-	struct lp_region **gone = NULL;
-	size_t ngone = 0;
-	pthread_rwlock_wrlock(&vm->map_lock);
-	if (regions_take(&vm->regions, old, old + oldlen, &gone, &ngone))
-		vm_error(vm, -ENOMEM);
-	for (size_t i = 0; i < npieces; i++) {
-		struct lp_region *r = pieces[i];
-		r->start = r->start - old + to;
-		r->end = r->end - old + to;
-		if (regions_insert(&vm->regions, r)) {
-			region_put(r);
-			vm_error(vm, -ENOMEM);
-		}
-	}
-	npieces = 0;
-	pthread_rwlock_unlock(&vm->map_lock);
-	rekey(vm, vpns, nvpns, old, to);
-	if (vm->vf)
-		verify_move(vm, old, to, oldlen); /* after rekey: it drops
-						    * stale pages at to */
-	vm_thaw(vm);
-	/* A thread blocked on a page of the old range (its owner would have
-	 * woken it there) faults again: the range is gone, as natively. */
-	(void)prim_uffd_wake(vm->uffd, old, oldlen);
-	for (size_t i = 0; i < ngone; i++)
-		region_put(gone[i]);
-	free(gone);
-	rc = (long)to;
-out:
-	for (size_t i = 0; i < npieces; i++)
-		region_put(pieces[i]);
-	free(pieces);
-	region_put(grown);
-	free(vpns);
+	else if ((uintptr_t)p == old)
+		rc = remap_grown(vm, &rp);
+	else
+		rc = remap_moved(vm, &rp, (uintptr_t)p);
+	for (size_t i = 0; i < rp.npieces; i++)
+		region_put(rp.pieces[i]);
+	free(rp.pieces);
+	region_put(rp.grown);
+	free(rp.vpns);
 	return rc;
 }
 
