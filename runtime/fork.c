@@ -35,7 +35,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "fork.h"
 #include "prim.h"
@@ -240,13 +239,7 @@ int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms)
 	struct timespec ts;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	vm_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&vm->kids_lock);
 	while (vm->forks_served <= seen && rc == 0)
 		rc = pthread_cond_timedwait(&vm->kids_cond, &vm->kids_lock, &ts);

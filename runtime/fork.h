@@ -2,8 +2,10 @@
 /*
  * Forked children (fork.c): with VMF_FORK a vm serves the copy of its
  * address space that fork() gives a child process, through a child vm of
- * its own; the vm keeps its child vms and counts the forks it has served.
- * (Freezing the pages while the copy is taken is vm.c's: vm_freeze.)
+ * its own; the vm keeps its child vms, counts the forks it has served, and
+ * answers the host's questions about them (the host never takes their
+ * lock).  Freezing the pages while the copy is taken is vm.c's
+ * (vm_freeze).
  */
 #ifndef LP_FORK_H
 #define LP_FORK_H

@@ -26,12 +26,18 @@ struct lp_region *region_new(uintptr_t start, uintptr_t end, int prot,
 	return r;
 }
 
+/* Drop one reference of a count: whether it was the last. */
+static bool put_last(atomic_uint *refs)
+{
+	return atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1;
+}
+
 void region_put(struct lp_region *r)
 {
-	if (!r || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	file_put(r->file);
-	free(r);
+	if (r && put_last(&r->refs)) {
+		file_put(r->file);
+		free(r);
+	}
 }
 
 struct lp_region *region_clone(const struct lp_region *r, uintptr_t start,
@@ -52,13 +58,13 @@ struct lp_file *file_new(int fd, uint64_t size)
 {
 	struct lp_file *f = calloc(1, sizeof(*f));
 
-	if (!f) {
+	if (f) {
+		f->fd = fd;
+		atomic_init(&f->refs, 1);
+		atomic_init(&f->size, size);
+	} else {
 		close(fd);
-		return NULL;
 	}
-	f->fd = fd;
-	atomic_init(&f->refs, 1);
-	atomic_init(&f->size, size);
 	return f;
 }
 
@@ -70,10 +76,10 @@ struct lp_file *file_get(struct lp_file *f)
 
 void file_put(struct lp_file *f)
 {
-	if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	close(f->fd);
-	free(f);
+	if (f && put_last(&f->refs)) {
+		close(f->fd);
+		free(f);
+	}
 }
 
 /* Index of the first region whose end is above addr. */

@@ -229,14 +229,21 @@ int vm_start(struct lp_vm *vm)
 	return rc;
 }
 
-void vm_stop(struct lp_vm *vm)
+/* Wake the handlers that wait for a frame: they look again at stopping
+ * and freezing, which end the wait. */
+static void wake_frame_waiters(struct lp_vm *vm)
 {
-	atomic_store(&vm->stopping, true);
 	if (vm->fr_up) {
 		pthread_mutex_lock(&vm->fr.lock);
 		pthread_cond_broadcast(&vm->fr.cond);
 		pthread_mutex_unlock(&vm->fr.lock);
 	}
+}
+
+void vm_stop(struct lp_vm *vm)
+{
+	atomic_store(&vm->stopping, true);
+	wake_frame_waiters(vm);
 	evictor_stop(vm);
 	handlers_stop(vm);
 }
@@ -303,11 +310,7 @@ void vm_freeze(struct lp_vm *vm)
 	 * and waits for the evictor, which waits for us: tell it to give up
 	 * (its fault is deferred). */
 	atomic_store(&vm->freezing, true);
-	if (vm->fr_up) {
-		pthread_mutex_lock(&vm->fr.lock);
-		pthread_cond_broadcast(&vm->fr.cond);
-		pthread_mutex_unlock(&vm->fr.lock);
-	}
+	wake_frame_waiters(vm);
 	pthread_rwlock_wrlock(&vm->freeze_lock);
 }
 
@@ -318,6 +321,17 @@ void vm_thaw(struct lp_vm *vm)
 	atomic_store(&vm->freezing, false);
 	pthread_rwlock_unlock(&vm->freeze_lock);
 	(void)!write(vm->thaw_fd, &one, sizeof(one));
+}
+
+void vm_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }
 
 /* Wait (stripe s held) until nobody owns pg and no write of it is in
@@ -343,12 +357,7 @@ static void settle(struct lp_vm *vm, struct spt_stripe *s, struct lp_page *pg)
 		}
 		pg->flags |= PGF_WAITERS;
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		vm_deadline(&ts, 100);
 		pthread_cond_timedwait(&s->settle, &s->lock, &ts);
 	}
 }

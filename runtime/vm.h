@@ -13,6 +13,8 @@
 #ifndef LP_VM_H
 #define LP_VM_H
 
+#include <time.h>
+
 #include "core.h"
 
 /* Which part of creating a vm failed, for a message that names the cause. */
@@ -82,6 +84,10 @@ bool vm_covered(struct lp_vm *vm, uintptr_t start, uintptr_t end);
 /* Destroy every page struct of [start, end), waiting for their owners:
  * frames and slots are released; the mapping itself is left alone. */
 void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end);
+
+/* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait() on a
+ * vm's condition variables. */
+void vm_deadline(struct timespec *ts, int ms);
 
 /* Write back the dirty pages of shared file regions in [start, end). */
 int vm_sync_range(struct lp_vm *vm, uintptr_t start, uintptr_t end);
