@@ -145,10 +145,10 @@ struct lp_vm {
 	struct lp_tstats api_st;
 
 	/* fork (fork.c): a child vm serves the copy of this address space that
-	 * fork() gave a child process; it shares the swap file */
-	/* VMF_FORK: serves a UFFD_EVENT_FORK (the new address space's
-	 * userfaultfd, taken); set by whoever creates the vm (fork.c's
-	 * vm_fork_event), called by a fault handler */
+	 * fork() gave a child process; it shares the swap file.  fork_event
+	 * (VMF_FORK) serves a UFFD_EVENT_FORK, the new address space's
+	 * userfaultfd taken: set by whoever creates the vm (to fork.c's
+	 * vm_fork_event), called by a fault handler, which knows no fork.c */
 	void (*fork_event)(struct lp_vm *vm, int ufd);
 	struct lp_vm *parent;      /* set in a child vm */
 	pid_t pid;                 /* a child vm: its process, once known */
