@@ -10,22 +10,40 @@
 
 #include "prim.h"
 
-int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
-		   void *buf, struct lp_tstats *st)
+/* One read of a slot went wrong (n: what it gave): count and record it. */
+static void swap_read_failed(struct lp_vm *vm, long n, struct lp_tstats *st)
+{
+	st_add(st, C_IO_ERR, 1);
+	vm_error(vm, n < 0 ? (int)n : -EIO);
+}
+
+int swap_read_retry(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+		    void *buf, struct lp_tstats *st, int tries)
 {
 	struct iovec iov = { buf, LP_PG };
 	long n = -EIO;
 
 	/* A failed read is retried: the copy on disk is the only one. */
-	for (int tries = 0; tries < 3; tries++) {
+	for (int i = 0; i < tries; i++) {
 		n = io_preadv(io, vm->swap->fd, &iov, 1, swap_off(slot));
 		if (n == (long)LP_PG)
 			break;
-		st_add(st, C_IO_ERR, 1);
-		vm_error(vm, n < 0 ? (int)n : -EIO);
+		swap_read_failed(vm, n, st);
 	}
 	if (n != (long)LP_PG)
 		return n < 0 ? (int)n : -EIO;
+	return swap_read_done(vm, slot, buf, st);
+}
+
+int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+		   void *buf, struct lp_tstats *st)
+{
+	return swap_read_retry(vm, io, slot, buf, st, SWAP_READ_TRIES);
+}
+
+int swap_read_done(struct lp_vm *vm, uint64_t slot, void *buf,
+		   struct lp_tstats *st)
+{
 	st_add(st, C_SWAP_RB, LP_PG);
 	if (swap_encrypted(vm->swap) && swap_unseal(vm->swap, slot, buf)) {
 		/* Altered on disk: the content is lost, say so loudly. */
@@ -34,6 +52,15 @@ int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 		return -EIO;
 	}
 	return 0;
+}
+
+int swap_read_async_done(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+			 void *buf, struct lp_tstats *st, int res)
+{
+	if (res == 0)
+		return swap_read_done(vm, slot, buf, st);
+	swap_read_failed(vm, res, st);
+	return swap_read_retry(vm, io, slot, buf, st, SWAP_READ_TRIES - 1);
 }
 
 int file_read_page(struct lp_handler *h, struct lp_region *r, uint64_t vpn,

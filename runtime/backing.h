@@ -10,9 +10,26 @@
 
 #include "core.h"
 
-/* Read one page of content from swap slot into buf (LP_PG bytes). */
+/* A slot is read up to this many times before its page is given up. */
+#define SWAP_READ_TRIES 3
+
+/* Read one page of content from swap slot into buf (LP_PG bytes): 0, or
+ * -errno once SWAP_READ_TRIES reads failed (or -EIO: altered on disk). */
 int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 		   void *buf, struct lp_tstats *st);
+/* The same with `tries` reads at most. */
+int swap_read_retry(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+		    void *buf, struct lp_tstats *st, int tries);
+/* The content of slot is in buf (a read succeeded): count it, and unseal
+ * it on an encrypted swap file.  0 or -EIO. */
+int swap_read_done(struct lp_vm *vm, uint64_t slot, void *buf,
+		   struct lp_tstats *st);
+/* An asynchronous read of slot into buf ended with res (io_reap's: 0 when
+ * all was read): as swap_read_page() would have ended, the failed read
+ * counting as its first try (the others are made here, synchronously on
+ * io). */
+int swap_read_async_done(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
+			 void *buf, struct lp_tstats *st, int res);
 
 /* Read the file bytes of page vpn of file region r; past EOF stays zero. */
 int file_read_page(struct lp_handler *h, struct lp_region *r, uint64_t vpn,

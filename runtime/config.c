@@ -181,6 +181,11 @@ static int opt_verify(const char *v, struct lp_config *c)
 	return opt_flag(v, c, LP_CFG_VERIFY, true);
 }
 
+static int opt_sync_reads(const char *v, struct lp_config *c)
+{
+	return opt_flag(v, c, LP_CFG_SYNC_READS, true);
+}
+
 const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_FRAMES", "resident budget in 4 KiB frames (0 = unlimited)", opt_frames },
 	{ "LAZYPAGE_MEM", "resident budget as a size, e.g. 64M (overrides FRAMES)", opt_mem },
@@ -189,6 +194,7 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_THREADS", "fault-handler threads (0 = one per CPU)", opt_threads },
 	{ "LAZYPAGE_POLICY", "eviction policy (clock, fifo, ...)", opt_policy },
 	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
+	{ "LAZYPAGE_SYNC_READS", "1: each handler reads one swapped page at a time (0.2)", opt_sync_reads },
 	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },
 	{ "LAZYPAGE_READAHEAD", "0: no swap readahead", opt_readahead },
 	{ "LAZYPAGE_SWAP_ENCRYPT", "1: encrypt swapped pages", opt_encrypt },

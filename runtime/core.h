@@ -51,6 +51,30 @@
 /* Largest readahead window, in pages (also the handler's buffer size). */
 #define LP_RA_MAX 32u
 
+/* Swap-ins a handler keeps in flight at once (fault.c). */
+#define LP_INFLIGHT 32
+
+struct lp_region;
+struct lp_page;
+/* A load: a page (LOADING) being filled for a fault (fault.c). */
+struct load {
+	struct lp_region *r;
+	struct lp_page *pg;        /* LOADING, the handler's */
+	uint32_t f;                /* its frame */
+	bool write, wasdirty;
+	pid_t tid;
+	uint64_t t0, t_sub, t_comp; /* fault read; read submitted; read done */
+};
+
+/* A swap-in in flight: page pg (LOADING, the handler's) waits for the read
+ * of its slot into the handler's abuf (fault.c). */
+struct lp_pending {
+	struct lp_io_req req;      /* the read; req.owner is this */
+	struct load ld;            /* the page, its frame, its fault (fault.c);
+				    * ld.r is referenced */
+	uint64_t slot;
+};
+
 struct lp_handler {
 	struct lp_vm *vm;
 	pthread_t tid;
@@ -70,6 +94,15 @@ struct lp_handler {
 	uintptr_t poisoned[16];
 	uint64_t poisoned_ns[16];
 	unsigned npoisoned;
+	/* Swap-ins in flight (a handler thread of its own vm: async).  While
+	 * any is, the handler holds a read reference of vm->freeze_lock, so
+	 * that a freeze waits for them to end. */
+	bool async;
+	struct lp_io aio;          /* their reads */
+	unsigned char *abuf;       /* LP_INFLIGHT pages, page aligned */
+	struct lp_pending *pend;   /* LP_INFLIGHT entries */
+	unsigned freep[LP_INFLIGHT]; /* free entries */
+	unsigned nfreep;
 };
 
 struct ev_item;

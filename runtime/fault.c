@@ -42,6 +42,7 @@
 #include "fault.h"
 #include "prim.h"
 #include "core.h"
+#include "backing.h"
 #include "pagelife.h"
 
 /* How often a fill retries at once when the mm is changing, before the
@@ -151,7 +152,7 @@ static void zero_around(struct lp_handler *h, struct lp_region *r,
 /* The content of pg (LOADING, ours) is in at its address, from frame f:
  * under the lock, make pg what fill says, resident, and let it go. */
 static void load_done(struct lp_handler *h, struct lp_region *r,
-		      struct lp_page *pg, uint32_t f,
+		      struct lp_page *pg, uint32_t f, const void *buf,
 		      const struct lp_fill *fill, bool wp, bool write)
 {
 	struct lp_vm *vm = h->vm;
@@ -159,7 +160,7 @@ static void load_done(struct lp_handler *h, struct lp_region *r,
 	uint64_t drop = LP_NO_SLOT;
 
 	if (vm->vf) /* before the backing changes: the report names it */
-		verify_back(vm, pg, h->buf, fill->kind, r);
+		verify_back(vm, pg, buf, fill->kind, r);
 	pg->ops = fill->ops;
 	pg->backing = fill->backing;
 	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
@@ -176,36 +177,27 @@ static void load_done(struct lp_handler *h, struct lp_region *r,
 		swap_free(vm->swap, drop);
 }
 
-static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
-		 bool write, bool wasdirty, pid_t tid, uint64_t t0)
+/* The content of ld->pg is in buf (rc 0), or could not be had (rc -errno):
+ * install it and wake the faulting thread, or answer SIGBUS. */
+static void load_finish(struct lp_handler *h, const struct load *ld,
+			void *buf, const struct lp_fill *fill, int rc)
 {
 	struct lp_vm *vm = h->vm;
+	struct lp_page *pg = ld->pg;
 	uintptr_t addr = page_addr(pg);
 	uint64_t vpn = pg->vpn;
-	struct lp_fill fill = { 0 };
-	uint32_t f;
-	int rc;
 
-	rc = frame_get(&vm->fr, &f);
 	if (rc) {
-		load_abort(vm, pg);
-		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
-			defer_fault(h, addr, write);
-		return;
-	}
-	memset(h->buf, 0, LP_PG);
-	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
-	if (rc) {
-		frame_put(&vm->fr, f);
-		poison(h, pg, tid, rc);
+		frame_put(&vm->fr, ld->f);
+		poison(h, pg, ld->tid, rc);
 		load_abort(vm, pg);
 		return;
 	}
 	/* Clean content goes in write-protected, unless the page was
 	 * written during its last residency (then it likely will be again,
 	 * and a second fault would cost more than the copy saves). */
-	bool wp = fill.clean && !write && !wasdirty;
-	rc = copy_retry(vm, addr, h->buf, LP_PG, wp);
+	bool wp = fill->clean && !ld->write && !ld->wasdirty;
+	rc = copy_retry(vm, addr, buf, LP_PG, wp);
 	if (rc == -EEXIST) {
 		/* Already mapped (a copy made by fork): we cannot know how it
 		 * was protected, so treat it as dirty. */
@@ -214,22 +206,137 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 		rc = 0;
 	}
 	if (rc) {
-		frame_put(&vm->fr, f);
+		frame_put(&vm->fr, ld->f);
 		load_abort(vm, pg);
 		if (rc == -EAGAIN)
-			retry_later(h, addr, write);
+			retry_later(h, addr, ld->write);
 		else
 			page_wake(vm, addr); /* unmapped meanwhile */
 		return;
 	}
 	/* Once let go, pg may be unmapped and its struct reused: what
 	 * follows goes by page number. */
-	load_done(h, r, pg, f, &fill, wp, write);
-	st_fault(&h->st, (enum lp_fault_kind)fill.kind, prim_now_ns() - t0);
-	if (fill.kind == LP_FAULT_SWAPIN)
-		swap_readahead(h, r, vpn);
-	else if (fill.kind == LP_FAULT_ZERO && r->kind == RK_ANON)
-		zero_around(h, r, vpn);
+	load_done(h, ld->r, pg, ld->f, buf, fill, wp, ld->write);
+	uint64_t t_end = prim_now_ns();
+	st_fault(&h->st, (enum lp_fault_kind)fill->kind, t_end - ld->t0);
+	if (fill->kind == LP_FAULT_SWAPIN) {
+		st_phase(&h->st, LP_PHASE_QUEUE, ld->t_sub - ld->t0);
+		st_phase(&h->st, LP_PHASE_DEVICE, ld->t_comp - ld->t_sub);
+		st_phase(&h->st, LP_PHASE_INSTALL, t_end - ld->t_comp);
+		st_phase(&h->st, LP_PHASE_HANDLER, t_end - ld->t0);
+		swap_readahead(h, ld->r, vpn);
+	} else if (fill->kind == LP_FAULT_ZERO && ld->r->kind == RK_ANON) {
+		zero_around(h, ld->r, vpn);
+	}
+}
+
+static bool async_start(struct lp_handler *h, const struct load *ld);
+
+static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
+		 bool write, bool wasdirty, pid_t tid, uint64_t t0)
+{
+	struct lp_vm *vm = h->vm;
+	struct load ld = { .r = r, .pg = pg, .write = write,
+			   .wasdirty = wasdirty, .tid = tid, .t0 = t0 };
+	struct lp_fill fill = { 0 };
+	int rc;
+
+	rc = frame_get(&vm->fr, &ld.f);
+	if (rc) {
+		load_abort(vm, pg);
+		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
+			defer_fault(h, page_addr(pg), write);
+		return;
+	}
+	if (async_start(h, &ld))
+		return; /* answered when its read completes */
+	memset(h->buf, 0, LP_PG);
+	ld.t_sub = prim_now_ns();
+	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
+	ld.t_comp = prim_now_ns();
+	load_finish(h, &ld, h->buf, &fill, rc);
+}
+
+/*
+ * Swap-ins in flight.  A handler thread does not wait for the read of a
+ * swapped page: it submits it, goes on reading faults (of any thread of
+ * the program), and answers each as its read completes (async_reap).  So
+ * the device sees as many reads as threads wait for pages, and a handler
+ * never sleeps on one read while other faults queue behind it.
+ *
+ * A freeze (fork, mremap) must not meet a page in flight: the pages hold
+ * still while it lasts.  So while any read is in flight the handler holds
+ * a read reference of vm->freeze_lock (taken with tryrdlock: the lock
+ * prefers writers, and a handler must never block on it), and starts no
+ * new one while a freeze waits.
+ */
+static bool async_start(struct lp_handler *h, const struct load *ld)
+{
+	struct lp_vm *vm = h->vm;
+	struct lp_page *pg = ld->pg;
+
+	if (!h->async || !h->nfreep || pg->backing != BK_SLOT ||
+	    atomic_load_explicit(&vm->freezing, memory_order_relaxed))
+		return false;
+	bool first = h->nfreep == LP_INFLIGHT;
+	if (first && pthread_rwlock_tryrdlock(&vm->freeze_lock))
+		return false;
+	unsigned i = h->freep[--h->nfreep];
+	struct lp_pending *p = &h->pend[i];
+	p->ld = *ld;
+	p->slot = pg->slot;
+	p->req.fd = vm->swap->fd;
+	p->req.off = swap_off(p->slot);
+	p->req.iov[0] = (struct iovec){ h->abuf + ((size_t)i << LP_PAGE_SHIFT),
+					LP_PG };
+	p->req.niov = 1;
+	p->req.owner = p;
+	p->ld.t_sub = prim_now_ns();
+	if (io_submit_read(&h->aio, &p->req)) {
+		h->freep[h->nfreep++] = i;
+		if (first)
+			pthread_rwlock_unlock(&vm->freeze_lock);
+		return false;
+	}
+	region_get(ld->r);
+	return true;
+}
+
+/* The read of p ended: answer its fault. */
+static void async_complete(struct lp_handler *h, struct lp_pending *p)
+{
+	struct lp_vm *vm = h->vm;
+	unsigned i = (unsigned)(p - h->pend);
+	/* (req.iov has advanced past what was read) */
+	void *buf = h->abuf + ((size_t)i << LP_PAGE_SHIFT);
+	struct lp_fill fill = { .kind = LP_FAULT_SWAPIN, .ops = p->ld.pg->ops,
+				.backing = BK_SLOT, .clean = true };
+
+	p->ld.t_comp = prim_now_ns();
+	int rc = swap_read_async_done(vm, &h->io, p->slot, buf, &h->st,
+				      p->req.res);
+	load_finish(h, &p->ld, buf, &fill, rc);
+	region_put(p->ld.r);
+	h->freep[h->nfreep++] = i;
+	if (h->nfreep == LP_INFLIGHT)
+		pthread_rwlock_unlock(&vm->freeze_lock);
+}
+
+/* Answer the faults whose read completed, waiting up to timeout_ms for one
+ * (0: not at all; -1: until one does).  Returns how many. */
+static int async_reap(struct lp_handler *h, int timeout_ms)
+{
+	struct lp_io_req *done[LP_INFLIGHT];
+	int n = io_reap(&h->aio, done, LP_INFLIGHT, timeout_ms);
+
+	for (int k = 0; k < n; k++)
+		async_complete(h, done[k]->owner);
+	return n;
+}
+
+static unsigned async_pending(const struct lp_handler *h)
+{
+	return h->async ? LP_INFLIGHT - h->nfreep : 0;
 }
 
 /* A page parked by a reference sweep (or on its way out) is wanted again:
@@ -631,6 +738,13 @@ static void drain_deferred(struct lp_handler *h)
 
 	for (;;) {
 		struct uffd_msg m;
+		/* A freeze is on its way (or on): its thaw drains.  Serving
+		 * now would meet frame_get()'s -EAGAIN and defer the fault
+		 * again, into this function again: while the freezer is
+		 * preempted between raising `freezing` and taking the lock,
+		 * that recursion ran the handler out of stack. */
+		if (atomic_load(&vm->freezing))
+			return;
 		pthread_mutex_lock(&vm->defer_lock);
 		bool have = vm->ndeferred > 0;
 		if (have)
@@ -761,15 +875,67 @@ static void unpoison_due(struct lp_handler *h, bool all)
 	h->npoisoned -= k;
 }
 
-static void *handler_main(void *arg)
+/* Faults read from the userfaultfd at once (the kernel hands over as many
+ * as are queued, up to this). */
+#define FAULT_BATCH 16
+/* How long a handler with reads in flight polls for their completion (and
+ * for new faults) before it sleeps: a CPU that sleeps here is woken by
+ * the completion's interrupt ~15 us later than one that looks. */
+#define SPIN_NS 150000u
+
+/* Read and serve the faults queued on the userfaultfd: how many, or
+ * -1 when the userfaultfd is gone. */
+static int read_faults(struct lp_handler *h)
 {
-	struct lp_handler *h = arg;
+	struct uffd_msg msg[FAULT_BATCH];
+	ssize_t n = read(h->vm->uffd, msg, sizeof(msg));
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	uint64_t t0 = prim_now_ns();
+	int k = (int)((size_t)n / sizeof(msg[0]));
+	for (int i = 0; i < k; i++)
+		handle(h, &msg[i], t0);
+	return k;
+}
+
+/* Sleep until a fault, a completion, a thaw or the stop: false to stop. */
+static bool handler_sleep(struct lp_handler *h)
+{
 	struct lp_vm *vm = h->vm;
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[4] = {
 		{ .fd = vm->uffd, .events = POLLIN },
 		{ .fd = vm->stop_fd, .events = POLLIN },
 		{ .fd = vm->thaw_fd, .events = POLLIN },
+		{ .fd = h->aio.ring.ring_fd, .events = POLLIN },
 	};
+	nfds_t nfd = async_pending(h) ? 4 : 3;
+	/* A child vm looks every half second whether its process is still
+	 * there (a child's userfaultfd never hangs up). */
+	int timeout = h->nretry ? 1 : h->npoisoned ? LP_POISON_MS
+				   : vm->parent ? 500 : -1;
+	int rc = poll(pfd, nfd, timeout);
+
+	if (rc < 0 && errno != EINTR)
+		return false;
+	if (pfd[1].revents & POLLIN)
+		return false;
+	if (pfd[2].revents & POLLIN) {
+		uint64_t v;
+		(void)!read(vm->thaw_fd, &v, sizeof(v));
+		drain_deferred(h);
+	}
+	if (rc == 0 && vm->parent && !vm_alive(vm)) {
+		atomic_store(&vm->dead, true);
+		return false;
+	}
+	return true;
+}
+
+static void *handler_main(void *arg)
+{
+	struct lp_handler *h = arg;
+	uint64_t idle = 0; /* since when nothing came, while reads fly */
 
 	h->ktid = (pid_t)syscall(SYS_gettid);
 	if (h->cpu >= 0) {
@@ -781,39 +947,34 @@ static void *handler_main(void *arg)
 		(void)prim_pin_self(h->cpu);
 	}
 	for (;;) {
-		struct uffd_msg msg;
 		if (h->npoisoned)
 			unpoison_due(h, false);
-		ssize_t n = read(vm->uffd, &msg, sizeof(msg));
-		if (n == (ssize_t)sizeof(msg)) {
-			handle(h, &msg, prim_now_ns());
+		int got = async_pending(h) ? async_reap(h, 0) : 0;
+		int k = read_faults(h);
+		if (k < 0)
+			break;
+		if (k + got > 0) {
+			idle = 0;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN)
-			break;
 		if (h->nretry)
 			run_retries(h);
-		/* A child vm looks every half second whether its process is
-		 * still there (a child's userfaultfd never hangs up). */
-		int timeout = h->nretry ? 1 : h->npoisoned ? LP_POISON_MS
-					   : vm->parent ? 500 : -1;
-		int rc = poll(pfd, 3, timeout);
-		if (rc < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents & POLLIN)
-			break;
-		if (pfd[2].revents & POLLIN) {
-			uint64_t v;
-			(void)!read(vm->thaw_fd, &v, sizeof(v));
-			drain_deferred(h);
+		if (async_pending(h)) {
+			uint64_t now = prim_now_ns();
+			if (!idle)
+				idle = now;
+			if (now - idle < SPIN_NS) {
+				sched_yield(); /* others of this CPU go first */
+				continue;
+			}
 		}
-		if (rc == 0 && vm->parent && !vm_alive(vm)) {
-			atomic_store(&vm->dead, true);
+		idle = 0;
+		if (!handler_sleep(h))
 			break;
-		}
 	}
+	/* Stopping: the reads in flight end before their buffers go. */
+	while (async_pending(h))
+		async_reap(h, -1);
 	return NULL;
 }
 
@@ -828,10 +989,31 @@ static int handler_setup(struct lp_handler *h, struct lp_vm *vm)
 	return io_setup(&h->io, 2 * LP_RA_MAX);
 }
 
+/* A handler thread of a vm of its own also keeps swap-ins in flight (a
+ * child vm's handler, and the host's contexts, read one at a time). */
+static int handler_setup_async(struct lp_handler *h)
+{
+	h->abuf = aligned_alloc(LP_PG, (size_t)LP_INFLIGHT << LP_PAGE_SHIFT);
+	h->pend = calloc(LP_INFLIGHT, sizeof(*h->pend));
+	if (!h->abuf || !h->pend)
+		return -ENOMEM;
+	int rc = io_setup(&h->aio, 2 * LP_INFLIGHT);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < LP_INFLIGHT; i++)
+		h->freep[i] = LP_INFLIGHT - 1 - i;
+	h->nfreep = LP_INFLIGHT;
+	h->async = true;
+	return 0;
+}
+
 static void handler_teardown(struct lp_handler *h)
 {
 	io_teardown(&h->io);
+	io_teardown(&h->aio);
 	free(h->buf);
+	free(h->abuf);
+	free(h->pend);
 }
 
 int handlers_start(struct lp_vm *vm)
@@ -845,6 +1027,9 @@ int handlers_start(struct lp_vm *vm)
 	vm->nh = vm->nthreads;
 	for (unsigned i = 0; i < vm->nh && !rc; i++)
 		rc = handler_setup(&vm->h[i], vm);
+	for (unsigned i = 0; i < vm->nh && !rc && !vm->parent &&
+			     !(vm->flags & LP_CFG_SYNC_READS); i++)
+		rc = handler_setup_async(&vm->h[i]);
 	if (rc)
 		return rc;
 	/* The CPUs we may run on, for pinning handler i to the i-th. */

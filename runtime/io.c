@@ -226,9 +226,10 @@ static void complete_now(struct lp_io *io, struct lp_io_req *req, int res)
 	io->imm[io->nimm++] = req;
 }
 
-static int queue_write(struct lp_io *io, struct lp_io_req *req)
+static int queue_rw(struct lp_io *io, struct lp_io_req *req)
 {
-	long inj = injected(LP_IO_WRITE, req->fd, req->off, req->left);
+	enum lp_io_op op = req->kind == LP_IOR_READ ? LP_IO_READ : LP_IO_WRITE;
+	long inj = injected(op, req->fd, req->off, req->left);
 
 	if (inj < 0) {
 		complete_now(io, req, (int)inj);
@@ -238,8 +239,8 @@ static int queue_write(struct lp_io *io, struct lp_io_req *req)
 	int ncur = req->niov;
 	memcpy(cur, req->iov, (size_t)ncur * sizeof(*cur));
 	if (inj > 0) {
-		/* Write only a prefix; the rest is resubmitted as after a real
-		 * short write.  The kernel copies the iovecs at submission. */
+		/* Move only a prefix; the rest is resubmitted as after a real
+		 * short transfer.  The kernel copies the iovecs at submission. */
 		iov_limit(cur, &ncur, (size_t)inj);
 	}
 	struct io_uring_sqe *sqe = sqe_get(io);
@@ -247,7 +248,10 @@ static int queue_write(struct lp_io *io, struct lp_io_req *req)
 		complete_now(io, req, -EBUSY);
 		return 0;
 	}
-	io_uring_prep_writev(sqe, req->fd, cur, (unsigned)ncur, req->off);
+	if (op == LP_IO_READ)
+		io_uring_prep_readv(sqe, req->fd, cur, (unsigned)ncur, req->off);
+	else
+		io_uring_prep_writev(sqe, req->fd, cur, (unsigned)ncur, req->off);
 	io_uring_sqe_set_data(sqe, req);
 	io->inflight++;
 	/* cur lives on this stack frame: submit while it is valid. */
@@ -262,7 +266,17 @@ int io_submit_write(struct lp_io *io, struct lp_io_req *req)
 	req->kind = LP_IOR_WRITE;
 	req->res = 0;
 	req->left = iov_len(req->iov, req->niov);
-	return queue_write(io, req);
+	return queue_rw(io, req);
+}
+
+int io_submit_read(struct lp_io *io, struct lp_io_req *req)
+{
+	if (io->nimm >= LP_IO_MAXV * 2)
+		return -EBUSY;
+	req->kind = LP_IOR_READ;
+	req->res = 0;
+	req->left = iov_len(req->iov, req->niov);
+	return queue_rw(io, req);
 }
 
 int io_submit_poll(struct lp_io *io, struct lp_io_req *req)
@@ -295,7 +309,7 @@ static int finish(struct lp_io *io, struct lp_io_req *req, int res)
 		return 1;
 	}
 	if (res == -EAGAIN || res == -EINTR) {
-		queue_write(io, req);
+		queue_rw(io, req);
 		return 0;
 	}
 	if (res < 0) {
@@ -303,7 +317,8 @@ static int finish(struct lp_io *io, struct lp_io_req *req, int res)
 		return 1;
 	}
 	if (res == 0) {
-		req->res = -EIO; /* no progress: the device refuses */
+		req->res = -EIO; /* no progress: the device refuses, or a
+				  * read met the end of the file */
 		return 1;
 	}
 	req->left -= (size_t)res;
@@ -313,7 +328,7 @@ static int finish(struct lp_io *io, struct lp_io_req *req, int res)
 		req->res = 0;
 		return 1;
 	}
-	queue_write(io, req);
+	queue_rw(io, req);
 	return 0;
 }
 

@@ -62,11 +62,11 @@ int io_pwritev(struct lp_io *io, int fd, const struct iovec *iov, int n,
 	       uint64_t off);
 
 /*
- * Asynchronous requests (the evictor): a write of iov at off, continued
- * after short writes until done, or a poll of fd for input.  The request
- * must stay put until io_reap() hands it back.
+ * Asynchronous requests: a write (the evictor) or a read (the fault path)
+ * of iov at off, continued after short transfers until done, or a poll of
+ * fd for input.  The request must stay put until io_reap() hands it back.
  */
-enum lp_io_kind { LP_IOR_WRITE, LP_IOR_POLL };
+enum lp_io_kind { LP_IOR_WRITE, LP_IOR_READ, LP_IOR_POLL };
 
 struct lp_io_req {
 	enum lp_io_kind kind;
@@ -74,7 +74,7 @@ struct lp_io_req {
 	uint64_t off;             /* where the unwritten part goes */
 	struct iovec iov[LP_IO_MAXV]; /* the unwritten part */
 	int niov;
-	size_t left;              /* bytes still to write */
+	size_t left;              /* bytes still to move */
 	int res;                  /* once complete: 0 (or revents) or -errno */
 	void *owner;
 };
@@ -82,6 +82,9 @@ struct lp_io_req {
 /* Queue req (iov, niov, fd, off set by the caller).  Submission happens at
  * the next io_flush() or io_reap(). */
 int io_submit_write(struct lp_io *io, struct lp_io_req *req);
+/* The same for a read of iov at off: res 0 once all of it is read, -EIO
+ * at the end of the file. */
+int io_submit_read(struct lp_io *io, struct lp_io_req *req);
 /* Queue a one-shot poll for POLLIN on req->fd. */
 int io_submit_poll(struct lp_io *io, struct lp_io_req *req);
 /* Push queued submissions to the kernel. */

@@ -93,6 +93,17 @@ void st_sum(struct lp_tstats *const *blocks, unsigned n, struct lp_stats *st)
 		l->p99_ns = count ? pct(local, count, 0.99) : 0;
 		l->max_ns = max;
 	}
+	for (unsigned p = 0; p < LP_PHASES_MAX; p++) {
+		uint64_t count = 0;
+		memset(local, 0, sizeof(local));
+		for (unsigned i = 0; i < n; i++)
+			for (unsigned b = 0; b < HIST_BUCKETS; b++)
+				local[b] += ld(&blocks[i]->phase[p][b]);
+		for (unsigned b = 0; b < HIST_BUCKETS; b++)
+			count += local[b];
+		st->miss_phase_p50_ns[p] = count ? pct(local, count, 0.50) : 0;
+		st->miss_phase_p99_ns[p] = count ? pct(local, count, 0.99) : 0;
+	}
 	for (unsigned i = 0; i < n; i++)
 		for (unsigned k = 0; k < C_NCOUNTERS; k++)
 			c[k] += ld(&blocks[i]->c[k]);
@@ -142,6 +153,10 @@ static void us(char *out, size_t n, uint64_t ns)
 		snprintf(out, n, "%.0f", (double)ns / 1000);
 }
 
+static const char *const phase_names[LP_PHASES_MAX] = {
+	"queue", "device", "install", "handler",
+};
+
 static int print_text(const struct lp_stats *st, FILE *f)
 {
 	char a[32], b[32], c[32], d[32], e[32];
@@ -171,6 +186,15 @@ static int print_text(const struct lp_stats *st, FILE *f)
 		us(e, sizeof e, l->max_ns);
 		fprintf(f, "    %-8s %10" PRIu64 " %9s %9s %9s %9s %9s\n",
 			kind_names[k], st->faults[k], a, b, c, d, e);
+	}
+	if (st->faults[LP_FAULT_SWAPIN]) {
+		fprintf(f, "  swap-in phases  p50/p99 us:");
+		for (unsigned p = 0; p < LP_PHASES_MAX; p++) {
+			us(a, sizeof a, st->miss_phase_p50_ns[p]);
+			us(b, sizeof b, st->miss_phase_p99_ns[p]);
+			fprintf(f, " %s %s/%s", phase_names[p], a, b);
+		}
+		fputc('\n', f);
 	}
 	fprintf(f, "  readahead       %" PRIu64 " pages\n", st->readahead_pages);
 	fprintf(f, "  evictions       %" PRIu64 " (%" PRIu64
@@ -224,7 +248,7 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		   ",\"fill_errors\":%" PRIu64 ",\"frame_waits\":%" PRIu64
 		   ",\"swap_slots_used\":%" PRIu64 ",\"swap_slots_peak\":%" PRIu64
 		   ",\"last_error\":%d,\"verify_checks\":%" PRIu64
-		   ",\"verify_mismatches\":%" PRIu64 "}\n",
+		   ",\"verify_mismatches\":%" PRIu64 ",\"miss_phases\":{",
 		st->readahead_pages, st->evictions, st->clean_drops,
 		st->swap_outs, st->file_writebacks, st->ref_sweeps,
 		st->swap_read_bytes, st->swap_write_bytes, st->file_read_bytes,
@@ -232,6 +256,12 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		st->fill_errors, st->frame_waits, st->swap_slots_used,
 		st->swap_slots_peak, st->last_error, st->verify_checks,
 		st->verify_mismatches);
+	for (unsigned p = 0; p < LP_PHASES_MAX; p++)
+		fprintf(f, "%s\"%s\":{\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
+			   "}",
+			p ? "," : "", phase_names[p], st->miss_phase_p50_ns[p],
+			st->miss_phase_p99_ns[p]);
+	fprintf(f, "}}\n");
 	return 0;
 }
 

@@ -41,6 +41,8 @@ struct lp_tstats {
 	atomic_uint_least64_t lat_sum[LP_FAULT_KINDS];
 	atomic_uint_least64_t lat_max[LP_FAULT_KINDS];
 	atomic_uint_least64_t hist[LP_FAULT_KINDS][HIST_BUCKETS];
+	/* swap-ins: the time of each phase (lp_stats.miss_phase_*) */
+	atomic_uint_least64_t phase[LP_PHASES_MAX][HIST_BUCKETS];
 };
 
 static inline void st_add(struct lp_tstats *t, enum lp_counter c, uint64_t v)
@@ -53,6 +55,14 @@ uint64_t hist_value(unsigned bucket);
 
 /* Count one fault of kind served in ns nanoseconds. */
 void st_fault(struct lp_tstats *t, enum lp_fault_kind kind, uint64_t ns);
+
+/* Count ns spent in phase of one swap-in. */
+static inline void st_phase(struct lp_tstats *t, enum lp_miss_phase phase,
+			    uint64_t ns)
+{
+	atomic_fetch_add_explicit(&t->phase[phase][hist_bucket(ns)], 1,
+				  memory_order_relaxed);
+}
 
 /* Sum n blocks into st (counters and latency summaries). */
 void st_sum(struct lp_tstats *const *blocks, unsigned n, struct lp_stats *st);

@@ -167,6 +167,11 @@ struct lp_config {
  * lp_stats.verify_mismatches.  Costs ~0.3 us per page out and in, and
  * ~250 bytes per touched page; nothing when off.  LAZYPAGE_VERIFY=1. */
 #define LP_CFG_VERIFY 0x10u
+/* Since 0.3.  Each fault handler reads one swapped page at a time and
+ * sleeps until it is read (the behaviour of 0.2), instead of keeping the
+ * reads of every pending fault in flight: for comparisons.
+ * LAZYPAGE_SYNC_READS=1. */
+#define LP_CFG_SYNC_READS 0x20u
 
 /* Fill *cfg with defaults, overridden by LAZYPAGE_* environment variables.
  * A malformed variable is ignored here and reported by lp_vm_create(). */
