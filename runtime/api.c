@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "verify.h"
 #include "config.h"
 #include "fork.h"
 #include "policy.h"

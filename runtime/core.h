@@ -46,7 +46,6 @@
 #include "spt.h"
 #include "stats.h"
 #include "swap.h"
-#include "verify.h"
 
 /* Largest readahead window, in pages (also the handler's buffer size). */
 #define LP_RA_MAX 32u
@@ -56,6 +55,7 @@
 
 struct lp_region;
 struct lp_page;
+struct lp_verify;
 /* A load: a page (LOADING) being filled for a fault (fault.c). */
 struct load {
 	struct lp_region *r;

@@ -51,6 +51,7 @@
 #include "evict.h"
 #include "prim.h"
 #include "core.h"
+#include "verify.h"
 #include "pagelife.h"
 
 #define EV_BATCH 64u      /* victims per round */

@@ -42,6 +42,7 @@
 #include "fault.h"
 #include "prim.h"
 #include "core.h"
+#include "verify.h"
 #include "backing.h"
 #include "pagelife.h"
 

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 
 #include "fork.h"
+#include "verify.h"
 #include "prim.h"
 #include "vm.h"
 

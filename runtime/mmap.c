@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "mmap.h"
+#include "verify.h"
 #include "prim.h"
 #include "vm.h"
 #include "fault.h"

@@ -2,6 +2,7 @@
 /* The page life cycle: which state changes exist (see page.h), how an
  * owner lets go of a page, and how a page dies. */
 #include "pagelife.h"
+#include "verify.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -36,6 +37,8 @@ void page_remove(struct lp_vm *vm, struct lp_page *pg)
 {
 	page_drop_backing(vm, pg);
 	page_set_state(pg, PG_DEAD);
+	if (pg->flags & PGF_VF_MASK) /* its struct is about to be reused */
+		verify_forget(pg);
 	spt_remove(&vm->spt, pg);
 }
 

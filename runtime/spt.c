@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Supplemental page table (see spt.h). */
 #include "spt.h"
-#include "verify.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -131,8 +130,6 @@ void spt_remove(struct lp_spt *spt, struct lp_page *pg)
 			break;
 		}
 	}
-	if (pg->flags & PGF_VF_MASK)
-		verify_forget(pg);
 	pg->frame = LP_NO_FRAME;
 	pg->next = s->free;
 	s->free = pg;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "verify.h"
 #include "prim.h"
 #include "vm.h"
 #include "fault.h"
