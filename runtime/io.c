@@ -259,24 +259,25 @@ static int queue_rw(struct lp_io *io, struct lp_io_req *req)
 	return rc < 0 ? rc : 0;
 }
 
-int io_submit_write(struct lp_io *io, struct lp_io_req *req)
+static int submit_rw(struct lp_io *io, struct lp_io_req *req,
+		     enum lp_io_kind kind)
 {
 	if (io->nimm >= LP_IO_MAXV * 2)
 		return -EBUSY;
-	req->kind = LP_IOR_WRITE;
+	req->kind = kind;
 	req->res = 0;
 	req->left = iov_len(req->iov, req->niov);
 	return queue_rw(io, req);
 }
 
+int io_submit_write(struct lp_io *io, struct lp_io_req *req)
+{
+	return submit_rw(io, req, LP_IOR_WRITE);
+}
+
 int io_submit_read(struct lp_io *io, struct lp_io_req *req)
 {
-	if (io->nimm >= LP_IO_MAXV * 2)
-		return -EBUSY;
-	req->kind = LP_IOR_READ;
-	req->res = 0;
-	req->left = iov_len(req->iov, req->niov);
-	return queue_rw(io, req);
+	return submit_rw(io, req, LP_IOR_READ);
 }
 
 int io_submit_poll(struct lp_io *io, struct lp_io_req *req)
