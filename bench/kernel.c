@@ -471,6 +471,7 @@ static void child_access(struct kpage *k, struct bench_access *a,
 	getrusage(RUSAGE_SELF, &ru1);
 	vmstat_swap(&in1, &out1);
 	m.r.ns = ar.ns;
+	m.r.lat = ar.lat;
 	m.r.majflt = (uint64_t)(ru1.ru_majflt - s->ru0.ru_majflt);
 	m.r.minflt = (uint64_t)(ru1.ru_minflt - s->ru0.ru_minflt);
 	m.r.pswpin = in1 - s->in0;

@@ -41,6 +41,8 @@ struct kpage_result {
 	uint64_t resident;      /* accesses: region pages resident at the end */
 	uint64_t maxrss_kb;     /* the child's peak RSS */
 	int status;             /* the child's wait status */
+	int timed_out;          /* program: killed at the timeout */
+	struct bench_lat lat;   /* accesses: per-access latency */
 };
 
 /*
