@@ -61,6 +61,7 @@ static const char usage[] =
 "               as lp-sim -t reads) and go on\n"
 "  -H           print the CSV header first; alone: only the header\n"
 "  -P, -W       list the policies, the default workloads, and exit\n"
+"  -D           print the runtime's default policy (lp_config_init) and exit\n"
 "  -h           this help\n"
 "\n"
 "Exit status: 0 the case ran (status ok), 77 skipped here (status skip,\n"
@@ -424,7 +425,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		.wp = { .pages = 4096, .seed = 1 },
 		.budget = 0.25, .threads = 1, .rep = 1, .sim = true,
 	};
-	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:So:HPWh")) != -1) {
+	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:So:HPWDh")) != -1) {
 		switch (c) {
 		case 'w': o->workload = optarg; break;
 		case 'p': o->target = optarg; break;
@@ -461,6 +462,12 @@ static int parse(int argc, char **argv, struct opts *o)
 			else
 				o->rep = (unsigned)v;
 			break;
+		case 'D': {
+			struct lp_config dc;
+			lp_config_init(&dc);
+			printf("%s\n", dc.policy ? dc.policy : "clock");
+			exit(0);
+		}
 		case 'P':
 		case 'W': {
 			const char *const *n = c == 'P' ? lp_policy_names()
