@@ -591,8 +591,14 @@ def programs_section(d, w_):
         """The wall time, and whether it is a lower bound (timed out)."""
         return num(r["wall_s"]), r.get("timed_out") == "1"
 
+    def killed(r):
+        """The kernel's memory cgroup OOM-killed it (every try)."""
+        return r["target"] == "kernel" and r["status"] == "137" and r.get("timed_out") != "1"
+
     def ws(r):
         x, to = wall_s(r)
+        if killed(r):
+            return f"OOM-killed ({r.get('ooms') or '?'}×)"
         return "–" if x is None else ("> " if to else "") + fmt(x, 2)
 
     nat = {r["program"]: num(r["wall_s"]) for r in prow if r["target"] == "native"}
@@ -620,7 +626,9 @@ def programs_section(d, w_):
            "time, once per target.  *speed ÷ kernel* = kernel wall ÷ vmrun "
            "wall (above 1: vmrun is faster).  *µs/miss* = wall ÷ swap-ins "
            "(kernel: major faults).  `>`: killed at the timeout, a lower "
-           "bound.\n")
+           "bound.  *OOM-killed*: the kernel's memory cgroup killed the "
+           "program at that cap on every try (lp-bench-prog tries 3 "
+           "times).\n")
         if len(vm_targets) > 2:
             # Every policy (the default set): speeds only.
             w_("Speed ÷ kernel (kernel wall ÷ vmrun wall) per policy:\n")
@@ -657,6 +665,9 @@ def programs_section(d, w_):
                     kw, kto = wall_s(k) if k else (None, False)
                     vw, vto = wall_s(v) if v else (None, False)
                     sp = "–"
+                    if k and killed(k):
+                        kw = None
+                        sp = "kernel failed"
                     if kw and vw:
                         s_ = kw / vw
                         if kto and vto:
