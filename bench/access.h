@@ -41,10 +41,41 @@ struct bench_access {
 	void *ready_arg;
 };
 
+/*
+ * What each access took, as the program sees it: the time from the end of
+ * the previous access of the same thread to the end of this one (one clock
+ * read per access: the TSC on x86-64, calibrated against CLOCK_MONOTONIC
+ * over the run; CLOCK_MONOTONIC elsewhere).  A hit costs the loop's few
+ * nanoseconds; a fault costs its whole round trip: the kernel's delivery,
+ * the service, the wake-up.  Log-linear buckets: exact below
+ * BENCH_LAT_SUB ticks, then BENCH_LAT_SUB per power of two (12 % wide).
+ * first[] counts first touches (every one a zero-fill fault, for the
+ * kernel as for lazypage), again[] every later access (hits, swap-ins,
+ * minor faults).
+ */
+#define BENCH_LAT_SUB 8
+#define BENCH_LAT_BUCKETS (64 * BENCH_LAT_SUB)
+
+struct bench_lat {
+	double ns_per_tick;
+	uint64_t first[BENCH_LAT_BUCKETS];
+	uint64_t again[BENCH_LAT_BUCKETS];
+};
+
 struct bench_access_result {
 	uint64_t ns;            /* wall time of the accesses, all threads */
 	uint64_t bad;           /* content errors seen by the accesses */
+	struct bench_lat lat;   /* per-access latency, all threads */
 };
+
+/* The q-quantile (0..1) in ns of the `top` largest values of histogram h
+ * (top 0 or above the total: of all of them); 0 when empty. */
+double bench_lat_quantile(const uint64_t h[BENCH_LAT_BUCKETS],
+			  double ns_per_tick, uint64_t top, double q);
+
+/* Values of h at or above ns. */
+uint64_t bench_lat_above(const uint64_t h[BENCH_LAT_BUCKETS],
+			 double ns_per_tick, double ns);
 
 /* Run the accesses.  0, or -errno when threads cannot be created, or the
  * ready callback's value. */

@@ -471,6 +471,7 @@ static void child_access(struct kpage *k, struct bench_access *a,
 	getrusage(RUSAGE_SELF, &ru1);
 	vmstat_swap(&in1, &out1);
 	m.r.ns = ar.ns;
+	m.r.lat = ar.lat;
 	m.r.majflt = (uint64_t)(ru1.ru_majflt - s->ru0.ru_majflt);
 	m.r.minflt = (uint64_t)(ru1.ru_minflt - s->ru0.ru_minflt);
 	m.r.pswpin = in1 - s->in0;
@@ -597,6 +598,20 @@ out:
 	return rc;
 }
 
+/* Programs: killed after this many seconds (0: never). */
+static unsigned prog_timeout_s;
+
+void kpage_set_timeout(unsigned seconds)
+{
+	prog_timeout_s = seconds;
+}
+
+/* Only interrupts wait4(). */
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
 static int run_prog(struct kpage *k, char *const argv[], uint64_t limit,
 		    int out_fd, int err_fd, struct kpage_result *r, char *why,
 		    size_t whylen)
@@ -630,6 +645,9 @@ static int run_prog(struct kpage *k, char *const argv[], uint64_t limit,
 	if (pid == 0) {
 		unguard();
 		close(go[1]);
+		/* Its own process group: a timeout kills all of it (vmrun
+		 * and its program). */
+		(void)setpgid(0, 0);
 		if (read_full(go[0], &c, 1) != 1 || c != 'g')
 			_exit(126);
 		if (out_fd >= 0)
@@ -655,9 +673,26 @@ static int run_prog(struct kpage *k, char *const argv[], uint64_t limit,
 	t0 = now_ns();
 	(void)!write(go[1], &c, 1);
 	close(go[1]);
-	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
-		;
+	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+	if (prog_timeout_s) {
+		sigaction(SIGALRM, &sa, &old_sa);
+		alarm(prog_timeout_s);
+	}
+	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+		if (prog_timeout_s &&
+		    now_ns() - t0 >= (uint64_t)prog_timeout_s * 1000000000u) {
+			(void)kill(-pid, SIGKILL);
+			(void)kill(pid, SIGKILL);
+			r->timed_out = 1;
+		}
+	}
 	t1 = now_ns();
+	if (prog_timeout_s) {
+		alarm(0);
+		sigaction(SIGALRM, &old_sa, NULL);
+		if (r->timed_out)
+			(void)kill(-pid, SIGKILL); /* what is left of it */
+	}
 	vmstat_swap(&in1, &out1);
 	if (k) {
 		k->child = 0;

@@ -41,6 +41,8 @@ struct kpage_result {
 	uint64_t resident;      /* accesses: region pages resident at the end */
 	uint64_t maxrss_kb;     /* the child's peak RSS */
 	int status;             /* the child's wait status */
+	int timed_out;          /* program: killed at the timeout */
+	struct bench_lat lat;   /* accesses: per-access latency */
 };
 
 /*
@@ -66,6 +68,11 @@ int kpage_run_access(struct kpage *k, struct bench_access *a, uint64_t budget,
 int kpage_run_prog(struct kpage *k, char *const argv[], uint64_t limit,
 		   int out_fd, int err_fd, struct kpage_result *r, char *why,
 		   size_t whylen);
+
+/* Kill the programs of kpage_run_prog() and kpage_run_native() (their
+ * whole process group) after seconds of wall time, and say so in
+ * kpage_result.timed_out; 0 (the default): never. */
+void kpage_set_timeout(unsigned seconds);
 
 /* Run argv without a cgroup or swap (native), timed the same way. */
 int kpage_run_native(char *const argv[], int out_fd, int err_fd,

@@ -24,7 +24,7 @@
 static const char usage[] =
 "usage: lp-bench-prog [options] -- PROGRAM [ARGS...]\n"
 "Run PROGRAM and print one CSV line:\n"
-"  wall_s,status,maxrss_kib,majflt,minflt,pswpin,pswpout,ooms\n"
+"  wall_s,status,maxrss_kib,majflt,minflt,pswpin,pswpout,ooms,timed_out\n"
 "status is the exit status, or 128 + N after signal N.\n"
 "\n"
 "  -k CAP     run it in a memory cgroup limited to CAP (e.g. 32M), with\n"
@@ -32,6 +32,8 @@ static const char usage[] =
 "  -d DIR     directory for a swap file when none is on (default /var/tmp)\n"
 "  -o FILE    the program's stdout (default /dev/null)\n"
 "  -e FILE    the program's stderr (default: inherited)\n"
+"  -T SECS    kill the program (its process group) after SECS seconds;\n"
+"             timed_out says so, wall_s is then the time it was given\n"
 "  -H         print the CSV header first\n"
 "\n"
 "Exit status: 0 ran (whatever its status), 77 -k refused here, 1 failed.\n";
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
 	char why[256] = "";
 	int c, rc, out_fd, err_fd = -1;
 
-	while ((c = getopt(argc, argv, "+k:d:o:e:Hh")) != -1) {
+	while ((c = getopt(argc, argv, "+k:d:o:e:T:Hh")) != -1) {
 		switch (c) {
 		case 'k':
 			if (lp_parse_size(optarg, &cap) || !cap) {
@@ -53,11 +55,22 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'd': dir = optarg; break;
+		case 'T': {
+			char *end;
+			unsigned long t = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || t > 86400) {
+				fprintf(stderr, "lp-bench-prog: bad -T %s\n",
+					optarg);
+				return 2;
+			}
+			kpage_set_timeout((unsigned)t);
+			break;
+		}
 		case 'o': out = optarg; break;
 		case 'e': err = optarg; break;
 		case 'H':
 			printf("wall_s,status,maxrss_kib,majflt,minflt,pswpin,"
-			       "pswpout,ooms\n");
+			       "pswpout,ooms,timed_out\n");
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -99,7 +112,7 @@ int main(int argc, char **argv)
 			rc = kpage_run_prog(k, argv + optind, cap, out_fd,
 					    err_fd, &r, why, sizeof(why));
 			/* The memory cgroup's OOM killer: try again. */
-			if (rc || !WIFSIGNALED(r.status) ||
+			if (rc || r.timed_out || !WIFSIGNALED(r.status) ||
 			    WTERMSIG(r.status) != SIGKILL ||
 			    ++ooms == KERNEL_TRIES)
 				break;
@@ -115,7 +128,7 @@ int main(int argc, char **argv)
 	int status = WIFEXITED(r.status) ? WEXITSTATUS(r.status)
 					 : 128 + WTERMSIG(r.status);
 	printf("%.4f,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-	       ",%" PRIu64 ",%u\n", (double)r.ns / 1e9, status, r.maxrss_kb,
-	       r.majflt, r.minflt, r.pswpin, r.pswpout, ooms);
+	       ",%" PRIu64 ",%u,%d\n", (double)r.ns / 1e9, status, r.maxrss_kb,
+	       r.majflt, r.minflt, r.pswpin, r.pswpout, ooms, r.timed_out);
 	return 0;
 }
