@@ -33,7 +33,12 @@
 #define PAGES 512
 #define LENGTH (10 * PAGES)
 #define TOLERANCE 0.01
-#define ATTEMPTS 3
+/* Runs of a case before it counts as disagreeing.  zipf1.2 at 25 % sits
+ * +0.6 to +0.9 % from the model on a quiet machine (with swap-ins served
+ * one at a time or in flight alike), so a busy machine pushes single runs
+ * past 1 %: five runs keep a model that is right from failing by chance,
+ * and one that is wrong fails every time. */
+#define ATTEMPTS 5
 
 static const double budgets[] = { 0.10, 0.25, 0.50 };
 
