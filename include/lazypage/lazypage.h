@@ -83,7 +83,7 @@ extern "C" {
  * from an older library.
  */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 2
+#define LP_VERSION_MINOR 3
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
