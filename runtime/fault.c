@@ -973,9 +973,11 @@ static void *handler_main(void *arg)
 		if (!handler_sleep(h))
 			break;
 	}
-	/* Stopping: the reads in flight end before their buffers go. */
-	while (async_pending(h))
-		async_reap(h, -1);
+	/* Stopping: the reads in flight end before their buffers go (a
+	 * ring that fails meanwhile is given 10 s, then torn down: its exit
+	 * cancels what it still has). */
+	for (int i = 0; async_pending(h) && i < 100; i++)
+		async_reap(h, 100);
 	return NULL;
 }
 
