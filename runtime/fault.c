@@ -434,7 +434,7 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		pthread_rwlock_unlock(&vm->map_lock);
 		/* Being unmapped (the thread will fault for real once the
 		 * range is gone), or a kva slot touched by our own thread. */
-		if (vm->fr.n && addr - vm->fr.kva < ((uintptr_t)vm->fr.n << 12))
+		if (vm->fr.n && addr - vm->fr.kva < ((uintptr_t)vm->fr.n << LP_PAGE_SHIFT))
 			(void)prim_uffd_copy(vm->uffd, addr, vm->zero, LP_PG,
 					     false);
 		page_wake(vm, addr);

@@ -133,7 +133,7 @@ static int copy_table(struct lp_vm *p, struct lp_vm *c)
 		if (p->vf)
 			verify_peek(p, todo[k].vpn, (const void *)kva_of(&p->fr, todo[k].f),
 				    VF_FORK);
-		int e = prim_uffd_copy(c->uffd, (uintptr_t)todo[k].vpn << 12,
+		int e = prim_uffd_copy(c->uffd, (uintptr_t)todo[k].vpn << LP_PAGE_SHIFT,
 				       (const void *)kva_of(&p->fr, todo[k].f),
 				       LP_PG, todo[k].clean);
 		if (e && e != -EEXIST) {

@@ -109,7 +109,7 @@ void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx),
 
 static inline uintptr_t kva_of(const struct lp_frames *fr, uint32_t f)
 {
-	return fr->kva + ((uintptr_t)f << 12);
+	return fr->kva + ((uintptr_t)f << LP_PAGE_SHIFT);
 }
 
 /*

@@ -30,7 +30,13 @@
 #define LP_PAGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* The page, spelled one way in the runtime: LP_PG bytes (the public
+ * header's LP_PAGE_SIZE), page number = address >> LP_PAGE_SHIFT. */
+#define LP_PAGE_SHIFT 12
+#define LP_PG ((size_t)1 << LP_PAGE_SHIFT)
 
 struct lp_vm;
 struct lp_page;
@@ -116,7 +122,7 @@ extern const struct lp_page_ops lp_anon_ops;
 extern const struct lp_page_ops lp_file_ops;
 
 struct lp_page {
-	uint64_t vpn;                  /* address >> 12; changed by spt_move() */
+	uint64_t vpn;                  /* address >> LP_PAGE_SHIFT; changed by spt_move() */
 	struct lp_page *next;          /* hash chain (spt.c) */
 	const struct lp_page_ops *ops; /* current type */
 	uint8_t state;                 /* enum lp_page_state */
@@ -128,7 +134,7 @@ struct lp_page {
 
 static inline uintptr_t page_addr(const struct lp_page *pg)
 {
-	return (uintptr_t)pg->vpn << 12;
+	return (uintptr_t)pg->vpn << LP_PAGE_SHIFT;
 }
 
 /* Release what pg holds outside memory (its type's destroy, if any). */

@@ -19,9 +19,7 @@
 #include <sys/uio.h>
 
 #include "compat.h"
-
-#define LP_PAGE_SHIFT 12
-#define LP_PG ((size_t)1 << LP_PAGE_SHIFT)
+#include "page.h" /* LP_PAGE_SHIFT, LP_PG */
 
 /* Open a userfaultfd that also sees faults taken inside system calls (no
  * UFFD_USER_MODE_ONLY), O_CLOEXEC|O_NONBLOCK: the syscall first, then

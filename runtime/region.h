@@ -14,6 +14,9 @@
 #include <stdint.h>
 
 #include "lazypage/lazypage.h"
+#include "page.h"
+
+_Static_assert(LP_PG == LP_PAGE_SIZE, "the runtime's page is the header's");
 
 enum lp_region_kind { RK_ANON, RK_FILE, RK_LAZY };
 
@@ -61,7 +64,7 @@ void file_put(struct lp_file *f);
 /* File offset of page vpn of region r. */
 static inline uint64_t region_file_off(const struct lp_region *r, uint64_t vpn)
 {
-	return r->off + ((vpn << 12) - r->start);
+	return r->off + ((vpn << LP_PAGE_SHIFT) - r->start);
 }
 
 /* The region table of a vm: sorted, non-overlapping. */

@@ -167,7 +167,7 @@ int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 	if (!sw)
 		return -ENOMEM;
 	pthread_mutex_init(&sw->lock, NULL);
-	sw->max_slots = max_bytes / 4096;
+	sw->max_slots = max_bytes / LP_PG;
 	rc = max_bytes && sw->max_slots == 0 ? -EINVAL : 0;
 	fd = rc ? rc : swap_create(path);
 	if (fd < 0) {
@@ -359,13 +359,13 @@ static int grow(struct lp_swap *sw, uint64_t want)
 	int rc = tables(sw, sw->nslots + add);
 	if (rc)
 		return rc;
-	off_t from = (off_t)(sw->nslots * 4096), len = (off_t)(add * 4096);
+	off_t from = (off_t)(sw->nslots * LP_PG), len = (off_t)(add * LP_PG);
 	if (fallocate(sw->fd, 0, from, len) < 0) {
 		rc = -errno;
 		/* Less room than a whole step: take what is needed now. */
 		if (rc == -ENOSPC && add > need) {
 			add = need;
-			len = (off_t)(add * 4096);
+			len = (off_t)(add * LP_PG);
 			rc = fallocate(sw->fd, 0, from, len) < 0 ? -errno : 0;
 		}
 		if (rc == -EOPNOTSUPP) {

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "page.h"
+
 struct lp_swap {
 	atomic_uint users;    /* vms sharing it (fork) */
 	int fd;
@@ -94,7 +96,7 @@ int swap_unseal(struct lp_swap *sw, uint64_t slot, void *buf);
 
 static inline uint64_t swap_off(uint64_t slot)
 {
-	return slot << 12;
+	return slot << LP_PAGE_SHIFT;
 }
 
 #endif /* LP_SWAP_H */

@@ -241,7 +241,7 @@ static void push(struct lp_verify *vf, struct vf_ent *e, enum vf_ev ev,
 
 int verify_create(struct lp_vm *vm)
 {
-	static const unsigned char zero[4096] __attribute__((aligned(64)));
+	static const unsigned char zero[LP_PG] __attribute__((aligned(64)));
 
 	if (!(vm->flags & LP_CFG_VERIFY))
 		return 0;
