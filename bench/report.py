@@ -17,6 +17,11 @@ from collections import defaultdict
 BASE = ("kernel", "uffd")
 
 
+
+def uniq(xs):
+    """The distinct values of xs, in the order they first come."""
+    return list(dict.fromkeys(xs))
+
 def num(v):
     try:
         return float(v)
@@ -104,14 +109,8 @@ def main(d):
         key = (r["workload"], int(r["frames"]), int(r["threads"]), r["mode"], label(r))
         cases[key].rows.append(r)
 
-    workloads = []
-    for r in rows:
-        if r["workload"] not in workloads:
-            workloads.append(r["workload"])
-    labels = []
-    for r in rows:
-        if label(r) not in labels:
-            labels.append(label(r))
+    workloads = uniq(r["workload"] for r in rows)
+    labels = uniq(label(r) for r in rows)
     policies = [x for x in labels if x not in BASE and not x.endswith("+ra")]
     extra = [x for x in labels if x.endswith("+ra")]
 
@@ -603,21 +602,12 @@ def programs_section(d, w_):
 
     nat = {r["program"]: num(r["wall_s"]) for r in prow if r["target"] == "native"}
     ker = {(r["program"], r.get("cap_frac", "1/4")): r for r in prow if r["target"] == "kernel"}
-    fracs = []
-    for r in prow:
-        f = r.get("cap_frac") or ""
-        if f and f not in fracs:
-            fracs.append(f)
-    progs = []
-    for r in prow:
-        if r["program"] not in progs:
-            progs.append(r["program"])
+    fracs = uniq(r.get("cap_frac") or "" for r in prow if r.get("cap_frac"))
+    progs = uniq(r["program"] for r in prow)
 
     # Against the kernel: per program and cap, native, kernel, each vmrun.
-    vm_targets = []
-    for r in prow:
-        if r["target"] not in ("native", "kernel", "uncapped") and r["target"] not in vm_targets:
-            vm_targets.append(r["target"])
+    vm_targets = uniq(r["target"] for r in prow
+                      if r["target"] not in ("native", "kernel", "uncapped"))
     if ker:
         w_("## Real programs against the kernel\n")
         w_("Each program natively (no cap), under the kernel's paging (a "
