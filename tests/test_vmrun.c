@@ -161,6 +161,14 @@ Test(vmrun, remap_in_place_fixed_part_and_file, .timeout = 600)
 	compare("remap", "file", NULL);
 }
 
+/* mremap freezes the pager, which must first let every swap-in in flight
+ * end: four threads read pages of another mapping (twice the cap) while
+ * the main thread grows a mapping by moving it, 1024 times. */
+Test(vmrun, remap_while_threads_fault_pages_in, .timeout = 900)
+{
+	compare("remap", "threads", NULL);
+}
+
 /* Regression: a forked child's mremap made its pages present through the
  * host's handler, which served the parent's pages (1068 of 2048 wrong in
  * the moved mapping); a child's growth in place was unknown to its vm, so

@@ -14,6 +14,9 @@
  *                    unmanaged mapping moved onto a managed range
  *   part             move (and grow) a part from the middle of a mapping
  *   file             grow a private file mapping (moved and in place)
+ *   threads [PAGES]  move, while four threads read another mapping, twice
+ *                    the cap, page after random page (under vmrun: swap-ins
+ *                    in flight while each mremap freezes the pager)
  *   fork             a forked child moves (grows) a mapping its parent
  *                    wrote, much of it swapped out, and grows another in
  *                    place; the parent's pages stay its own
@@ -23,6 +26,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -163,6 +168,58 @@ static int move(size_t pages)
 	munmap(p, len);
 	free(gen);
 	return bad ? 1 : 0;
+}
+
+#define READERS 4
+#define READ_PAGES 2048u
+
+struct readers {
+	unsigned char *a;
+	atomic_bool stop;
+	atomic_ulong bad;
+};
+
+static void *read_pages(void *arg)
+{
+	struct readers *r = arg;
+	uint64_t x = (uint64_t)(uintptr_t)&x;
+
+	while (!atomic_load(&r->stop)) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (!check("threads (reader)", r->a, x % READ_PAGES, 1))
+			atomic_fetch_add(&r->bad, 1);
+	}
+	return NULL;
+}
+
+static int threads(size_t pages)
+{
+	struct readers r = { .a = map_anon(NULL, READ_PAGES * PG, 0) };
+	pthread_t t[READERS];
+
+	if (r.a == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	for (size_t k = 0; k < READ_PAGES; k++)
+		fill(r.a, k, 1);
+	for (int i = 0; i < READERS; i++)
+		if (pthread_create(&t[i], NULL, read_pages, &r)) {
+			perror("pthread_create");
+			return 2;
+		}
+	int rc = move(pages);
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < READERS; i++)
+		pthread_join(t[i], NULL);
+	unsigned long bad = atomic_load(&r.bad);
+	for (size_t k = 0; k < READ_PAGES; k++)
+		bad += !check("threads", r.a, k, 1);
+	printf("threads: %d readers of %u pages, %lu bad\n", READERS,
+	       READ_PAGES, bad);
+	return rc ? rc : bad ? 1 : 0;
 }
 
 /* The same through glibc realloc: blocks beyond the mmap threshold are
@@ -531,6 +588,8 @@ int main(int argc, char **argv)
 		return part();
 	if (!strcmp(mode, "file"))
 		return file();
+	if (!strcmp(mode, "threads"))
+		return threads(argc > 2 ? pages : 1024);
 	if (!strcmp(mode, "fork"))
 		return forked(argc > 2 ? pages : 2048);
 	fprintf(stderr, "remap: unknown mode %s\n", mode);
