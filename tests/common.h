@@ -151,6 +151,13 @@ struct run_result {
 	size_t errlen;
 };
 
+static inline void run_result_free(struct run_result *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
 /* All of fd from its current offset, in a new NUL-terminated buffer. */
 static inline void slurp(int fd, char **buf, size_t *len)
 {

@@ -482,6 +482,8 @@ Test(vmrun_errors, help_and_version_go_to_stdout)
 	char *b[] = { (char *)VMRUN, (char *)"--version", NULL };
 	struct run_result v = run(b);
 	cr_expect(strstr(v.out, lp_version()), "%s", v.out);
+	run_result_free(&r);
+	run_result_free(&v);
 }
 
 Test(vmrun_errors, nothing_on_stderr_without_stats)
@@ -499,4 +501,6 @@ Test(vmrun_errors, nothing_on_stderr_without_stats)
 	struct run_result s = run(b);
 	cr_expect(strstr(s.err, "lazypage statistics"), "%s", s.err);
 	cr_expect(strstr(s.err, "256 frames"), "%s", s.err);
+	run_result_free(&r);
+	run_result_free(&s);
 }
