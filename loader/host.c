@@ -1130,6 +1130,13 @@ static void run_started(struct run *R, struct guard *G)
 	struct lp_host *H = &R->H;
 
 	guard_set(G, G_RUNNING);
+	/* SIGCHLD is taken from a signalfd (run_serve()): blocked before
+	 * any thread starts, or the kernel hands it to a thread that has it
+	 * unblocked, which drops it (its default action). */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, NULL);
 	drop_program_fds(R->inherited, R->ninherited);
 	(void)setpgid(0, 0);
 	H->h = handler_new(H->vm);
@@ -1206,6 +1213,10 @@ static bool kids_remain(struct lp_host *H)
 	return kids != 0;
 }
 
+/* How often the host looks whether forked children are gone, once the
+ * program is. */
+#define KIDS_POLL_MS 10
+
 /* Serve: report state changes, publish statistics, and stay while a
  * forked child still has memory of ours to be served.  (The caller's death
  * is the guard's.) */
@@ -1219,9 +1230,19 @@ static void run_serve(struct run *R)
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	for (;;) {
-		struct pollfd p[1] = { { .fd = sfd, .events = POLLIN } };
-		(void)poll(p, 1, 200);
+	/* Look before the first wait: a program that ended before SIGCHLD
+	 * was blocked here left no signal behind (it cost every short
+	 * program 200 ms).  While only forked children remain, which are
+	 * not ours and send us nothing, look every KIDS_POLL_MS. */
+	for (int wait_ms = 0;; ) {
+		/* The pidfd too: it says the program ended even if its
+		 * SIGCHLD was lost. */
+		struct pollfd p[2] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = running ? R->H.pidfd : -1, .events = POLLIN },
+		};
+		if (wait_ms)
+			(void)poll(p, 2, wait_ms);
 		if (p[0].revents) {
 			struct signalfd_siginfo ssi;
 			while (read(sfd, &ssi, sizeof ssi) > 0)
@@ -1230,6 +1251,7 @@ static void run_serve(struct run *R)
 		running = report_program(R, running);
 		if (running) {
 			host_publish_stats(&R->H);
+			wait_ms = 200;
 			continue;
 		}
 		if (!kids_remain(&R->H))
@@ -1238,6 +1260,7 @@ static void run_serve(struct run *R)
 			atomic_store(&sh->phase, SH_P_KIDS);
 			sh_changed(sh);
 		}
+		wait_ms = KIDS_POLL_MS;
 	}
 }
 

@@ -49,6 +49,9 @@
 
 /* Largest readahead window, in pages (also the handler's buffer size). */
 #define LP_RA_MAX 32u
+/* Largest zero fill-around window, with no budget (what transparent huge
+ * pages give a heap growing natively: a first touch maps up to 1 MiB). */
+#define LP_ZA_MAX 256u
 
 /* Swap-ins a handler keeps in flight at once (fault.c). */
 #define LP_INFLIGHT 32
@@ -212,7 +215,7 @@ struct lp_vm {
 	 * clear (vm.c, settle) */
 	atomic_uint io_pages;
 	unsigned char *zero;       /* one zeroed page, read only */
-	void *zeros;               /* LP_RA_MAX pages that read as zero */
+	void *zeros;               /* LP_ZA_MAX pages that read as zero */
 };
 
 /* Record a background error (first and last are kept: last wins). */

@@ -524,8 +524,9 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
  * Filling ahead.  When a region's faults go up page after page, the pages
  * that follow are brought in with the faulting one, while frames are
  * plentiful, in one UFFDIO_COPY: each saves a fault.  The window starts at
- * 4, doubles on each fault that follows the last, up to LP_RA_MAX - 1, and
- * starts over otherwise.  Two kinds:
+ * 4, doubles on each fault that follows the last, up to LP_RA_MAX - 1 (for
+ * zero fill-around with no budget, LP_ZA_MAX - 1), and starts over
+ * otherwise.  Two kinds:
  *   swap readahead — the next pages that are on swap: one read per run of
  *       contiguous slots, all reads at once; they come in write-protected
  *       (their copy on swap stays valid);
@@ -534,9 +535,9 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
  *       still all zero when evicted are dropped without I/O.
  */
 struct ahead {
-	struct lp_page *pg[LP_RA_MAX];
-	uint32_t frame[LP_RA_MAX];
-	uint64_t slot[LP_RA_MAX];
+	struct lp_page *pg[LP_ZA_MAX];
+	uint32_t frame[LP_ZA_MAX];
+	uint64_t slot[LP_ZA_MAX];
 	unsigned n;
 	uint64_t vpn0;               /* the fault they follow */
 	atomic_uint_least64_t *last; /* the region's last fault in order */
@@ -544,7 +545,7 @@ struct ahead {
 
 /* The window for a fault at vpn0, given the last one (0: not in order). */
 static unsigned ahead_window(atomic_uint_least64_t *last, atomic_uint *win,
-			     uint64_t vpn0)
+			     uint64_t vpn0, unsigned max)
 {
 	uint64_t prev = atomic_exchange_explicit(last, vpn0, memory_order_relaxed);
 	unsigned w = atomic_load_explicit(win, memory_order_relaxed);
@@ -554,8 +555,8 @@ static unsigned ahead_window(atomic_uint_least64_t *last, atomic_uint *win,
 		return 0;
 	}
 	w = w ? w * 2 : 4;
-	if (w > LP_RA_MAX - 1)
-		w = LP_RA_MAX - 1;
+	if (w > max - 1)
+		w = max - 1;
 	atomic_store_explicit(win, w, memory_order_relaxed);
 	return w;
 }
@@ -647,8 +648,9 @@ static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
 	a->last = fresh ? &r->last_zero : &r->last_vpn;
 	if (vm->flags & LP_CFG_NO_READAHEAD)
 		return 0;
+	unsigned max = fresh && !vm->fr.n ? LP_ZA_MAX : LP_RA_MAX;
 	unsigned win = ahead_window(a->last, fresh ? &r->za_pages : &r->ra_pages,
-				    vpn0);
+				    vpn0, max);
 	if (win)
 		ahead_claim(vm, r, vpn0, win, fresh, a);
 	return a->n;

@@ -94,7 +94,7 @@ static int own_config(struct lp_vm *vm, const struct lp_config *cfg,
 	if (!vm->policy_name)
 		return -ENOMEM;
 	/* Never written: reading it maps the kernel's zero page, no memory. */
-	vm->zeros = mmap(NULL, (size_t)LP_RA_MAX << LP_PAGE_SHIFT, PROT_READ,
+	vm->zeros = mmap(NULL, (size_t)LP_ZA_MAX << LP_PAGE_SHIFT, PROT_READ,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (vm->zeros == MAP_FAILED) {
 		vm->zeros = NULL;
@@ -283,7 +283,7 @@ void vm_free(struct lp_vm *vm)
 		munmap((void *)vm->probe, LP_PG);
 	}
 	if (vm->zeros && !vm->parent)
-		munmap(vm->zeros, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
+		munmap(vm->zeros, (size_t)LP_ZA_MAX << LP_PAGE_SHIFT);
 	if (vm->uffd >= 0)
 		close(vm->uffd);
 	if (vm->pidfd >= 0)
