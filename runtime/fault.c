@@ -149,6 +149,8 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write);
 static void zero_around(struct lp_handler *h, struct lp_region *r,
 			uint64_t vpn0);
+static void file_around(struct lp_handler *h, struct lp_region *r,
+			uint64_t vpn0);
 
 /* The content of pg (LOADING, ours) is in at its address, from frame f:
  * under the lock, make pg what fill says, resident, and let it go. */
@@ -178,6 +180,17 @@ static void load_done(struct lp_handler *h, struct lp_region *r,
 		swap_free(vm->swap, drop);
 }
 
+/* Whether a clean page of r goes in write-protected, to see its first
+ * write.  That is worth a fault only where a clean page saves work later:
+ * under a budget (a clean page is dropped without a write) and in a shared
+ * file mapping (only written pages are written back).  With no budget and
+ * no file to write back, nothing ever asks: the page goes in writable and
+ * counts as dirty, so that a budget set later still finds it right. */
+static bool watch_writes(const struct lp_vm *vm, const struct lp_region *r)
+{
+	return vm->fr.n || (r->kind == RK_FILE && r->shared);
+}
+
 /* The content of ld->pg is in buf (rc 0), or could not be had (rc -errno):
  * install it and wake the faulting thread, or answer SIGBUS. */
 static void load_finish(struct lp_handler *h, const struct load *ld,
@@ -196,8 +209,10 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
 	}
 	/* Clean content goes in write-protected, unless the page was
 	 * written during its last residency (then it likely will be again,
-	 * and a second fault would cost more than the copy saves). */
-	bool wp = fill->clean && !ld->write && !ld->wasdirty;
+	 * and a second fault would cost more than the copy saves), or
+	 * nothing needs to know whether it gets written (watch_writes()). */
+	bool wp = fill->clean && !ld->write && !ld->wasdirty &&
+		  watch_writes(vm, ld->r);
 	rc = copy_retry(vm, addr, buf, LP_PG, wp);
 	if (rc == -EEXIST) {
 		/* Already mapped (a copy made by fork): we cannot know how it
@@ -228,6 +243,8 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
 		swap_readahead(h, ld->r, vpn);
 	} else if (fill->kind == LP_FAULT_ZERO && ld->r->kind == RK_ANON) {
 		zero_around(h, ld->r, vpn);
+	} else if (ld->r->kind == RK_FILE || ld->r->kind == RK_LAZY) {
+		file_around(h, ld->r, vpn);
 	}
 }
 
@@ -639,7 +656,8 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
  * up in order there: pages on swap, or with fresh, pages never touched.
  * Returns how many (a->n). */
 static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
-			    uint64_t vpn0, bool fresh, struct ahead *a)
+			    uint64_t vpn0, bool fresh, unsigned max,
+			    struct ahead *a)
 {
 	struct lp_vm *vm = h->vm;
 
@@ -648,7 +666,6 @@ static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
 	a->last = fresh ? &r->last_zero : &r->last_vpn;
 	if (vm->flags & LP_CFG_NO_READAHEAD)
 		return 0;
-	unsigned max = fresh && !vm->fr.n ? LP_ZA_MAX : LP_RA_MAX;
 	unsigned win = ahead_window(a->last, fresh ? &r->za_pages : &r->ra_pages,
 				    vpn0, max);
 	if (win)
@@ -704,7 +721,7 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 {
 	struct ahead a;
 
-	if (!ahead_start(h, r, vpn0, false, &a))
+	if (!ahead_start(h, r, vpn0, false, LP_RA_MAX, &a))
 		return;
 	unsigned ok = ahead_install(h, &a, h->buf, ahead_read_swap(h, &a),
 				    false);
@@ -712,13 +729,113 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
 }
 
+/* Fill-around of a first touch out of order, with no budget: the pages
+ * never touched of its aligned block of ZA_BLOCK pages (64 KiB: what the
+ * kernel maps at once for a file, and its multi-size huge pages for
+ * anonymous memory), in two contiguous runs: after the fault, then from
+ * the block's start.  Each run is claimed (ahead_claim()) and given to
+ * fill(h, r, a) to install. */
+#define ZA_BLOCK 16u
+
+static void around_block(struct lp_handler *h, struct lp_region *r,
+			 uint64_t vpn0,
+			 void (*fill)(struct lp_handler *, struct lp_region *,
+				      struct ahead *))
+{
+	uint64_t lo = vpn0 & ~(uint64_t)(ZA_BLOCK - 1);
+	uint64_t first = r->start >> LP_PAGE_SHIFT;
+	atomic_uint_least64_t unused = 0; /* the in-order window stays */
+	struct ahead a = { .last = &unused };
+
+	if (lo < first)
+		lo = first;
+	a.vpn0 = vpn0;
+	ahead_claim(h->vm, r, vpn0, (unsigned)(lo + ZA_BLOCK - 1 - vpn0), true, &a);
+	fill(h, r, &a);
+	if (vpn0 > lo) {
+		a.vpn0 = lo - 1;
+		ahead_claim(h->vm, r, lo - 1, (unsigned)(vpn0 - lo), true, &a);
+		fill(h, r, &a);
+	}
+}
+
+static void zero_fill(struct lp_handler *h, struct lp_region *r,
+		      struct ahead *a)
+{
+	(void)r;
+	ahead_install(h, a, h->vm->zeros, a->n, true);
+}
+
 static void zero_around(struct lp_handler *h, struct lp_region *r,
 			uint64_t vpn0)
 {
 	struct ahead a;
+	struct lp_vm *vm = h->vm;
 
-	if (ahead_start(h, r, vpn0, true, &a))
-		ahead_install(h, &a, h->vm->zeros, a.n, true);
+	if (ahead_start(h, r, vpn0, true, vm->fr.n ? LP_RA_MAX : LP_ZA_MAX, &a))
+		zero_fill(h, r, &a);
+	else if (!vm->fr.n && !(vm->flags & LP_CFG_NO_READAHEAD))
+		around_block(h, r, vpn0, zero_fill);
+}
+
+/* Produce the content of the claimed pages (never touched, of a file or
+ * initialized region) into h->buf, as their first fault would, and install
+ * them in one copy: those from the first up to the first that fails or
+ * differs from the first in kind or cleanness.  The others go back. */
+static void first_fill(struct lp_handler *h, struct lp_region *r,
+		       struct ahead *a)
+{
+	struct lp_fill fill[LP_RA_MAX];
+	unsigned ok = 0;
+	uint64_t size = r->kind == RK_FILE ? atomic_load(&r->file->size) : 0;
+
+	for (; ok < a->n; ok++) {
+		struct lp_page *pg = a->pg[ok];
+		unsigned char *buf = h->buf + ((size_t)ok << LP_PAGE_SHIFT);
+		if (r->kind == RK_FILE && region_file_off(r, pg->vpn) >= size)
+			break; /* past the end: its fault says what it is */
+		memset(buf, 0, LP_PG);
+		fill[ok] = (struct lp_fill){ 0 };
+		if (pg->ops->swap_in(h, pg, r, buf, &fill[ok]) ||
+		    (ok && (fill[ok].kind != fill[0].kind ||
+			    fill[ok].clean != fill[0].clean)))
+			break;
+	}
+	bool wp = ok && fill[0].clean && watch_writes(h->vm, r);
+	if (ok && copy_retry(h->vm, page_addr(a->pg[0]), h->buf,
+			     (size_t)ok << LP_PAGE_SHIFT, wp))
+		ok = 0; /* partly copied maybe: those threads refault alone */
+	for (unsigned i = 0; i < a->n; i++) {
+		if (i < ok) {
+			load_done(h, r, a->pg[i], a->frame[i],
+				  h->buf + ((size_t)i << LP_PAGE_SHIFT), &fill[i],
+				  wp, false);
+			continue;
+		}
+		struct spt_stripe *s = spt_lock(&h->vm->spt, a->pg[i]->vpn);
+		page_handoff(h->vm, s, a->pg[i], PG_UNINIT);
+		frame_put(&h->vm->fr, a->frame[i]);
+	}
+	if (ok) {
+		atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);
+		st_add(&h->st, C_READAHEAD, ok);
+	}
+}
+
+/* Fill-around of a first touch of a file or initialized region (program
+ * text and data, libraries): the pages after it while the touches go up
+ * in order, and with no budget the rest of its block (around_block()), as
+ * the kernel's fault-around maps a file's cached pages. */
+static void file_around(struct lp_handler *h, struct lp_region *r,
+			uint64_t vpn0)
+{
+	struct ahead a;
+	struct lp_vm *vm = h->vm;
+
+	if (ahead_start(h, r, vpn0, true, LP_RA_MAX, &a))
+		first_fill(h, r, &a);
+	else if (!vm->fr.n && !(vm->flags & LP_CFG_NO_READAHEAD))
+		around_block(h, r, vpn0, first_fill);
 }
 
 static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)

@@ -137,8 +137,11 @@ Test(map, lazy_initializer_runs_once_per_page)
 		}
 	/* 32 pages through 8 frames, three times: swapped, never refilled. */
 	cr_assert_eq(atomic_load(&fills), 32);
-	struct lp_stats st = stats_settled(vm, LP_FAULT_INIT, 32);
-	cr_assert_eq(st.faults[LP_FAULT_INIT], 32);
+	/* In order: after the first faults, pages come in ahead of them
+	 * (filled once all the same). */
+	struct lp_stats st = stats_of(vm);
+	cr_assert_geq(st.faults[LP_FAULT_INIT], 1);
+	cr_assert_leq(st.faults[LP_FAULT_INIT], 32);
 	cr_assert_geq(st.swap_outs, 1);
 	lp_vm_destroy(vm);
 }
