@@ -47,8 +47,13 @@
 #include "stats.h"
 #include "swap.h"
 
-/* Largest readahead window, in pages (also the handler's buffer size). */
-#define LP_RA_MAX 32u
+/* Largest readahead window, in pages (also the handler's buffer size): a
+ * sequential stream reads 1 MiB at a time.  A window takes only frames
+ * that are free (frame_try_get()): the evictor keeps two windows of
+ * LP_RA_FREE free, not of LP_RA_MAX, so that the budget's resident set is
+ * not cut for windows that random access never opens. */
+#define LP_RA_MAX 256u
+#define LP_RA_FREE 32u
 /* Largest zero fill-around window, with no budget (what transparent huge
  * pages give a heap growing natively: a first touch maps up to 1 MiB). */
 #define LP_ZA_MAX 256u

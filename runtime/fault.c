@@ -555,6 +555,7 @@ struct ahead {
 	struct lp_page *pg[LP_ZA_MAX];
 	uint32_t frame[LP_ZA_MAX];
 	uint64_t slot[LP_ZA_MAX];
+	bool wp[LP_ZA_MAX];          /* goes in write-protected */
 	unsigned n;
 	uint64_t vpn0;               /* the fault they follow */
 	atomic_uint_least64_t *last; /* the region's last fault in order */
@@ -601,6 +602,8 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		if (pg) {
 			page_set_state(pg, PG_LOADING);
 			a->slot[a->n] = pg->slot;
+			/* From swap: as a fault would map it (service_missing()) */
+			a->wp[a->n] = !fresh && !(pg->flags & PGF_WASDIRTY);
 		}
 		spt_unlock(s);
 		if (!pg) {
@@ -611,16 +614,37 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 	}
 }
 
+/* Copy the first ok claimed pages from buf to their (contiguous)
+ * addresses, one copy per run of pages that go in alike (a->wp): how many
+ * went in, from the first. */
+static unsigned ahead_copy(struct lp_vm *vm, const struct ahead *a,
+			   const void *buf, unsigned ok)
+{
+	for (unsigned i = 0; i < ok;) {
+		unsigned j = i + 1;
+		while (j < ok && a->wp[j] == a->wp[i])
+			j++;
+		if (copy_retry(vm, page_addr(a->pg[i]),
+			       (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
+			       (size_t)(j - i) << LP_PAGE_SHIFT, a->wp[i]))
+			return i; /* partly copied maybe: those threads refault alone */
+		i = j;
+	}
+	return ok;
+}
+
 /* Install the first ok claimed pages from buf (contiguous addresses) and
- * give the others back as they were.  Returns how many went in. */
+ * give the others back as they were.  Returns how many went in.  A page
+ * from swap that was written during its last residency goes in writable
+ * and dirty (its slot freed), as its own fault would map it. */
 static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 			      const void *buf, unsigned ok, bool fresh)
 {
 	struct lp_vm *vm = h->vm;
+	uint64_t drop[LP_ZA_MAX];
+	unsigned ndrop = 0;
 
-	if (ok && copy_retry(vm, page_addr(a->pg[0]), buf,
-			     (size_t)ok << LP_PAGE_SHIFT, !fresh))
-		ok = 0; /* partly copied maybe: those threads refault alone */
+	ok = ahead_copy(vm, a, buf, ok);
 	for (unsigned i = 0; i < a->n; i++) {
 		struct lp_page *pg = a->pg[i];
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
@@ -630,11 +654,14 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 				pg->backing = BK_ZERO;
 				pg->flags |= PGF_DIRTY;
 			} else {
-				pg->flags |= PGF_WP;
-				pg->flags &= (uint16_t)~PGF_DIRTY;
-				if (vm->vf)
+				if (vm->vf) /* before the backing changes */
 					verify_back(vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
 						    VF_READAHEAD, NULL);
+				pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY);
+				if (a->wp[i])
+					pg->flags |= PGF_WP;
+				else
+					drop[ndrop++] = dirty_locked(pg, false);
 			}
 			pg->frame = a->frame[i];
 			frame_install(&vm->fr, a->frame[i], pg);
@@ -644,6 +671,9 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 			frame_put(&vm->fr, a->frame[i]);
 		}
 	}
+	for (unsigned k = 0; k < ndrop; k++)
+		if (drop[k] != LP_NO_SLOT)
+			swap_free(vm->swap, drop[k]);
 	if (ok) {
 		/* The next fault after the window is in order too. */
 		atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);

@@ -149,7 +149,7 @@ static int common_parts(struct lp_vm *vm, uint32_t n, const char *policy,
 		return rc;
 	vm->fr_up = true;
 	return frames_init(&vm->fr, &(struct lp_frames_cfg){
-		.n = n, .policy = policy, .seed = seed, .ra_max = LP_RA_MAX,
+		.n = n, .policy = policy, .seed = seed, .ra_max = LP_RA_FREE,
 		.uffd = vm->uffd, .stopping = &vm->stopping,
 		.freezing = &vm->freezing, .st = &vm->ev.st });
 }

@@ -151,3 +151,50 @@ Test(around, shared_file_with_budget_too)
 {
 	shared_neighbours(64);
 }
+
+/* Sequential passes under a budget: pages come back by swap readahead,
+ * those written during their last residency writable (their swap copy
+ * dropped), the others write-protected.  Every pass must see the previous
+ * pass's writes, whichever way the page came in; with and without
+ * encryption (whose readahead authenticates each page). */
+static void passes(unsigned flags)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(64);
+	c.flags |= LP_CFG_VERIFY | flags;
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 1024;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	uint64_t last = 0; /* the pass that wrote last */
+	for (uint64_t pass = 1; pass <= 5; pass++) {
+		for (size_t k = 0; k < pages; k++) {
+			uint64_t *q = p + k * (PG / 8) + k % (PG / 8);
+			uint64_t want = last ? last << 32 | k : 0;
+			cr_assert_eq(*q, want, "pass %" PRIu64 " page %zu: %#" PRIx64
+				     " want %#" PRIx64, pass, k, *q, want);
+			/* Pass 4 only reads: the pages turn clean again. */
+			if (pass != 4)
+				*q = pass << 32 | k;
+		}
+		if (pass != 4)
+			last = pass;
+	}
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.readahead_pages, pages, "readahead did not run");
+	cr_assert_lt(st.faults[LP_FAULT_WP], 4 * pages,
+		     "every page came back write-protected: %" PRIu64 " write faults",
+		     st.faults[LP_FAULT_WP]);
+	cr_assert_eq(st.verify_mismatches, 0);
+	lp_vm_destroy(vm);
+}
+
+Test(around, readahead_written_pages_come_back_right)
+{
+	passes(0);
+}
+
+Test(around, readahead_written_pages_come_back_right_encrypted)
+{
+	passes(LP_CFG_ENCRYPT_SWAP);
+}
