@@ -344,6 +344,44 @@ static void park_done(struct lp_vm *vm, struct ev_item *x)
 		st_add(&vm->ev.st, C_REF_SWEEP, 1);
 }
 
+static int by_address(const void *a, const void *b)
+{
+	const struct ev_item *x = *(const struct ev_item *const *)a;
+	const struct ev_item *y = *(const struct ev_item *const *)b;
+
+	return x->pg->vpn < y->pg->vpn ? -1 : x->pg->vpn > y->pg->vpn;
+}
+
+/* Step 3a': a dirty page is parked by one UFFDIO_MOVE, but each move is a
+ * TLB flush of its own (an interrupt of every CPU the program runs on).
+ * Runs of dirty pages at consecutive addresses (a sequential stream, a
+ * clock sweeping a region) are write-protected in one call instead, one
+ * flush per run, and take the copy path: copy, then one batched drop. */
+static void protect_runs(struct lp_vm *vm, struct ev_item *it, unsigned n)
+{
+	struct ev_item *d[EV_BATCH + EV_PARKS];
+	unsigned nd = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].park && !it[i].wp)
+			d[nd++] = &it[i];
+	if (nd < 2)
+		return;
+	qsort(d, nd, sizeof(*d), by_address);
+	for (unsigned i = 0; i < nd;) {
+		unsigned j = i + 1;
+		while (j < nd && d[j]->pg->vpn == d[j - 1]->pg->vpn + 1 &&
+		       d[j]->r == d[i]->r)
+			j++;
+		if (j - i > 1 &&
+		    prim_uffd_wp(vm->uffd, page_addr(d[i]->pg),
+				 (size_t)(j - i) << LP_PAGE_SHIFT, true) == 0)
+			for (unsigned k = i; k < j; k++)
+				d[k]->wp = true;
+		i = j;
+	}
+}
+
 /* Step 3: park the mapped pages among the items. */
 static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 {
@@ -351,6 +389,7 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 	size_t nz = 0;
 
 	empty_slots(vm, it, n);
+	protect_runs(vm, it, n);
 	for (unsigned i = 0; i < n; i++) {
 		if (!it[i].park || !move_or_copy(vm, &it[i]))
 			continue;
@@ -415,14 +454,6 @@ static void submit(struct lp_vm *vm, struct ev_write *w, int fd, uint64_t off)
 }
 
 static void write_done(struct lp_vm *vm, struct ev_write *w);
-
-static int by_address(const void *a, const void *b)
-{
-	const struct ev_item *x = *(const struct ev_item *const *)a;
-	const struct ev_item *y = *(const struct ev_item *const *)b;
-
-	return x->pg->vpn < y->pg->vpn ? -1 : x->pg->vpn > y->pg->vpn;
-}
 
 /* What step 4 gathers as it goes through the victims. */
 struct ev_out {
