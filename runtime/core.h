@@ -219,6 +219,7 @@ struct lp_vm {
 	 * while none is in flight has a stale flag that no completion will
 	 * clear (vm.c, settle) */
 	atomic_uint io_pages;
+	uint64_t sum_seed;         /* of page digests (PGF_MAYBE); a child's is its parent's */
 	unsigned char *zero;       /* one zeroed page, read only */
 	void *zeros;               /* LP_ZA_MAX pages that read as zero */
 };

@@ -480,11 +480,25 @@ static void stay_parked(struct lp_vm *vm, struct lp_page *pg, uint32_t f)
  * write (its swap slot, file or zero copy is still valid, or it reads as
  * zero).  Otherwise *to says where it goes (pg->ops->swap_out: 0 swap,
  * 1 its file at *off, *len bytes). */
-static bool victim_clean(struct ev_item *x, const void *kva, int *to,
-			 uint64_t *off, uint32_t *len)
+static bool victim_clean(struct lp_vm *vm, struct ev_item *x, const void *kva,
+			 int *to, uint64_t *off, uint32_t *len, uint64_t *drop)
 {
 	struct lp_page *pg = x->pg;
 
+	if (pg->flags & PGF_MAYBE) {
+		/* Mapped writable on a prediction: written if its content no
+		 * longer matches its slot's (by digest).  Then it is dirty
+		 * (observed) and its old slot goes, after the lock. */
+		uint64_t sum[2];
+		prim_page_digest(kva, vm->sum_seed, sum);
+		pg->flags &= (uint16_t)~PGF_MAYBE;
+		if (sum[0] != pg->sum[0] || sum[1] != pg->sum[1]) {
+			*drop = pg->slot;
+			pg->slot = LP_NO_SLOT;
+			pg->backing = BK_NONE;
+			pg->flags |= PGF_DIRTY | PGF_WASDIRTY;
+		}
+	}
 	if (pg->flags & PGF_DIRTY) {
 		*to = pg->ops->swap_out(pg, x->r, off, len);
 		if (*to == 1 && *len == 0)
@@ -527,7 +541,7 @@ static void evict_one(struct lp_vm *vm, struct ev_item *x, struct ev_out *o)
 {
 	struct lp_page *pg = x->pg;
 	const void *kva = (const void *)kva_of(&vm->fr, x->f);
-	uint64_t off = 0;
+	uint64_t off = 0, drop = LP_NO_SLOT;
 	uint32_t len = LP_PG;
 	int to = 0;
 
@@ -541,10 +555,12 @@ static void evict_one(struct lp_vm *vm, struct ev_item *x, struct ev_out *o)
 		frame_idle(&vm->fr, x->f);
 		return;
 	}
-	if (victim_clean(x, kva, &to, &off, &len)) {
+	if (victim_clean(vm, x, kva, &to, &off, &len, &drop)) {
 		pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
 		evicted_locked(vm, pg, x->f);
 		spt_unlock(s);
+		if (drop != LP_NO_SLOT)
+			swap_free(vm->swap, drop);
 		frame_idle(&vm->fr, x->f);
 		st_add(&vm->ev.st, C_EVICT, 1);
 		st_add(&vm->ev.st, C_CLEAN_DROP, 1);
@@ -554,6 +570,8 @@ static void evict_one(struct lp_vm *vm, struct ev_item *x, struct ev_out *o)
 	}
 	page_io_begin(vm, pg);
 	spt_unlock(s);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
 	if (to == 0)
 		o->swap_it[o->ns++] = x;
 	else
@@ -681,7 +699,7 @@ static bool write_done_page(struct lp_vm *vm, struct ev_write *w, unsigned i)
 		} else {
 			pg->backing = BK_FILE;
 		}
-		pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP);
+		pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WP | PGF_MAYBE);
 		evicted_locked(vm, pg, f);
 		evicted = true;
 	} else {

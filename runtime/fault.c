@@ -123,6 +123,7 @@ static uint64_t dirty_locked(struct lp_page *pg, bool observed)
 	uint64_t old = LP_NO_SLOT;
 
 	pg->flags |= PGF_DIRTY;
+	pg->flags &= (uint16_t)~PGF_MAYBE;
 	if (observed)
 		pg->flags |= PGF_WASDIRTY;
 	else
@@ -133,6 +134,24 @@ static uint64_t dirty_locked(struct lp_page *pg, bool observed)
 		pg->backing = BK_NONE;
 	}
 	return old;
+}
+
+/*
+ * Under the stripe lock: pg goes in writable on a prediction, its content
+ * (buf) unwritten yet.  With a swap slot it keeps the slot and takes the
+ * digest of buf (PGF_MAYBE): eviction finds out whether it was written
+ * without a write fault.  Otherwise (or while swap slots run short:
+ * swap_scarce()) as dirty_locked(pg, false).
+ */
+static uint64_t predict_locked(struct lp_vm *vm, struct lp_page *pg,
+			       const void *buf)
+{
+	if (pg->backing != BK_SLOT || swap_scarce(vm->swap))
+		return dirty_locked(pg, false);
+	pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WASDIRTY);
+	pg->flags |= PGF_MAYBE;
+	prim_page_digest(buf, vm->sum_seed, pg->sum);
+	return LP_NO_SLOT;
 }
 
 /* The owner of pg (LOADING) gives it back unchanged. */
@@ -166,11 +185,13 @@ static void load_done(struct lp_handler *h, struct lp_region *r,
 		verify_back(vm, pg, buf, fill->kind, r);
 	pg->ops = fill->ops;
 	pg->backing = fill->backing;
-	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED);
+	pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_POISONED | PGF_MAYBE);
 	if (wp)
 		pg->flags |= PGF_WP;
-	else /* writes to it go unseen from now */
-		drop = dirty_locked(pg, write || !fill->clean);
+	else if (!write && fill->clean) /* predicted: writes go unseen */
+		drop = predict_locked(vm, pg, buf);
+	else
+		drop = dirty_locked(pg, true);
 	pg->frame = f;
 	frame_install(&vm->fr, f, pg);
 	if (f == LP_NO_FRAME && vm->fr.n)
@@ -365,7 +386,7 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	struct lp_vm *vm = h->vm;
 	uintptr_t addr = page_addr(pg);
 	uint32_t f = pg->frame;
-	bool wp = !(flags & (PGF_DIRTY | PGF_WASDIRTY)) && !write;
+	bool wp = !(flags & (PGF_DIRTY | PGF_WASDIRTY | PGF_MAYBE)) && !write;
 	int rc = copy_retry(vm, addr, (const void *)kva_of(&vm->fr, f), LP_PG, wp);
 
 	if (rc == -EEXIST) {
@@ -387,7 +408,10 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 		pg->flags |= PGF_WP;
 	} else {
 		pg->flags &= (uint16_t)~PGF_WP;
-		drop = dirty_locked(pg, write);
+		if (write)
+			drop = dirty_locked(pg, true);
+		else if (!(pg->flags & PGF_MAYBE)) /* (its digest stays good) */
+			drop = predict_locked(vm, pg, (const void *)kva_of(&vm->fr, f));
 	}
 	if (vm->vf)
 		verify_back(vm, pg, (const void *)kva_of(&vm->fr, f), VF_RESTORE, NULL);
@@ -650,18 +674,22 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 		struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
 		if (i < ok) {
 			if (fresh) {
+				/* Evicted with content, it was written: it
+				 * comes back writable (one that is still
+				 * zero is dropped, and refilled with zeros). */
 				pg->ops = &lp_anon_ops;
 				pg->backing = BK_ZERO;
-				pg->flags |= PGF_DIRTY;
+				pg->flags |= PGF_DIRTY | PGF_WASDIRTY;
 			} else {
 				if (vm->vf) /* before the backing changes */
 					verify_back(vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
 						    VF_READAHEAD, NULL);
-				pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY);
+				pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_MAYBE);
 				if (a->wp[i])
 					pg->flags |= PGF_WP;
 				else
-					drop[ndrop++] = dirty_locked(pg, false);
+					drop[ndrop++] = predict_locked(
+						vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT));
 			}
 			pg->frame = a->frame[i];
 			frame_install(&vm->fr, a->frame[i], pg);

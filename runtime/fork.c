@@ -57,8 +57,10 @@ static struct lp_page *page_born(struct lp_vm *c, const struct lp_page *pg,
 		return NULL;
 	cp->state = (uint8_t)st;
 	cp->backing = pg->backing;
-	cp->flags |= pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY);
+	cp->flags |= pg->flags & (PGF_WP | PGF_DIRTY | PGF_WASDIRTY | PGF_MAYBE);
 	cp->slot = pg->slot;
+	cp->sum[0] = pg->sum[0]; /* the child's digests have the same seed */
+	cp->sum[1] = pg->sum[1];
 	if (cp->slot != LP_NO_SLOT)
 		swap_ref(c->swap, cp->slot);
 	return cp;

@@ -73,6 +73,12 @@ enum lp_backing {
 #define PGF_WASDIRTY 0x08  /* dirty during its last residency: map writable */
 #define PGF_IO 0x10        /* the evictor writes its kva slot right now */
 #define PGF_POISONED 0x20  /* content could not be produced (SIGBUS) */
+/* Mapped writable on a prediction (it was written during its last
+ * residency) while its swap slot still holds the content it came in with,
+ * whose digest is in sum: at eviction the digest of what it holds then
+ * says whether it was written (dirty: rewrite) or not (clean: drop, the
+ * slot is still good).  No write fault is taken to find out. */
+#define PGF_MAYBE 0x40
 
 #define LP_NO_FRAME UINT32_MAX
 #define LP_NO_SLOT UINT64_MAX
@@ -130,6 +136,7 @@ struct lp_page {
 	uint16_t flags;                /* PGF_* */
 	uint32_t frame;                /* while it holds a frame, else LP_NO_FRAME */
 	uint64_t slot;                 /* BK_SLOT: swap slot, else LP_NO_SLOT */
+	uint64_t sum[2];               /* PGF_MAYBE: digest of the slot's content */
 };
 
 static inline uintptr_t page_addr(const struct lp_page *pg)

@@ -67,6 +67,11 @@ int prim_allowed_cpus(int *cpus, int max);
 /* Keep the calling thread on one CPU (best effort: 0 or -errno). */
 int prim_pin_self(int cpu);
 
+/* A 128-bit digest of one page (XXH3, seeded): equal digests stand for
+ * equal content (a chance of 2^-128 otherwise; the seed is random per run,
+ * so a program cannot aim for a collision it cannot compute). */
+void prim_page_digest(const void *page, uint64_t seed, uint64_t out[2]);
+
 /* Block every signal in the calling thread; old mask saved in *old. */
 int prim_block_signals(void *old_sigset);
 int prim_restore_signals(const void *old_sigset);

@@ -345,7 +345,7 @@ static int grow(struct lp_swap *sw, uint64_t want)
 	 * have been freed on the filesystem since. */
 	if (sw->cannot_grow && prim_now_ns() - sw->grow_fail_ns < 1000000000u)
 		return sw->grow_error;
-	sw->cannot_grow = false;
+	__atomic_store_n(&sw->cannot_grow, false, __ATOMIC_RELAXED);
 	uint64_t need = (want + 63) / 64 * 64;
 	uint64_t add = need > GROW_SLOTS ? need : GROW_SLOTS;
 	if (sw->max_slots) {
@@ -373,7 +373,7 @@ static int grow(struct lp_swap *sw, uint64_t want)
 		}
 		if (rc) {
 			/* Full (or refused): no more growth until slots free. */
-			sw->cannot_grow = true;
+			__atomic_store_n(&sw->cannot_grow, true, __ATOMIC_RELAXED);
 			sw->grow_error = rc;
 			sw->grow_fail_ns = prim_now_ns();
 			return rc;
@@ -388,7 +388,7 @@ static void take(struct lp_swap *sw, uint64_t s)
 	sw->used[s / 64] |= 1ull << (s % 64);
 	sw->refs[s] = 1;
 	sw->owner[s] = 0;
-	sw->inuse++;
+	__atomic_store_n(&sw->inuse, sw->inuse + 1, __ATOMIC_RELAXED); /* swap_scarce() reads it unlocked */
 }
 
 /* Start of a run of k free words, next-fit from the hint, or UINT64_MAX. */
@@ -490,7 +490,7 @@ void swap_free(struct lp_swap *sw, uint64_t slot)
 	if (slot < sw->nslots && sw->refs[slot] && --sw->refs[slot] == 0) {
 		sw->used[slot / 64] &= ~(1ull << (slot % 64));
 		sw->owner[slot] = 0;
-		sw->inuse--;
+		__atomic_store_n(&sw->inuse, sw->inuse - 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&sw->lock);
 }

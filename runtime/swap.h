@@ -94,6 +94,18 @@ void swap_seal(struct lp_swap *sw, uint64_t slot, const void *page, void *out);
 /* Open the sealed page in buf, in place: 0, or -EBADMSG (altered). */
 int swap_unseal(struct lp_swap *sw, uint64_t slot, void *buf);
 
+/* Whether slots run short: more than half of swap_max in use, or the file
+ * could not grow.  A racy hint: resident pages then give up the swap copies
+ * they keep (PGF_MAYBE), as the kernel frees its swap cache when swap is
+ * half full. */
+static inline bool swap_scarce(const struct lp_swap *sw)
+{
+	uint64_t max = __atomic_load_n(&sw->max_slots, __ATOMIC_RELAXED);
+
+	return __atomic_load_n(&sw->cannot_grow, __ATOMIC_RELAXED) ||
+	       (max && __atomic_load_n(&sw->inuse, __ATOMIC_RELAXED) * 2 > max);
+}
+
 static inline uint64_t swap_off(uint64_t slot)
 {
 	return slot << LP_PAGE_SHIFT;

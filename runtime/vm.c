@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +91,8 @@ static int own_config(struct lp_vm *vm, const struct lp_config *cfg,
 		vm->nthreads = LP_MAX_THREADS;
 	vm->flags = cfg->flags;
 	vm->ref_scan = cfg->ref_scan ? cfg->ref_scan : LP_DEFAULT_REF_SCAN;
+	if (getrandom(&vm->sum_seed, sizeof(vm->sum_seed), 0) != sizeof(vm->sum_seed))
+		vm->sum_seed = prim_now_ns() ^ (uint64_t)(uintptr_t)vm;
 	vm->policy_name = strdup(cfg->policy);
 	if (!vm->policy_name)
 		return -ENOMEM;
@@ -127,6 +130,7 @@ static void inherit(struct lp_vm *c, struct lp_vm *p, int ufd)
 	c->probe = p->probe;
 	c->swap = swap_get(p->swap);
 	c->zeros = p->zeros; /* read only */
+	c->sum_seed = p->sum_seed; /* the digests of copied pages hold */
 }
 
 /* What every vm has: a zero page, its eventfds, its page table, its verify

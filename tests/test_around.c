@@ -153,8 +153,10 @@ Test(around, shared_file_with_budget_too)
 }
 
 /* Sequential passes under a budget: pages come back by swap readahead,
- * those written during their last residency writable (their swap copy
- * dropped), the others write-protected.  Every pass must see the previous
+ * those written during their last residency writable (keeping their swap
+ * copy and its digest, PGF_MAYBE), the others write-protected.  At
+ * eviction the digest tells a page written (rewritten) from one only read
+ * (dropped clean: pass 4 reads only, pass 5 must see pass 3's data).  Every pass must see the previous
  * pass's writes, whichever way the page came in; with and without
  * encryption (whose readahead authenticates each page). */
 static void passes(unsigned flags)
@@ -182,6 +184,9 @@ static void passes(unsigned flags)
 	}
 	struct lp_stats st = stats_of(vm);
 	cr_assert_gt(st.readahead_pages, pages, "readahead did not run");
+	cr_assert_geq(st.clean_drops, pages / 2,
+		      "pages only read were rewritten: %" PRIu64 " clean drops",
+		      st.clean_drops);
 	cr_assert_lt(st.faults[LP_FAULT_WP], 4 * pages,
 		     "every page came back write-protected: %" PRIu64 " write faults",
 		     st.faults[LP_FAULT_WP]);
