@@ -196,7 +196,7 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
 	{ "LAZYPAGE_SYNC_READS", "0: keep swap reads in flight (experimental); 1: one at a time (default)", opt_sync_reads },
 	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },
-	{ "LAZYPAGE_READAHEAD", "0: no swap readahead", opt_readahead },
+	{ "LAZYPAGE_READAHEAD", "0: no readahead nor fill-around", opt_readahead },
 	{ "LAZYPAGE_SWAP_ENCRYPT", "1: encrypt swapped pages", opt_encrypt },
 	{ "LAZYPAGE_PIN", "0: do not pin fault handlers to CPUs", opt_pin },
 	{ "LAZYPAGE_VERIFY", "1: checksum pages out and in, report mismatches", opt_verify },

@@ -149,7 +149,8 @@ struct lp_config {
 
 /* Print statistics to stderr when the vm is destroyed. */
 #define LP_CFG_STATS_AT_EXIT 0x1u
-/* Do not read ahead on sequential swap-ins. */
+/* Bring in only the pages touched: no readahead of sequential swap-ins,
+ * no fill-around of first touches (files, zeros, initialized regions). */
 #define LP_CFG_NO_READAHEAD 0x2u
 /* Encrypt swapped pages (XChaCha20-Poly1305, a random key per vm, kept in
  * locked memory): the swap file holds nothing readable, and a page altered
