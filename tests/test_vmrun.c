@@ -435,6 +435,71 @@ Test(vmrun_errors, options_and_swap_paths_are_refused_clearly)
 	cr_expect_eq(rmdir(dir), 0, "%s: something left", dir);
 }
 
+/* --stats-json names a file vmrun (often root) writes: a symbolic link
+ * planted there must not make it truncate what the link points at; a
+ * directory is refused; a regular file is replaced by the statistics, a
+ * FIFO gets them; and a bad path fails before the program runs. */
+static char *read_all(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	char *buf;
+	size_t len;
+	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+	slurp(fd, &buf, &len);
+	close(fd);
+	return buf;
+}
+
+Test(vmrun_errors, stats_json_path_is_not_followed)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char prog[512], dir[] = "/tmp/lp-vmrun-json-XXXXXX", victim[600], link[600];
+	snprintf(prog, sizeof prog, "%s/crash-dynamic", GUESTS);
+	cr_assert(mkdtemp(dir));
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	snprintf(link, sizeof link, "%s/link", dir);
+	int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, "precious\n", 9), 9);
+	close(fd);
+	cr_assert_eq(symlink(victim, link), 0);
+
+	char *a1[] = { (char *)VMRUN, (char *)"--stats-json", link, prog, (char *)"exit", NULL };
+	struct run_result r = run(a1);
+	cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 64,
+		  "status %#x\nstderr: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "a symbolic link: refused"), "stderr: %s", r.err);
+	cr_expect(!strstr(r.out, "exit"), "the program ran: %s", r.out);
+	run_result_free(&r);
+	char *kept = read_all(victim);
+	cr_expect_str_eq(kept, "precious\n", "the link's target was written");
+	free(kept);
+
+	char *a2[] = { (char *)VMRUN, (char *)"--stats-json", dir, prog, (char *)"exit", NULL };
+	r = run(a2);
+	cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 64, "status %#x", r.status);
+	run_result_free(&r);
+
+	/* A regular file, longer than the statistics: replaced, no tail. */
+	char *a3[] = { (char *)VMRUN, (char *)"--stats-json", victim, prog, (char *)"exit", NULL };
+	fd = open(victim, O_WRONLY | O_TRUNC);
+	for (int i = 0; i < 4096; i++)
+		cr_assert_eq(write(fd, "x", 1), 1);
+	close(fd);
+	r = run(a3);
+	char *json = read_all(victim);
+	cr_expect_eq(json[0], '{', "%s", json);
+	cr_expect(!strstr(json, "xxxx"), "old bytes left: %s", json);
+	cr_expect_eq(json[strlen(json) - 1], '\n');
+	cr_expect(strstr(json, "\"budget_frames\""), "%s", json);
+	free(json);
+	run_result_free(&r);
+	unlink(link);
+	unlink(victim);
+	cr_expect_eq(rmdir(dir), 0, "%s: something left", dir);
+}
+
 /* vmrun creates files at the paths it is given and runs any program:
  * installed set-user-ID or set-group-ID it would do that with rights
  * not its user's.  It refuses (status 77), before reading its options.

@@ -5,6 +5,7 @@
  * status, signals, and the statistics at the end.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <lazypage/lazypage.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,20 +183,62 @@ static int spawn_status(int kind)
 	}
 }
 
-static void report(struct lp_proc *p, int stats, const char *json)
+/*
+ * The --stats-json file, opened before the program starts (so that a bad
+ * path fails at once, and the program cannot swap the path meanwhile): "-"
+ * is our stdout; otherwise a path that is no symbolic link, naming a
+ * regular file (created 0644, or truncated once it is known to be one), a
+ * FIFO or a character device.  A descriptor, or -1 with the reason
+ * printed: as root, a link planted at a predictable path must not make us
+ * truncate what it points at.
+ */
+static int open_json(const char *path)
+{
+	if (!strcmp(path, "-"))
+		return fcntl(1, F_DUPFD_CLOEXEC, 3);
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+		      0644);
+	struct stat st;
+	const char *why = NULL;
+
+	if (fd < 0)
+		why = errno == ELOOP ? "a symbolic link: refused" : strerror(errno);
+	else if (fstat(fd, &st))
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		why = "not a regular file, FIFO or character device";
+	else if (S_ISREG(st.st_mode) && ftruncate(fd, 0))
+		why = strerror(errno);
+	else if (fcntl(fd, F_SETFL, 0))
+		why = strerror(errno);
+	if (why) {
+		fprintf(stderr, "vmrun: --stats-json %s: %s\n", path, why);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void report(struct lp_proc *p, int stats, const char *json, int json_fd)
 {
 	struct lp_stats st;
 
-	if ((!stats && !json) || lp_proc_stats(p, &st))
+	if ((!stats && json_fd < 0) || lp_proc_stats(p, &st)) {
+		if (json_fd >= 0)
+			close(json_fd);
 		return;
+	}
 	if (stats)
 		lp_stats_print(&st, stderr, 0);
-	if (json) {
-		FILE *f = fopen(json, "w");
+	if (json_fd >= 0) {
+		FILE *f = fdopen(json_fd, "w");
 		if (!f || lp_stats_print(&st, f, 1) || fclose(f)) {
 			fprintf(stderr, "vmrun: %s: %s\n", json, strerror(errno));
 			if (f)
 				fclose(f);
+			else
+				close(json_fd);
 		}
 	}
 }
@@ -233,6 +277,9 @@ int main(int argc, char **argv)
 		sigaddset(&fwd_set, fwd[i]);
 	}
 
+	int json_fd = json ? open_json(json) : -1;
+	if (json && json_fd < 0)
+		return EX_USAGE_;
 	struct lp_proc *p;
 	struct lp_spawn_err err;
 	int rc = lp_spawn(&p, argv[o.prog], argv + o.prog, NULL, &cfg, &err);
@@ -284,7 +331,7 @@ int main(int argc, char **argv)
 		lp_proc_free(p);
 		return EX_INTERNAL;
 	}
-	report(p, stats, json);
+	report(p, stats, json, json_fd);
 	/* Returns once the pager is gone (or stays for children the program
 	 * forked): nothing of the run is left behind us. */
 	lp_proc_free(p);
