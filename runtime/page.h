@@ -73,6 +73,7 @@ enum lp_backing {
 #define PGF_WASDIRTY 0x08  /* dirty during its last residency: map writable */
 #define PGF_IO 0x10        /* the evictor writes its kva slot right now */
 #define PGF_POISONED 0x20  /* content could not be produced (SIGBUS) */
+#define PGF_PINNED 0x40    /* kept resident and writable: never a victim (vm_pin) */
 
 #define LP_NO_FRAME UINT32_MAX
 #define LP_NO_SLOT UINT64_MAX
