@@ -448,6 +448,8 @@ static void tw_exit(struct notif_queue *q, pid_t tid)
 	if (vm_pin(q->H->h, q->tw[i].addr) == 0) {
 		q->tw[i].pinned = true;
 		q->npinned++;
+	} else { /* not managed (the kernel's memory), or could not */
+		tw_drop(q, (size_t)i);
 	}
 }
 
