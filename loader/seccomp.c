@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "fault.h"
 #include "fork.h"
 #include "loader/host.h"
 #include "mmap.h"
@@ -64,8 +65,8 @@
  * address space keeps the pager's break): that one comes to the pager.
  */
 enum {
-	L_BRK = 13, L_MMAP = 22, L_MADV = 25, L_CLONE = 30, L_NOTIFY = 33,
-	L_ALLOW = 34, L_LEN
+	L_BRK = 15, L_MMAP = 24, L_MADV = 27, L_CLONE = 32, L_NOTIFY = 35,
+	L_ALLOW = 36, L_LEN
 };
 #define TO(label, at) ((label) - (at) - 1)
 #define ARG_LO(n) ARG(n)
@@ -84,34 +85,37 @@ static struct sock_filter filter[L_LEN] = {
 	/* 9 */ JEQ(SYS_mmap, TO(L_MMAP, 9), 0),
 	/* 10 */ JEQ(SYS_madvise, TO(L_MADV, 10), 0),
 	/* 11 */ JEQ(SYS_clone, TO(L_CLONE, 11), 0),
-	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 12), 0, 0),
+	/* a thread's tid word and its exit (tid words, below) */
+	/* 12 */ JEQ(SYS_exit, TO(L_NOTIFY, 12), 0),
+	/* 13 */ JEQ(SYS_set_tid_address, TO(L_NOTIFY, 13), 0),
+	/* 14 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 14), 0, 0),
 	/* brk: 0 or at least the first break (filled in by lp_seccomp_build
-	 * at 17 and 20) is the kernel's */
-	/* 13 */ LD(ARG_LO(0)),
-	/* 14 */ JEQ(0, 0, TO(17, 14)),
-	/* 15 */ LD(ARG_HI(0)),
-	/* 16 */ JEQ(0, TO(L_ALLOW, 16), 0),
+	 * at 20 and 23) is the kernel's */
+	/* 15 */ LD(ARG_LO(0)),
+	/* 16 */ JEQ(0, 0, TO(19, 16)),
 	/* 17 */ LD(ARG_HI(0)),
-	/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 18), 0),
-	/* 19 */ JEQ(0, 0, TO(L_NOTIFY, 19)),
-	/* 20 */ LD(ARG_LO(0)),
-	/* 21 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 21), TO(L_NOTIFY, 21)),
+	/* 18 */ JEQ(0, TO(L_ALLOW, 18), 0),
+	/* 19 */ LD(ARG_HI(0)),
+	/* 20 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 20), 0),
+	/* 21 */ JEQ(0, 0, TO(L_NOTIFY, 21)),
+	/* 22 */ LD(ARG_LO(0)),
+	/* 23 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 23), TO(L_NOTIFY, 23)),
 	/* mmap: private mappings only (MAP_TYPE == MAP_PRIVATE) */
-	/* 22 */ LD(ARG(3)),
-	/* 23 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
-	/* 24 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 24), TO(L_ALLOW, 24)),
+	/* 24 */ LD(ARG(3)),
+	/* 25 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
+	/* 26 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 26), TO(L_ALLOW, 26)),
 	/* madvise: the advice that drops pages */
-	/* 25 */ LD(ARG(2)),
-	/* 26 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 26), 0),
-	/* 27 */ JEQ(MADV_FREE, TO(L_NOTIFY, 27), 0),
-	/* 28 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 28), 0),
-	/* 29 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 29), 0, 0),
-	/* clone: fork-like only (no CLONE_VM) */
-	/* 30 */ LD(ARG(0)),
-	/* 31 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM),
-	/* 32 */ JEQ(0, TO(L_NOTIFY, 32), TO(L_ALLOW, 32)),
-	/* 33 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* 34 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 27 */ LD(ARG(2)),
+	/* 28 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 28), 0),
+	/* 29 */ JEQ(MADV_FREE, TO(L_NOTIFY, 29), 0),
+	/* 30 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 30), 0),
+	/* 31 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 31), 0, 0),
+	/* clone: fork-like (no CLONE_VM), or a thread with a tid word */
+	/* 32 */ LD(ARG(0)),
+	/* 33 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
+	/* 34 */ JEQ(CLONE_VM, TO(L_ALLOW, 34), TO(L_NOTIFY, 34)),
+	/* 35 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 36 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
 static const struct sock_fprog fprog = {
@@ -121,11 +125,11 @@ static const struct sock_fprog fprog = {
 
 const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk)
 {
-	/* 18: hi > first's hi: allow; 19: hi == first's hi: compare lo;
-	 * 21: lo >= first's lo: allow. */
-	filter[18].k = (uint32_t)((uint64_t)first_brk >> 32);
-	filter[19].k = filter[18].k;
-	filter[21].k = (uint32_t)first_brk;
+	/* 20: hi > first's hi: allow; 21: hi == first's hi: compare lo;
+	 * 23: lo >= first's lo: allow. */
+	filter[20].k = (uint32_t)((uint64_t)first_brk >> 32);
+	filter[21].k = filter[20].k;
+	filter[23].k = (uint32_t)first_brk;
 	return &fprog;
 }
 
@@ -274,18 +278,24 @@ static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res
 
 /*
  * Whether a fork-like call makes a new address space: 1 yes, 0 no, or
- * -errno to answer the call with.  clone3's flags are read from the
+ * -errno to answer the call with; *ctid: the new thread's tid word
+ * (CLONE_CHILD_CLEARTID), or 0.  clone3's flags are read from the
  * caller's memory; a size or a pointer the kernel would refuse is
  * answered as the kernel answers it (E2BIG, EINVAL, EFAULT).
  */
-static int is_fork(const struct lp_host *H, const struct seccomp_notif *req)
+static int is_fork(const struct lp_host *H, const struct seccomp_notif *req,
+		   uint64_t *ctid)
 {
 	uint64_t flags = 0;
 
+	*ctid = 0;
 	if (req->data.nr == SYS_fork)
 		return 1;
-	if (req->data.nr == SYS_clone)
+	if (req->data.nr == SYS_clone) {
+		if (req->data.args[0] & CLONE_CHILD_CLEARTID)
+			*ctid = req->data.args[3];
 		return !(req->data.args[0] & CLONE_VM);
+	}
 	uint64_t size = req->data.args[1];
 	if (size > (uint64_t)sysconf(_SC_PAGESIZE))
 		return -E2BIG;
@@ -298,6 +308,8 @@ static int is_fork(const struct lp_host *H, const struct seccomp_notif *req)
 	if (rc)
 		return rc;
 	flags = args[0];
+	if (flags & CLONE_CHILD_CLEARTID)
+		*ctid = args[2]; /* clone_args.child_tid */
 	return !(flags & CLONE_VM);
 }
 
@@ -338,7 +350,128 @@ struct notif_queue {
 	struct notif_item *head, **tail;
 	bool stop;
 	atomic_bool stop_recv; /* receivers: stop */
+	/* The threads' tid words (below); under H->lock. */
+	struct tid_word *tw;
+	size_t ntw, captw;
+	size_t npinned;
 };
+
+/*
+ * Tid words.  A thread's exit clears its tid word and wakes the futex
+ * there (CLONE_CHILD_CLEARTID, set_tid_address; pthread_join waits on it)
+ * from the kernel's exit path, where a userfault is not allowed: it fails
+ * at once, without a message, so a word whose page is not mapped (evicted,
+ * parked by a reference sweep, being read in) or is write-protected loses
+ * the write and the wake, and the join waits for ever.  So the filter
+ * sends us each thread's word (clone, clone3, set_tid_address) and each
+ * thread's exit: there the word's page is pinned (vm_pin: resident,
+ * writable, passed by by the evictor) before the thread goes on, and let
+ * go once the thread is gone (the clear comes before: mm_release).  A
+ * word from clone is matched with its thread by the id the kernel writes
+ * there (CLONE_PARENT_SETTID on the same word, as glibc and musl do).
+ * Our own address space's threads only; from the serving thread, under
+ * H->lock.
+ */
+#define TW_MAX 4096   /* words remembered at most */
+#define TW_MISSES 8   /* reads of a word that held no id before it goes */
+
+struct tid_word {
+	uintptr_t addr;
+	pid_t tid;      /* 0: not known yet (read from the word) */
+	uint8_t misses; /* reads that found no id there */
+	bool pinned;    /* for its thread's exit */
+};
+
+static void tw_drop(struct notif_queue *q, size_t i)
+{
+	q->tw[i] = q->tw[--q->ntw];
+}
+
+/* Thread tid (0: not known yet) has its tid word at addr. */
+static void tw_remember(struct notif_queue *q, uintptr_t addr, pid_t tid)
+{
+	/* A word reused (glibc's cached stacks) or a thread's new word
+	 * replaces the old one; a word pinned stays until its thread is
+	 * gone. */
+	for (size_t i = q->ntw; i-- > 0;)
+		if (!q->tw[i].pinned &&
+		    (q->tw[i].addr == addr || (tid && q->tw[i].tid == tid)))
+			tw_drop(q, i);
+	if (q->ntw == q->captw) {
+		size_t cap = q->captw ? 2 * q->captw : 64;
+		struct tid_word *v = cap <= TW_MAX ? realloc(q->tw, cap * sizeof(*v)) : NULL;
+		if (v) {
+			q->tw = v;
+			q->captw = cap;
+		}
+	}
+	for (size_t i = 0; i < q->ntw && q->ntw == q->captw; i++)
+		if (!q->tw[i].pinned)
+			tw_drop(q, i); /* full: forget one */
+	if (q->ntw < q->captw)
+		q->tw[q->ntw++] = (struct tid_word){ .addr = addr, .tid = tid };
+}
+
+/* The index of thread tid's word, or -1; words whose thread is not known
+ * yet are read (process_vm_readv: a page that is not resident is faulted
+ * in by the handlers, never by this thread). */
+static ssize_t tw_find(struct notif_queue *q, pid_t tid)
+{
+	for (size_t i = 0; i < q->ntw; i++)
+		if (q->tw[i].tid == tid)
+			return (ssize_t)i;
+	ssize_t found = -1;
+	for (size_t i = q->ntw; i-- > 0;) {
+		struct tid_word *w = &q->tw[i];
+		if (w->tid)
+			continue;
+		int v = 0;
+		struct iovec l = { &v, sizeof v };
+		struct iovec r = { (void *)w->addr, sizeof v };
+		if (process_vm_readv(q->H->pid, &l, 1, &r, 1, 0) == sizeof v && v > 0)
+			w->tid = v;
+		else if (++w->misses >= TW_MISSES)
+			tw_drop(q, i);
+		if (found < 0 && i < q->ntw && q->tw[i].tid == tid)
+			found = (ssize_t)i;
+	}
+	return found;
+}
+
+/* Thread tid is about to exit: pin its word's page for the clear. */
+static void tw_exit(struct notif_queue *q, pid_t tid)
+{
+	ssize_t i = tw_find(q, tid);
+
+	if (i < 0 || q->tw[i].pinned || !q->H->h)
+		return;
+	if (vm_pin(q->H->h, q->tw[i].addr) == 0) {
+		q->tw[i].pinned = true;
+		q->npinned++;
+	} else { /* not managed (the kernel's memory), or could not */
+		tw_drop(q, (size_t)i);
+	}
+}
+
+/* Let go of the words of the threads that are gone. */
+static void tw_collect(struct notif_queue *q)
+{
+	for (size_t i = q->ntw; i-- > 0;) {
+		struct tid_word *w = &q->tw[i];
+		if (!w->pinned || syscall(SYS_tgkill, q->H->pid, w->tid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		uintptr_t page = w->addr & ~(LP_PG - 1);
+		tw_drop(q, i);
+		q->npinned--;
+		bool shared = false;
+		for (size_t j = 0; j < q->ntw && !shared; j++)
+			shared = q->tw[j].pinned &&
+				 (q->tw[j].addr & ~(LP_PG - 1)) == page;
+		if (!shared)
+			vm_unpin(q->H->vm, page);
+	}
+}
 
 /* Whether a notification from thread tid waits to be served. */
 static bool queued_from(struct notif_queue *q, pid_t tid)
@@ -464,7 +597,8 @@ static enum serve_how serve_fork(struct lp_host *H, struct lp_vm *vm,
 				 const struct seccomp_notif *req,
 				 struct seccomp_notif_resp *resp, long *res)
 {
-	int fork_like = is_fork(H, req);
+	uint64_t ctid;
+	int fork_like = is_fork(H, req, &ctid);
 
 	if (fork_like == -ESRCH)
 		return SV_DONE;
@@ -476,7 +610,10 @@ static enum serve_how serve_fork(struct lp_host *H, struct lp_vm *vm,
 		*res = fork_like;
 		return SV_ANSWER;
 	}
-	return SV_CONTINUE; /* CLONE_VM: no new address space */
+	/* CLONE_VM: no new address space; a thread of ours has a tid word */
+	if (ctid && vm == H->vm)
+		tw_remember(H->queue, (uintptr_t)ctid, 0);
+	return SV_CONTINUE;
 }
 
 /* A memory call of a forked child, whose child vm is vm: prepare our
@@ -548,6 +685,12 @@ static enum serve_how serve_locked(struct lp_host *H,
 	if (req->data.nr == SYS_fork || req->data.nr == SYS_clone ||
 	    req->data.nr == SYS_clone3)
 		return serve_fork(H, vm, req, resp, res);
+	if (req->data.nr == SYS_set_tid_address && ours)
+		tw_remember(H->queue, (uintptr_t)req->data.args[0], (pid_t)req->pid);
+	if (req->data.nr == SYS_exit && ours)
+		tw_exit(H->queue, (pid_t)req->pid);
+	if (req->data.nr == SYS_exit || req->data.nr == SYS_set_tid_address)
+		return SV_CONTINUE;
 	if (req->data.nr == SYS_brk) {
 		/* Below the program's first break: ours cannot go there (the
 		 * break the kernel keeps is the program's alone), so the
@@ -596,23 +739,44 @@ static void *serve_main(void *arg)
 	struct seccomp_notif_resp *resp = calloc(1, q->resp_size);
 
 	for (;;) {
+		/* Words pinned for exits (this thread's alone): let go of
+		 * those whose threads are gone, every millisecond meanwhile. */
+		if (q->npinned) {
+			pthread_mutex_lock(&q->H->lock);
+			tw_collect(q);
+			pthread_mutex_unlock(&q->H->lock);
+		}
 		pthread_mutex_lock(&q->lock);
-		while (!q->head && !q->stop)
+		while (!q->head && !q->stop && !q->npinned)
 			pthread_cond_wait(&q->cond, &q->lock);
+		if (!q->head && !q->stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+		}
 		struct notif_item *it = q->head;
 		if (it) {
 			q->head = it->next;
 			if (!q->head)
 				q->tail = &q->head;
 		}
+		bool stop = q->stop;
 		pthread_mutex_unlock(&q->lock);
-		if (!it)
+		if (!it && stop)
 			break; /* stopped, all served */
+		if (!it)
+			continue;
 		if (resp)
 			serve(q->H, &it->req, resp);
 		free(it);
 	}
 	free(resp);
+	free(q->tw);
 	return NULL;
 }
 

@@ -194,7 +194,7 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_THREADS", "fault-handler threads (0 = one per CPU)", opt_threads },
 	{ "LAZYPAGE_POLICY", "eviction policy (clock, fifo, ...)", opt_policy },
 	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
-	{ "LAZYPAGE_SYNC_READS", "0: keep swap reads in flight (experimental); 1: one at a time (default)", opt_sync_reads },
+	{ "LAZYPAGE_SYNC_READS", "1: each handler reads one swapped page at a time (0.2)", opt_sync_reads },
 	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },
 	{ "LAZYPAGE_READAHEAD", "0: no readahead nor fill-around", opt_readahead },
 	{ "LAZYPAGE_SWAP_ENCRYPT", "1: encrypt swapped pages", opt_encrypt },
@@ -238,8 +238,5 @@ void lp_config_init(struct lp_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->policy = "clock";
-	/* Swap-ins one at a time by default, until the hang of reads in
-	 * flight at thread exit is understood (LP_CFG_SYNC_READS). */
-	cfg->flags = LP_CFG_SYNC_READS;
 	(void)config_env(cfg, NULL);
 }

@@ -198,9 +198,9 @@ static void own_for_park(struct ev_item *x)
 	x->wp = (x->pg->flags & PGF_WP) != 0;
 }
 
-/* Whether x's page is still the one that holds x's frame, in a state the
- * evictor can take: RESIDENT (owned at once, to be parked), or PARKED for
- * a victim. */
+/* Whether x's page is still the one that holds x's frame, not pinned, in
+ * a state the evictor can take: RESIDENT (owned at once, to be parked), or
+ * PARKED for a victim. */
 static bool claim_page(struct lp_vm *vm, struct ev_item *x)
 {
 	uint64_t vpn = __atomic_load_n(&x->pg->vpn, __ATOMIC_RELAXED);
@@ -209,7 +209,8 @@ static bool claim_page(struct lp_vm *vm, struct ev_item *x)
 
 	/* The struct may have been recycled for another page of this
 	 * stripe: it must still hold our frame. */
-	if (x->pg->vpn == vpn && x->pg->frame == x->f) {
+	if (x->pg->vpn == vpn && x->pg->frame == x->f &&
+	    !(x->pg->flags & PGF_PINNED)) { /* pinned: passed by (vm_pin) */
 		if (x->pg->state == PG_RESIDENT) {
 			own_for_park(x);
 			keep = true;

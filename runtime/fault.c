@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -1283,4 +1284,78 @@ void vm_fault_in(struct lp_handler *h, uintptr_t addr)
 	if (h->npoisoned)
 		unpoison_due(h, false);
 	service_missing(h, addr, false, 0, prim_now_ns());
+}
+
+/*
+ * Pinned pages.  The kernel writes the program's memory on its own, where a
+ * page fault is not allowed, in one place: an exiting thread's clear of its
+ * tid word (CLONE_CHILD_CLEARTID, set_tid_address) and the futex wake
+ * there.  A userfault from an exiting thread fails at once, without a
+ * message, so were the word's page not mapped (evicted, parked by a
+ * reference sweep, being read in) or write-protected, the write and the
+ * wake would be lost and pthread_join would wait for ever.  A pinned page
+ * is resident and writable, and the evictor passes it by.
+ */
+int vm_pin(struct lp_handler *h, uintptr_t addr)
+{
+	struct lp_vm *vm = h->vm;
+	uintptr_t pa = addr & ~(LP_PG - 1);
+	uint64_t vpn = pa >> LP_PAGE_SHIFT;
+
+	for (int tries = 0; tries < 200; tries++) {
+		pthread_rwlock_rdlock(&vm->map_lock);
+		bool managed = regions_find(&vm->regions, pa) != NULL;
+		pthread_rwlock_unlock(&vm->map_lock);
+		if (!managed)
+			return -ENOENT;
+		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+		struct lp_page *pg = spt_find(&vm->spt, vpn);
+		if (pg) /* from now on never a victim */
+			pg->flags |= PGF_PINNED;
+		if (pg && pg->state == PG_RESIDENT) {
+			uint64_t drop = LP_NO_SLOT;
+			if (pg->flags & PGF_WP) { /* as a write fault would */
+				pg->flags &= (uint16_t)~PGF_WP;
+				drop = dirty_locked(pg, true);
+				(void)prim_uffd_wp(vm->uffd, pa, LP_PG, false);
+			}
+			spt_unlock(s);
+			if (drop != LP_NO_SLOT)
+				swap_free(vm->swap, drop);
+			return 0;
+		}
+		if (pg && page_owned(pg)) { /* its owner lets go soon */
+			pg->flags |= PGF_WAITERS;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 10000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&s->settle, &s->lock, &ts);
+			spt_unlock(s);
+			continue;
+		}
+		spt_unlock(s);
+		/* Not resident: fault it in, for writing (a fill deferred by a
+		 * freeze, or put off while the mm changes: again, shortly). */
+		unsigned nretry = h->nretry;
+		if (tries)
+			usleep(500);
+		service_missing(h, pa, true, 0, prim_now_ns());
+		h->nretry = nretry;
+	}
+	return -EAGAIN;
+}
+
+void vm_unpin(struct lp_vm *vm, uintptr_t addr)
+{
+	uint64_t vpn = addr >> LP_PAGE_SHIFT;
+	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+	struct lp_page *pg = spt_find(&vm->spt, vpn);
+
+	if (pg)
+		pg->flags &= (uint16_t)~PGF_PINNED;
+	spt_unlock(s);
 }

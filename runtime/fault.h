@@ -22,4 +22,12 @@ struct lp_handler *handler_new(struct lp_vm *vm);
 void handler_free(struct lp_handler *h);
 void vm_fault_in(struct lp_handler *h, uintptr_t addr);
 
+/* Pin the page at addr of h's vm: make it resident and writable and keep
+ * it so (the evictor passes it by) until vm_unpin().  For what the kernel
+ * writes where it cannot fault: an exiting thread's clear of its tid word.
+ * From a thread that is no handler of the vm (h: a handler context of its
+ * own).  0, -ENOENT (not in a managed region), -EAGAIN (could not). */
+int vm_pin(struct lp_handler *h, uintptr_t addr);
+void vm_unpin(struct lp_vm *vm, uintptr_t addr);
+
 #endif /* LP_FAULT_H */

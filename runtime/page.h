@@ -79,6 +79,7 @@ enum lp_backing {
  * says whether it was written (dirty: rewrite) or not (clean: drop, the
  * slot is still good).  No write fault is taken to find out. */
 #define PGF_MAYBE 0x40
+#define PGF_PINNED 0x80    /* kept resident and writable: never a victim (vm_pin) */
 
 #define LP_NO_FRAME UINT32_MAX
 #define LP_NO_SLOT UINT64_MAX

@@ -56,7 +56,6 @@ static struct lp_vm *swapped_region(unsigned flags, uint64_t **p)
 	struct lp_config c = cfg_frames(FRAMES);
 	struct lp_vm *vm;
 
-	c.flags &= ~LP_CFG_SYNC_READS; /* the default, for now */
 	c.flags |= LP_CFG_VERIFY | flags;
 	VM_OR_SKIP(&vm, &c);
 	cr_assert_eq(lp_map_anon(vm, (size_t)NPAGES * PG, PROT_READ | PROT_WRITE,

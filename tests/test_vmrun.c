@@ -262,6 +262,40 @@ Test(vmrun, regression_writes_to_mprotected_stacks_survive_eviction, .timeout = 
 	free(n.err);
 }
 
+/* Regression: a thread's exit clears its tid word and wakes its joiner
+ * from the kernel's exit path, where a userfault fails at once (no
+ * message): with the word's page evicted, parked by a reference sweep or
+ * write-protected at that moment, the clear was lost and pthread_join
+ * waited for ever.  joins runs rounds of 16 threads that each write 8
+ * pages of their own at 128 KiB, and exits 3 when a thread it joins is
+ * gone and the join still waits: 8 to 10 runs of 12 did so, with swap
+ * reads in flight or one at a time, before the pager pinned the word's
+ * page for each exit. */
+Test(vmrun, regression_a_joined_threads_exit_is_never_lost, .timeout = 900)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	for (int i = 0; i < 12; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/joins-%s", GUESTS, variants[i % 3]);
+		if (access(path, X_OK))
+			snprintf(path, sizeof path, "%s/joins-static", GUESTS);
+		char *nargv[] = { path, (char *)"30", (char *)"16", (char *)"8", NULL };
+		struct run_result n = run(nargv);
+		cr_assert_eq(n.status, 0, "natively: %s", n.err);
+		setenv("LAZYPAGE_SYNC_READS", i / 3 % 2 ? "1" : "0", 1);
+		char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"128K", path,
+				  (char *)"30", (char *)"16", (char *)"8", NULL };
+		struct run_result m = run(vargv);
+		cr_expect_eq(m.status, n.status, "run %d (%s, sync reads %s): status %#x\n%s%s",
+			     i, path, getenv("LAZYPAGE_SYNC_READS"), m.status, m.out, m.err);
+		cr_expect_str_eq(m.out, n.out, "run %d: stdout differs\n%s", i, m.err);
+		run_result_free(&m);
+		run_result_free(&n);
+	}
+	unsetenv("LAZYPAGE_SYNC_READS");
+}
+
 /* ---- bad input: one clear line on stderr and a distinct status ---- */
 
 static char tmpdir[] = "/tmp/lp-vmrun-bad-XXXXXX";

@@ -170,10 +170,8 @@ struct lp_config {
 #define LP_CFG_VERIFY 0x10u
 /* Since 0.3.  Each fault handler reads one swapped page at a time and
  * sleeps until it is read (the behaviour of 0.2), instead of keeping the
- * reads of every pending fault in flight.  lp_config_init() sets it: reads
- * in flight are experimental (a program at a tight cap was seen to hang
- * at thread exit with them, 3 runs in ~575).  LAZYPAGE_SYNC_READS=0
- * clears it. */
+ * reads of every pending fault in flight: for comparisons.
+ * LAZYPAGE_SYNC_READS=1. */
 #define LP_CFG_SYNC_READS 0x20u
 
 /* Fill *cfg with defaults, overridden by LAZYPAGE_* environment variables.
