@@ -149,7 +149,31 @@ struct run {
 	int in;       /* write end: the program's stdin */
 	char buf[8192];
 	size_t len;
+	const char *what; /* said when it hangs */
 };
+
+static int argc_last(char *const argv[])
+{
+	int n = 0;
+	while (argv[n + 1])
+		n++;
+	return n;
+}
+
+/* A hang: what every process below us was doing, for the report. */
+static void dump_tree(void)
+{
+	char cmd[768];
+	snprintf(cmd, sizeof cmd,
+		 "for p in $(ps -e -o pid=,ppid= | awk -v top=%d '{ pp[$1] = $2 } "
+		 "END { for (p in pp) { q = p; while ((q in pp) && q != top && q > 1) q = pp[q]; "
+		 "if (q == top && p != top) print p } }'); do "
+		 "ps -o pid=,ppid=,stat=,cmd= -p $p >&2; "
+		 "for t in /proc/$p/task/*; do echo \"  $t $(cat $t/comm) $(cat $t/wchan)\" >&2; "
+		 "sed 's/^/    /' $t/stack >&2; done; done",
+		 (int)getpid());
+	(void)!system(cmd);
+}
 
 static void start(struct run *r, char *const argv[], char *const envp[])
 {
@@ -158,6 +182,7 @@ static void start(struct run *r, char *const argv[], char *const envp[])
 	cr_assert_eq(pipe2(i, O_CLOEXEC), 0);
 	r->len = 0;
 	r->buf[0] = 0;
+	r->what = argv[argc_last(argv)];
 	r->vmrun = fork();
 	cr_assert_geq(r->vmrun, 0);
 	if (r->vmrun == 0) {
@@ -200,9 +225,10 @@ static int finish(struct run *r)
 	while ((w = waitpid(r->vmrun, &st, WNOHANG)) == 0 && now_ms() < deadline)
 		usleep(2000);
 	if (w != r->vmrun) {
+		dump_tree();
 		kill(r->vmrun, SIGKILL);
 		waitpid(r->vmrun, &st, 0);
-		cr_assert_fail("vmrun did not end; output: '%s'", r->buf);
+		cr_assert_fail("vmrun did not end (%s); output: '%s'", r->what, r->buf);
 	}
 	return st;
 }
