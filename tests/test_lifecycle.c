@@ -169,8 +169,9 @@ static void dump_tree(void)
 		 "END { for (p in pp) { q = p; while ((q in pp) && q != top && q > 1) q = pp[q]; "
 		 "if (q == top && p != top) print p } }'); do "
 		 "ps -o pid=,ppid=,stat=,cmd= -p $p >&2; "
-		 "for t in /proc/$p/task/*; do echo \"  $t $(cat $t/comm) $(cat $t/wchan)\" >&2; "
-		 "sed 's/^/    /' $t/stack >&2; done; done",
+		 "for t in /proc/$p/task/*; do [ -d $t ] || continue; "
+		 "echo \"  $t $(cat $t/comm 2>/dev/null) $(cat $t/wchan 2>/dev/null)\" >&2; "
+		 "sed 's/^/    /' $t/stack >&2 2>/dev/null; done; done",
 		 (int)getpid());
 	(void)!system(cmd);
 }
@@ -186,6 +187,17 @@ static void start(struct run *r, char *const argv[], char *const envp[])
 	r->vmrun = fork();
 	cr_assert_geq(r->vmrun, 0);
 	if (r->vmrun == 0) {
+		/* The signals the test sends act by default, whatever we were
+		 * started with (a background job of a shell without job
+		 * control ignores SIGINT and SIGQUIT, and vmrun, as any
+		 * program, keeps what it is started with ignored). */
+		static const int acts[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP,
+					    SIGUSR2, SIGPIPE };
+		for (size_t k = 0; k < sizeof(acts) / sizeof(acts[0]); k++)
+			signal(acts[k], SIG_DFL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		setpgid(0, 0);
 		dup2(i[0], 0);
 		dup2(o[1], 1);
