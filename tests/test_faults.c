@@ -360,8 +360,15 @@ Test(faults, swap_max_full_then_freed, .timeout = 120)
 	fill_all(p, 64, 2);
 	for (int round = 0; round < 4; round++)
 		EXPECT_INTACT(verify(p, 64, 2), "after freeing");
-	report("swap_max", vm, "freed");
+	/* The pages that came in beyond the budget meanwhile are adopted and
+	 * evicted by the evictor, beside us: the budget holds again soon
+	 * (under a loaded CI it took longer than the verify rounds). */
 	struct lp_stats b = stats_of(vm);
+	for (int k = 0; k < 200 && b.resident_frames > FRAMES; k++) {
+		usleep(10000);
+		b = stats_of(vm);
+	}
+	report("swap_max", vm, "freed");
 	cr_assert_gt(b.swap_outs, a.swap_outs, "no swap-out after slots were freed");
 	cr_assert_leq(b.resident_frames, FRAMES);
 	lp_vm_destroy(vm);
