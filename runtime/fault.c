@@ -571,10 +571,15 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
  * otherwise.  Two kinds:
  *   swap readahead — the next pages that are on swap: one read per run of
  *       contiguous slots, all reads at once; they come in write-protected
- *       (their copy on swap stays valid);
+ *       (their copy on swap stays valid), or writable with their digest
+ *       (PGF_MAYBE) if they were written during their last residency;
  *   zero fill-around — the next pages never touched, of an anonymous region
  *       (a heap growing, memset of new memory): writable and dirty; those
- *       still all zero when evicted are dropped without I/O.
+ *       still all zero when evicted are dropped without I/O;
+ *   file fill-around — the next pages never touched of a file or
+ *       initialized region, each filled as its own fault would be.
+ * With no budget a fault out of order fills around too: its 64 KiB block
+ * (around_block()).
  */
 struct ahead {
 	struct lp_page *pg[LP_ZA_MAX];
