@@ -1228,7 +1228,7 @@ static void run_serve(struct run *R)
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
+	/* (Blocked since run_started(), in every thread.) */
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	/* Look before the first wait: a program that ended before SIGCHLD
 	 * was blocked here left no signal behind (it cost every short

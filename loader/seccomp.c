@@ -751,12 +751,7 @@ static void *serve_main(void *arg)
 			pthread_cond_wait(&q->cond, &q->lock);
 		if (!q->head && !q->stop) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			prim_deadline(&ts, 1);
 			pthread_cond_timedwait(&q->cond, &q->lock, &ts);
 		}
 		struct notif_item *it = q->head;

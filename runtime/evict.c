@@ -493,12 +493,8 @@ static bool victim_clean(struct lp_vm *vm, struct ev_item *x, const void *kva,
 		uint64_t sum[2];
 		prim_page_digest(kva, vm->sum_seed, sum);
 		pg->flags &= (uint16_t)~PGF_MAYBE;
-		if (sum[0] != pg->sum[0] || sum[1] != pg->sum[1]) {
-			*drop = pg->slot;
-			pg->slot = LP_NO_SLOT;
-			pg->backing = BK_NONE;
-			pg->flags |= PGF_DIRTY | PGF_WASDIRTY;
-		}
+		if (sum[0] != pg->sum[0] || sum[1] != pg->sum[1])
+			*drop = page_dirty_locked(pg, true);
 	}
 	if (pg->flags & PGF_DIRTY) {
 		*to = pg->ops->swap_out(pg, x->r, off, len);

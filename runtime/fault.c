@@ -112,43 +112,17 @@ static void poison(struct lp_handler *h, struct lp_page *pg, pid_t tid, int err)
 }
 
 /*
- * Under the stripe lock: make pg dirty; returns a swap slot to free.
- * observed: a write was seen (a write fault), rather than predicted.
- * PGF_WASDIRTY remembers observed writes only, and a page mapped writable
- * on prediction forgets it: the next time it comes in write-protected and
- * shows whether it is still written.  So a page that turned read-only is
- * rewritten at most once.
- */
-static uint64_t dirty_locked(struct lp_page *pg, bool observed)
-{
-	uint64_t old = LP_NO_SLOT;
-
-	pg->flags |= PGF_DIRTY;
-	pg->flags &= (uint16_t)~PGF_MAYBE;
-	if (observed)
-		pg->flags |= PGF_WASDIRTY;
-	else
-		pg->flags &= (uint16_t)~PGF_WASDIRTY;
-	if (pg->backing == BK_SLOT) {
-		old = pg->slot;
-		pg->slot = LP_NO_SLOT;
-		pg->backing = BK_NONE;
-	}
-	return old;
-}
-
-/*
  * Under the stripe lock: pg goes in writable on a prediction, its content
  * (buf) unwritten yet.  With a swap slot it keeps the slot and takes the
  * digest of buf (PGF_MAYBE): eviction finds out whether it was written
  * without a write fault.  Otherwise (or while swap slots run short:
- * swap_scarce()) as dirty_locked(pg, false).
+ * swap_scarce()) as page_dirty_locked(pg, false).
  */
 static uint64_t predict_locked(struct lp_vm *vm, struct lp_page *pg,
 			       const void *buf)
 {
 	if (pg->backing != BK_SLOT || swap_scarce(vm->swap))
-		return dirty_locked(pg, false);
+		return page_dirty_locked(pg, false);
 	pg->flags &= (uint16_t)~(PGF_DIRTY | PGF_WASDIRTY);
 	pg->flags |= PGF_MAYBE;
 	prim_page_digest(buf, vm->sum_seed, pg->sum);
@@ -192,7 +166,7 @@ static void load_done(struct lp_handler *h, struct lp_region *r,
 	else if (!write && fill->clean) /* predicted: writes go unseen */
 		drop = predict_locked(vm, pg, buf);
 	else
-		drop = dirty_locked(pg, true);
+		drop = page_dirty_locked(pg, true);
 	pg->frame = f;
 	frame_install(&vm->fr, f, pg);
 	if (f == LP_NO_FRAME && vm->fr.n)
@@ -410,7 +384,7 @@ static void restore(struct lp_handler *h, struct lp_page *pg, bool write,
 	} else {
 		pg->flags &= (uint16_t)~PGF_WP;
 		if (write)
-			drop = dirty_locked(pg, true);
+			drop = page_dirty_locked(pg, true);
 		else if (!(pg->flags & PGF_MAYBE)) /* (its digest stays good) */
 			drop = predict_locked(vm, pg, (const void *)kva_of(&vm->fr, f));
 	}
@@ -546,7 +520,7 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
 	if (pg && pg->state == PG_RESIDENT) {
 		counted = (pg->flags & PGF_WP) != 0;
 		pg->flags &= (uint16_t)~PGF_WP;
-		drop = dirty_locked(pg, true);
+		drop = page_dirty_locked(pg, true);
 	}
 	/* Unprotect (and wake) under the lock, so that the evictor never
 	 * sees the page between our decision and the kernel's.  A page we
@@ -644,6 +618,15 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 	}
 }
 
+/* ok pages of a went in: the next fault after them is in order too. */
+static void ahead_done(struct lp_handler *h, struct ahead *a, unsigned ok)
+{
+	if (!ok)
+		return;
+	atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);
+	st_add(&h->st, C_READAHEAD, ok);
+}
+
 /* Copy the first ok claimed pages from buf to their (contiguous)
  * addresses, one copy per run of pages that go in alike (a->wp): how many
  * went in, from the first. */
@@ -708,11 +691,7 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 	for (unsigned k = 0; k < ndrop; k++)
 		if (drop[k] != LP_NO_SLOT)
 			swap_free(vm->swap, drop[k]);
-	if (ok) {
-		/* The next fault after the window is in order too. */
-		atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);
-		st_add(&h->st, C_READAHEAD, ok);
-	}
+	ahead_done(h, a, ok);
 	return ok;
 }
 
@@ -880,10 +859,7 @@ static void first_fill(struct lp_handler *h, struct lp_region *r,
 		page_handoff(h->vm, s, a->pg[i], PG_UNINIT);
 		frame_put(&h->vm->fr, a->frame[i]);
 	}
-	if (ok) {
-		atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);
-		st_add(&h->st, C_READAHEAD, ok);
-	}
+	ahead_done(h, a, ok);
 }
 
 /* Fill-around of a first touch of a file or initialized region (program
@@ -1321,7 +1297,7 @@ int vm_pin(struct lp_handler *h, uintptr_t addr)
 			uint64_t drop = LP_NO_SLOT;
 			if (pg->flags & PGF_WP) { /* as a write fault would */
 				pg->flags &= (uint16_t)~PGF_WP;
-				drop = dirty_locked(pg, true);
+				drop = page_dirty_locked(pg, true);
 				(void)prim_uffd_wp(vm->uffd, pa, LP_PG, false);
 			}
 			spt_unlock(s);
@@ -1332,12 +1308,7 @@ int vm_pin(struct lp_handler *h, uintptr_t addr)
 		if (pg && page_owned(pg)) { /* its owner lets go soon */
 			pg->flags |= PGF_WAITERS;
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 10000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			prim_deadline(&ts, 10);
 			pthread_cond_timedwait(&s->settle, &s->lock, &ts);
 			spt_unlock(s);
 			continue;

@@ -242,7 +242,7 @@ int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms)
 	struct timespec ts;
 	int rc = 0;
 
-	vm_deadline(&ts, timeout_ms);
+	prim_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&vm->kids_lock);
 	while (vm->forks_served <= seen && rc == 0)
 		rc = pthread_cond_timedwait(&vm->kids_cond, &vm->kids_lock, &ts);

@@ -80,3 +80,30 @@ void page_io_end(struct lp_vm *vm, struct lp_page *pg)
 	pg->flags &= (uint16_t)~PGF_IO;
 	atomic_fetch_sub_explicit(&vm->io_pages, 1, memory_order_relaxed);
 }
+
+/*
+ * Under the stripe lock: make pg dirty; returns a swap slot to free.
+ * observed: a write was seen (a write fault), rather than predicted.
+ * PGF_WASDIRTY remembers observed writes only, and a page mapped writable
+ * on prediction forgets it: the next time it comes in write-protected and
+ * shows whether it is still written.  So a page that turned read-only is
+ * rewritten at most once.  (A prediction for a page with a swap slot keeps
+ * the slot and a digest instead: predict_locked() in fault.c.)
+ */
+uint64_t page_dirty_locked(struct lp_page *pg, bool observed)
+{
+	uint64_t old = LP_NO_SLOT;
+
+	pg->flags |= PGF_DIRTY;
+	pg->flags &= (uint16_t)~PGF_MAYBE;
+	if (observed)
+		pg->flags |= PGF_WASDIRTY;
+	else
+		pg->flags &= (uint16_t)~PGF_WASDIRTY;
+	if (pg->backing == BK_SLOT) {
+		old = pg->slot;
+		pg->slot = LP_NO_SLOT;
+		pg->backing = BK_NONE;
+	}
+	return old;
+}

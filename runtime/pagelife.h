@@ -41,5 +41,9 @@ void page_wake(struct lp_vm *vm, uintptr_t addr);
  * page cannot be handed to a second write before the first ends). */
 void page_io_begin(struct lp_vm *vm, struct lp_page *pg);
 void page_io_end(struct lp_vm *vm, struct lp_page *pg);
+/* Under the stripe lock: make pg dirty (observed: a write was seen, not
+ * predicted); returns the swap slot its old copy held, to free once the
+ * lock is dropped, or LP_NO_SLOT. */
+uint64_t page_dirty_locked(struct lp_page *pg, bool observed);
 
 #endif /* LP_PAGELIFE_H */

@@ -17,6 +17,17 @@
 
 #include "page.h"
 
+void prim_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 void prim_page_digest(const void *page, uint64_t seed, uint64_t out[2])
 {
 	XXH128_hash_t h = XXH3_128bits_withSeed(page, LP_PG, seed);

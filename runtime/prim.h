@@ -57,6 +57,10 @@ int prim_zap(int pidfd, const struct iovec *iov, size_t n);
 /* A pidfd for the calling process, or -errno. */
 int prim_pidfd_self(void);
 
+/* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait(). */
+struct timespec;
+void prim_deadline(struct timespec *ts, int ms);
+
 /* Monotonic time in nanoseconds. */
 uint64_t prim_now_ns(void);
 

@@ -328,17 +328,6 @@ void vm_thaw(struct lp_vm *vm)
 	(void)!write(vm->thaw_fd, &one, sizeof(one));
 }
 
-void vm_deadline(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Wait (stripe s held) until nobody owns pg and no write of it is in
  * flight.  Returns the page again: it cannot go away meanwhile, since only
  * the unmapper of its range removes it.
@@ -362,7 +351,7 @@ static void settle(struct lp_vm *vm, struct spt_stripe *s, struct lp_page *pg)
 		}
 		pg->flags |= PGF_WAITERS;
 		struct timespec ts;
-		vm_deadline(&ts, 100);
+		prim_deadline(&ts, 100);
 		pthread_cond_timedwait(&s->settle, &s->lock, &ts);
 	}
 }

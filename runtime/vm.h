@@ -85,10 +85,6 @@ bool vm_covered(struct lp_vm *vm, uintptr_t start, uintptr_t end);
  * frames and slots are released; the mapping itself is left alone. */
 void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end);
 
-/* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait() on a
- * vm's condition variables. */
-void vm_deadline(struct timespec *ts, int ms);
-
 /* Write back the dirty pages of shared file regions in [start, end). */
 int vm_sync_range(struct lp_vm *vm, uintptr_t start, uintptr_t end);
 
