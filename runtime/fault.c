@@ -187,6 +187,13 @@ static bool watch_writes(const struct lp_vm *vm, const struct lp_region *r)
 	return vm->fr.n || (r->kind == RK_FILE && r->shared);
 }
 
+static _Atomic(void (*)(uintptr_t)) handoff_hook;
+
+void fault_set_handoff_hook(void (*fn)(uintptr_t addr))
+{
+	atomic_store(&handoff_hook, fn);
+}
+
 /* The content of ld->pg is in buf (rc 0), or could not be had (rc -errno):
  * install it and wake the faulting thread, or answer SIGBUS. */
 static void load_finish(struct lp_handler *h, const struct load *ld,
@@ -229,6 +236,10 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
 	/* Once let go, pg may be unmapped and its struct reused: what
 	 * follows goes by page number. */
 	load_done(h, ld->r, pg, ld->f, buf, fill, wp, ld->write);
+	void (*hook)(uintptr_t) = atomic_load_explicit(&handoff_hook,
+						       memory_order_relaxed);
+	if (hook)
+		hook(addr);
 	uint64_t t_end = prim_now_ns();
 	st_fault(&h->st, (enum lp_fault_kind)fill->kind, t_end - ld->t0);
 	if (fill->kind == LP_FAULT_SWAPIN) {
@@ -585,7 +596,15 @@ static unsigned ahead_window(atomic_uint_least64_t *last, atomic_uint *win,
 
 /* Own (LOADING) up to win pages after vpn0, each with a frame: pages on
  * swap, or with fresh, pages never touched.  Stops at the first that is
- * not. */
+ * not, and as soon as r is retired.
+ *
+ * The fault that leads here has let its page go, so r may have been
+ * unmapped since and another region mapped at the same addresses: claimed
+ * by r, that region's pages would be filled with r's content (its file's
+ * bytes).  So r->retired is read under each page's stripe lock.  The
+ * unmapper sets it before it looks for the pages to tear down (under the
+ * same stripe locks, spt_collect()): a claim it did not stop is one the
+ * teardown sees, and waits for (settle()). */
 static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 			unsigned win, bool fresh, struct ahead *a)
 {
@@ -598,7 +617,9 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 			break;
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
-		if (fresh)
+		if (atomic_load(&r->retired))
+			pg = NULL;
+		else if (fresh)
 			pg = pg ? NULL
 				: spt_insert(&vm->spt, vpn, &lp_uninit_ops);
 		else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))

@@ -12,6 +12,10 @@
  * fault on a page it takes for mapped (a stale message, most often), to
  * widen the window a preempted handler leaves there.  NULL: none. */
 void fault_set_stale_hook(void (*fn)(uintptr_t addr));
+/* Tests (white-box): fn runs in a handler that has just installed a
+ * faulting page at addr and let it go, before it fills ahead or around
+ * it: the window in which the page's region can be unmapped.  NULL: none. */
+void fault_set_handoff_hook(void (*fn)(uintptr_t addr));
 int handlers_start(struct lp_vm *vm);
 void handlers_stop(struct lp_vm *vm);
 

@@ -185,6 +185,7 @@ int regions_take(struct lp_regions *t, uintptr_t start, uintptr_t end,
 	/* Commit. */
 	for (size_t i = 0; i < k; i++) {
 		struct lp_region *r = t->v[first + i];
+		atomic_store(&r->retired, true);
 		if (out[i] != r)
 			region_put(r);
 	}

@@ -36,6 +36,12 @@ struct lp_region {
 	uint64_t off;         /* RK_FILE: file offset of start */
 	struct lp_initializer init; /* RK_LAZY */
 	atomic_uint refs;
+	/* Taken out of the table (unmapped, moved, split, replaced): set
+	 * under map_lock (write) before any of its pages is torn down.  A
+	 * handler that still holds r after letting its page go must not
+	 * claim more pages by it (ahead_claim): another region may be
+	 * mapped at the same addresses by then. */
+	atomic_bool retired;
 	/* sequential-fault detector for swap readahead (racy by design) */
 	atomic_uint_least64_t last_vpn;
 	atomic_uint ra_pages;

@@ -487,6 +487,8 @@ void vm_unmap_all(struct lp_vm *vm)
 	pthread_rwlock_wrlock(&vm->map_lock);
 	struct lp_regions all = vm->regions;
 	memset(&vm->regions, 0, sizeof(vm->regions));
+	for (size_t i = 0; i < all.n; i++)
+		atomic_store(&all.v[i]->retired, true);
 	pthread_rwlock_unlock(&vm->map_lock);
 	if (all.n)
 		(void)vm_teardown_range(vm, all.v, all.n);

@@ -907,3 +907,90 @@ Test(faults, stale_fault_never_zeroes_a_parked_page, .timeout = 120)
 		cr_assert_eq(check_page(p, i, 1), -1, "page %zu at the end", i);
 	lp_vm_destroy(vm);
 }
+
+/* ---- a region unmapped while its handler fills around a fault ------------ */
+
+/*
+ * A handler installs a faulting page, lets it go, then fills the pages
+ * around it by the page's region.  Meanwhile the program may unmap that
+ * region and map another at the same addresses (soak found it: a fresh
+ * private file region held a page of the shared file mapped there before).
+ * The fill-around must not claim the new region's pages by the old one.
+ * The hook holds the handler in that window while the test swaps files.
+ */
+#define UR_PAGES 32
+#define UR_FAULT 5 /* out of order: fills the rest of its 64 KiB block */
+
+static struct {
+	atomic_uintptr_t at;     /* the address to stop at */
+	atomic_int stage;        /* 1: handler held, 2: let go */
+} ur;
+
+static void ur_hold(uintptr_t addr)
+{
+	if (addr != atomic_load(&ur.at))
+		return;
+	atomic_store(&ur.at, 0);
+	atomic_store(&ur.stage, 1);
+	while (atomic_load(&ur.stage) != 2)
+		usleep(1000);
+}
+
+static void *ur_touch(void *p)
+{
+	return (void *)(uintptr_t)*(volatile unsigned char *)p;
+}
+
+static int ur_file(unsigned char c, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/lp-test-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
+	unlink(path);
+	unsigned char buf[PG];
+	memset(buf, c, sizeof buf);
+	for (size_t off = 0; off < len; off += PG)
+		cr_assert_eq(pwrite(fd, buf, PG, (off_t)off), (ssize_t)PG);
+	return fd;
+}
+
+Test(faults, fill_around_never_fills_a_region_mapped_since, .timeout = 60)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(0); /* no budget: fill-around of a block */
+	c.threads = 1; /* the fault after the swap waits for the fill */
+	VM_OR_SKIP(&vm, &c);
+	size_t len = UR_PAGES * PG;
+	int fa = ur_file('A', len), fb = ur_file('B', len);
+	unsigned char *a, *b;
+	cr_assert_eq(lp_map_file(vm, fa, 0, len, PROT_READ, LP_MAP_SHARED, (void **)&a), 0);
+
+	atomic_store(&ur.stage, 0);
+	atomic_store(&ur.at, (uintptr_t)a + UR_FAULT * PG);
+	fault_set_handoff_hook(ur_hold);
+	pthread_t t;
+	void *got;
+	cr_assert_eq(pthread_create(&t, NULL, ur_touch, a + UR_FAULT * PG), 0);
+	cr_assert_eq(pthread_join(t, &got), 0); /* the copy woke it */
+	cr_assert_eq((uintptr_t)got, 'A');
+	while (atomic_load(&ur.stage) != 1)
+		usleep(1000);
+	/* The handler holds page 5's region, having let the page go. */
+	cr_assert_eq(lp_unmap(vm, a, len), 0);
+	cr_assert_eq(lp_map_file(vm, fb, 0, len, PROT_READ, LP_MAP_PRIVATE, (void **)&b), 0);
+	atomic_store(&ur.stage, 2);
+	fault_set_handoff_hook(NULL);
+	if (b != a) {
+		lp_vm_destroy(vm);
+		cr_skip_test("the kernel placed the second file elsewhere: nothing to race");
+	}
+	for (size_t i = 0; i < UR_PAGES; i++)
+		cr_assert_eq(b[i * PG], 'B', "page %zu of the new region holds %c", i, b[i * PG]);
+	struct lp_stats st;
+	cr_assert_eq(lp_stats_get(vm, &st), 0);
+	cr_assert_eq(st.last_error, 0, "last_error %d", st.last_error);
+	lp_vm_destroy(vm);
+	close(fa);
+	close(fb);
+}
