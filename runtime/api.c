@@ -17,6 +17,7 @@
 #include "api.h"
 #include "verify.h"
 #include "config.h"
+#include "zpool.h"
 #include "fork.h"
 #include "policy.h"
 #include "prim.h"
@@ -54,6 +55,8 @@ static int check_config(const struct lp_config *c)
 		return -EINVAL;
 	if (c->swap_max && c->swap_max < LP_PAGE_SIZE)
 		return -EINVAL; /* room for no page at all */
+	if (c->tier > LP_TIER_ZSTD || c->tier_share > 90)
+		return -EINVAL;
 	if (c->flags &
 	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP |
 	      LP_CFG_NO_PIN | LP_CFG_VERIFY | LP_CFG_SYNC_READS))
@@ -265,6 +268,18 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 	st->swap_slots_used = vm->swap->inuse;
 	st->swap_slots_peak = vm->swap->peak;
 	pthread_mutex_unlock(&vm->swap->lock);
+	if (vm->swap->pool) {
+		struct zpool_stats z;
+		zpool_stats(vm->swap->pool, &z);
+		st->tier_stores = z.stores;
+		st->tier_rejects = z.rejects;
+		st->tier_loads = z.loads;
+		st->tier_writebacks = z.writebacks;
+		st->tier_pages = z.entries;
+		st->tier_bytes = z.bytes;
+		st->tier_frames = z.pages;
+		st->tier_peak_frames = z.peak_pages;
+	}
 	st->last_error = atomic_load(&vm->last_error);
 	verify_stats(vm, st);
 	return 0;

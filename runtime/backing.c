@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "prim.h"
+#include "zpool.h"
 
 /* One read of a slot went wrong (n: what it gave): count and record it. */
 static void swap_read_failed(struct lp_vm *vm, long n, struct lp_tstats *st)
@@ -38,7 +39,25 @@ int swap_read_retry(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 		   void *buf, struct lp_tstats *st)
 {
+	int rc = tier_read(vm, slot, buf, st);
+
+	if (rc)
+		return rc;
 	return swap_read_retry(vm, io, slot, buf, st, SWAP_READ_TRIES);
+}
+
+int tier_read(struct lp_vm *vm, uint64_t slot, void *buf,
+	      struct lp_tstats *st)
+{
+	if (!vm->swap->pool)
+		return 0;
+	int rc = zpool_load(vm->swap->pool, slot, buf);
+	if (rc < 0) {
+		/* Corrupt in memory: the content is lost, say so loudly. */
+		st_add(st, C_IO_ERR, 1);
+		vm_error(vm, rc);
+	}
+	return rc;
 }
 
 int swap_read_done(struct lp_vm *vm, uint64_t slot, void *buf,
@@ -88,9 +107,16 @@ int backing_read(struct lp_handler *h, const struct lp_page *pg,
 	out->backing = pg->backing;
 	out->clean = true;
 	switch (pg->backing) {
-	case BK_SLOT:
-		out->kind = LP_FAULT_SWAPIN;
-		return swap_read_page(h->vm, &h->io, pg->slot, buf, &h->st);
+	case BK_SLOT: {
+		int rc = swap_read_page(h->vm, &h->io, pg->slot, buf, &h->st);
+		/* From the tier, the page leaves it (its slot is freed): a
+		 * copy kept there would hold the tier's memory for a page
+		 * that is resident, and compressing it again costs less
+		 * than the room. */
+		out->kind = rc == 1 ? LP_FAULT_TIER : LP_FAULT_SWAPIN;
+		out->clean = rc != 1;
+		return rc == 1 ? 0 : rc;
+	}
 	case BK_FILE:
 		out->kind = LP_FAULT_FILE;
 		return file_read_page(h, r, pg->vpn, buf);

@@ -13,10 +13,16 @@
 /* A slot is read up to this many times before its page is given up. */
 #define SWAP_READ_TRIES 3
 
-/* Read one page of content from swap slot into buf (LP_PG bytes): 0, or
- * -errno once SWAP_READ_TRIES reads failed (or -EIO: altered on disk). */
+/* Read one page of content from swap slot into buf (LP_PG bytes): 1 (it
+ * came from the compressed tier), 0 (from the file), or -errno once
+ * SWAP_READ_TRIES reads failed (-EIO: altered on disk; -EBADMSG: corrupt
+ * in the tier). */
 int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 		   void *buf, struct lp_tstats *st);
+/* Slot's page from the compressed tier into buf: 1, 0 (not there: on
+ * disk), or -EBADMSG (its block is corrupt: counted and recorded). */
+int tier_read(struct lp_vm *vm, uint64_t slot, void *buf,
+	      struct lp_tstats *st);
 /* The same with `tries` reads at most. */
 int swap_read_retry(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 		    void *buf, struct lp_tstats *st, int tries);

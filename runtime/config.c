@@ -142,6 +142,32 @@ static int opt_ref_scan(const char *v, struct lp_config *c)
 	return rc;
 }
 
+static int opt_tier(const char *v, struct lp_config *c)
+{
+	static const char *const names[] = { [LP_TIER_NONE] = "none",
+					     [LP_TIER_LZ4] = "lz4",
+					     [LP_TIER_ZSTD] = "zstd" };
+
+	for (unsigned t = 0; t < sizeof(names) / sizeof(names[0]); t++)
+		if (!strcmp(v, names[t])) {
+			c->tier = t;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int opt_tier_share(const char *v, struct lp_config *c)
+{
+	uint64_t n;
+	int rc = parse_uint(v, 90, &n);
+
+	if (!rc && !n)
+		rc = -EINVAL;
+	if (!rc)
+		c->tier_share = (unsigned)n;
+	return rc;
+}
+
 static int opt_flag(const char *v, struct lp_config *c, unsigned flag, bool set_on)
 {
 	bool b;
@@ -193,6 +219,8 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_SWAP_MAX", "largest swap file, e.g. 4G (0 = no limit)", opt_swap_max },
 	{ "LAZYPAGE_THREADS", "fault-handler threads (0 = one per CPU)", opt_threads },
 	{ "LAZYPAGE_POLICY", "eviction policy (clock, fifo, ...)", opt_policy },
+	{ "LAZYPAGE_TIER", "compressed tier in front of swap: none, lz4, zstd", opt_tier },
+	{ "LAZYPAGE_TIER_SHARE", "the tier's largest share of the budget, percent (1..90)", opt_tier_share },
 	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
 	{ "LAZYPAGE_SYNC_READS", "1: each handler reads one swapped page at a time (0.2)", opt_sync_reads },
 	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },

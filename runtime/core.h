@@ -134,6 +134,7 @@ struct lp_evictor {
 	struct lp_io io;
 	struct lp_io_req poll;     /* the wait on wake_fd, through the ring */
 	unsigned pending;          /* victims whose write is in flight */
+	unsigned tier_wb;          /* pool pages being written on to swap */
 	bool failing;              /* writes keep failing: retry slowly */
 	unsigned fail_streak;      /* writes failed since one succeeded */
 	uint64_t last_ok_ns;       /* when a write last succeeded */

@@ -53,6 +53,7 @@
 #include "core.h"
 #include "verify.h"
 #include "pagelife.h"
+#include "zpool.h"
 
 #define EV_BATCH 64u      /* victims per round */
 #define EV_PARKS 256u     /* reference-bit parks per round */
@@ -74,6 +75,10 @@ struct ev_item {
 struct ev_write {
 	struct lp_io_req req;
 	bool to_file;
+	bool pooled;      /* stored in the compressed tier: no I/O */
+	bool tier_wb;     /* the tier's pages written on to their slots */
+	unsigned char *pages; /* tier_wb: the pages written */
+	uint64_t *slots;  /* tier_wb: their slots (ascending, contiguous) */
 	bool unsent;      /* the ring refused it: completed by hand */
 	unsigned char *sealed; /* encrypted swap: what is written */
 	unsigned n;
@@ -591,10 +596,12 @@ static int seal_run(struct lp_vm *vm, struct ev_write *w)
 }
 
 /* One write for the run of neighbouring slots that starts at gathered
- * victim i (at most LP_IO_MAXV pages).  Returns where the next run starts,
- * or i when there was no memory for the request. */
+ * victim i (at most LP_IO_MAXV pages), all stored in the compressed tier
+ * or none (pooled[]): a run in the tier is done at once.  Returns where the
+ * next run starts, or i when there was no memory for the request. */
 static unsigned write_swap_run(struct lp_vm *vm, struct ev_out *o,
-			       const uint64_t *slots, unsigned i, unsigned got)
+			       const uint64_t *slots, const bool *pooled,
+			       unsigned i, unsigned got)
 {
 	struct ev_write *w = calloc(1, sizeof(*w));
 	unsigned j = i;
@@ -602,7 +609,8 @@ static unsigned write_swap_run(struct lp_vm *vm, struct ev_out *o,
 	if (!w)
 		return i;
 	while (j < got && j - i < LP_IO_MAXV &&
-	       (j == i || slots[j] == slots[j - 1] + 1)) {
+	       (j == i || (slots[j] == slots[j - 1] + 1 &&
+			   pooled[j] == pooled[i]))) {
 		struct ev_item *x = o->swap_it[j];
 		w->f[j - i] = x->f;
 		w->pg[j - i] = x->pg;
@@ -613,6 +621,14 @@ static unsigned write_swap_run(struct lp_vm *vm, struct ev_out *o,
 	w->n = j - i;
 	w->req.niov = (int)w->n;
 	w->slot0 = slots[i];
+	if (pooled[i]) {
+		w->pooled = true;
+		w->unsent = true;
+		w->req.res = 0;
+		o->progress += w->n;
+		write_done(vm, w);
+		return j;
+	}
 	if (swap_encrypted(vm->swap) && seal_run(vm, w)) {
 		free(w);
 		return i;
@@ -637,8 +653,13 @@ static void write_swap(struct lp_vm *vm, struct ev_out *o)
 		return;
 	qsort(o->swap_it, o->ns, sizeof(*o->swap_it), by_address);
 	got = swap_alloc(vm->swap, o->ns, slots, &err);
+	bool pooled[EV_BATCH] = { false };
+	struct zpool *zp = vm->swap->pool;
+	for (unsigned k = 0; zp && k < got; k++)
+		pooled[k] = !zpool_store(zp, slots[k],
+					 (const void *)kva_of(&vm->fr, o->swap_it[k]->f));
 	while (i < got) {
-		unsigned next = write_swap_run(vm, o, slots, i, got);
+		unsigned next = write_swap_run(vm, o, slots, pooled, i, got);
 		if (next == i) {
 			/* No memory: the slots left go back. */
 			for (unsigned k = i; k < got; k++)
@@ -733,7 +754,7 @@ static void write_count(struct lp_vm *vm, const struct ev_write *w, int res,
 	} else if (w->to_file) {
 		st_add(st, C_FILE_WB, 1);
 		st_add(st, C_FILE_WBB, w->bytes);
-	} else {
+	} else if (!w->pooled) {
 		st_add(st, C_SWAP_OUT, w->n);
 		st_add(st, C_SWAP_WB, w->bytes);
 	}
@@ -763,10 +784,138 @@ static void note_failing(struct lp_evictor *ev, int res)
 		      now - ev->last_ok_ns >= EV_RETRY_MS * 1000000ull;
 }
 
+/*
+ * The compressed tier past its limit writes its oldest pages on to their
+ * slots (zpool.h), through the same ring as evictions: a run of contiguous
+ * slots per write, up to EV_TIER_WB pages in flight.  The pool keeps each
+ * page (and serves it) until its write ends; then forgets it, and frees
+ * the slots freed meanwhile.  Afterwards the frames held for the pool
+ * follow its size.
+ */
+#define EV_TIER_WB (2 * LP_IO_MAXV)
+
+static int by_slot(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void tier_wb_end(struct lp_vm *vm, struct ev_write *w)
+{
+	struct lp_tstats *st = &vm->ev.st;
+	uint64_t dead[LP_IO_MAXV];
+	unsigned nd = zpool_wb_done(vm->swap->pool, w->slots, w->n, w->req.res,
+				    dead);
+
+	for (unsigned i = 0; i < nd; i++)
+		swap_release(vm->swap, dead[i]);
+	if (w->req.res) {
+		st_add(st, C_IO_ERR, 1);
+		vm_error(vm, w->req.res);
+	} else {
+		st_add(st, C_SWAP_OUT, w->n);
+		st_add(st, C_SWAP_WB, (uint64_t)w->n << LP_PAGE_SHIFT);
+	}
+	if (!w->unsent)
+		vm->ev.pending -= w->n;
+	vm->ev.tier_wb -= w->n;
+	note_failing(&vm->ev, w->req.res);
+	free(w->pages);
+	free(w->slots);
+	free(w->sealed);
+	free(w);
+}
+
+/* Write the n pages of slots[] (ascending), from pages, as runs. */
+static void tier_wb_runs(struct lp_vm *vm, const uint64_t *slots,
+			 const unsigned *idx, const unsigned char *pages,
+			 unsigned n)
+{
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i + 1;
+		while (j < n && slots[j] == slots[j - 1] + 1)
+			j++;
+		struct ev_write *w = calloc(1, sizeof(*w));
+		unsigned char *buf = aligned_alloc(LP_PG, (size_t)(j - i) << LP_PAGE_SHIFT);
+		uint64_t *sl = malloc((j - i) * sizeof(*sl));
+		if (!w || !buf || !sl) {
+			/* Stays in the pool: written later. */
+			uint64_t dead[LP_IO_MAXV];
+			unsigned nd = zpool_wb_done(vm->swap->pool, slots + i,
+						    j - i, -ENOMEM, dead);
+			for (unsigned k = 0; k < nd; k++)
+				swap_release(vm->swap, dead[k]);
+			free(w);
+			free(buf);
+			free(sl);
+			i = j;
+			continue;
+		}
+		w->tier_wb = true;
+		w->pages = buf;
+		w->slots = sl;
+		w->n = j - i;
+		w->slot0 = slots[i];
+		for (unsigned k = 0; k < w->n; k++) {
+			unsigned char *to = buf + ((size_t)k << LP_PAGE_SHIFT);
+			const unsigned char *from = pages + ((size_t)idx[i + k] << LP_PAGE_SHIFT);
+			if (swap_encrypted(vm->swap))
+				swap_seal(vm->swap, slots[i + k], from, to);
+			else
+				memcpy(to, from, LP_PG);
+			sl[k] = slots[i + k];
+			w->req.iov[k] = (struct iovec){ to, LP_PG };
+		}
+		w->req.niov = (int)w->n;
+		vm->ev.tier_wb += w->n;
+		submit(vm, w, vm->swap->fd, swap_off(slots[i]));
+		if (w->unsent)
+			tier_wb_end(vm, w);
+		i = j;
+	}
+}
+
+static void tier_balance(struct lp_vm *vm)
+{
+	struct zpool *zp = vm->swap->pool;
+
+	if (!zp)
+		return;
+	while (vm->ev.tier_wb + LP_IO_MAXV <= EV_TIER_WB && !vm->ev.failing &&
+	       zpool_over(zp)) {
+		unsigned char *pages = aligned_alloc(LP_PG, (size_t)LP_IO_MAXV << LP_PAGE_SHIFT);
+		uint64_t slots[LP_IO_MAXV], sorted[LP_IO_MAXV];
+		unsigned idx[LP_IO_MAXV];
+		if (!pages)
+			break;
+		unsigned n = zpool_wb_take(zp, LP_IO_MAXV, slots, pages);
+		/* In slot order, each with its page's index. */
+		uint64_t key[LP_IO_MAXV];
+		for (unsigned k = 0; k < n; k++)
+			key[k] = slots[k] << 8 | k;
+		qsort(key, n, sizeof(*key), by_slot);
+		for (unsigned k = 0; k < n; k++) {
+			sorted[k] = key[k] >> 8;
+			idx[k] = (unsigned)(key[k] & 0xff);
+		}
+		tier_wb_runs(vm, sorted, idx, pages, n);
+		free(pages);
+		if (!n)
+			break;
+	}
+	(void)io_flush(&vm->ev.io);
+	(void)frames_hold(&vm->fr, zpool_pages(zp));
+}
+
 static void write_done(struct lp_vm *vm, struct ev_write *w)
 {
 	unsigned evicted = 0;
 
+	if (w->tier_wb) {
+		tier_wb_end(vm, w);
+		return;
+	}
 	for (unsigned i = 0; i < w->n; i++)
 		evicted += write_done_page(vm, w, i);
 	write_count(vm, w, w->req.res, evicted);
@@ -799,6 +948,7 @@ static bool round_once(struct lp_vm *vm)
 		for (unsigned i = 0; i < n; i++)
 			region_put(it[i].r);
 	}
+	tier_balance(vm);
 	atomic_fetch_add_explicit(&ev->rounds, 1, memory_order_relaxed);
 	if (ev->waited && !progress && !adopted && !ev->pending) {
 		/* Faults wait and this round freed nothing: say why (the

@@ -46,6 +46,7 @@
 #include "verify.h"
 #include "backing.h"
 #include "pagelife.h"
+#include "zpool.h"
 
 /* How often a fill retries at once when the mm is changing, before the
  * fault is parked on the handler's retry list. */
@@ -248,6 +249,8 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
 		st_phase(&h->st, LP_PHASE_INSTALL, t_end - ld->t_comp);
 		st_phase(&h->st, LP_PHASE_HANDLER, t_end - ld->t0);
 		swap_readahead(h, ld->r, vpn);
+	} else if (fill->kind == LP_FAULT_TIER) {
+		swap_readahead(h, ld->r, vpn);
 	} else if (fill->kind == LP_FAULT_ZERO && ld->r->kind == RK_ANON) {
 		zero_around(h, ld->r, vpn);
 	} else if (ld->r->kind == RK_FILE || ld->r->kind == RK_LAZY) {
@@ -301,8 +304,9 @@ static bool async_start(struct lp_handler *h, const struct load *ld)
 	struct lp_page *pg = ld->pg;
 
 	if (!h->async || !h->nfreep || pg->backing != BK_SLOT ||
-	    atomic_load_explicit(&vm->freezing, memory_order_relaxed))
-		return false;
+	    atomic_load_explicit(&vm->freezing, memory_order_relaxed) ||
+	    (vm->swap->pool && zpool_holds(vm->swap->pool, pg->slot)))
+		return false; /* (from the tier: at once, no read) */
 	bool first = h->nfreep == LP_INFLIGHT;
 	if (first && pthread_rwlock_tryrdlock(&vm->freeze_lock))
 		return false;
@@ -571,6 +575,7 @@ struct ahead {
 	uint32_t frame[LP_ZA_MAX];
 	uint64_t slot[LP_ZA_MAX];
 	bool wp[LP_ZA_MAX];          /* goes in write-protected */
+	bool tier[LP_ZA_MAX];        /* came from the compressed tier */
 	unsigned n;
 	uint64_t vpn0;               /* the fault they follow */
 	atomic_uint_least64_t *last; /* the region's last fault in order */
@@ -629,6 +634,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 			a->slot[a->n] = pg->slot;
 			/* From swap: as a fault would map it (service_missing()) */
 			a->wp[a->n] = !fresh && !(pg->flags & PGF_WASDIRTY);
+			a->tier[a->n] = false;
 		}
 		spt_unlock(s);
 		if (!pg) {
@@ -695,7 +701,9 @@ static unsigned ahead_install(struct lp_handler *h, struct ahead *a,
 					verify_back(vm, pg, (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
 						    VF_READAHEAD, NULL);
 				pg->flags &= (uint16_t)~(PGF_WP | PGF_DIRTY | PGF_MAYBE);
-				if (a->wp[i])
+				if (a->tier[i]) /* leaves the tier, as in backing_read() */
+					drop[ndrop++] = page_dirty_locked(pg, true);
+				else if (a->wp[i])
 					pg->flags |= PGF_WP;
 				else
 					drop[ndrop++] = predict_locked(
@@ -737,18 +745,34 @@ static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
 	return a->n;
 }
 
-/* Read the slots of the claimed pages into h->buf: one read per run of
- * contiguous slots, all at once.  Returns how many pages, from the first,
+/* Read the slots of the claimed pages into h->buf: those in the compressed
+ * tier from there (they go in writable and dirty, leaving it), the others
+ * with one read per run of contiguous slots, all at once.  Returns how many pages, from the first,
  * came in whole (and authentic, when the swap is encrypted). */
-static unsigned ahead_read_swap(struct lp_handler *h, const struct ahead *a)
+static unsigned ahead_read_swap(struct lp_handler *h, struct ahead *a)
 {
 	struct lp_vm *vm = h->vm;
 	struct lp_io_read rd[LP_RA_MAX];
 	unsigned nrd = 0, first[LP_RA_MAX];
+	/* From the tier first: 1 in, 0 on disk, -EIO lost. */
+	int tier[LP_RA_MAX];
+	bool good[LP_RA_MAX] = { false };
 
+	for (unsigned i = 0; i < a->n; i++) {
+		tier[i] = tier_read(vm, a->slot[i],
+				    h->buf + ((size_t)i << LP_PAGE_SHIFT), &h->st);
+		good[i] = tier[i] == 1;
+		a->tier[i] = good[i];
+		if (good[i])
+			a->wp[i] = false; /* dirty once in: see ahead_install() */
+	}
 	for (unsigned i = 0; i < a->n;) {
+		if (tier[i]) {
+			i++;
+			continue;
+		}
 		unsigned j = i + 1;
-		while (j < a->n && a->slot[j] == a->slot[j - 1] + 1)
+		while (j < a->n && !tier[j] && a->slot[j] == a->slot[j - 1] + 1)
 			j++;
 		first[nrd] = i;
 		rd[nrd++] = (struct lp_io_read){
@@ -758,11 +782,12 @@ static unsigned ahead_read_swap(struct lp_handler *h, const struct ahead *a)
 		};
 		i = j;
 	}
-	io_read_many(&h->io, vm->swap->fd, rd, (int)nrd);
-	bool good[LP_RA_MAX] = { false };
+	if (nrd)
+		io_read_many(&h->io, vm->swap->fd, rd, (int)nrd);
 	for (unsigned k = 0; k < nrd; k++) {
-		unsigned last_i = k + 1 < nrd ? first[k + 1] : a->n;
+		unsigned last_i = first[k] + (unsigned)(rd[k].len >> LP_PAGE_SHIFT);
 		if (rd[k].res == (long)rd[k].len) {
+			st_add(&h->st, C_SWAP_RB, rd[k].len);
 			for (unsigned i = first[k]; i < last_i; i++)
 				good[i] = !swap_encrypted(vm->swap) ||
 					  !swap_unseal(vm->swap, a->slot[i],
@@ -787,10 +812,7 @@ static void swap_readahead(struct lp_handler *h, struct lp_region *r,
 
 	if (!ahead_start(h, r, vpn0, false, LP_RA_MAX, &a))
 		return;
-	unsigned ok = ahead_install(h, &a, h->buf, ahead_read_swap(h, &a),
-				    false);
-	if (ok)
-		st_add(&h->st, C_SWAP_RB, (uint64_t)ok << LP_PAGE_SHIFT);
+	(void)ahead_install(h, &a, h->buf, ahead_read_swap(h, &a), false);
 }
 
 /* Fill-around of a first touch out of order, with no budget: the pages

@@ -112,7 +112,9 @@ int frames_init(struct lp_frames *fr, const struct lp_frames_cfg *cfg)
 	fr->ref = calloc(n, 1);
 	fr->parkq = malloc(n * sizeof(*fr->parkq));
 	fr->relq = malloc(2 * (size_t)n * sizeof(*fr->relq));
-	if (!fr->tab || !fr->free || !fr->ref || !fr->parkq || !fr->relq)
+	fr->held = malloc(n * sizeof(*fr->held));
+	if (!fr->tab || !fr->free || !fr->ref || !fr->parkq || !fr->relq ||
+	    !fr->held)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
 		fr->free[i] = n - 1 - i;
@@ -138,6 +140,7 @@ void frames_fini(struct lp_frames *fr)
 	}
 	free(fr->tab);
 	free(fr->free);
+	free(fr->held);
 	free(fr->ref);
 	free(fr->parkq);
 	free(fr->relq);
@@ -279,6 +282,26 @@ void frame_kva_release(struct lp_frames *fr, uint32_t f)
 	pthread_mutex_lock(&fr->lock);
 	queue_release(fr, f);
 	pthread_mutex_unlock(&fr->lock);
+}
+
+uint32_t frames_hold(struct lp_frames *fr, uint32_t want)
+{
+	if (!fr->n)
+		return 0;
+	pthread_mutex_lock(&fr->lock);
+	while (fr->nheld < want && fr->nfree > 0) {
+		fr->held[fr->nheld++] = fr->free[--fr->nfree];
+		account(fr, 1);
+	}
+	while (fr->nheld > want) {
+		push_free(fr, fr->held[--fr->nheld]);
+		account(fr, -1);
+	}
+	uint32_t n = fr->nheld;
+	struct fr_wake w = wake_if(fr, fr->nfree < fr->low);
+	pthread_mutex_unlock(&fr->lock);
+	wake_call(w);
+	return n;
 }
 
 void frame_put(struct lp_frames *fr, uint32_t f)

@@ -69,6 +69,9 @@ struct lp_frames {
 	uint32_t nrelq;
 	uintptr_t kva;            /* base of the kva area */
 	uint64_t used, peak;      /* frames held (+ frameless overflow pages) */
+	uint32_t *held;           /* frames kept out of use: the compressed
+				   * pool's pages count inside the budget */
+	uint32_t nheld;
 	uint64_t overflow;        /* resident pages without a frame (swap full) */
 	uint64_t *ovq;            /* page numbers of overflow pages, to adopt */
 	uint32_t nov, capov;
@@ -124,6 +127,11 @@ int frame_get(struct lp_frames *fr, uint32_t *f);
 /* A free frame without waiting, for readahead: only while another one stays
  * free for a fault and nobody waits.  0 or -EAGAIN. */
 int frame_try_get(struct lp_frames *fr, uint32_t *f);
+/* Keep want frames out of use (the compressed pool holds that many pages
+ * of memory), taking free ones or giving back: returns how many are kept,
+ * fewer than want while too few are free (the evictor frees more, as for
+ * any shortage).  Counted in used and peak. */
+uint32_t frames_hold(struct lp_frames *fr, uint32_t want);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);
 /* Under pg's stripe lock: pg now holds frame f and is resident: tell the

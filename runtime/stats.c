@@ -124,7 +124,7 @@ void st_sum(struct lp_tstats *const *blocks, unsigned n, struct lp_stats *st)
 }
 
 static const char *const kind_names[LP_FAULT_KINDS] = {
-	"zero", "file", "init", "swapin", "reref", "wp",
+	"zero", "file", "init", "swapin", "reref", "wp", "tier",
 };
 
 const char *lp_fault_kind_name(enum lp_fault_kind kind)
@@ -212,6 +212,18 @@ static int print_text(const struct lp_stats *st, FILE *f)
 	fprintf(f, "  file I/O        %s read, %s written\n", a, b);
 	fprintf(f, "  swap slots      %" PRIu64 " in use, %" PRIu64 " peak\n",
 		st->swap_slots_used, st->swap_slots_peak);
+	if (st->tier_stores || st->tier_rejects) {
+		human(a, sizeof a, st->tier_bytes);
+		fprintf(f, "  tier            %" PRIu64 " stored, %" PRIu64
+			   " refused, %" PRIu64 " read back, %" PRIu64
+			   " written on\n"
+			   "                  %" PRIu64 " pages now in %s (ratio %.2f),"
+			   " %" PRIu64 " frames, %" PRIu64 " peak\n",
+			st->tier_stores, st->tier_rejects, st->tier_loads,
+			st->tier_writebacks, st->tier_pages, a,
+			st->tier_bytes ? (double)st->tier_pages * 4096 / (double)st->tier_bytes : 0.0,
+			st->tier_frames, st->tier_peak_frames);
+	}
 	fprintf(f, "  frame waits     %" PRIu64 "\n", st->frame_waits);
 	fprintf(f, "  errors          %" PRIu64 " I/O, %" PRIu64
 		   " swap full, %" PRIu64 " SIGBUS",
@@ -248,14 +260,20 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		   ",\"fill_errors\":%" PRIu64 ",\"frame_waits\":%" PRIu64
 		   ",\"swap_slots_used\":%" PRIu64 ",\"swap_slots_peak\":%" PRIu64
 		   ",\"last_error\":%d,\"verify_checks\":%" PRIu64
-		   ",\"verify_mismatches\":%" PRIu64 ",\"miss_phases\":{",
+		   ",\"verify_mismatches\":%" PRIu64 ",\"tier\":{\"stores\":%" PRIu64
+		   ",\"rejects\":%" PRIu64 ",\"loads\":%" PRIu64
+		   ",\"writebacks\":%" PRIu64 ",\"pages\":%" PRIu64
+		   ",\"bytes\":%" PRIu64 ",\"frames\":%" PRIu64
+		   ",\"peak_frames\":%" PRIu64 "},\"miss_phases\":{",
 		st->readahead_pages, st->evictions, st->clean_drops,
 		st->swap_outs, st->file_writebacks, st->ref_sweeps,
 		st->swap_read_bytes, st->swap_write_bytes, st->file_read_bytes,
 		st->file_write_bytes, st->io_errors, st->swap_full,
 		st->fill_errors, st->frame_waits, st->swap_slots_used,
 		st->swap_slots_peak, st->last_error, st->verify_checks,
-		st->verify_mismatches);
+		st->verify_mismatches, st->tier_stores, st->tier_rejects,
+		st->tier_loads, st->tier_writebacks, st->tier_pages,
+		st->tier_bytes, st->tier_frames, st->tier_peak_frames);
 	for (unsigned p = 0; p < LP_PHASES_MAX; p++)
 		fprintf(f, "%s\"%s\":{\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
 			   "}",

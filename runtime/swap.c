@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "prim.h"
+#include "zpool.h"
 
 #ifdef LP_HAVE_SODIUM
 #include <sodium.h>
@@ -202,6 +203,7 @@ void swap_close(struct lp_swap *sw)
 	 * file is ours and has no name: nothing else to remove). */
 	(void)!ftruncate(sw->fd, 0);
 	close(sw->fd);
+	zpool_free(sw->pool);
 	free(sw->used);
 	free(sw->refs);
 	free(sw->owner);
@@ -484,14 +486,29 @@ void swap_ref(struct lp_swap *sw, uint64_t slot)
 	pthread_mutex_unlock(&sw->lock);
 }
 
+/* Under sw->lock: slot (no references left) is free. */
+static void slot_clear(struct lp_swap *sw, uint64_t slot)
+{
+	sw->used[slot / 64] &= ~(1ull << (slot % 64));
+	sw->owner[slot] = 0;
+	__atomic_store_n(&sw->inuse, sw->inuse - 1, __ATOMIC_RELAXED);
+}
+
 void swap_free(struct lp_swap *sw, uint64_t slot)
 {
 	pthread_mutex_lock(&sw->lock);
-	if (slot < sw->nslots && sw->refs[slot] && --sw->refs[slot] == 0) {
-		sw->used[slot / 64] &= ~(1ull << (slot % 64));
-		sw->owner[slot] = 0;
-		__atomic_store_n(&sw->inuse, sw->inuse - 1, __ATOMIC_RELAXED);
-	}
+	if (slot < sw->nslots && sw->refs[slot] && --sw->refs[slot] == 0 &&
+	    !(sw->pool && zpool_forget(sw->pool, slot)))
+		slot_clear(sw, slot);
+	pthread_mutex_unlock(&sw->lock);
+}
+
+void swap_release(struct lp_swap *sw, uint64_t slot)
+{
+	pthread_mutex_lock(&sw->lock);
+	if (slot < sw->nslots && !sw->refs[slot] &&
+	    (sw->used[slot / 64] & (1ull << (slot % 64))))
+		slot_clear(sw, slot);
 	pthread_mutex_unlock(&sw->lock);
 }
 

@@ -36,6 +36,9 @@ struct lp_swap {
 	int grow_error;       /* the error that stopped growth */
 	uint64_t grow_fail_ns;
 	struct swap_crypt *crypt; /* NULL: pages are stored as they are */
+	/* The compressed tier in front of the file (zpool.h), NULL: none.
+	 * Shared as the slots are; freed with the area. */
+	struct zpool *pool;
 };
 
 /*
@@ -66,8 +69,11 @@ void swap_close(struct lp_swap *sw);
 unsigned swap_alloc(struct lp_swap *sw, unsigned n, uint64_t *slots, int *err);
 /* One more reference to an allocated slot (fork). */
 void swap_ref(struct lp_swap *sw, uint64_t slot);
-/* Drop a reference; the slot is free when the last goes. */
+/* Drop a reference; the slot is free when the last goes (unless the pool
+ * is writing it back: then swap_release() frees it when the write ends). */
 void swap_free(struct lp_swap *sw, uint64_t slot);
+/* A slot without references whose pool write-back ended: free it. */
+void swap_release(struct lp_swap *sw, uint64_t slot);
 /* Record which page a slot holds (readahead), 0 = none. */
 void swap_set_owner(struct lp_swap *sw, uint64_t slot, uint64_t vpn);
 /* The page a slot holds, or UINT64_MAX; racy hint for readahead. */

@@ -22,6 +22,7 @@
 #include "fault.h"
 #include "evict.h"
 #include "pagelife.h"
+#include "zpool.h"
 
 static int open_uffd(struct lp_vm *vm)
 {
@@ -158,6 +159,26 @@ static int common_parts(struct lp_vm *vm, uint32_t n, const char *policy,
 		.freezing = &vm->freezing, .st = &vm->ev.st });
 }
 
+/* The compressed tier in front of the swap file: at most tier_share
+ * percent of the budget (frames), its arena a quarter larger for the room
+ * partly used slabs take.  Nothing to keep without a budget. */
+static int own_tier(struct lp_vm *vm, const struct lp_config *cfg)
+{
+	static const enum zp_algo algo[] = { [LP_TIER_LZ4] = ZP_LZ4,
+					     [LP_TIER_ZSTD] = ZP_ZSTD };
+	unsigned share = cfg->tier_share ? cfg->tier_share : LP_TIER_SHARE_DEFAULT;
+
+	if (!zpool_algo_built(algo[cfg->tier]))
+		return -ENOTSUP;
+	if (!cfg->frames)
+		return 0;
+	uint32_t limit = (uint32_t)(cfg->frames * share / 100);
+	if (!limit)
+		return 0;
+	return zpool_new(&vm->swap->pool, algo[cfg->tier],
+			 limit + limit / 4 + 16, limit);
+}
+
 /* A vm of its own: its swap file (why->part names what failed) and, when it
  * serves forks, its probe page. */
 static int own_swap(struct lp_vm *vm, const struct lp_config *cfg,
@@ -170,6 +191,8 @@ static int own_swap(struct lp_vm *vm, const struct lp_config *cfg,
 	why->part = VM_PART_SYSTEM;
 	if ((cfg->flags & LP_CFG_ENCRYPT_SWAP) &&
 	    (rc = swap_encrypt_enable(vm->swap)))
+		return rc;
+	if (cfg->tier && (rc = own_tier(vm, cfg)))
 		return rc;
 	if (!(vm->vmflags & VMF_FORK))
 		return 0;

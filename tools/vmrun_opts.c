@@ -27,6 +27,9 @@ static const char usage_text[] =
 	"                         file (an existing non-directory is refused); the\n"
 	"                         file is unnamed at once, nothing is left behind\n"
 	"      --swap-max SIZE    largest swap file\n"
+	"      --tier NAME        compressed tier in front of swap, inside the cap:\n"
+	"                         lz4, zstd or none\n"
+	"      --tier-share PCT   the tier's largest share of the cap (default 50)\n"
 	"      --encrypt-swap     encrypt swapped pages (random key per run)\n"
 	"      --verify           checksum pages out and in, report mismatches\n"
 	"  -t, --threads N        fault-handler threads (default: one per CPU)\n"
@@ -114,6 +117,8 @@ static const struct option opts[] = {
 	{ "threads", required_argument, NULL, 't' },
 	{ "stats", no_argument, NULL, 'x' },
 	{ "encrypt-swap", no_argument, NULL, 'E' },
+	{ "tier", required_argument, NULL, 'T' },
+	{ "tier-share", required_argument, NULL, 'P' },
 	{ "verify", no_argument, NULL, 'v' },
 	{ "stats-json", required_argument, NULL, 'j' },
 	{ "stats-interval", required_argument, NULL, 'I' },
@@ -197,6 +202,29 @@ static int parse_option(int c, char **argv, int at, struct vmrun_opts *o,
 		return -1;
 	case 'E':
 		o->cfg.flags |= LP_CFG_ENCRYPT_SWAP;
+		return -1;
+	case 'T':
+		if (!strcmp(optarg, "none"))
+			o->cfg.tier = LP_TIER_NONE;
+		else if (!strcmp(optarg, "lz4"))
+			o->cfg.tier = LP_TIER_LZ4;
+		else if (!strcmp(optarg, "zstd"))
+			o->cfg.tier = LP_TIER_ZSTD;
+		else {
+			fprintf(err, "vmrun: unknown tier '%s' (lz4, zstd or "
+				     "none)\n", optarg);
+			return EX_USAGE_;
+		}
+		return -1;
+	case 'P':
+		if (parse_count("tier-share", optarg, 90, &v, err))
+			return EX_USAGE_;
+		if (!v) {
+			fprintf(err, "vmrun: --tier-share is a percentage "
+				     "from 1 to 90\n");
+			return EX_USAGE_;
+		}
+		o->cfg.tier_share = (unsigned)v;
 		return -1;
 	case 'v':
 		o->cfg.flags |= LP_CFG_VERIFY;

@@ -83,7 +83,7 @@ extern "C" {
  * from an older library.
  */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 3
+#define LP_VERSION_MINOR 4
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
@@ -140,10 +140,26 @@ struct lp_config {
 	unsigned ref_scan;
 	/* LP_CFG_* flags. */
 	unsigned flags;
+	/* Since 0.4.  The compressed tier in front of the swap file
+	 * (LP_TIER_*): evicted pages that compress to half a page or less are
+	 * kept compressed in memory, inside the budget, and written on to the
+	 * swap file when the tier is full.  Needs a budget (frames). */
+	unsigned tier;
+	/* The tier's largest share of the budget, in percent (1..90; 0 =
+	 * LP_TIER_SHARE_DEFAULT). */
+	unsigned tier_share;
 	/* Reserved for future fields: must be zero (lp_config_init() zeroes
 	 * them). */
-	uint64_t reserved[8];
+	uint64_t reserved[7];
 };
+
+/* Compressed tiers (lp_config.tier, LAZYPAGE_TIER=none|lz4|zstd).
+ * lp_vm_create() fails with -ENOTSUP for a codec the library was built
+ * without. */
+#define LP_TIER_NONE 0u
+#define LP_TIER_LZ4 1u  /* fastest: ~1 us per page out, less in */
+#define LP_TIER_ZSTD 2u /* level 1: smaller, ~3x the time */
+#define LP_TIER_SHARE_DEFAULT 50u
 
 #define LP_MIN_FRAMES 4
 
@@ -299,6 +315,8 @@ enum lp_fault_kind {
 	LP_FAULT_SWAPIN,     /* page read back from swap */
 	LP_FAULT_REREF,      /* page re-referenced after a reference sweep (no I/O) */
 	LP_FAULT_WP,         /* first write to a clean page (dirty tracking) */
+	LP_FAULT_TIER,       /* since 0.4: page read back from the compressed
+			      * tier (no I/O) */
 	LP_FAULT_KINDS
 };
 
@@ -363,7 +381,19 @@ struct lp_stats {
 	 * kernel's delivery of the fault and of the wake-up. */
 	uint64_t miss_phase_p50_ns[LP_PHASES_MAX];
 	uint64_t miss_phase_p99_ns[LP_PHASES_MAX];
-	uint64_t reserved[14];
+	/* Since 0.4: the compressed tier (lp_config.tier); all zero without.
+	 * Its read-back latency is latency[LP_FAULT_TIER]. */
+	uint64_t tier_stores;      /* pages stored compressed */
+	uint64_t tier_rejects;     /* pages that did not compress to half a
+				    * page: written to swap instead */
+	uint64_t tier_loads;       /* pages read back (faults and readahead) */
+	uint64_t tier_writebacks;  /* pages written on to the swap file */
+	uint64_t tier_pages;       /* pages held now */
+	uint64_t tier_bytes;       /* their compressed size now */
+	uint64_t tier_frames;      /* frames of the budget the tier holds now
+				    * (counted in resident_frames) */
+	uint64_t tier_peak_frames;
+	uint64_t reserved[6];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after

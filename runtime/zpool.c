@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The compressed tier: see zpool.h.
+ *
+ * Codecs, from Debian's packages rather than code of our own: LZ4 (liblz4,
+ * ~1 us to compress a page, well under to decompress) and zstd (libzstd at
+ * level 1: a few points of ratio more for ~3x the time).  bench/run
+ * compares them; neither is required to build.
+ *
+ * Layout.  Entries are found by slot in a two-level table (ZP_CHUNK entries
+ * per chunk, chunks made on demand).  A block of class c is (c + 1) *
+ * ZP_GRAIN bytes, in a one-page slab of its class; a class keeps a list of
+ * its slabs with a free block.  Slab pages come from the arena (mmap of
+ * max_pages pages, untouched until used); a slab that empties gives its
+ * page back (MADV_DONTNEED), so the pool's memory is what it says.  The
+ * order of stores is a ring of (slot, generation): writing back takes from
+ * its head, skipping what was forgotten since.
+ */
+#include "zpool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifdef LP_HAVE_LZ4
+#include <lz4.h>
+#endif
+#ifdef LP_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+#include "prim.h"
+
+#define ZP_GRAIN 64u
+#define ZP_MAXBLK (LP_PG / 2) /* larger: stored on disk instead */
+#define ZP_CLASSES (ZP_MAXBLK / ZP_GRAIN)
+#define ZP_CHUNK 4096u
+#define ZP_ZSTD_LEVEL 1
+
+enum { ZE_HELD = 1, ZE_WRITING = 2, ZE_DEAD = 4 };
+
+struct zslab {
+	unsigned char *mem;    /* one page of the arena */
+	uint64_t used;         /* bitmap of blocks in use */
+	uint8_t cls, nblk, nused;
+	struct zslab *prev, *next; /* the class's list of slabs with room */
+	bool listed;
+};
+
+struct zent {
+	struct zslab *sl;
+	uint64_t sum[2];       /* digest of the page */
+	uint32_t gen;
+	uint16_t clen;
+	uint8_t idx;
+	uint8_t flags;         /* ZE_* */
+};
+
+struct zring_item {
+	uint64_t slot;
+	uint32_t gen;
+};
+
+struct zpool {
+	pthread_mutex_t lock;
+	enum zp_algo algo;
+	unsigned char *arena;
+	uint32_t max_pages, limit_pages;
+	uint32_t *free_pages;  /* stack of arena pages not in a slab */
+	uint32_t nfree_pages;
+	struct zslab *room[ZP_CLASSES];
+	struct zent **dir;     /* chunks of ZP_CHUNK entries, by slot */
+	size_t ndir;
+	struct zring_item *ring; /* stores, oldest first from head */
+	size_t rhead, rlen, rcap;
+	uint32_t gen;
+	struct zpool_stats st;
+};
+
+/* ---- codecs ---------------------------------------------------------- */
+
+#ifdef LP_HAVE_ZSTD
+/* One context of each kind per thread (evictors compress, handlers
+ * decompress), freed with the thread. */
+static pthread_key_t zstd_key;
+static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+
+struct zstd_ctx {
+	ZSTD_CCtx *c;
+	ZSTD_DCtx *d;
+};
+
+static void zstd_ctx_free(void *p)
+{
+	struct zstd_ctx *z = p;
+
+	ZSTD_freeCCtx(z->c);
+	ZSTD_freeDCtx(z->d);
+	free(z);
+}
+
+static void zstd_key_make(void)
+{
+	(void)pthread_key_create(&zstd_key, zstd_ctx_free);
+}
+
+static struct zstd_ctx *zstd_ctx(void)
+{
+	(void)pthread_once(&zstd_once, zstd_key_make);
+	struct zstd_ctx *z = pthread_getspecific(zstd_key);
+	if (z)
+		return z;
+	z = calloc(1, sizeof(*z));
+	if (!z)
+		return NULL;
+	z->c = ZSTD_createCCtx();
+	z->d = ZSTD_createDCtx();
+	if (!z->c || !z->d || pthread_setspecific(zstd_key, z)) {
+		zstd_ctx_free(z);
+		return NULL;
+	}
+	return z;
+}
+#endif
+
+bool zpool_algo_built(enum zp_algo algo)
+{
+	switch (algo) {
+#ifdef LP_HAVE_LZ4
+	case ZP_LZ4:
+		return true;
+#endif
+#ifdef LP_HAVE_ZSTD
+	case ZP_ZSTD:
+		return true;
+#endif
+	default:
+		return false;
+	}
+}
+
+/* page compressed into out (cap bytes): its size, or 0 if it does not fit. */
+static size_t compress_page(enum zp_algo algo, const void *page, void *out,
+			    size_t cap)
+{
+	switch (algo) {
+#ifdef LP_HAVE_LZ4
+	case ZP_LZ4: {
+		int n = LZ4_compress_default(page, out, (int)LP_PG, (int)cap);
+		return n > 0 ? (size_t)n : 0;
+	}
+#endif
+#ifdef LP_HAVE_ZSTD
+	case ZP_ZSTD: {
+		struct zstd_ctx *z = zstd_ctx();
+		if (!z)
+			return 0;
+		size_t n = ZSTD_compressCCtx(z->c, out, cap, page, LP_PG,
+					     ZP_ZSTD_LEVEL);
+		return ZSTD_isError(n) ? 0 : n;
+	}
+#endif
+	default:
+		(void)page;
+		(void)out;
+		(void)cap;
+		return 0;
+	}
+}
+
+/* Block in (len bytes) decompressed into page: 0, or -EBADMSG. */
+static int decompress_page(enum zp_algo algo, const void *in, size_t len,
+			   void *page)
+{
+	switch (algo) {
+#ifdef LP_HAVE_LZ4
+	case ZP_LZ4:
+		return LZ4_decompress_safe(in, page, (int)len, (int)LP_PG) ==
+				       (int)LP_PG
+			       ? 0
+			       : -EBADMSG;
+#endif
+#ifdef LP_HAVE_ZSTD
+	case ZP_ZSTD: {
+		struct zstd_ctx *z = zstd_ctx();
+		if (!z)
+			return -ENOMEM;
+		size_t n = ZSTD_decompressDCtx(z->d, page, LP_PG, in, len);
+		return !ZSTD_isError(n) && n == LP_PG ? 0 : -EBADMSG;
+	}
+#endif
+	default:
+		(void)in;
+		(void)len;
+		(void)page;
+		return -EBADMSG;
+	}
+}
+
+/* ---- the table of entries -------------------------------------------- */
+
+/* Under the lock: slot's entry, made room for when make (NULL: none). */
+static struct zent *ent(struct zpool *zp, uint64_t slot, bool make)
+{
+	size_t d = slot / ZP_CHUNK;
+
+	if (d >= zp->ndir) {
+		if (!make)
+			return NULL;
+		size_t n = zp->ndir ? zp->ndir : 16;
+		while (n <= d)
+			n *= 2;
+		struct zent **nd = realloc(zp->dir, n * sizeof(*nd));
+		if (!nd)
+			return NULL;
+		memset(nd + zp->ndir, 0, (n - zp->ndir) * sizeof(*nd));
+		zp->dir = nd;
+		zp->ndir = n;
+	}
+	if (!zp->dir[d]) {
+		if (!make)
+			return NULL;
+		zp->dir[d] = calloc(ZP_CHUNK, sizeof(struct zent));
+		if (!zp->dir[d])
+			return NULL;
+	}
+	return &zp->dir[d][slot % ZP_CHUNK];
+}
+
+static struct zent *held(struct zpool *zp, uint64_t slot)
+{
+	struct zent *e = ent(zp, slot, false);
+
+	return e && (e->flags & ZE_HELD) ? e : NULL;
+}
+
+static const unsigned char *block_of(const struct zent *e)
+{
+	return e->sl->mem + (size_t)e->idx * (e->sl->cls + 1u) * ZP_GRAIN;
+}
+
+/* ---- slabs ------------------------------------------------------------ */
+
+static void unlist(struct zpool *zp, struct zslab *s)
+{
+	if (!s->listed)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		zp->room[s->cls] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	s->listed = false;
+}
+
+static void list(struct zpool *zp, struct zslab *s)
+{
+	s->prev = NULL;
+	s->next = zp->room[s->cls];
+	if (s->next)
+		s->next->prev = s;
+	zp->room[s->cls] = s;
+	s->listed = true;
+}
+
+/* A new slab of class cls, or NULL (arena full, no memory). */
+static struct zslab *slab_new(struct zpool *zp, unsigned cls)
+{
+	if (!zp->nfree_pages)
+		return NULL;
+	struct zslab *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	uint32_t pg = zp->free_pages[--zp->nfree_pages];
+	s->mem = zp->arena + ((size_t)pg << LP_PAGE_SHIFT);
+	s->cls = (uint8_t)cls;
+	s->nblk = (uint8_t)(LP_PG / ((cls + 1) * ZP_GRAIN));
+	zp->st.pages++;
+	if (zp->st.pages > zp->st.peak_pages)
+		zp->st.peak_pages = zp->st.pages;
+	list(zp, s);
+	return s;
+}
+
+static void slab_free(struct zpool *zp, struct zslab *s)
+{
+	unlist(zp, s);
+	(void)madvise(s->mem, LP_PG, MADV_DONTNEED);
+	zp->free_pages[zp->nfree_pages++] =
+		(uint32_t)((size_t)(s->mem - zp->arena) >> LP_PAGE_SHIFT);
+	zp->st.pages--;
+	free(s);
+}
+
+/* A block of class cls: its slab and index, or NULL. */
+static struct zslab *block_alloc(struct zpool *zp, unsigned cls, uint8_t *idx)
+{
+	struct zslab *s = zp->room[cls];
+
+	if (!s && !(s = slab_new(zp, cls)))
+		return NULL;
+	unsigned i = (unsigned)__builtin_ctzll(~s->used);
+	s->used |= 1ull << i;
+	if (++s->nused == s->nblk)
+		unlist(zp, s);
+	*idx = (uint8_t)i;
+	return s;
+}
+
+static void block_free(struct zpool *zp, struct zslab *s, unsigned idx)
+{
+	s->used &= ~(1ull << idx);
+	if (--s->nused == 0) {
+		slab_free(zp, s);
+		return;
+	}
+	if (!s->listed)
+		list(zp, s);
+}
+
+/* Under the lock: e's block goes, and e with it. */
+static void drop(struct zpool *zp, struct zent *e)
+{
+	block_free(zp, e->sl, e->idx);
+	zp->st.entries--;
+	zp->st.bytes -= e->clen;
+	memset(e, 0, sizeof(*e));
+}
+
+/* ---- the ring of stores ----------------------------------------------- */
+
+static void ring_compact(struct zpool *zp)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < zp->rlen; i++) {
+		struct zring_item it = zp->ring[(zp->rhead + i) % zp->rcap];
+		struct zent *e = held(zp, it.slot);
+		if (e && e->gen == it.gen)
+			zp->ring[n++] = it;
+	}
+	zp->rhead = 0;
+	zp->rlen = n;
+}
+
+static int ring_push(struct zpool *zp, uint64_t slot, uint32_t gen)
+{
+	if (zp->rlen == zp->rcap && zp->rlen > 4 * zp->st.entries + 64)
+		ring_compact(zp);
+	if (zp->rlen == zp->rcap) {
+		size_t nc = zp->rcap ? 2 * zp->rcap : 1024;
+		struct zring_item *nr = malloc(nc * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		for (size_t i = 0; i < zp->rlen; i++)
+			nr[i] = zp->ring[(zp->rhead + i) % zp->rcap];
+		free(zp->ring);
+		zp->ring = nr;
+		zp->rcap = nc;
+		zp->rhead = 0;
+	}
+	zp->ring[(zp->rhead + zp->rlen) % zp->rcap] =
+		(struct zring_item){ slot, gen };
+	zp->rlen++;
+	return 0;
+}
+
+/* ---- the pool --------------------------------------------------------- */
+
+int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
+	      uint32_t limit_pages)
+{
+	*out = NULL;
+	if (!zpool_algo_built(algo))
+		return -ENOTSUP;
+	if (!max_pages || limit_pages > max_pages)
+		return -EINVAL;
+	struct zpool *zp = calloc(1, sizeof(*zp));
+	if (!zp)
+		return -ENOMEM;
+	zp->algo = algo;
+	zp->max_pages = max_pages;
+	zp->limit_pages = limit_pages;
+	zp->st.limit_pages = limit_pages;
+	zp->free_pages = malloc((size_t)max_pages * sizeof(uint32_t));
+	void *a = mmap(NULL, (size_t)max_pages << LP_PAGE_SHIFT,
+		       PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!zp->free_pages || a == MAP_FAILED) {
+		free(zp->free_pages);
+		free(zp);
+		return -ENOMEM;
+	}
+	zp->arena = a;
+	for (uint32_t i = 0; i < max_pages; i++) /* lowest first */
+		zp->free_pages[i] = max_pages - 1 - i;
+	zp->nfree_pages = max_pages;
+	pthread_mutex_init(&zp->lock, NULL);
+	*out = zp;
+	return 0;
+}
+
+void zpool_free(struct zpool *zp)
+{
+	if (!zp)
+		return;
+	for (size_t d = 0; d < zp->ndir; d++) {
+		for (size_t i = 0; zp->dir[d] && i < ZP_CHUNK; i++)
+			if (zp->dir[d][i].flags & ZE_HELD)
+				drop(zp, &zp->dir[d][i]);
+		free(zp->dir[d]);
+	}
+	free(zp->dir);
+	free(zp->ring);
+	munmap(zp->arena, (size_t)zp->max_pages << LP_PAGE_SHIFT);
+	free(zp->free_pages);
+	pthread_mutex_destroy(&zp->lock);
+	free(zp);
+}
+
+int zpool_store(struct zpool *zp, uint64_t slot, const void *page)
+{
+	unsigned char out[ZP_MAXBLK];
+	size_t n = compress_page(zp->algo, page, out, sizeof out);
+	uint64_t sum[2];
+	int rc = 0;
+
+	if (!n) {
+		pthread_mutex_lock(&zp->lock);
+		zp->st.rejects++;
+		pthread_mutex_unlock(&zp->lock);
+		return -E2BIG;
+	}
+	prim_page_digest(page, 0, sum);
+	unsigned cls = (unsigned)((n + ZP_GRAIN - 1) / ZP_GRAIN) - 1;
+	pthread_mutex_lock(&zp->lock);
+	struct zent *e = ent(zp, slot, true);
+	uint8_t idx = 0;
+	struct zslab *s = NULL;
+	if (!e || (e->flags & ZE_HELD)) {
+		rc = e ? -EEXIST : -ENOMEM;
+	} else if (!(s = block_alloc(zp, cls, &idx))) {
+		rc = -ENOSPC;
+	} else if (ring_push(zp, slot, zp->gen + 1)) {
+		block_free(zp, s, idx);
+		rc = -ENOMEM;
+	} else {
+		*e = (struct zent){ .sl = s, .sum = { sum[0], sum[1] },
+				    .gen = ++zp->gen, .clen = (uint16_t)n,
+				    .idx = idx, .flags = ZE_HELD };
+		memcpy((void *)block_of(e), out, n);
+		zp->st.stores++;
+		zp->st.entries++;
+		zp->st.bytes += n;
+	}
+	pthread_mutex_unlock(&zp->lock);
+	return rc;
+}
+
+/* Under the lock: e's page into buf, checked.  0 or -EBADMSG. */
+static int unpack(struct zpool *zp, const struct zent *e, void *buf)
+{
+	uint64_t sum[2];
+
+	if (decompress_page(zp->algo, block_of(e), e->clen, buf))
+		return -EBADMSG;
+	prim_page_digest(buf, 0, sum);
+	return sum[0] == e->sum[0] && sum[1] == e->sum[1] ? 0 : -EBADMSG;
+}
+
+int zpool_load(struct zpool *zp, uint64_t slot, void *buf)
+{
+	pthread_mutex_lock(&zp->lock);
+	struct zent *e = held(zp, slot);
+	int rc = 0;
+	if (e) {
+		rc = unpack(zp, e, buf) ? -EBADMSG : 1;
+		if (rc == 1)
+			zp->st.loads++;
+		else
+			zp->st.corrupt++;
+	}
+	pthread_mutex_unlock(&zp->lock);
+	return rc;
+}
+
+bool zpool_holds(struct zpool *zp, uint64_t slot)
+{
+	pthread_mutex_lock(&zp->lock);
+	bool h = held(zp, slot) != NULL;
+	pthread_mutex_unlock(&zp->lock);
+	return h;
+}
+
+bool zpool_forget(struct zpool *zp, uint64_t slot)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&zp->lock);
+	struct zent *e = held(zp, slot);
+	if (e && (e->flags & ZE_WRITING)) {
+		e->flags |= ZE_DEAD;
+		busy = true;
+	} else if (e) {
+		drop(zp, e);
+	}
+	pthread_mutex_unlock(&zp->lock);
+	return busy;
+}
+
+uint32_t zpool_pages(struct zpool *zp)
+{
+	pthread_mutex_lock(&zp->lock);
+	uint32_t n = (uint32_t)zp->st.pages;
+	pthread_mutex_unlock(&zp->lock);
+	return n;
+}
+
+bool zpool_over(struct zpool *zp)
+{
+	pthread_mutex_lock(&zp->lock);
+	bool over = zp->st.pages > zp->limit_pages ||
+		    zp->nfree_pages < zp->max_pages / 16;
+	pthread_mutex_unlock(&zp->lock);
+	return over;
+}
+
+unsigned zpool_wb_take(struct zpool *zp, unsigned n, uint64_t *slots,
+		       void *bufs)
+{
+	unsigned k = 0;
+
+	pthread_mutex_lock(&zp->lock);
+	while (k < n && zp->rlen) {
+		struct zring_item it = zp->ring[zp->rhead];
+		zp->rhead = (zp->rhead + 1) % zp->rcap;
+		zp->rlen--;
+		struct zent *e = held(zp, it.slot);
+		if (!e || e->gen != it.gen || (e->flags & ZE_WRITING))
+			continue; /* forgotten (or stored again) since */
+		void *buf = (unsigned char *)bufs + ((size_t)k << LP_PAGE_SHIFT);
+		if (unpack(zp, e, buf)) {
+			/* Kept: its reader gets SIGBUS, as for a corrupt
+			 * slot on disk; writing it out would hide that. */
+			zp->st.corrupt++;
+			continue;
+		}
+		e->flags |= ZE_WRITING;
+		slots[k++] = it.slot;
+	}
+	pthread_mutex_unlock(&zp->lock);
+	return k;
+}
+
+unsigned zpool_wb_done(struct zpool *zp, const uint64_t *slots, unsigned n,
+		       int res, uint64_t *dead)
+{
+	unsigned nd = 0;
+
+	pthread_mutex_lock(&zp->lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct zent *e = held(zp, slots[i]);
+		if (!e)
+			continue;
+		bool gone = e->flags & ZE_DEAD;
+		if (gone)
+			dead[nd++] = slots[i];
+		if (!res || gone) {
+			if (!res && !gone)
+				zp->st.writebacks++;
+			drop(zp, e);
+		} else {
+			e->flags &= (uint8_t)~ZE_WRITING;
+			(void)ring_push(zp, slots[i], e->gen);
+		}
+	}
+	pthread_mutex_unlock(&zp->lock);
+	return nd;
+}
+
+void zpool_stats(struct zpool *zp, struct zpool_stats *out)
+{
+	pthread_mutex_lock(&zp->lock);
+	*out = zp->st;
+	pthread_mutex_unlock(&zp->lock);
+}
+
+int zpool_corrupt(struct zpool *zp, uint64_t slot)
+{
+	pthread_mutex_lock(&zp->lock);
+	struct zent *e = held(zp, slot);
+	if (e)
+		((unsigned char *)block_of(e))[e->clen / 2] ^= 0x5a;
+	pthread_mutex_unlock(&zp->lock);
+	return e ? 0 : -ENOENT;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The compressed tier (zswap's design, in user space): evicted pages kept
+ * compressed in memory, in front of the swap file, keyed by the swap slot
+ * each was given.  A page's table entry says BK_SLOT either way; whether
+ * the slot's content is in the pool or on disk is the pool's business, and
+ * every read of a slot asks the pool first (backing.c, fault.c).  So fork's
+ * shared slots, readahead, clean drops, digests and encryption of the disk
+ * copy work across both tiers unchanged.
+ *
+ * Memory.  Compressed blocks live in size classes of ZP_GRAIN bytes, each
+ * class in slabs of one page taken from an arena of max_pages pages
+ * reserved at creation.  The pool's pages count inside the budget: every
+ * vm that evicts into it holds as many frames out of use as the pool has
+ * pages (frames_hold(), evict.c).  A page that does not compress to half a
+ * page goes to disk: a bigger block would save nothing in one-page slabs.
+ *
+ * Shrinking.  Past its limit the pool writes its oldest entries to their
+ * slots on disk (zpool_wb_take(), zpool_wb_done(): the evictor does the
+ * write) and forgets them.  An entry being written is still read from the
+ * pool; its slot, if freed meanwhile, is freed by the writer when the write
+ * ends (zpool_forget() says so), so that no late write lands on a slot
+ * that was given to another page.
+ *
+ * Integrity.  Each entry keeps the XXH3 digest of the page it holds; a
+ * block that does not decompress to that page is refused (-EBADMSG: the
+ * faulting thread gets SIGBUS), never returned.
+ *
+ * Locks: zp->lock, taken after swap.lock (zpool_forget() is called under
+ * it) and never held while taking another.
+ */
+#ifndef LP_ZPOOL_H
+#define LP_ZPOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "page.h"
+
+enum zp_algo { ZP_NONE = 0, ZP_LZ4, ZP_ZSTD };
+
+struct zpool;
+
+struct zpool_stats {
+	uint64_t stores;      /* pages stored */
+	uint64_t rejects;     /* pages that did not compress enough */
+	uint64_t loads;       /* pages read back from the pool */
+	uint64_t corrupt;     /* blocks refused (digest mismatch) */
+	uint64_t writebacks;  /* entries written on to disk */
+	uint64_t entries;     /* pages held now */
+	uint64_t bytes;       /* compressed bytes held now */
+	uint64_t pages;       /* memory pages held now */
+	uint64_t peak_pages;
+	uint64_t limit_pages;
+};
+
+/* Whether this build has algo (LP_HAVE_LZ4, LP_HAVE_ZSTD). */
+bool zpool_algo_built(enum zp_algo algo);
+/* A pool of at most max_pages pages (its arena), written back once it
+ * holds more than limit_pages.  0, -ENOTSUP (algo not built), -EINVAL,
+ * -ENOMEM. */
+int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
+	      uint32_t limit_pages);
+void zpool_free(struct zpool *zp);
+/* Store page (LP_PG bytes) for slot, which has no entry: 0, -E2BIG (does
+ * not compress to half a page), -ENOSPC (arena full), -ENOMEM. */
+int zpool_store(struct zpool *zp, uint64_t slot, const void *page);
+/* Slot's page into buf: 1 (from the pool), 0 (not held: read the disk),
+ * -EBADMSG (the block is corrupt: the content is lost). */
+int zpool_load(struct zpool *zp, uint64_t slot, void *buf);
+bool zpool_holds(struct zpool *zp, uint64_t slot);
+/* Under swap.lock: slot's last reference went.  false: forgotten (or never
+ * held), the slot is free; true: its entry is being written back, and the
+ * writer frees the slot (swap_release()) when the write ends. */
+bool zpool_forget(struct zpool *zp, uint64_t slot);
+/* Pages of memory the pool holds now, and whether it is over its limit. */
+uint32_t zpool_pages(struct zpool *zp);
+bool zpool_over(struct zpool *zp);
+/* Take up to n of the oldest entries for writing back: their slots in
+ * slots[], their pages decompressed into bufs (n pages).  Returns how many.
+ * An entry whose block is corrupt is never written out (that would hide
+ * the loss): it stays, and its reader gets SIGBUS. */
+unsigned zpool_wb_take(struct zpool *zp, unsigned n, uint64_t *slots,
+		       void *bufs);
+/* The write of the taken entries ended with res (0: on disk).  Entries on
+ * disk are forgotten; failed ones stay.  The slots freed meanwhile are
+ * returned in dead[] (count returned): the caller frees them. */
+unsigned zpool_wb_done(struct zpool *zp, const uint64_t *slots, unsigned n,
+		       int res, uint64_t *dead);
+void zpool_stats(struct zpool *zp, struct zpool_stats *out);
+/* Tests (white-box): flip a byte of slot's block.  0 or -ENOENT. */
+int zpool_corrupt(struct zpool *zp, uint64_t slot);
+
+#endif /* LP_ZPOOL_H */

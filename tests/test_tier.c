@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The compressed tier (runtime/zpool.c, lp_config.tier): pages evicted
+ * into it come back intact, with both codecs; a page that does not
+ * compress goes to the swap file; a tier past its share writes its oldest
+ * pages on to the swap file and they still come back; the budget holds
+ * with the tier's memory counted; a corrupt block gives SIGBUS at the
+ * page's address, never its bytes.  White-box (links the internal library)
+ * for the last one: the test corrupts blocks in place.
+ */
+#include <setjmp.h>
+#include <signal.h>
+
+#include "common.h"
+#include "vm.h"
+#include "zpool.h"
+
+#define FRAMES 64
+#define PAGES 1024 /* 16 times the budget */
+
+/* Page i, generation g: 16-byte records (i, g) and a counter, which
+ * compress well (to a few hundred bytes). */
+static void fill_z(unsigned char *p, size_t i, uint64_t g)
+{
+	uint64_t *q = (uint64_t *)(p + i * PG);
+	for (unsigned w = 0; w < PG / 8; w += 2) {
+		q[w] = stamp(i, g);
+		q[w + 1] = w / 64;
+	}
+}
+
+static long check_z(const unsigned char *p, size_t i, uint64_t g)
+{
+	const uint64_t *q = (const uint64_t *)(p + i * PG);
+	for (unsigned w = 0; w < PG / 8; w += 2)
+		if (q[w] != stamp(i, g) || q[w + 1] != w / 64)
+			return w;
+	return -1;
+}
+
+static struct lp_vm *tier_vm(unsigned tier, unsigned share)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.tier = tier;
+	c.tier_share = share;
+	int rc = lp_vm_create(&vm, &c);
+	if (rc == -ENOTSUP)
+		cr_skip_test("this build has no such codec");
+	if (rc && userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here");
+	cr_assert_eq(rc, 0, "lp_vm_create: %s", strerror(-rc));
+	return vm;
+}
+
+/* Two generations written over PAGES pages and read back, in order and
+ * scattered: every page intact, the tier used both ways. */
+static void round_trip(unsigned tier)
+{
+	struct lp_vm *vm = tier_vm(tier, 0);
+	unsigned char *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < PAGES; i++)
+		fill_z(p, i, 1);
+	for (size_t k = 0; k < PAGES; k++) {
+		size_t i = (k * 389) % PAGES;
+		cr_assert_eq(check_z(p, i, 1), -1, "page %zu, first pass", i);
+		fill_z(p, i, 2);
+	}
+	for (size_t i = 0; i < PAGES; i++)
+		cr_assert_eq(check_z(p, i, 2), -1, "page %zu, second pass", i);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.tier_stores, PAGES / 2, "%lu stored", (unsigned long)st.tier_stores);
+	cr_assert_gt(st.tier_loads, PAGES / 2, "%lu read back", (unsigned long)st.tier_loads);
+	cr_assert_gt(st.faults[LP_FAULT_TIER], 0);
+	cr_assert_eq(st.io_errors, 0);
+	cr_assert_eq(st.last_error, 0);
+	/* The budget holds, the tier's frames counted in it. */
+	cr_assert_leq(st.peak_frames, FRAMES, "peak %lu frames", (unsigned long)st.peak_frames);
+	cr_assert_leq(st.tier_peak_frames, FRAMES / 2 + FRAMES / 8 + 16);
+	lp_vm_destroy(vm);
+}
+
+Test(tier, lz4_round_trip_under_eviction, .timeout = 120)
+{
+	round_trip(LP_TIER_LZ4);
+}
+
+Test(tier, zstd_round_trip_under_eviction, .timeout = 120)
+{
+	round_trip(LP_TIER_ZSTD);
+}
+
+Test(tier, a_page_that_does_not_compress_goes_to_swap, .timeout = 120)
+{
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < PAGES; i++)
+		fill_page(p, i, 7); /* every word differs: LZ4 cannot halve it */
+	for (size_t i = 0; i < PAGES; i++)
+		cr_assert_eq(check_page(p, i, 7), -1, "page %zu", i);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.tier_rejects, PAGES / 2, "%lu refused", (unsigned long)st.tier_rejects);
+	cr_assert_gt(st.swap_outs, PAGES / 2);
+	cr_assert_eq(st.io_errors, 0);
+	lp_vm_destroy(vm);
+}
+
+Test(tier, a_full_tier_writes_on_to_swap_and_loses_nothing, .timeout = 120)
+{
+	/* 10 % of 64 frames: 6 pages of tier for 1024 pages. */
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 10);
+	unsigned char *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (int g = 1; g <= 3; g++) {
+		for (size_t i = 0; i < PAGES; i++) {
+			if (g > 1)
+				cr_assert_eq(check_z(p, i, (uint64_t)g - 1), -1,
+					     "page %zu, generation %d", i, g - 1);
+			fill_z(p, i, (uint64_t)g);
+		}
+	}
+	for (size_t i = 0; i < PAGES; i++)
+		cr_assert_eq(check_z(p, i, 3), -1, "page %zu at the end", i);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.tier_writebacks, 0, "the tier never wrote on");
+	cr_assert_gt(st.faults[LP_FAULT_SWAPIN], 0, "nothing came back from swap");
+	cr_assert_leq(st.tier_peak_frames, 6 + 6 / 4 + 16);
+	cr_assert_leq(st.peak_frames, FRAMES);
+	cr_assert_eq(st.io_errors, 0);
+	lp_vm_destroy(vm);
+}
+
+static sigjmp_buf bus_jmp;
+static volatile uintptr_t bus_addr;
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	bus_addr = (uintptr_t)si->si_addr;
+	siglongjmp(bus_jmp, 1);
+}
+
+static bool touch_bus(const unsigned char *p, size_t i, uint64_t *w)
+{
+	if (sigsetjmp(bus_jmp, 1))
+		return true;
+	*w = *(volatile const uint64_t *)(p + i * PG);
+	return false;
+}
+
+Test(tier, a_corrupt_block_is_refused_with_sigbus, .timeout = 120)
+{
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0);
+	unsigned char *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < PAGES; i++)
+		fill_z(p, i, 1);
+	/* Corrupt every block the tier holds now (pages it writes on to
+	 * swap later are not: those read back intact). */
+	struct zpool *zp = vm->swap->pool;
+	cr_assert_not_null(zp);
+	size_t bad = 0;
+	for (uint64_t s = 0; s < vm->swap->nslots; s++)
+		bad += zpool_corrupt(zp, s) == 0;
+	cr_assert_gt(bad, 0, "the tier held nothing");
+
+	struct sigaction sa = { 0 }, old;
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+	size_t sigbus = 0;
+	for (size_t i = 0; i < PAGES; i++) {
+		uint64_t w = 0;
+		if (touch_bus(p, i, &w)) {
+			sigbus++;
+			cr_assert_eq(bus_addr, (uintptr_t)(p + i * PG), "SIGBUS at %#lx for page %zu",
+				     (unsigned long)bus_addr, i);
+			continue;
+		}
+		/* Read without SIGBUS: then its own bytes, never another's. */
+		cr_assert_eq(w, stamp(i, 1), "page %zu read wrong", i);
+	}
+	sigaction(SIGBUS, &old, NULL);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(sigbus, 0, "no SIGBUS for %zu corrupt blocks", bad);
+	cr_assert_gt(st.fill_errors, 0);
+	cr_assert_eq(st.last_error, -EBADMSG, "last_error %d", st.last_error);
+	lp_vm_destroy(vm);
+}
+
+Test(tier, a_codec_this_build_lacks_or_a_bad_share_is_refused)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.tier = 3;
+	cr_assert_eq(lp_vm_create(&vm, &c), -EINVAL);
+	c.tier = LP_TIER_LZ4;
+	c.tier_share = 91;
+	cr_assert_eq(lp_vm_create(&vm, &c), -EINVAL);
+}
