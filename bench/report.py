@@ -570,6 +570,75 @@ def real_plot(d, order, cases, lps):
         print(f"report.py: no real-size plot ({e})", file=sys.stderr)
 
 
+def tiers_table(d, w_, prow, progs, fracs, nat, ker, ws, wall_s, killed):
+    """-G with tiers: wall time per program, cap and tier, beside the
+    kernel, and plots/tiers.png."""
+    tgs = [t for t in uniq(r["target"] for r in prow)
+           if t == "vmrun" or t.startswith("vmrun+")]
+    if not any(t.startswith("vmrun+") for t in tgs):
+        return
+    w_("### Compressed tiers\n")
+    w_("Wall time (s) per program, cap and target: `vmrun` swaps to the file "
+       "only, `vmrun+lz4` / `vmrun+zstd` keep a compressed tier inside the "
+       "same cap (`--tier`).  *÷ kernel*: kernel wall ÷ the target's wall "
+       "(above 1: faster than the kernel); *÷ vmrun*: the same against "
+       "`vmrun` without a tier.  *tier hits* = faults served from the tier.\n")
+    head = "| program | cap | native | kernel | " + " | ".join(tgs) + " | " + \
+        " | ".join(f"{t} ÷ kernel" for t in tgs[1:] if t != "vmrun") + \
+        " | " + " | ".join(f"{t} ÷ vmrun" for t in tgs if t != "vmrun") + " | tier hits |"
+    w_(head)
+    w_("|" + "---|" * (head.count("|") - 1))
+    rows, speeds = [], {t: [] for t in tgs}
+    for prog in progs:
+        for f in fracs:
+            k = ker.get((prog, f))
+            runs = {t: next((r for r in prow if r["program"] == prog and r["target"] == t
+                             and r.get("cap_frac") == f), None) for t in tgs}
+            if not any(runs.values()):
+                continue
+            kw = None if (not k or killed(k)) else wall_s(k)[0]
+            walls = {t: (wall_s(v)[0] if v else None) for t, v in runs.items()}
+            base = walls.get("vmrun")
+            for t in tgs:
+                if kw and walls[t]:
+                    speeds[t].append(kw / walls[t])
+            hits = "/".join(fmt(num(runs[t].get("tier_faults"))) if runs[t] and runs[t].get("tier_faults") else "–"
+                            for t in tgs if t != "vmrun")
+            w_(f"| {prog} | {f} | {fmt(nat.get(prog), 2)} | {ws(k) if k else '–'} | "
+               + " | ".join(ws(runs[t]) if runs[t] else "–" for t in tgs) + " | "
+               + " | ".join(ratio(kw, walls[t]) if kw else "–" for t in tgs[1:] if t != "vmrun") + " | "
+               + " | ".join(ratio(base, walls[t]) if base else "–" for t in tgs if t != "vmrun")
+               + f" | {hits} |")
+            rows.append((f"{prog} {f}", [kw] + [walls[t] for t in tgs]))
+    for t in tgs:
+        if speeds[t]:
+            w_(f"\n{t} ÷ kernel over the runs both finished: median **{statistics.median(speeds[t]):.2f}×** "
+               f"({len(speeds[t])} runs, range {min(speeds[t]):.2f}–{max(speeds[t]):.2f}×).")
+    w_("\n![wall time per program and tier](plots/tiers.png)\n")
+    pd = os.path.join(d, "plots")
+    os.makedirs(pd, exist_ok=True)
+    dat, gp = os.path.join(pd, "tiers.dat"), os.path.join(pd, "tiers.gp")
+    with open(dat, "w") as f_:
+        for name, vals in rows:
+            f_.write(f'"{name}" ' + " ".join(f"{v:.3f}" if v else "NaN" for v in vals) + "\n")
+    with open(gp, "w") as g:
+        g.write("set terminal pngcairo size 820,420 font 'sans,10'\n")
+        g.write(f"set output '{pd}/tiers.png'\n")
+        g.write("set title 'real programs under a cap: wall time (s, log scale)'\n")
+        g.write("set style data histogram\nset style histogram cluster gap 1\n")
+        g.write("set style fill solid 0.8\nset boxwidth 0.9\nset grid ytics\n")
+        g.write("set logscale y\nset xtics rotate by -30\n")
+        g.write("plot " + ", ".join(f"'{dat}' using {i + 2}:xtic(1) title '{t}'"
+                                    for i, t in enumerate(["kernel"] + tgs)) + "\n")
+    try:
+        subprocess.run(["gnuplot", gp], check=True)
+        os.remove(dat)
+        os.remove(gp)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"report.py: no tiers plot ({e})", file=sys.stderr)
+    w_("")
+
+
 def programs_section(d, w_):
     pp = os.path.join(d, "programs.csv")
     if not os.path.exists(pp):
@@ -681,6 +750,7 @@ def programs_section(d, w_):
                 w_(f"\nSpeed ÷ kernel over the runs that finished: median **{statistics.median(speeds):.2f}×**, "
                    f"range {min(speeds):.2f}–{max(speeds):.2f}×.")
             w_("")
+        tiers_table(d, w_, prow, progs, fracs, nat, ker, ws, wall_s, killed)
         unc = [(r["program"], num(r["wall_s"])) for r in prow if r["target"] == "uncapped"]
         if unc:
             w_("Uncapped `vmrun` ÷ native wall time: " + ", ".join(
