@@ -279,6 +279,7 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 		st->tier_bytes = z.bytes;
 		st->tier_frames = z.pages;
 		st->tier_peak_frames = z.peak_pages;
+		st->tier_limit_frames = z.limit_pages;
 	}
 	st->last_error = atomic_load(&vm->last_error);
 	verify_stats(vm, st);

@@ -218,11 +218,11 @@ static int print_text(const struct lp_stats *st, FILE *f)
 			   " refused, %" PRIu64 " read back, %" PRIu64
 			   " written on\n"
 			   "                  %" PRIu64 " pages now in %s (ratio %.2f),"
-			   " %" PRIu64 " frames, %" PRIu64 " peak\n",
+			   " %" PRIu64 " frames, %" PRIu64 " peak, %" PRIu64 " its share now\n",
 			st->tier_stores, st->tier_rejects, st->tier_loads,
 			st->tier_writebacks, st->tier_pages, a,
 			st->tier_bytes ? (double)st->tier_pages * 4096 / (double)st->tier_bytes : 0.0,
-			st->tier_frames, st->tier_peak_frames);
+			st->tier_frames, st->tier_peak_frames, st->tier_limit_frames);
 	}
 	fprintf(f, "  frame waits     %" PRIu64 "\n", st->frame_waits);
 	fprintf(f, "  errors          %" PRIu64 " I/O, %" PRIu64
@@ -264,7 +264,7 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		   ",\"rejects\":%" PRIu64 ",\"loads\":%" PRIu64
 		   ",\"writebacks\":%" PRIu64 ",\"pages\":%" PRIu64
 		   ",\"bytes\":%" PRIu64 ",\"frames\":%" PRIu64
-		   ",\"peak_frames\":%" PRIu64 "},\"miss_phases\":{",
+		   ",\"peak_frames\":%" PRIu64 ",\"limit_frames\":%" PRIu64 "},\"miss_phases\":{",
 		st->readahead_pages, st->evictions, st->clean_drops,
 		st->swap_outs, st->file_writebacks, st->ref_sweeps,
 		st->swap_read_bytes, st->swap_write_bytes, st->file_read_bytes,
@@ -273,7 +273,8 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		st->swap_slots_peak, st->last_error, st->verify_checks,
 		st->verify_mismatches, st->tier_stores, st->tier_rejects,
 		st->tier_loads, st->tier_writebacks, st->tier_pages,
-		st->tier_bytes, st->tier_frames, st->tier_peak_frames);
+		st->tier_bytes, st->tier_frames, st->tier_peak_frames,
+		st->tier_limit_frames);
 	for (unsigned p = 0; p < LP_PHASES_MAX; p++)
 		fprintf(f, "%s\"%s\":{\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
 			   "}",

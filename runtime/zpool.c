@@ -9,8 +9,9 @@
  *
  * Layout.  Entries are found by slot in a two-level table (ZP_CHUNK entries
  * per chunk, chunks made on demand).  A block of class c is (c + 1) *
- * ZP_GRAIN bytes, in a one-page slab of its class; a class keeps a list of
- * its slabs with a free block.  Slab pages come from the arena (mmap of
+ * ZP_GRAIN bytes, in a slab of its class of one to four pages (geom[]); a
+ * block may straddle two of them, and is then copied through a buffer to
+ * be decompressed.  A class keeps a list of its slabs with a free block.  Slab pages come from the arena (mmap of
  * max_pages pages, untouched until used); a slab that empties gives its
  * page back (MADV_DONTNEED), so the pool's memory is what it says.  The
  * order of stores is a ring of (slot, generation): writing back takes from
@@ -34,17 +35,19 @@
 #include "prim.h"
 
 #define ZP_GRAIN 64u
-#define ZP_MAXBLK (LP_PG / 2) /* larger: stored on disk instead */
+#define ZP_MAXBLK (LP_PG / 8 * 7) /* larger: stored on disk instead */
 #define ZP_CLASSES (ZP_MAXBLK / ZP_GRAIN)
+#define ZP_MAXK 4u /* pages of a slab, at most */
 #define ZP_CHUNK 4096u
 #define ZP_ZSTD_LEVEL 1
 
 enum { ZE_HELD = 1, ZE_WRITING = 2, ZE_DEAD = 4 };
 
 struct zslab {
-	unsigned char *mem;    /* one page of the arena */
+	unsigned char *pg[ZP_MAXK]; /* its pages of the arena (any order):
+				     * a block may straddle two */
 	uint64_t used;         /* bitmap of blocks in use */
-	uint8_t cls, nblk, nused;
+	uint8_t cls, nblk, nused, npg;
 	struct zslab *prev, *next; /* the class's list of slabs with room */
 	bool listed;
 };
@@ -68,6 +71,8 @@ struct zpool {
 	enum zp_algo algo;
 	unsigned char *arena;
 	uint32_t max_pages, limit_pages;
+	uint32_t limit_max, limit_min; /* where adapt() moves limit_pages */
+	uint32_t win_hits, win_miss;   /* reads of slots since the last adapt */
 	uint32_t *free_pages;  /* stack of arena pages not in a slab */
 	uint32_t nfree_pages;
 	struct zslab *room[ZP_CLASSES];
@@ -236,9 +241,58 @@ static struct zent *held(struct zpool *zp, uint64_t slot)
 	return e && (e->flags & ZE_HELD) ? e : NULL;
 }
 
-static const unsigned char *block_of(const struct zent *e)
+/* The slab geometry of each class: pages per slab (1..ZP_MAXK) and blocks
+ * per slab, chosen for the least room left over (zsmalloc's idea): a block
+ * of 1600 bytes fills 78 % of one page, 98 % of three. */
+static struct {
+	uint8_t npg, nblk;
+} geom[ZP_CLASSES];
+static pthread_once_t geom_once = PTHREAD_ONCE_INIT;
+
+static void geom_make(void)
 {
-	return e->sl->mem + (size_t)e->idx * (e->sl->cls + 1u) * ZP_GRAIN;
+	for (unsigned c = 0; c < ZP_CLASSES; c++) {
+		size_t size = (c + 1) * ZP_GRAIN;
+		double best = 0;
+		for (unsigned k = 1; k <= ZP_MAXK; k++) {
+			size_t n = k * LP_PG / size;
+			if (n > 64)
+				n = 64; /* the bitmap */
+			double use = (double)(n * size) / (double)(k * LP_PG);
+			if (use > best + 0.01) {
+				best = use;
+				geom[c].npg = (uint8_t)k;
+				geom[c].nblk = (uint8_t)n;
+			}
+		}
+	}
+}
+
+/* Bytes [off, off+len) of slab s, copied out into buf (dir 0) or in from
+ * buf (dir 1), across its pages. */
+static void slab_copy(struct zslab *s, size_t off, void *buf, size_t len,
+		      int dir)
+{
+	unsigned char *b = buf;
+
+	while (len) {
+		size_t in = off & (LP_PG - 1), n = LP_PG - in;
+		unsigned char *at = s->pg[off >> LP_PAGE_SHIFT] + in;
+		if (n > len)
+			n = len;
+		if (dir)
+			memcpy(at, b, n);
+		else
+			memcpy(b, at, n);
+		b += n;
+		off += n;
+		len -= n;
+	}
+}
+
+static size_t block_off(const struct zent *e)
+{
+	return (size_t)e->idx * (e->sl->cls + 1u) * ZP_GRAIN;
 }
 
 /* ---- slabs ------------------------------------------------------------ */
@@ -270,16 +324,21 @@ static void list(struct zpool *zp, struct zslab *s)
 /* A new slab of class cls, or NULL (arena full, no memory). */
 static struct zslab *slab_new(struct zpool *zp, unsigned cls)
 {
-	if (!zp->nfree_pages)
+	unsigned k = geom[cls].npg;
+
+	if (zp->nfree_pages < k)
 		return NULL;
 	struct zslab *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	uint32_t pg = zp->free_pages[--zp->nfree_pages];
-	s->mem = zp->arena + ((size_t)pg << LP_PAGE_SHIFT);
+	for (unsigned i = 0; i < k; i++) {
+		uint32_t pg = zp->free_pages[--zp->nfree_pages];
+		s->pg[i] = zp->arena + ((size_t)pg << LP_PAGE_SHIFT);
+	}
+	s->npg = (uint8_t)k;
 	s->cls = (uint8_t)cls;
-	s->nblk = (uint8_t)(LP_PG / ((cls + 1) * ZP_GRAIN));
-	zp->st.pages++;
+	s->nblk = geom[cls].nblk;
+	zp->st.pages += k;
 	if (zp->st.pages > zp->st.peak_pages)
 		zp->st.peak_pages = zp->st.pages;
 	list(zp, s);
@@ -289,10 +348,12 @@ static struct zslab *slab_new(struct zpool *zp, unsigned cls)
 static void slab_free(struct zpool *zp, struct zslab *s)
 {
 	unlist(zp, s);
-	(void)madvise(s->mem, LP_PG, MADV_DONTNEED);
-	zp->free_pages[zp->nfree_pages++] =
-		(uint32_t)((size_t)(s->mem - zp->arena) >> LP_PAGE_SHIFT);
-	zp->st.pages--;
+	for (unsigned i = 0; i < s->npg; i++) {
+		(void)madvise(s->pg[i], LP_PG, MADV_DONTNEED);
+		zp->free_pages[zp->nfree_pages++] =
+			(uint32_t)((size_t)(s->pg[i] - zp->arena) >> LP_PAGE_SHIFT);
+	}
+	zp->st.pages -= s->npg;
 	free(s);
 }
 
@@ -303,7 +364,7 @@ static struct zslab *block_alloc(struct zpool *zp, unsigned cls, uint8_t *idx)
 
 	if (!s && !(s = slab_new(zp, cls)))
 		return NULL;
-	unsigned i = (unsigned)__builtin_ctzll(~s->used);
+	unsigned i = (unsigned)__builtin_ctzll(~s->used); /* nblk <= 64 */
 	s->used |= 1ull << i;
 	if (++s->nused == s->nblk)
 		unlist(zp, s);
@@ -371,6 +432,39 @@ static int ring_push(struct zpool *zp, uint64_t slot, uint32_t gen)
 
 /* ---- the pool --------------------------------------------------------- */
 
+/*
+ * The share adapts to the misses.  Every ZP_WINDOW reads of swap slots,
+ * the fraction that had to go to disk says whether the tier is too small
+ * (over ZP_MISS_HI: it grows, up to the share asked for) or larger than the
+ * program needs (under ZP_MISS_LO: it shrinks, down to an eighth of that,
+ * and the frames it gives back hold resident pages, which fault less than
+ * compressed ones).  A disk read costs several times a decompression, so
+ * the tier sits where a few reads still go to disk.
+ */
+#define ZP_WINDOW 4096u
+#define ZP_MISS_HI 0.20
+#define ZP_MISS_LO 0.05
+
+static void adapt(struct zpool *zp)
+{
+	uint32_t n = zp->win_hits + zp->win_miss;
+
+	if (n < ZP_WINDOW)
+		return;
+	double miss = (double)zp->win_miss / n;
+	uint32_t step = zp->limit_max / 16 ? zp->limit_max / 16 : 1;
+	if (miss > ZP_MISS_HI && zp->limit_pages < zp->limit_max)
+		zp->limit_pages = zp->limit_pages + step < zp->limit_max
+					  ? zp->limit_pages + step
+					  : zp->limit_max;
+	else if (miss < ZP_MISS_LO && zp->limit_pages > zp->limit_min)
+		zp->limit_pages = zp->limit_pages > zp->limit_min + step
+					  ? zp->limit_pages - step
+					  : zp->limit_min;
+	zp->st.limit_pages = zp->limit_pages;
+	zp->win_hits = zp->win_miss = 0;
+}
+
 int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 	      uint32_t limit_pages)
 {
@@ -379,12 +473,15 @@ int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 		return -ENOTSUP;
 	if (!max_pages || limit_pages > max_pages)
 		return -EINVAL;
+	(void)pthread_once(&geom_once, geom_make);
 	struct zpool *zp = calloc(1, sizeof(*zp));
 	if (!zp)
 		return -ENOMEM;
 	zp->algo = algo;
 	zp->max_pages = max_pages;
 	zp->limit_pages = limit_pages;
+	zp->limit_max = limit_pages;
+	zp->limit_min = limit_pages / 8;
 	zp->st.limit_pages = limit_pages;
 	zp->free_pages = malloc((size_t)max_pages * sizeof(uint32_t));
 	void *a = mmap(NULL, (size_t)max_pages << LP_PAGE_SHIFT,
@@ -452,7 +549,7 @@ int zpool_store(struct zpool *zp, uint64_t slot, const void *page)
 		*e = (struct zent){ .sl = s, .sum = { sum[0], sum[1] },
 				    .gen = ++zp->gen, .clen = (uint16_t)n,
 				    .idx = idx, .flags = ZE_HELD };
-		memcpy((void *)block_of(e), out, n);
+		slab_copy(s, block_off(e), out, n, 1);
 		zp->st.stores++;
 		zp->st.entries++;
 		zp->st.bytes += n;
@@ -465,8 +562,15 @@ int zpool_store(struct zpool *zp, uint64_t slot, const void *page)
 static int unpack(struct zpool *zp, const struct zent *e, void *buf)
 {
 	uint64_t sum[2];
+	unsigned char in[ZP_MAXBLK];
+	size_t off = block_off(e);
+	const void *blk = in;
 
-	if (decompress_page(zp->algo, block_of(e), e->clen, buf))
+	if ((off & (LP_PG - 1)) + e->clen <= LP_PG) /* within one page */
+		blk = e->sl->pg[off >> LP_PAGE_SHIFT] + (off & (LP_PG - 1));
+	else
+		slab_copy(e->sl, off, in, e->clen, 0);
+	if (decompress_page(zp->algo, blk, e->clen, buf))
 		return -EBADMSG;
 	prim_page_digest(buf, 0, sum);
 	return sum[0] == e->sum[0] && sum[1] == e->sum[1] ? 0 : -EBADMSG;
@@ -483,7 +587,11 @@ int zpool_load(struct zpool *zp, uint64_t slot, void *buf)
 			zp->st.loads++;
 		else
 			zp->st.corrupt++;
+		zp->win_hits++;
+	} else {
+		zp->win_miss++;
 	}
+	adapt(zp);
 	pthread_mutex_unlock(&zp->lock);
 	return rc;
 }
@@ -593,8 +701,12 @@ int zpool_corrupt(struct zpool *zp, uint64_t slot)
 {
 	pthread_mutex_lock(&zp->lock);
 	struct zent *e = held(zp, slot);
-	if (e)
-		((unsigned char *)block_of(e))[e->clen / 2] ^= 0x5a;
+	if (e) {
+		unsigned char b;
+		slab_copy(e->sl, block_off(e) + e->clen / 2, &b, 1, 0);
+		b ^= 0x5a;
+		slab_copy(e->sl, block_off(e) + e->clen / 2, &b, 1, 1);
+	}
 	pthread_mutex_unlock(&zp->lock);
 	return e ? 0 : -ENOENT;
 }

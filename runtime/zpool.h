@@ -8,12 +8,12 @@
  * shared slots, readahead, clean drops, digests and encryption of the disk
  * copy work across both tiers unchanged.
  *
- * Memory.  Compressed blocks live in size classes of ZP_GRAIN bytes, each
- * class in slabs of one page taken from an arena of max_pages pages
- * reserved at creation.  The pool's pages count inside the budget: every
- * vm that evicts into it holds as many frames out of use as the pool has
- * pages (frames_hold(), evict.c).  A page that does not compress to half a
- * page goes to disk: a bigger block would save nothing in one-page slabs.
+ * Memory.  Compressed blocks live in size classes of 64 bytes, each class
+ * in slabs of one to four pages (whichever wastes least) taken from an
+ * arena of max_pages pages reserved at creation.  The pool's pages count
+ * inside the budget: every vm that evicts into it holds as many frames out
+ * of use as the pool has pages (frames_hold(), evict.c).  A page that does
+ * not compress to 7/8 of a page goes to disk.
  *
  * Shrinking.  Past its limit the pool writes its oldest entries to their
  * slots on disk (zpool_wb_take(), zpool_wb_done(): the evictor does the
@@ -63,7 +63,7 @@ int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 	      uint32_t limit_pages);
 void zpool_free(struct zpool *zp);
 /* Store page (LP_PG bytes) for slot, which has no entry: 0, -E2BIG (does
- * not compress to half a page), -ENOSPC (arena full), -ENOMEM. */
+ * not compress to 7/8 of a page), -ENOSPC (arena full), -ENOMEM. */
 int zpool_store(struct zpool *zp, uint64_t slot, const void *page);
 /* Slot's page into buf: 1 (from the pool), 0 (not held: read the disk),
  * -EBADMSG (the block is corrupt: the content is lost). */

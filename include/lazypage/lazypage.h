@@ -393,7 +393,10 @@ struct lp_stats {
 	uint64_t tier_frames;      /* frames of the budget the tier holds now
 				    * (counted in resident_frames) */
 	uint64_t tier_peak_frames;
-	uint64_t reserved[6];
+	uint64_t tier_limit_frames; /* its share now: it adapts between an
+				     * eighth of tier_share and tier_share,
+				     * growing while reads still go to disk */
+	uint64_t reserved[5];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after
