@@ -358,6 +358,7 @@ static const char *path_name(int path)
 	case LP_FAULT_FILE: return "file read";
 	case LP_FAULT_INIT: return "initializer";
 	case LP_FAULT_SWAPIN: return "swap-in";
+	case LP_FAULT_TIER: return "compressed tier";
 	case VF_RESTORE: return "un-park (kva slot)";
 	case VF_READAHEAD: return "swap readahead";
 	case VF_FORK: return "fork copy of a parked page";

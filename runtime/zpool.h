@@ -66,7 +66,8 @@ void zpool_free(struct zpool *zp);
  * not compress to 7/8 of a page), -ENOSPC (arena full), -ENOMEM. */
 int zpool_store(struct zpool *zp, uint64_t slot, const void *page);
 /* Slot's page into buf: 1 (from the pool), 0 (not held: read the disk),
- * -EBADMSG (the block is corrupt: the content is lost). */
+ * -EBADMSG (the block is corrupt: the content is lost), -ENOMEM (no codec
+ * context for this thread: the entry stays, try again). */
 int zpool_load(struct zpool *zp, uint64_t slot, void *buf);
 bool zpool_holds(struct zpool *zp, uint64_t slot);
 /* Under swap.lock: slot's last reference went.  false: forgotten (or never
