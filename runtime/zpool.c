@@ -326,7 +326,9 @@ static struct zslab *slab_new(struct zpool *zp, unsigned cls)
 {
 	unsigned k = geom[cls].npg;
 
-	if (zp->nfree_pages < k)
+	/* Never past the limit: the page goes to disk instead, and the
+	 * evictor makes room by writing the oldest entries on. */
+	if (zp->nfree_pages < k || zp->st.pages + k > zp->limit_pages)
 		return NULL;
 	struct zslab *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -648,8 +650,10 @@ uint32_t zpool_pages(struct zpool *zp)
 bool zpool_over(struct zpool *zp)
 {
 	pthread_mutex_lock(&zp->lock);
-	bool over = zp->st.pages > zp->limit_pages ||
-		    zp->nfree_pages < zp->max_pages / 16;
+	/* Room for a round of stores is kept free: writing on starts a
+	 * sixteenth (at least 4 pages) short of the limit. */
+	uint32_t room = zp->limit_pages / 16 > 4 ? zp->limit_pages / 16 : 4;
+	bool over = zp->st.pages + room > zp->limit_pages;
 	pthread_mutex_unlock(&zp->lock);
 	return over;
 }

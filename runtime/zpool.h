@@ -63,7 +63,8 @@ int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 	      uint32_t limit_pages);
 void zpool_free(struct zpool *zp);
 /* Store page (LP_PG bytes) for slot, which has no entry: 0, -E2BIG (does
- * not compress to 7/8 of a page), -ENOSPC (arena full), -ENOMEM. */
+ * not compress to 7/8 of a page), -ENOSPC (the pool is at its limit: the
+ * page goes to disk), -ENOMEM. */
 int zpool_store(struct zpool *zp, uint64_t slot, const void *page);
 /* Slot's page into buf: 1 (from the pool), 0 (not held: read the disk),
  * -EBADMSG (the block is corrupt: the content is lost), -ENOMEM (no codec
@@ -74,7 +75,8 @@ bool zpool_holds(struct zpool *zp, uint64_t slot);
  * held), the slot is free; true: its entry is being written back, and the
  * writer frees the slot (swap_release()) when the write ends. */
 bool zpool_forget(struct zpool *zp, uint64_t slot);
-/* Pages of memory the pool holds now, and whether it is over its limit. */
+/* Pages of memory the pool holds now, and whether it is to write its
+ * oldest entries on (near its limit). */
 uint32_t zpool_pages(struct zpool *zp);
 bool zpool_over(struct zpool *zp);
 /* Take up to n of the oldest entries for writing back: their slots in

@@ -445,6 +445,15 @@ static void print_library(const char *what, const struct lp_stats *st)
 		st->last_error, (unsigned long)st->peak_frames,
 		atomic_load(&S.max_resident), atomic_load(&S.samples),
 		(unsigned long)st->budget_frames);
+	if (st->tier_stores || st->tier_rejects)
+		fprintf(stderr,
+			"%s: tier: %lu stored, %lu refused, %lu read back, %lu "
+			"written on, peak %lu frames\n",
+			what, (unsigned long)st->tier_stores,
+			(unsigned long)st->tier_rejects,
+			(unsigned long)st->tier_loads,
+			(unsigned long)st->tier_writebacks,
+			(unsigned long)st->tier_peak_frames);
 }
 
 #ifdef SOAKFORK
@@ -512,6 +521,12 @@ Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
 		(unsigned long)(st.faults[LP_FAULT_SWAPIN] + gs.faults[LP_FAULT_SWAPIN]),
 		(unsigned long)(st.evictions + gs.evictions));
 
+	const char *tier = getenv("LAZYPAGE_TIER");
+	if (tier && strcmp(tier, "none")) {
+		/* soak with the tier: it must have been used both ways */
+		cr_assert_gt(st.tier_stores, 0, "the tier stored nothing");
+		cr_assert_gt(st.tier_loads, 0, "nothing came back from the tier");
+	}
 	if (getenv("LAZYPAGE_VERIFY")) {
 		/* soak-verify: every page that came back was checked. */
 		fprintf(stderr, "soak: verify: library %lu pages checked, %lu "
