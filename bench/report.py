@@ -536,6 +536,17 @@ def real_section(d, w_):
     real_plot(d, order, cases, lps)
 
 
+def gnuplot(gp, dat, what):
+    """Run the script gp (data dat), then remove both; a missing gnuplot
+    costs the plot only."""
+    try:
+        subprocess.run(["gnuplot", gp], check=True)
+        os.remove(dat)
+        os.remove(gp)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"report.py: no {what} plot ({e})", file=sys.stderr)
+
+
 def real_plot(d, order, cases, lps):
     """plots/real.png: lazypage ÷ kernel per real-size case."""
     pd = os.path.join(d, "plots")
@@ -562,12 +573,7 @@ def real_plot(d, order, cases, lps):
         g.write("plot " + ", ".join(f"'{dat}' using {i + 2}:xtic(1) title '{t}'"
                                     for i, t in enumerate(lps))
                 + ", 1 with lines lw 2 dt 2 lc rgb 'black' title 'kernel'\n")
-    try:
-        subprocess.run(["gnuplot", gp], check=True)
-        os.remove(dat)
-        os.remove(gp)
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"report.py: no real-size plot ({e})", file=sys.stderr)
+    gnuplot(gp, dat, "real-size")
 
 
 def tiers_table(d, w_, prow, progs, fracs, nat, ker, ws, wall_s, killed):
@@ -630,12 +636,7 @@ def tiers_table(d, w_, prow, progs, fracs, nat, ker, ws, wall_s, killed):
         g.write("set logscale y\nset xtics rotate by -30\n")
         g.write("plot " + ", ".join(f"'{dat}' using {i + 2}:xtic(1) title '{t}'"
                                     for i, t in enumerate(["kernel"] + tgs)) + "\n")
-    try:
-        subprocess.run(["gnuplot", gp], check=True)
-        os.remove(dat)
-        os.remove(gp)
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"report.py: no tiers plot ({e})", file=sys.stderr)
+    gnuplot(gp, dat, "tiers")
     w_("")
 
 
