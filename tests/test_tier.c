@@ -223,3 +223,34 @@ Test(tier, a_codec_this_build_lacks_or_a_bad_share_is_refused)
 	c.tier_share = 91;
 	cr_assert_eq(lp_vm_create(&vm, &c), -EINVAL);
 }
+
+Test(tier, pages_written_on_to_an_encrypted_swap_come_back, .timeout = 120)
+{
+	/* The tier writes its oldest pages on sealed, as the evictor does;
+	 * they are opened when read back. */
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.tier = LP_TIER_LZ4;
+	c.tier_share = 10;
+	c.flags |= LP_CFG_ENCRYPT_SWAP;
+	int rc = lp_vm_create(&vm, &c);
+	if (rc == -ENOTSUP)
+		cr_skip_test("built without libsodium or LZ4");
+	if (rc && userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here");
+	cr_assert_eq(rc, 0, "lp_vm_create: %s", strerror(-rc));
+	unsigned char *p;
+	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < PAGES; i++)
+		fill_z(p, i, 5);
+	for (size_t k = 0; k < PAGES; k++) {
+		size_t i = (k * 389) % PAGES;
+		cr_assert_eq(check_z(p, i, 5), -1, "page %zu", i);
+	}
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.tier_writebacks, 0);
+	cr_assert_gt(st.faults[LP_FAULT_SWAPIN], 0);
+	cr_assert_eq(st.io_errors, 0);
+	cr_assert_eq(st.last_error, 0);
+	lp_vm_destroy(vm);
+}
