@@ -619,6 +619,10 @@ bool zpool_holds(struct zpool *zp, uint64_t slot)
 {
 	pthread_mutex_lock(&zp->lock);
 	bool h = held(zp, slot) != NULL;
+	if (!h) { /* the caller reads the disk: a miss, as in zpool_load() */
+		zp->win_miss++;
+		adapt(zp);
+	}
 	pthread_mutex_unlock(&zp->lock);
 	return h;
 }

@@ -70,6 +70,8 @@ int zpool_store(struct zpool *zp, uint64_t slot, const void *page);
  * -EBADMSG (the block is corrupt: the content is lost), -ENOMEM (no codec
  * context for this thread: the entry stays, try again). */
 int zpool_load(struct zpool *zp, uint64_t slot, void *buf);
+/* Whether slot's page is in the pool.  When it is not, the caller is
+ * taken to read it from disk: a miss for the share's adaptation. */
 bool zpool_holds(struct zpool *zp, uint64_t slot);
 /* Under swap.lock: slot's last reference went.  false: forgotten (or never
  * held), the slot is free; true: its entry is being written back, and the
