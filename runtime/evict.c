@@ -890,6 +890,10 @@ static void tier_balance(struct lp_vm *vm)
 		if (!pages)
 			break;
 		unsigned n = zpool_wb_take(zp, LP_IO_MAXV, slots, pages);
+		if (!n) {
+			free(pages);
+			break;
+		}
 		/* In slot order, each with its page's index. */
 		uint64_t key[LP_IO_MAXV];
 		for (unsigned k = 0; k < n; k++)
@@ -901,8 +905,6 @@ static void tier_balance(struct lp_vm *vm)
 		}
 		tier_wb_runs(vm, sorted, idx, pages, n);
 		free(pages);
-		if (!n)
-			break;
 	}
 	(void)io_flush(&vm->ev.io);
 	(void)frames_hold(&vm->fr, zpool_pages(zp));
