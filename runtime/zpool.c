@@ -55,6 +55,7 @@ struct zslab {
 struct zent {
 	struct zslab *sl;
 	uint64_t sum[2];       /* digest of the page */
+	uint32_t wbseq;        /* not held: when it was written on (0: not) */
 	uint32_t gen;
 	uint16_t clen;
 	uint8_t idx;
@@ -72,7 +73,11 @@ struct zpool {
 	unsigned char *arena;
 	uint32_t max_pages, limit_pages;
 	uint32_t limit_max, limit_min; /* where adapt() moves limit_pages */
-	uint32_t win_hits, win_miss;   /* reads of slots since the last adapt */
+	/* adapt(): reads of slots since the last step, and of them: hits on
+	 * the youngest entries (young), on the oldest (old), disk reads of
+	 * pages written on lately (late) */
+	uint32_t win_reads, win_young, win_old, win_late;
+	uint32_t wbseq;                /* entries written on, ever */
 	uint32_t *free_pages;  /* stack of arena pages not in a slab */
 	uint32_t nfree_pages;
 	struct zslab *room[ZP_CLASSES];
@@ -435,36 +440,70 @@ static int ring_push(struct zpool *zp, uint64_t slot, uint32_t gen)
 /* ---- the pool --------------------------------------------------------- */
 
 /*
- * The share adapts to the misses.  Every ZP_WINDOW reads of swap slots,
- * the fraction that had to go to disk says whether the tier is too small
- * (over ZP_MISS_HI: it grows, up to the share asked for) or larger than the
- * program needs (under ZP_MISS_LO: it shrinks, down to an eighth of that,
- * and the frames it gives back hold resident pages, which fault less than
- * compressed ones).  A disk read costs several times a decompression, so
- * the tier sits where a few reads still go to disk.
+ * The share adapts to what a step of it is worth (a marginal-value test,
+ * as ARC's ghost lists do it).  Moving `step` frames from resident pages
+ * to the pool costs the faults on the pages that would have stayed
+ * resident: the hits on the `step` youngest entries (young), each a tier
+ * fault.  It gains room for step * ratio more pages: the disk reads of
+ * pages the pool wrote on within that many write-backs (late) would have
+ * been tier faults instead.  Shrinking by a step gives back the resident
+ * pages (young again) and loses the oldest step * ratio entries, whose hits
+ * (old) become disk reads.  A disk read costs ZP_DISK_COST tier faults
+ * (~80 us against ~20 us with its eviction, measured here).  Every
+ * ZP_WINDOW reads of slots the limit moves one step, between an eighth of
+ * the share asked for and the share, or stays.
  */
-#define ZP_WINDOW 4096u
-#define ZP_MISS_HI 0.20
-#define ZP_MISS_LO 0.05
+#define ZP_WINDOW 2048u
+#define ZP_DISK_COST 4u
+
+static uint32_t step_of(const struct zpool *zp)
+{
+	return zp->limit_max / 16 ? zp->limit_max / 16 : 1;
+}
+
+/* Entries that fit in n pages at the current ratio. */
+static uint64_t entries_in(const struct zpool *zp, uint32_t n)
+{
+	return zp->st.pages ? (uint64_t)n * zp->st.entries / zp->st.pages : n;
+}
+
+/* A read of a slot: e its entry if held (a hit), else the slot's entry
+ * record (NULL: none), for adapt(). */
+static void note_read(struct zpool *zp, const struct zent *e, bool hit)
+{
+	uint32_t step = step_of(zp);
+
+	zp->win_reads++;
+	if (hit) {
+		uint32_t age = zp->gen - e->gen; /* stores since */
+		if (age < step)
+			zp->win_young++;
+		else if (age + entries_in(zp, step) >= zp->st.entries)
+			zp->win_old++;
+	} else if (e && e->wbseq &&
+		   zp->wbseq - e->wbseq < entries_in(zp, step)) {
+		zp->win_late++;
+	}
+}
 
 static void adapt(struct zpool *zp)
 {
-	uint32_t n = zp->win_hits + zp->win_miss;
-
-	if (n < ZP_WINDOW)
+	if (zp->win_reads < ZP_WINDOW)
 		return;
-	double miss = (double)zp->win_miss / n;
-	uint32_t step = zp->limit_max / 16 ? zp->limit_max / 16 : 1;
-	if (miss > ZP_MISS_HI && zp->limit_pages < zp->limit_max)
+	uint32_t step = step_of(zp);
+	uint64_t cost_d = (uint64_t)(ZP_DISK_COST - 1); /* disk over tier */
+	if (zp->win_late * cost_d > zp->win_young &&
+	    zp->limit_pages < zp->limit_max)
 		zp->limit_pages = zp->limit_pages + step < zp->limit_max
 					  ? zp->limit_pages + step
 					  : zp->limit_max;
-	else if (miss < ZP_MISS_LO && zp->limit_pages > zp->limit_min)
+	else if (zp->win_old * cost_d < zp->win_young &&
+		 zp->limit_pages > zp->limit_min)
 		zp->limit_pages = zp->limit_pages > zp->limit_min + step
 					  ? zp->limit_pages - step
 					  : zp->limit_min;
 	zp->st.limit_pages = zp->limit_pages;
-	zp->win_hits = zp->win_miss = 0;
+	zp->win_reads = zp->win_young = zp->win_old = zp->win_late = 0;
 }
 
 int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
@@ -481,10 +520,14 @@ int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 		return -ENOMEM;
 	zp->algo = algo;
 	zp->max_pages = max_pages;
-	zp->limit_pages = limit_pages;
+	/* From a quarter of the share: it grows on evidence (adapt()), so
+	 * that a program whose evicted pages do not come back soon (a
+	 * stream) pays little for the tier. */
 	zp->limit_max = limit_pages;
 	zp->limit_min = limit_pages / 8;
-	zp->st.limit_pages = limit_pages;
+	zp->limit_pages = limit_pages / 4 > zp->limit_min ? limit_pages / 4
+							   : limit_pages;
+	zp->st.limit_pages = zp->limit_pages;
 	zp->free_pages = malloc((size_t)max_pages * sizeof(uint32_t));
 	void *a = mmap(NULL, (size_t)max_pages << LP_PAGE_SHIFT,
 		       PROT_READ | PROT_WRITE,
@@ -593,9 +636,9 @@ int zpool_load(struct zpool *zp, uint64_t slot, void *buf)
 		want[0] = e->sum[0];
 		want[1] = e->sum[1];
 		slab_copy(e->sl, block_off(e), in, len, 0);
-		zp->win_hits++;
+		note_read(zp, e, true);
 	} else {
-		zp->win_miss++;
+		note_read(zp, ent(zp, slot, false), false);
 	}
 	adapt(zp);
 	pthread_mutex_unlock(&zp->lock);
@@ -620,7 +663,7 @@ bool zpool_holds(struct zpool *zp, uint64_t slot)
 	pthread_mutex_lock(&zp->lock);
 	bool h = held(zp, slot) != NULL;
 	if (!h) { /* the caller reads the disk: a miss, as in zpool_load() */
-		zp->win_miss++;
+		note_read(zp, ent(zp, slot, false), false);
 		adapt(zp);
 	}
 	pthread_mutex_unlock(&zp->lock);
@@ -638,6 +681,8 @@ bool zpool_forget(struct zpool *zp, uint64_t slot)
 		busy = true;
 	} else if (e) {
 		drop(zp, e);
+	} else if ((e = ent(zp, slot, false))) {
+		e->wbseq = 0; /* the slot goes: its page was not written on */
 	}
 	pthread_mutex_unlock(&zp->lock);
 	return busy;
@@ -703,9 +748,11 @@ unsigned zpool_wb_done(struct zpool *zp, const uint64_t *slots, unsigned n,
 		if (gone)
 			dead[nd++] = slots[i];
 		if (!res || gone) {
-			if (!res && !gone)
-				zp->st.writebacks++;
 			drop(zp, e);
+			if (!res && !gone) {
+				zp->st.writebacks++;
+				e->wbseq = ++zp->wbseq ? zp->wbseq : ++zp->wbseq;
+			}
 		} else {
 			e->flags &= (uint8_t)~ZE_WRITING;
 			(void)ring_push(zp, slots[i], e->gen);

@@ -86,7 +86,7 @@ static void round_trip(unsigned tier)
 		cr_assert_eq(check_z(p, i, 2), -1, "page %zu, second pass", i);
 	struct lp_stats st = stats_of(vm);
 	cr_assert_gt(st.tier_stores, PAGES / 2, "%lu stored", (unsigned long)st.tier_stores);
-	cr_assert_gt(st.tier_loads, PAGES / 2, "%lu read back", (unsigned long)st.tier_loads);
+	cr_assert_gt(st.tier_loads, PAGES / 16, "%lu read back", (unsigned long)st.tier_loads);
 	cr_assert_gt(st.faults[LP_FAULT_TIER], 0);
 	cr_assert_eq(st.io_errors, 0);
 	cr_assert_eq(st.last_error, 0);
@@ -255,38 +255,31 @@ Test(tier, pages_written_on_to_an_encrypted_swap_come_back, .timeout = 120)
 	lp_vm_destroy(vm);
 }
 
-Test(tier, its_share_shrinks_when_it_holds_all_and_grows_when_reads_miss, .timeout = 120)
+Test(tier, its_share_grows_while_pages_it_wrote_on_are_read_back, .timeout = 120)
 {
-	/* Phase 1: 96 pages that compress ~20x cycle under 64 frames: the
-	 * tier holds all that is not resident, no read goes to disk, and its
-	 * share shrinks (frames go to resident pages).  Phase 2: 8192 such
-	 * pages, far more than the tier can hold: reads go to disk, and it
-	 * grows again. */
+	/* The share starts at a quarter of the 50 % asked for (8 frames of
+	 * 64).  4096 pages that compress ~20x, read at random: the pool is far
+	 * too small, pages it wrote on are read back from disk soon after,
+	 * and each such read is worth a step more of share. */
 	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0);
-	size_t big = 8192, small = 96;
+	size_t big = 4096;
 	unsigned char *p;
 	cr_assert_eq(lp_map_anon(vm, big * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
-	for (size_t i = 0; i < small; i++)
-		fill_z(p, i, 1);
-	for (int pass = 0; pass < 800; pass++)
-		for (size_t i = 0; i < small; i++)
-			cr_assert_eq(check_z(p, i, 1), -1, "page %zu pass %d", i, pass);
 	struct lp_stats a = stats_of(vm);
-	cr_assert_lt(a.tier_limit_frames, FRAMES / 2,
-		     "the share stayed at %lu frames with no read missing",
-		     (unsigned long)a.tier_limit_frames);
-	for (size_t i = small; i < big; i++)
+	for (size_t i = 0; i < big; i++)
 		fill_z(p, i, 1);
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 3; pass++)
 		for (size_t k = 0; k < big; k++) {
-			size_t i = (k * 389) % big;
+			size_t i = (k * 389 + (size_t)pass * 7) % big;
 			cr_assert_eq(check_z(p, i, 1), -1, "page %zu", i);
 		}
 	struct lp_stats b = stats_of(vm);
-	cr_assert_gt(b.faults[LP_FAULT_SWAPIN], a.faults[LP_FAULT_SWAPIN]);
+	cr_assert_gt(b.faults[LP_FAULT_SWAPIN], 0);
 	cr_assert_gt(b.tier_limit_frames, a.tier_limit_frames,
-		     "the share did not grow back (%lu frames) while reads missed",
+		     "the share stayed at %lu frames while reads went to disk",
 		     (unsigned long)b.tier_limit_frames);
+	cr_assert_leq(b.tier_limit_frames, FRAMES / 2);
+	cr_assert_leq(b.tier_peak_frames, FRAMES / 2);
 	cr_assert_eq(b.io_errors, 0);
 	lp_vm_destroy(vm);
 }

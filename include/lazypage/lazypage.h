@@ -394,8 +394,8 @@ struct lp_stats {
 				    * (counted in resident_frames) */
 	uint64_t tier_peak_frames;
 	uint64_t tier_limit_frames; /* its share now: it adapts between an
-				     * eighth of tier_share and tier_share,
-				     * growing while reads still go to disk */
+				     * eighth of tier_share and tier_share
+				     * (docs/DESIGN.md, the compressed tier) */
 	uint64_t reserved[5];
 };
 
