@@ -801,15 +801,23 @@ static int by_slot(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void tier_wb_end(struct lp_vm *vm, struct ev_write *w)
+/* The pool's write of slots[0..n) ended with res: it forgets what is on
+ * disk, and the slots freed meanwhile are freed now. */
+static void tier_wb_settle(struct lp_vm *vm, const uint64_t *slots,
+			   unsigned n, int res)
 {
-	struct lp_tstats *st = &vm->ev.st;
 	uint64_t dead[LP_IO_MAXV];
-	unsigned nd = zpool_wb_done(vm->swap->pool, w->slots, w->n, w->req.res,
-				    dead);
+	unsigned nd = zpool_wb_done(vm->swap->pool, slots, n, res, dead);
 
 	for (unsigned i = 0; i < nd; i++)
 		swap_release(vm->swap, dead[i]);
+}
+
+static void tier_wb_end(struct lp_vm *vm, struct ev_write *w)
+{
+	struct lp_tstats *st = &vm->ev.st;
+
+	tier_wb_settle(vm, w->slots, w->n, w->req.res);
 	if (w->req.res) {
 		st_add(st, C_IO_ERR, 1);
 		vm_error(vm, w->req.res);
@@ -841,11 +849,7 @@ static void tier_wb_runs(struct lp_vm *vm, const uint64_t *slots,
 		uint64_t *sl = malloc((j - i) * sizeof(*sl));
 		if (!w || !buf || !sl) {
 			/* Stays in the pool: written later. */
-			uint64_t dead[LP_IO_MAXV];
-			unsigned nd = zpool_wb_done(vm->swap->pool, slots + i,
-						    j - i, -ENOMEM, dead);
-			for (unsigned k = 0; k < nd; k++)
-				swap_release(vm->swap, dead[k]);
+			tier_wb_settle(vm, slots + i, j - i, -ENOMEM);
 			free(w);
 			free(buf);
 			free(sl);

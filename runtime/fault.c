@@ -754,7 +754,7 @@ static unsigned ahead_read_swap(struct lp_handler *h, struct ahead *a)
 	struct lp_vm *vm = h->vm;
 	struct lp_io_read rd[LP_RA_MAX];
 	unsigned nrd = 0, first[LP_RA_MAX];
-	/* From the tier first: 1 in, 0 on disk, -EIO lost. */
+	/* From the tier first: 1 in, 0 on disk, -EBADMSG corrupt (lost). */
 	int tier[LP_RA_MAX];
 	bool good[LP_RA_MAX] = { false };
 

@@ -775,9 +775,9 @@ int zpool_corrupt(struct zpool *zp, uint64_t slot)
 	struct zent *e = held(zp, slot);
 	if (e) {
 		unsigned char b;
-		slab_copy(e->sl, block_off(e) + e->clen / 2, &b, 1, 0);
+		slab_copy(e->sl, block_off(e) + e->clen - 1u, &b, 1, 0);
 		b ^= 0x5a;
-		slab_copy(e->sl, block_off(e) + e->clen / 2, &b, 1, 1);
+		slab_copy(e->sl, block_off(e) + e->clen - 1u, &b, 1, 1);
 	}
 	pthread_mutex_unlock(&zp->lock);
 	return e ? 0 : -ENOENT;

@@ -93,7 +93,9 @@ unsigned zpool_wb_take(struct zpool *zp, unsigned n, uint64_t *slots,
 unsigned zpool_wb_done(struct zpool *zp, const uint64_t *slots, unsigned n,
 		       int res, uint64_t *dead);
 void zpool_stats(struct zpool *zp, struct zpool_stats *out);
-/* Tests (white-box): flip a byte of slot's block.  0 or -ENOENT. */
+/* Tests (white-box): flip the last byte of slot's block.  With LZ4 that
+ * is a literal: the block still decompresses, to other bytes, which only
+ * the digest tells.  0 or -ENOENT. */
 int zpool_corrupt(struct zpool *zp, uint64_t slot);
 
 #endif /* LP_ZPOOL_H */

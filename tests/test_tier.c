@@ -53,15 +53,16 @@ static void fill_rand(uint64_t *p, size_t i, bool check, size_t *bad)
 	}
 }
 
-static struct lp_vm *tier_vm(unsigned tier, unsigned share)
+static struct lp_vm *tier_vm(unsigned tier, unsigned share, unsigned flags)
 {
 	struct lp_vm *vm;
 	struct lp_config c = cfg_frames(FRAMES);
 	c.tier = tier;
 	c.tier_share = share;
+	c.flags |= flags;
 	int rc = lp_vm_create(&vm, &c);
 	if (rc == -ENOTSUP)
-		cr_skip_test("this build has no such codec");
+		cr_skip_test("this build has no such codec (or no libsodium)");
 	if (rc && userfaultfd_refused())
 		cr_skip_test("userfaultfd refused here");
 	cr_assert_eq(rc, 0, "lp_vm_create: %s", strerror(-rc));
@@ -72,7 +73,7 @@ static struct lp_vm *tier_vm(unsigned tier, unsigned share)
  * scattered: every page intact, the tier used both ways. */
 static void round_trip(unsigned tier)
 {
-	struct lp_vm *vm = tier_vm(tier, 0);
+	struct lp_vm *vm = tier_vm(tier, 0, 0);
 	unsigned char *p;
 	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	for (size_t i = 0; i < PAGES; i++)
@@ -111,7 +112,7 @@ Test(tier, zstd_round_trip_under_eviction, .timeout = 120)
 
 Test(tier, a_page_that_does_not_compress_goes_to_swap, .timeout = 120)
 {
-	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0);
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0, 0);
 	uint64_t *p;
 	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	size_t bad = 0;
@@ -131,7 +132,7 @@ Test(tier, a_page_that_does_not_compress_goes_to_swap, .timeout = 120)
 Test(tier, a_full_tier_writes_on_to_swap_and_loses_nothing, .timeout = 120)
 {
 	/* 10 % of 64 frames: 6 pages of tier for 1024 pages. */
-	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 10);
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 10, 0);
 	unsigned char *p;
 	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	for (int g = 1; g <= 3; g++) {
@@ -175,7 +176,7 @@ static bool touch_bus(const unsigned char *p, size_t i, uint64_t *w)
 
 Test(tier, a_corrupt_block_is_refused_with_sigbus, .timeout = 120)
 {
-	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0);
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0, 0);
 	unsigned char *p;
 	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	for (size_t i = 0; i < PAGES; i++)
@@ -228,17 +229,7 @@ Test(tier, pages_written_on_to_an_encrypted_swap_come_back, .timeout = 120)
 {
 	/* The tier writes its oldest pages on sealed, as the evictor does;
 	 * they are opened when read back. */
-	struct lp_vm *vm;
-	struct lp_config c = cfg_frames(FRAMES);
-	c.tier = LP_TIER_LZ4;
-	c.tier_share = 10;
-	c.flags |= LP_CFG_ENCRYPT_SWAP;
-	int rc = lp_vm_create(&vm, &c);
-	if (rc == -ENOTSUP)
-		cr_skip_test("built without libsodium or LZ4");
-	if (rc && userfaultfd_refused())
-		cr_skip_test("userfaultfd refused here");
-	cr_assert_eq(rc, 0, "lp_vm_create: %s", strerror(-rc));
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 10, LP_CFG_ENCRYPT_SWAP);
 	unsigned char *p;
 	cr_assert_eq(lp_map_anon(vm, PAGES * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	for (size_t i = 0; i < PAGES; i++)
@@ -261,7 +252,7 @@ Test(tier, its_share_grows_while_pages_it_wrote_on_are_read_back, .timeout = 120
 	 * 64).  4096 pages that compress ~20x, read at random: the pool is far
 	 * too small, pages it wrote on are read back from disk soon after,
 	 * and each such read is worth a step more of share. */
-	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0);
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0, 0);
 	size_t big = 4096;
 	unsigned char *p;
 	cr_assert_eq(lp_map_anon(vm, big * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
