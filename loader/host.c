@@ -38,6 +38,7 @@
 #include "fault.h"
 #include "fork.h"
 #include "loader/elf.h"
+#include "loader/exec.h"
 #include "loader/host.h"
 #include "mmap.h"
 #include "prim.h"
@@ -575,34 +576,54 @@ static uintptr_t own_break_off(void)
 
 /* ---- starting the program's process ---- */
 
-static int wait_stage(struct lp_tramp *t, int from, pid_t pid)
+static bool died(pid_t pid, int pidfd)
+{
+	siginfo_t si = { 0 };
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	if (pidfd >= 0)
+		return poll(&p, 1, 0) > 0;
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       si.si_pid == pid;
+}
+
+static int wait_stage(struct lp_tramp *t, int from, pid_t pid, int pidfd)
 {
 	while (atomic_load(&t->stage) == from) {
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 		syscall(SYS_futex, &t->stage, FUTEX_WAIT, from, &ts, NULL, 0);
-		siginfo_t si = { 0 };
-		if (atomic_load(&t->stage) == from &&
-		    waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    si.si_pid == pid)
+		if (atomic_load(&t->stage) == from && died(pid, pidfd))
 			return -ECHILD; /* died on the way */
 	}
 	return atomic_load(&t->stage);
 }
 
+/* The program's process: a clone of ours sharing our address space, or
+ * (H->own_parent) our parent, waiting in host_exec_main for t->stage to
+ * leave TR_PREP.  Either runs tramp_main(t). */
 static int start_program(struct lp_host *H, struct lp_tramp *t,
 			 unsigned char *stk)
 {
-	pid_t pid = clone(tramp_main, stk + TRAMP_STACK, CLONE_VM | SIGCHLD, t);
-	if (pid < 0)
-		return -errno;
-	H->pid = pid;
-	int st = wait_stage(t, TR_START, pid);
+	pid_t pid = H->pid;
+	if (H->own_parent) {
+		atomic_store(&t->stage, TR_START);
+		atomic_store(H->go, TR_START);
+		syscall(SYS_futex, H->go, FUTEX_WAKE, 1, NULL, NULL, 0);
+	} else {
+		pid = clone(tramp_main, stk + TRAMP_STACK, CLONE_VM | SIGCHLD, t);
+		if (pid < 0)
+			return -errno;
+		H->pid = pid;
+	}
+	int st = wait_stage(t, TR_START, pid, H->pidfd);
 	int rc = 0;
 	if (st == TR_LISTENER) {
-		H->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-		H->listener = H->pidfd < 0 ? -1
-					  : (int)syscall(SYS_pidfd_getfd, H->pidfd,
-							 t->listener, 0);
+		if (H->pidfd < 0)
+			H->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (!H->own_parent) /* (else the tree's, which we hold) */
+			H->listener = H->pidfd < 0 ? -1
+						  : (int)syscall(SYS_pidfd_getfd, H->pidfd,
+								 t->listener, 0);
 		if (H->listener < 0) {
 			rc = -errno;
 			kill(pid, SIGKILL);
@@ -610,12 +631,12 @@ static int start_program(struct lp_host *H, struct lp_tramp *t,
 			(void)fcntl(H->listener, F_SETFD, FD_CLOEXEC);
 			atomic_store(&t->stage, TR_GO);
 			syscall(SYS_futex, &t->stage, FUTEX_WAKE, 1, NULL, NULL, 0);
-			st = wait_stage(t, TR_GO, pid);
+			st = wait_stage(t, TR_GO, pid, H->pidfd);
 		}
 	}
 	if (!rc && st != TR_RUNNING)
 		rc = st == TR_FAILED ? t->err : -ECHILD;
-	if (rc) {
+	if (rc && !H->own_parent) {
 		waitpid(pid, NULL, 0);
 		H->pid = 0;
 	}
@@ -656,6 +677,22 @@ static long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* A pager whose program is its parent (host_exec_main) leaves only after
+ * it: its exit would kill the program (its exit signal is SIGKILL), or,
+ * once the program executed another, leave it a child to reap. */
+static void wait_parent_gone(struct lp_host *H)
+{
+	if (!H->own_parent)
+		return;
+	struct pollfd p = { .fd = H->pidfd, .events = POLLIN };
+	while (H->pidfd >= 0 && poll(&p, 1, -1) <= 0)
+		;
+	while (getppid() == H->pid)
+		usleep(1000); /* the exit reaches its children a little later */
+	if (H->tree && H->slot >= 0)
+		atomic_store(&H->tree->used[H->slot], 0);
 }
 
 static void guard_set(struct guard *g, int phase)
@@ -701,6 +738,7 @@ static void *guard_main(void *arg)
 			deadline = now_ms() + GUARD_MS;
 		if (deadline >= 0 && now_ms() >= deadline) {
 			vm_signal_kids(g->H->vm, SIGKILL);
+			wait_parent_gone(g->H);
 			_exit(0);
 		}
 	}
@@ -732,7 +770,7 @@ static void guard_start(struct guard *g, struct lp_host *H, int caller_fd)
  * one.  Those marked close-on-exec go at once (nobody gets them); the
  * others only once the program's process holds its own copy.
  */
-static int list_fds(int **out, int keep, bool cloexec_only)
+static int list_fds(int **out, int keep, bool cloexec_only, bool keep_exec)
 {
 	DIR *d = opendir("/proc/self/fd");
 	int *v = NULL, n = 0, cap = 0;
@@ -743,7 +781,8 @@ static int list_fds(int **out, int keep, bool cloexec_only)
 		return 0;
 	while ((de = readdir(d))) {
 		int fd = atoi(de->d_name);
-		if (de->d_name[0] == '.' || fd == dirfd(d) || fd == keep)
+		if (de->d_name[0] == '.' || fd == dirfd(d) || fd == keep ||
+		    (keep_exec && exec_keeps_fd(fd)))
 			continue;
 		int fl = fcntl(fd, F_GETFD);
 		if (fl < 0 || (cloexec_only && !(fl & FD_CLOEXEC)))
@@ -797,30 +836,39 @@ static void drop_program_fds(int *fds, int n)
  * one that sends memory calls to us; inherited by the program's children.
  */
 static struct sock_filter guard_code[] = {
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kill, 6, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tkill, 5, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tgkill, 4, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigqueueinfo, 3, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_tgsigqueueinfo, 2, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* pager, set below */, 2, 0),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* -pager */, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 16),
+	/* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kill, 5, 0),
+	/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tkill, 4, 0),
+	/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tgkill, 3, 0),
+	/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigqueueinfo, 2, 0),
+	/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_tgsigqueueinfo, 1, 0),
+	/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 3, 9),
+	/* 9: the signals: their pid */
+	/* 9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+	/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* pager, set below */, 8, 0),
+	/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* -pager */, 7, 6),
+	/* 12: pidfd_open: of the pager, only with EXEC_MAGIC in its unused
+	 * third argument (the pager of a program the tree executed takes
+	 * the tree's listener so: host_exec_main) */
+	/* 12 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+	/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* pager */, 0, 4),
+	/* 14 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+	/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)EXEC_MAGIC, 0, 3),
+	/* 16 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2]) + 4),
+	/* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(EXEC_MAGIC >> 32), 0, 1),
+	/* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
 };
 
 static const struct sock_fprog *guard_filter(pid_t pager)
 {
 	static struct sock_fprog prog;
 
-	guard_code[12].k = (uint32_t)pager;
-	guard_code[13].k = (uint32_t)-pager;
+	guard_code[10].k = (uint32_t)pager;
+	guard_code[11].k = (uint32_t)-pager;
+	guard_code[13].k = (uint32_t)pager;
 	prog.len = sizeof(guard_code) / sizeof(guard_code[0]);
 	prog.filter = guard_code;
 	return &prog;
@@ -1000,9 +1048,9 @@ static int run_setup(struct run *R, const struct lp_config *cfg,
 	memcpy(&t->sigmask, &mask, sizeof(t->sigmask));
 	ignore_terminal_signals();
 
-	int *fds = NULL, nfds = list_fds(&fds, caller_fd, true);
+	int *fds = NULL, nfds = list_fds(&fds, caller_fd, true, true);
 	close_list(fds, nfds);
-	R->ninherited = list_fds(&R->inherited, caller_fd, false);
+	R->ninherited = list_fds(&R->inherited, caller_fd, false, true);
 	R->vcfg = *cfg;
 	if (R->vcfg.flags & LP_CFG_STATS_AT_EXIT) {
 		R->vcfg.flags &= ~LP_CFG_STATS_AT_EXIT;
@@ -1090,17 +1138,21 @@ static int run_start(struct run *R)
 	H->stop_fd = eventfd(0, EFD_CLOEXEC);
 	/* Our descriptors marked close-on-exec: the program must not have
 	 * them. */
-	int nfds = list_fds(&fds, -1, true);
+	int nfds = list_fds(&fds, -1, true, false);
 	t->filter = lp_seccomp_build(own_break_off());
+	if (H->own_parent)
+		t->filter = NULL; /* it has the tree's (one listener at most) */
 	t->guard = guard_filter(getpid());
 	t->filter_flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
 			  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-	t->no_new_privs = geteuid() != 0;
+	t->no_new_privs = geteuid() != 0 && !H->own_parent;
 	t->close_fds = fds;
 	t->nclose = nfds > 0 ? nfds : 0;
 	const char *base = strrchr(R->execfn, '/');
 	snprintf(t->comm, sizeof t->comm, "%s", base ? base + 1 : R->execfn);
+	memcpy(H->sh->comm, t->comm, sizeof H->sh->comm);
 	t->pager = getpid();
+	t->own_parent = H->own_parent;
 	t->sp = R->so.sp;
 	t->entry = H->interp.elf ? H->interp.bias + H->interp.elf->entry
 				 : H->prog.bias + H->prog.elf->entry;
@@ -1140,6 +1192,10 @@ static void run_started(struct run *R, struct guard *G)
 	drop_program_fds(R->inherited, R->ninherited);
 	(void)setpgid(0, 0);
 	H->h = handler_new(H->vm);
+	if (H->tree && !H->own_parent) {
+		H->tree->top_listener = H->listener;
+		H->tree->top_pager = getpid();
+	}
 	if (pthread_create(&H->notify, NULL, notify_main, H) == 0)
 		H->notify_up = true;
 	H->sh->pid = H->pid;
@@ -1188,6 +1244,13 @@ static bool report_program(struct run *R, bool running)
 	for (;;) {
 		siginfo_t si;
 		memset(&si, 0, sizeof si);
+		/* A ptrace stop is exec.c's, which follows the program's
+		 * exec: left for it. */
+		if (waitid(P_PID, (id_t)pid, &si,
+			   WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT) ||
+		    si.si_pid != pid || si.si_code == CLD_TRAPPED)
+			break;
+		memset(&si, 0, sizeof si);
 		if (waitid(P_PID, (id_t)pid, &si,
 			   WEXITED | WSTOPPED | WCONTINUED | WNOHANG) ||
 		    si.si_pid != pid)
@@ -1213,6 +1276,22 @@ static bool kids_remain(struct lp_host *H)
 	return kids != 0;
 }
 
+/* Whether pagers of programs the tree executed still serve (the top
+ * pager receives their notifications: it stays for them). */
+static bool tree_serving(struct lp_host *H)
+{
+	if (!H->tree || H->own_parent)
+		return false;
+	for (unsigned i = 0; i < TREE_SLOTS; i++) {
+		if (!atomic_load(&H->tree->live[i]))
+			continue;
+		if (kill(H->tree->slot[i].pager, 0) == 0)
+			return true;
+		atomic_store(&H->tree->live[i], 0); /* it died */
+	}
+	return false;
+}
+
 /* How often the host looks whether forked children are gone, once the
  * program is. */
 #define KIDS_POLL_MS 10
@@ -1224,7 +1303,7 @@ static void run_serve(struct run *R)
 {
 	struct lp_shared *sh = R->H.sh;
 	sigset_t chld;
-	bool running = true;
+	bool running = true, left = false;
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -1248,13 +1327,33 @@ static void run_serve(struct run *R)
 			while (read(sfd, &ssi, sizeof ssi) > 0)
 				;
 		}
-		running = report_program(R, running);
+		if (R->H.own_parent) {
+			/* Not our child: its end is its pidfd's. */
+			if (running && (p[1].revents || died(R->H.pid, R->H.pidfd))) {
+				running = false;
+				program_ended(R);
+			}
+		} else {
+			running = report_program(R, running);
+		}
+		if (atomic_load(&R->H.program_left) && !left) {
+			/* It executed another program: its memory here is
+			 * nobody's now; a pager of its own serves the new one
+			 * (or the kernel does).  Our parent is gone from us. */
+			left = true;
+			program_ended(R);
+			pthread_mutex_lock(&R->H.lock);
+			vm_unmap_all(R->H.vm);
+			pthread_mutex_unlock(&R->H.lock);
+			if (R->H.own_parent)
+				running = false;
+		}
 		if (running) {
 			host_publish_stats(&R->H);
 			wait_ms = 200;
 			continue;
 		}
-		if (!kids_remain(&R->H))
+		if (!kids_remain(&R->H) && !tree_serving(&R->H))
 			break;
 		if (atomic_load(&sh->phase) != SH_P_KIDS) {
 			atomic_store(&sh->phase, SH_P_KIDS);
@@ -1271,6 +1370,8 @@ static void run_teardown(struct run *R, struct guard *G)
 
 	atomic_store(&H->sh->phase, SH_P_TEARDOWN);
 	sh_changed(H->sh);
+	if (H->own_parent && H->slot >= 0)
+		atomic_store(&H->tree->live[H->slot], 0);
 	guard_set(G, G_TEARDOWN);
 	if (H->notify_up) {
 		uint64_t one = 1;
@@ -1283,17 +1384,193 @@ static void run_teardown(struct run *R, struct guard *G)
 	free(R->t);
 }
 
+/* ---- a program the tree executed (lp_exec_main) ---- */
+
+struct exec_start {
+	struct lp_tree *tree;
+	int slot;                  /* ours in tree, or -1 */
+	struct tree_config *config;
+	struct lp_shared *sh;
+	const char *exe, *execfn;
+	char *const *argv, *const *envp;
+	pid_t parent;
+	struct lp_tramp *t;        /* the pager's, once it has one */
+	atomic_int stage;          /* TR_PREP, then TR_START or TR_NATIVE */
+};
+
+static struct lp_config config_of(struct tree_config *c)
+{
+	struct lp_config cfg = c->cfg;
+
+	cfg.policy = c->has_policy ? c->policy : NULL;
+	cfg.swap_path = c->has_swap ? c->swap_path : NULL;
+	return cfg;
+}
+
+/* The pager of a program the tree executed: our parent is the program's
+ * process, waiting for es->stage.  Mirrors host_main. */
+static int exec_pager(void *arg)
+{
+	struct exec_start *es = arg;
+	static struct guard G;
+	static struct run R;
+	struct lp_config cfg = config_of(es->config);
+	int pidfd = -1;
+
+	/* (The pidfd after run_setup, which closes our close-on-exec
+	 * descriptors.) */
+	if (run_setup(&R, &cfg, es->sh, -1) ||
+	    (pidfd = (int)syscall(SYS_pidfd_open, es->parent, 0)) < 0)
+		goto native;
+	R.H.own_parent = true;
+	R.H.pid = es->parent;
+	R.H.pidfd = pidfd;
+	R.H.go = &es->stage;
+	R.H.tree = es->tree;
+	R.H.slot = es->slot;
+	/* The tree's listener: our program's notifications come to the top
+	 * pager, which passes them on to us (through our ring). */
+	int top = (int)syscall(SYS_pidfd_open, es->tree->top_pager, 0, EXEC_MAGIC);
+	R.H.listener = top < 0 ? -1
+			       : (int)syscall(SYS_pidfd_getfd, top,
+					      es->tree->top_listener, 0);
+	if (top >= 0)
+		close(top);
+	if (R.H.listener < 0 || es->slot < 0)
+		goto native;
+	(void)fcntl(R.H.listener, F_SETFD, FD_CLOEXEC);
+	guard_start(&G, &R.H, -1);
+	if (run_load(&R, es->exe, es->argv, &cfg))
+		goto native;
+	free(R.execfn);
+	R.execfn = strdup(es->execfn);
+	if (!R.execfn || run_stack(&R, es->envp))
+		goto native;
+	set_identity(&R.H, R.H.prog.elf->fd, R.top, &R.so);
+	es->t = R.t;
+	atomic_store(&es->tree->live[es->slot], 1);
+	if (run_start(&R)) {
+		atomic_store(&es->tree->live[es->slot], 0);
+		fprintf(stderr, "DBG run_start failed: %s\n", es->sh->why.msg);
+		goto lost;
+	}
+	run_started(&R, &G);
+	run_serve(&R);
+	run_teardown(&R, &G);
+lost:
+	wait_parent_gone(&R.H);
+	return 0;
+native:
+	/* Nothing was changed that the program can see: it runs natively. */
+	R.H.own_parent = true;
+	R.H.pidfd = pidfd;
+	R.H.pid = es->parent;
+	R.H.tree = es->tree;
+	R.H.slot = es->slot;
+	atomic_store(&es->stage, TR_NATIVE);
+	syscall(SYS_futex, &es->stage, FUTEX_WAKE, 1, NULL, NULL, 0);
+	wait_parent_gone(&R.H);
+	return 0;
+}
+
+#define EXEC_PAGER_STACK ((size_t)8 << 20)
+
+__attribute__((no_stack_protector, noinline))
+static void exec_wait(struct exec_start *es)
+{
+	/* Raw system calls only from here: the pager runs with our TLS. */
+	for (;;) {
+		int st = atomic_load(&es->stage);
+		if (st == TR_NATIVE)
+			return;
+		if (st == TR_START)
+			tramp_main(es->t); /* never returns */
+		long r;
+		register long r10 __asm__("r10") = 0;
+		__asm__ volatile("syscall"
+				 : "=a"(r)
+				 : "a"(SYS_futex), "D"(&es->stage), "S"(FUTEX_WAIT),
+				   "d"(st), "r"(r10)
+				 : "rcx", "r11", "memory");
+		(void)r;
+	}
+}
+
+void host_exec_main(const char *tree_path, const char *exe, const char *execfn,
+		    char *const argv[], char *const envp[])
+{
+	static struct exec_start es;
+	int fd = open(tree_path, O_RDWR | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) || (size_t)st.st_size < sizeof(struct lp_tree)) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct lp_tree *tree = mmap(NULL, sizeof *tree, PROT_READ | PROT_WRITE,
+				    MAP_SHARED, fd, 0);
+	int self = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (tree == MAP_FAILED || self < 0) {
+		close(fd);
+		return;
+	}
+	int slot = -1;
+	for (int i = 0; i < TREE_SLOTS && slot < 0; i++) {
+		int free_ = 0;
+		if (atomic_compare_exchange_strong(&tree->used[i], &free_, 1))
+			slot = i;
+	}
+	if (slot < 0)
+		return; /* TREE_SLOTS programs run managed already */
+	struct lp_shared *sh = &tree->slot[slot];
+	memset(sh, 0, sizeof *sh);
+	tree->ring[slot].head = tree->ring[slot].tail = 0;
+	void *stack = mmap(NULL, EXEC_PAGER_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+			   -1, 0);
+	if (!sh || stack == MAP_FAILED)
+		return;
+	sh->stats.fault_kinds = LP_FAULT_KINDS;
+	exec_set_helper(self, fd);
+	es = (struct exec_start){
+		.tree = tree, .slot = slot,
+		.config = &tree->config, .sh = sh, .exe = exe, .execfn = execfn,
+		.argv = argv, .envp = envp, .parent = getpid(),
+	};
+	atomic_init(&es.stage, TR_PREP);
+	/* Its exit signal is SIGKILL: if the pager dies, so do we (without
+	 * it our faults would never be served). */
+	pid_t pager = clone(exec_pager, (char *)stack + EXEC_PAGER_STACK,
+			    CLONE_VM | SIGKILL, &es);
+	if (pager < 0)
+		return;
+	sh->pager = pager;
+	sh->pid = getpid();
+	exec_wait(&es);
+	/* TR_NATIVE: the pager lives on (idle) until we are gone. */
+}
+
 /* The steps in their order: each failure is said on the shared page (and
  * the guard, started once nothing but our own state exists, ends a run
  * whose caller dies, from then on). */
 int host_main(const char *name, char *const argv[], char *const envp[],
-	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd)
+	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd,
+	      int tree_fd)
 {
+	/* The programs ours executes run managed if our caller is a helper
+	 * (lp_exec_main) and the tree has its page. */
+	if (exec_helper() >= 0 && tree_fd >= 0)
+		exec_set_helper(exec_helper(), tree_fd);
+	else
+		exec_set_helper(-1, -1);
 	static struct guard G;
 	struct run R;
 
 	if (run_setup(&R, cfg, sh, caller_fd))
 		return 1;
+	R.H.tree = tree_fd >= 0 ? (struct lp_tree *)sh : NULL; /* top: first */
+	R.H.slot = -1;
 	guard_start(&G, &R.H, caller_fd);
 	if (run_load(&R, name, argv, cfg) || run_stack(&R, envp))
 		return 1;

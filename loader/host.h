@@ -10,6 +10,7 @@
 #define LP_HOST_H
 
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -43,6 +44,49 @@ struct lp_shared {
 	atomic_uint phase;      /* SH_P_* */
 	atomic_uint seq;        /* seqlock over stats */
 	struct lp_stats stats;
+	char comm[16];          /* the program's name (its file's) */
+};
+
+/*
+ * The process tree's page (a memfd: lp_spawn's caller maps it, every pager
+ * of the tree opens it through /proc/PID/fd of the pager that executed its
+ * program).  The first program's lp_shared first; then the configuration
+ * every program the tree executes is run with; then one lp_shared per such
+ * program running (TREE_SLOTS at once at most: more run natively).
+ */
+#define TREE_SLOTS 64
+
+struct tree_config {
+	struct lp_config cfg;   /* its pointers NULL: the strings below */
+	char policy[64];
+	char swap_path[4096];
+	bool has_policy, has_swap;
+};
+
+/*
+ * A process has one seccomp listener at most in its filter chain, so the
+ * programs the tree executes keep the first program's: its pager (the top
+ * pager) receives every notification of the tree and passes on those of
+ * an address space another pager serves, through that pager's ring.
+ */
+#define FWD_LEN 64
+
+struct fwd_ring {
+	atomic_uint head;       /* futex: next to write (the top pager) */
+	atomic_uint tail;       /* next to read (the slot's pager) */
+	struct seccomp_notif e[FWD_LEN];
+};
+
+struct lp_tree {
+	struct lp_shared top;
+	struct tree_config config;
+	pid_t top_pager;        /* its listener: the tree's */
+	int top_listener;
+	atomic_uint execs;      /* programs executed managed, so far */
+	atomic_int used[TREE_SLOTS]; /* taken by a pager, until it ends */
+	atomic_int live[TREE_SLOTS]; /* its pager serves (0: not yet, or ended) */
+	struct lp_shared slot[TREE_SLOTS];
+	struct fwd_ring ring[TREE_SLOTS];
 };
 
 /* One loaded ELF image. */
@@ -67,6 +111,15 @@ struct lp_host {
 	struct notif_queue *queue; /* received, not yet served (seccomp.c) */
 	struct lp_handler *h;   /* fills pages for a forked child's ranges */
 	struct lp_image prog, interp;
+	/* The program's process is our parent (a program the tree executed,
+	 * started by lp_exec_main), not our child. */
+	bool own_parent;
+	struct lp_tree *tree;   /* the tree's page, or NULL */
+	int slot;               /* own_parent: ours in tree (or -1) */
+	atomic_int *go;         /* own_parent: TR_START tells it to start */
+	/* The program executed another: nothing of ours runs in our address
+	 * space any more (seccomp.c sets it, the main loop acts). */
+	atomic_bool program_left;
 };
 
 /* seccomp.c */
@@ -84,9 +137,17 @@ int image_load(struct lp_vm *vm, struct lp_image *img, uintptr_t extra);
  * the caller (the program and its children are killed if the caller dies,
  * and the pager ends).  Returns the pager's exit status. */
 int host_main(const char *path, char *const argv[], char *const envp[],
-	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd);
+	      const struct lp_config *cfg, struct lp_shared *sh, int caller_fd,
+	      int tree_fd);
 void host_fail(struct lp_shared *sh, int err, int kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void host_publish_stats(struct lp_host *H);
+
+/* The helper run of lp_exec_main(), in the process that executed a
+ * program (see exec.h): start a pager sharing this address space and jump
+ * into the program exe (argv, envp, execfn: AT_EXECFN).  Returns only if
+ * it cannot be run managed: the caller executes it natively. */
+void host_exec_main(const char *tree_path, const char *exe, const char *execfn,
+		    char *const argv[], char *const envp[]);
 
 #endif /* LP_HOST_H */

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/futex.h>
 #include <linux/kcmp.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -42,6 +43,7 @@
 #include "compat.h"
 #include "fault.h"
 #include "fork.h"
+#include "loader/exec.h"
 #include "loader/host.h"
 #include "mmap.h"
 #include "prim.h"
@@ -65,8 +67,8 @@
  * address space keeps the pager's break): that one comes to the pager.
  */
 enum {
-	L_BRK = 15, L_MMAP = 24, L_MADV = 27, L_CLONE = 32, L_NOTIFY = 35,
-	L_ALLOW = 36, L_LEN
+	L_BRK = 17, L_MMAP = 26, L_MADV = 29, L_CLONE = 34, L_EXEC = 37,
+	L_NOTIFY = 41, L_ALLOW = 42, L_LEN
 };
 #define TO(label, at) ((label) - (at) - 1)
 #define ARG_LO(n) ARG(n)
@@ -88,34 +90,43 @@ static struct sock_filter filter[L_LEN] = {
 	/* a thread's tid word and its exit (tid words, below) */
 	/* 12 */ JEQ(SYS_exit, TO(L_NOTIFY, 12), 0),
 	/* 13 */ JEQ(SYS_set_tid_address, TO(L_NOTIFY, 13), 0),
-	/* 14 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 14), 0, 0),
+	/* executing a program (exec.c) */
+	/* 14 */ JEQ(SYS_execve, TO(L_EXEC, 14), 0),
+	/* 15 */ JEQ(SYS_execveat, TO(L_NOTIFY, 15), 0),
+	/* 16 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 16), 0, 0),
 	/* brk: 0 or at least the first break (filled in by lp_seccomp_build
-	 * at 20 and 23) is the kernel's */
-	/* 15 */ LD(ARG_LO(0)),
-	/* 16 */ JEQ(0, 0, TO(19, 16)),
-	/* 17 */ LD(ARG_HI(0)),
-	/* 18 */ JEQ(0, TO(L_ALLOW, 18), 0),
+	 * at 22, 23 and 25) is the kernel's */
+	/* 17 */ LD(ARG_LO(0)),
+	/* 18 */ JEQ(0, 0, TO(21, 18)),
 	/* 19 */ LD(ARG_HI(0)),
-	/* 20 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 20), 0),
-	/* 21 */ JEQ(0, 0, TO(L_NOTIFY, 21)),
-	/* 22 */ LD(ARG_LO(0)),
-	/* 23 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 23), TO(L_NOTIFY, 23)),
+	/* 20 */ JEQ(0, TO(L_ALLOW, 20), 0),
+	/* 21 */ LD(ARG_HI(0)),
+	/* 22 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 22), 0),
+	/* 23 */ JEQ(0, 0, TO(L_NOTIFY, 23)),
+	/* 24 */ LD(ARG_LO(0)),
+	/* 25 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 25), TO(L_NOTIFY, 25)),
 	/* mmap: private mappings only (MAP_TYPE == MAP_PRIVATE) */
-	/* 24 */ LD(ARG(3)),
-	/* 25 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
-	/* 26 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 26), TO(L_ALLOW, 26)),
+	/* 26 */ LD(ARG(3)),
+	/* 27 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
+	/* 28 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 28), TO(L_ALLOW, 28)),
 	/* madvise: the advice that drops pages */
-	/* 27 */ LD(ARG(2)),
-	/* 28 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 28), 0),
-	/* 29 */ JEQ(MADV_FREE, TO(L_NOTIFY, 29), 0),
-	/* 30 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 30), 0),
-	/* 31 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 31), 0, 0),
+	/* 29 */ LD(ARG(2)),
+	/* 30 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 30), 0),
+	/* 31 */ JEQ(MADV_FREE, TO(L_NOTIFY, 31), 0),
+	/* 32 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 32), 0),
+	/* 33 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 33), 0, 0),
 	/* clone: fork-like (no CLONE_VM), or a thread with a tid word */
-	/* 32 */ LD(ARG(0)),
-	/* 33 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
-	/* 34 */ JEQ(CLONE_VM, TO(L_ALLOW, 34), TO(L_NOTIFY, 34)),
-	/* 35 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* 36 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 34 */ LD(ARG(0)),
+	/* 35 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
+	/* 36 */ JEQ(CLONE_VM, TO(L_ALLOW, 36), TO(L_NOTIFY, 36)),
+	/* execve: the helper's own (exec.c: its unused fourth argument holds
+	 * EXEC_MAGIC) is the kernel's; any other comes to us */
+	/* 37 */ LD(ARG_LO(3)),
+	/* 38 */ JEQ((uint32_t)EXEC_MAGIC, 0, TO(L_NOTIFY, 38)),
+	/* 39 */ LD(ARG_HI(3)),
+	/* 40 */ JEQ((uint32_t)(EXEC_MAGIC >> 32), TO(L_ALLOW, 40), TO(L_NOTIFY, 40)),
+	/* 41 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 42 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
 static const struct sock_fprog fprog = {
@@ -125,11 +136,11 @@ static const struct sock_fprog fprog = {
 
 const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk)
 {
-	/* 20: hi > first's hi: allow; 21: hi == first's hi: compare lo;
-	 * 23: lo >= first's lo: allow. */
-	filter[20].k = (uint32_t)((uint64_t)first_brk >> 32);
-	filter[21].k = filter[20].k;
-	filter[23].k = (uint32_t)first_brk;
+	/* 22: hi > first's hi: allow; 23: hi == first's hi: compare lo;
+	 * 25: lo >= first's lo: allow. */
+	filter[22].k = (uint32_t)((uint64_t)first_brk >> 32);
+	filter[23].k = filter[22].k;
+	filter[25].k = (uint32_t)first_brk;
 	return &fprog;
 }
 
@@ -589,6 +600,8 @@ enum serve_how {
 	SV_ANSWER,   /* answer with the result: the call was served here */
 	SV_CONTINUE, /* let the kernel do the call */
 	SV_DONE,     /* answered already, or the caller is gone: no answer */
+	SV_EXEC,     /* an exec from an address space we serve: exec.c */
+	SV_EXEC_OURS, /* the same, from the program itself */
 };
 
 /* A fork-like call (fork, clone, clone3) from an address space vm
@@ -669,6 +682,74 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 	return handled ? SV_ANSWER : SV_CONTINUE;
 }
 
+/* ---- the tree: notifications of programs it executed ---- */
+
+static pid_t ppid_of(pid_t pid)
+{
+	char path[64], buf[512];
+	int ppid = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+/*
+ * The slot of the pager that serves tid's address space, or -1: the pager
+ * of a program the tree executed that shares it (the program itself), or
+ * else the pager of its nearest such ancestor (a child it forked, served
+ * by that pager's child vms).  Newest first: a pager whose program
+ * executed another may still be ending.  Top pager only.
+ */
+static int tree_route(struct lp_host *H, pid_t tid)
+{
+	struct lp_tree *T = H->tree;
+
+	if (!T || H->own_parent)
+		return -1;
+	pid_t p = tgid_of(tid);
+	for (int i = TREE_SLOTS - 1; i >= 0; i--) {
+		if (!atomic_load(&T->live[i]) || !same_mm(T->slot[i].pager, tid))
+			continue;
+		/* That pager's own calls (it has its program's filters) are
+		 * the kernel's. */
+		return p == T->slot[i].pager ? -1 : i;
+	}
+	for (int depth = 0; depth < 32 && p > 1 && p != H->pid; depth++) {
+		p = ppid_of(p);
+		for (int i = TREE_SLOTS - 1; i >= 0 && p > 1; i--)
+			if (atomic_load(&T->live[i]) && T->slot[i].pid == p)
+				return i;
+	}
+	return -1;
+}
+
+/* Pass req on to the pager of slot i: it serves it and answers. */
+static void tree_pass(struct lp_host *H, int i, const struct seccomp_notif *req)
+{
+	struct fwd_ring *r = &H->tree->ring[i];
+	unsigned h = atomic_load(&r->head);
+
+	while (h - atomic_load(&r->tail) >= FWD_LEN) {
+		if (!atomic_load(&H->tree->live[i]))
+			return; /* it ended: the caller is being killed */
+		usleep(50);
+	}
+	memcpy(&r->e[h % FWD_LEN], req, sizeof(*req));
+	atomic_store(&r->head, h + 1);
+	syscall(SYS_futex, &r->head, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 /* Serve one notification, under H->lock: who called (which vm serves its
  * address space), then what it called. */
 static enum serve_how serve_locked(struct lp_host *H,
@@ -680,8 +761,15 @@ static enum serve_how serve_locked(struct lp_host *H,
 
 	if (!notif_valid(H, req->id))
 		return SV_DONE; /* gone: the pid kcmp compared may be another's */
-	if (!vm)
-		return SV_CONTINUE; /* an address space we do not serve */
+	if (!vm) {
+		int slot = tree_route(H, (pid_t)req->pid);
+		if (slot < 0)
+			return SV_CONTINUE; /* an address space nobody serves */
+		tree_pass(H, slot, req);
+		return SV_DONE;
+	}
+	if (req->data.nr == SYS_execve || req->data.nr == SYS_execveat)
+		return ours ? SV_EXEC_OURS : SV_EXEC;
 	if (req->data.nr == SYS_fork || req->data.nr == SYS_clone ||
 	    req->data.nr == SYS_clone3)
 		return serve_fork(H, vm, req, resp, res);
@@ -716,6 +804,18 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 	pthread_mutex_unlock(&H->lock);
 	if (how == SV_DONE)
 		return;
+	if (how == SV_EXEC || how == SV_EXEC_OURS) {
+		/* Not under the lock: the exec may take its time, and the
+		 * kernel reads its arguments from memory we serve. */
+		enum exec_result r = exec_serve(H->listener, req);
+		/* The program left our address space, unless the caller was
+		 * another process in it (vfork) and the program is still
+		 * here. */
+		if (how == SV_EXEC_OURS && (r == EXEC_MANAGED || r == EXEC_NATIVE) &&
+		    !same_mm(getpid(), H->pid))
+			atomic_store(&H->program_left, true);
+		return;
+	}
 	if (how == SV_CONTINUE)
 		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	else if (res < 0 && res > -4096)
@@ -856,6 +956,39 @@ static void *receive_main(void *arg)
 
 #define MAX_RECEIVERS 8
 
+/* A pager of a program the tree executed receives from its ring, which
+ * the top pager fills (tree_pass). */
+static void *ring_main(void *arg)
+{
+	struct receiver *r = arg;
+	struct notif_queue *q = r->q;
+	struct fwd_ring *ring = &q->H->tree->ring[q->H->slot];
+
+	while (!atomic_load(&q->stop_recv)) {
+		unsigned h = atomic_load(&ring->head), t = atomic_load(&ring->tail);
+		if (h == t) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			syscall(SYS_futex, &ring->head, FUTEX_WAIT, h, &ts, NULL, 0);
+			continue;
+		}
+		struct notif_item *it =
+			calloc(1, offsetof(struct notif_item, req) + r->req_size);
+		if (!it) {
+			usleep(1000);
+			continue;
+		}
+		memcpy(&it->req, &ring->e[t % FWD_LEN], sizeof(it->req));
+		atomic_store(&ring->tail, t + 1);
+		pthread_mutex_lock(&q->lock);
+		*q->tail = it;
+		q->tail = &it->next;
+		pthread_cond_signal(&q->cond);
+		pthread_mutex_unlock(&q->lock);
+	}
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
 void *notify_main(void *arg)
 {
 	struct lp_host *H = arg;
@@ -887,7 +1020,7 @@ void *notify_main(void *arg)
 	(void)ioctl(H->listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 		    SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	int cpus[MAX_RECEIVERS];
-	int ncpu = prim_allowed_cpus(cpus, MAX_RECEIVERS);
+	int ncpu = H->own_parent ? 1 : prim_allowed_cpus(cpus, MAX_RECEIVERS);
 	for (int i = 0; ncpu > 1 && i < ncpu; i++)
 		rs[nr++] = (struct receiver){ &q, req_size, cpus[i], 0 };
 	if (nr == 0)
@@ -899,7 +1032,8 @@ void *notify_main(void *arg)
 	unsigned started = 0;
 	for (unsigned i = 0; i < nr; i++) {
 		atomic_init(&rs[i].done, false);
-		if (pthread_create(&rs[i].thread, NULL, receive_main, &rs[i]))
+		if (pthread_create(&rs[i].thread, NULL,
+				   H->own_parent ? ring_main : receive_main, &rs[i]))
 			break;
 		started++;
 	}

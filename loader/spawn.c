@@ -19,12 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loader/exec.h"
 #include "loader/host.h"
 
 extern char **environ;
 
 struct lp_proc {
-	struct lp_shared *sh;
+	struct lp_shared *sh;  /* the first program's: &tree->top */
+	struct lp_tree *tree;
+	int tree_fd;
 	pid_t pid;
 	int pager_fd;          /* pidfd of the pager */
 	unsigned consumed;     /* statuses reported so far */
@@ -118,22 +121,47 @@ static int check_cap(const struct lp_config *cfg, struct lp_spawn_err *err)
 	return -EINVAL;
 }
 
-/* A new lp_proc with its shared page, or NULL (said in err). */
-static struct lp_proc *proc_new(struct lp_spawn_err *err)
+/* The configuration the tree's executed programs run with: cfg's, its
+ * strings copied into the page. */
+static void tree_config_set(struct tree_config *c, const struct lp_config *cfg)
+{
+	c->cfg = *cfg;
+	c->cfg.policy = NULL;
+	c->cfg.swap_path = NULL;
+	c->cfg.flags &= ~LP_CFG_STATS_AT_EXIT;
+	if (cfg->policy)
+		c->has_policy = snprintf(c->policy, sizeof c->policy, "%s",
+					 cfg->policy) < (int)sizeof c->policy;
+	if (cfg->swap_path)
+		c->has_swap = snprintf(c->swap_path, sizeof c->swap_path, "%s",
+				       cfg->swap_path) < (int)sizeof c->swap_path;
+}
+
+/* A new lp_proc with the tree's shared page (a memfd: the pagers of
+ * programs the tree executes open it), or NULL (said in err). */
+static struct lp_proc *proc_new(const struct lp_config *cfg,
+				struct lp_spawn_err *err)
 {
 	struct lp_proc *p = calloc(1, sizeof(*p));
-	struct lp_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int fd = (int)syscall(SYS_memfd_create, "lazypage-tree", MFD_CLOEXEC);
+	struct lp_tree *t = MAP_FAILED;
 
-	if (!p || sh == MAP_FAILED) {
+	if (fd >= 0 && ftruncate(fd, sizeof(*t)) == 0)
+		t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (!p || t == MAP_FAILED) {
 		free(p);
-		if (sh != MAP_FAILED)
-			munmap(sh, sizeof(*sh));
+		if (fd >= 0)
+			close(fd);
 		set_err(err, LP_SPAWN_SYSTEM, "out of memory");
 		return NULL;
 	}
-	p->sh = sh;
-	sh->stats.fault_kinds = LP_FAULT_KINDS; /* all zero until published */
+	p->tree = t;
+	p->tree_fd = fd;
+	p->sh = &t->top;
+	p->sh->stats.fault_kinds = LP_FAULT_KINDS; /* all zero until published */
+	for (unsigned i = 0; i < TREE_SLOTS; i++)
+		t->slot[i].stats.fault_kinds = LP_FAULT_KINDS;
+	tree_config_set(&t->config, cfg);
 	p->pager_fd = -1;
 	p->owner = getpid();
 	return p;
@@ -164,7 +192,7 @@ static int fork_pager(struct lp_proc *p, const char *path, char *const argv[],
 			sh->pager = pager;
 		if (pager == 0) {
 			_exit(host_main(path, argv, envp ? envp : environ, cfg, sh,
-					caller));
+					caller, p->tree_fd));
 		}
 		_exit(pager < 0 ? 1 : 0);
 	}
@@ -226,7 +254,7 @@ int lp_spawn(struct lp_proc **out, const char *path, char *const argv[],
 	}
 	if ((rc = check_cap(cfg, err)))
 		return rc;
-	struct lp_proc *p = proc_new(err);
+	struct lp_proc *p = proc_new(cfg, err);
 	if (!p)
 		return -ENOMEM;
 	rc = fork_pager(p, path, argv, envp, cfg, err);
@@ -316,7 +344,7 @@ void lp_proc_free(struct lp_proc *p)
 	if (foreign(p)) {
 		/* A fork child's copy: release the memory only (the pidfd
 		 * is close-on-exec; its number may be reused by now). */
-		munmap(p->sh, sizeof(*p->sh));
+		munmap(p->tree, sizeof(*p->tree));
 		free(p);
 		return;
 	}
@@ -325,6 +353,23 @@ void lp_proc_free(struct lp_proc *p)
 	end_pager(p);
 	if (p->pager_fd >= 0)
 		close(p->pager_fd);
-	munmap(p->sh, sizeof(*p->sh));
+	close(p->tree_fd);
+	munmap(p->tree, sizeof(*p->tree));
 	free(p);
+}
+
+int lp_exec_main(int argc, char **argv, char **envp)
+{
+	if (argc < 5 || !argv || !argv[0] || strcmp(argv[0], EXEC_MARK)) {
+		/* An ordinary run: we can be the helper of our pagers. */
+		if (exec_helper() < 0)
+			exec_set_helper(open("/proc/self/exe", O_PATH | O_CLOEXEC), -1);
+		return 0;
+	}
+	/* argv: mark, the tree's page, the program, its AT_EXECFN, then its
+	 * own argv; envp is its own. */
+	host_exec_main(argv[1], argv[2], argv[3], argv + 4, envp);
+	/* It cannot run managed: as the kernel would run it. */
+	syscall(SYS_execve, argv[2], argv + 4, envp, EXEC_MAGIC);
+	_exit(127);
 }

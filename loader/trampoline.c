@@ -57,10 +57,14 @@ NOSP int tramp_main(void *arg)
 	struct lp_tramp *t = arg;
 	long rc;
 
-	/* Die with the pager: without it our faults would never be served. */
-	sc(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0, 0);
-	if (sc(SYS_getppid, 0, 0, 0, 0, 0, 0) != t->pager)
-		sc(SYS_exit_group, 127, 0, 0, 0, 0, 0);
+	/* Die with the pager: without it our faults would never be served.
+	 * (A pager we started ourselves is our child whose exit signal is
+	 * SIGKILL: host_exec_main.) */
+	if (!t->own_parent) {
+		sc(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0, 0);
+		if (sc(SYS_getppid, 0, 0, 0, 0, 0, 0) != t->pager)
+			sc(SYS_exit_group, 127, 0, 0, 0, 0, 0);
+	}
 
 	if (t->no_new_privs &&
 	    (rc = sc(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) < 0)
@@ -69,17 +73,23 @@ NOSP int tramp_main(void *arg)
 	    (rc = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)t->guard, 0,
 		     0, 0)) < 0)
 		fail(t, rc);
-	rc = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, t->filter_flags,
-		(long)t->filter, 0, 0, 0);
-	if (rc == -22 /* EINVAL: no WAIT_KILLABLE_RECV before 5.19 */)
-		rc = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-			SECCOMP_FILTER_FLAG_NEW_LISTENER, (long)t->filter, 0, 0, 0);
-	if (rc < 0)
-		fail(t, rc);
+	/* (No filter: we have the tree's already, with its listener.) */
+	rc = -1;
+	if (t->filter) {
+		rc = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, t->filter_flags,
+			(long)t->filter, 0, 0, 0);
+		if (rc == -22 /* EINVAL: no WAIT_KILLABLE_RECV before 5.19 */)
+			rc = sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				SECCOMP_FILTER_FLAG_NEW_LISTENER, (long)t->filter,
+				0, 0, 0);
+		if (rc < 0)
+			fail(t, rc);
+	}
 	t->listener = (int)rc;
 	set_stage(t, TR_LISTENER);
 	wait_stage(t, TR_LISTENER);
-	sc(SYS_close, t->listener, 0, 0, 0, 0, 0);
+	if (t->listener >= 0)
+		sc(SYS_close, t->listener, 0, 0, 0, 0, 0);
 
 	/* What execve() does. */
 	for (int i = 0; i < t->nclose; i++)

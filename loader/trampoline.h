@@ -17,7 +17,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum { TR_START = 0, TR_LISTENER, TR_GO, TR_RUNNING, TR_FAILED };
+/* TR_PREP and TR_NATIVE: host_exec_main's process waits while the pager
+ * prepares, then runs tramp_main (TR_START) or the program natively. */
+enum { TR_PREP = -1, TR_START = 0, TR_LISTENER, TR_GO, TR_RUNNING, TR_FAILED,
+       TR_NATIVE };
 
 struct lp_tramp {
 	atomic_int stage;          /* futex, TR_* */
@@ -33,6 +36,7 @@ struct lp_tramp {
 	uint64_t sigmask;          /* the program's initial signal mask */
 	char comm[16];
 	pid_t pager;
+	bool own_parent;           /* the pager is our child (host_exec_main) */
 	uintptr_t sp, entry;
 };
 

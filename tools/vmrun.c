@@ -243,8 +243,10 @@ static void report(struct lp_proc *p, int stats, const char *json, int json_fd)
 	}
 }
 
-int main(int argc, char **argv)
+int main(int argc, char **argv, char **envp)
 {
+	/* A program our program executed starts here (and never returns). */
+	lp_exec_main(argc, argv, envp);
 	struct vmrun_opts o;
 	int ex = vmrun_check_privilege(stderr, getauxval(AT_SECURE), getuid(),
 				       geteuid(), getgid(), getegid());

@@ -83,7 +83,7 @@ extern "C" {
  * from an older library.
  */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 4
+#define LP_VERSION_MINOR 5
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
@@ -425,8 +425,11 @@ const char *lp_fault_kind_name(enum lp_fault_kind kind);
  *
  * The program starts as after execve(): argv, envp, the caller's signal
  * mask, ignored signals, descriptors not marked close-on-exec, cwd, rlimits.
- * Memory the program's forked children map after the fork, and programs it
- * executes with execve(), run unmanaged.  See the README for the limits.
+ * Memory the program's forked children map after the fork runs unmanaged.
+ * Programs it (or its children) executes with execve() run managed, each
+ * with a pager of its own under the same configuration, if the caller
+ * called lp_exec_main() first (vmrun does); otherwise natively.  See the
+ * README for the limits.
  */
 struct lp_proc;
 
@@ -489,6 +492,17 @@ int lp_proc_stats(struct lp_proc *p, struct lp_stats *st);
 
 /* Send sig to the program.  0 or -errno. */
 int lp_proc_kill(struct lp_proc *p, int sig);
+
+/*
+ * Since 0.5.  Call it first thing in main(), before anything else runs, in
+ * a program that uses lp_spawn() and wants the programs its managed
+ * programs execute to run managed too: it makes this program's executable
+ * the helper that starts them.  The pager makes an exec'd program's first
+ * instruction an execve of the helper with argv[0] "lazypage-exec"; in that
+ * run lp_exec_main() never returns (it becomes the program).  In any other
+ * run it returns 0 at once.
+ */
+int lp_exec_main(int argc, char **argv, char **envp);
 
 /* Release p.  A program still running is killed (SIGKILL) first.  Returns
  * once the pager has ended (within about a second; a stuck one is killed),
