@@ -36,6 +36,7 @@
 
 #include "api.h"
 #include "fault.h"
+#include "evict.h"
 #include "fork.h"
 #include "loader/elf.h"
 #include "loader/exec.h"
@@ -129,6 +130,78 @@ static void vm_create_failed(struct lp_shared *sh, int rc,
 		  strerror(-rc));
 }
 
+void tree_lock(struct lp_tree *T)
+{
+	int free_ = 0;
+
+	while (!atomic_compare_exchange_weak(&T->lock, &free_, 1)) {
+		free_ = 0;
+		sched_yield();
+	}
+}
+
+void tree_unlock(struct lp_tree *T)
+{
+	atomic_store(&T->lock, 0);
+}
+
+/* Latencies cannot be summed: the busiest process's stand for the sum. */
+static void latency_fold(struct lp_latency *sum, const struct lp_latency *l)
+{
+	uint64_t n = sum->count + l->count;
+	uint64_t mean = n ? (sum->mean_ns * sum->count + l->mean_ns * l->count) / n : 0;
+	uint64_t max = sum->max_ns > l->max_ns ? sum->max_ns : l->max_ns;
+
+	if (l->count > sum->count) {
+		sum->p50_ns = l->p50_ns;
+		sum->p90_ns = l->p90_ns;
+		sum->p99_ns = l->p99_ns;
+	}
+	sum->count = n;
+	sum->mean_ns = mean;
+	sum->max_ns = max;
+}
+
+void stats_fold(struct lp_stats *sum, const struct lp_stats *st)
+{
+	for (unsigned k = 0; k < LP_FAULT_KINDS_MAX; k++) {
+		sum->faults[k] += st->faults[k];
+		latency_fold(&sum->latency[k], &st->latency[k]);
+	}
+#define ADD(f) sum->f += st->f
+	ADD(readahead_pages); ADD(evictions); ADD(clean_drops); ADD(swap_outs);
+	ADD(file_writebacks); ADD(ref_sweeps); ADD(swap_read_bytes);
+	ADD(swap_write_bytes); ADD(file_read_bytes); ADD(file_write_bytes);
+	ADD(io_errors); ADD(swap_full); ADD(fill_errors); ADD(frame_waits);
+	ADD(resident_frames); ADD(peak_frames); ADD(swap_slots_used);
+	ADD(swap_slots_peak); ADD(verify_checks); ADD(verify_mismatches);
+	ADD(tier_stores); ADD(tier_rejects); ADD(tier_loads); ADD(tier_writebacks);
+	ADD(tier_pages); ADD(tier_bytes); ADD(tier_frames); ADD(tier_peak_frames);
+#undef ADD
+	if (st->last_error)
+		sum->last_error = st->last_error;
+	if (st->fault_kinds > sum->fault_kinds)
+		sum->fault_kinds = st->fault_kinds;
+}
+
+/* Our program's record in the tree's log. */
+static void tree_log(struct lp_host *H, const struct lp_stats *st, bool running)
+{
+	if (!H->tree || H->logi < 0)
+		return;
+	struct lp_proc_info *e = &H->tree->log[H->logi];
+	uint64_t faults = 0;
+	for (unsigned k = 0; k < LP_FAULT_KINDS_MAX; k++)
+		faults += st->faults[k];
+	e->pid = H->pid;
+	memcpy(e->program, H->sh->comm, sizeof e->program);
+	e->faults = faults;
+	e->evictions = st->evictions;
+	e->peak_frames = st->peak_frames;
+	atomic_thread_fence(memory_order_release);
+	__atomic_store_n(&e->running, running ? 1 : 0, __ATOMIC_RELEASE);
+}
+
 void host_publish_stats(struct lp_host *H)
 {
 	struct lp_stats st;
@@ -140,6 +213,7 @@ void host_publish_stats(struct lp_host *H)
 	H->sh->stats = st;
 	atomic_thread_fence(memory_order_release);
 	atomic_fetch_add(&H->sh->seq, 1);
+	tree_log(H, &st, !H->ended);
 }
 
 static void publish_status(struct lp_shared *sh, int status)
@@ -1173,6 +1247,83 @@ static int run_start(struct run *R)
 	return rc;
 }
 
+/* ---- the tree's budget ---- */
+
+/*
+ * Every pager of the tree draws on one budget of frames (the cap): each
+ * publishes how many it uses, and lends its vm the cap less what the
+ * others use, but never less than an equal share of it (so a newcomer
+ * always gets room: a vm whose faults wait below its share claims all of
+ * it, and the others shrink to make room), looked at every BUDGET_MS.  The
+ * sum itself is kept exact (struct frame_share): a vm that uses more than
+ * BUDGET_MIN_FRAMES gets no frame while the sum is at the cap, so the tree
+ * passes the cap by BUDGET_MIN_FRAMES per process at most.
+ */
+#define BUDGET_MS 2
+#define BUDGET_MIN_FRAMES 32
+
+static void *budget_main(void *arg)
+{
+	struct lp_host *H = arg;
+	struct lp_tree *T = H->tree;
+	int me = H->own_parent ? H->slot : TREE_SLOTS;
+	uint64_t cap = T->config.cfg.frames;
+
+	while (!atomic_load(&H->budget_stop)) {
+		uint64_t others = 0, n = 1;
+		for (int j = 0; j <= TREE_SLOTS; j++) {
+			uint64_t r = atomic_load(&T->resident[j]);
+			if (j == me || !r)
+				continue;
+			others += r;
+			n++;
+		}
+		uint64_t fair = cap / n < BUDGET_MIN_FRAMES ? BUDGET_MIN_FRAMES : cap / n;
+		/* What we claim: what we use, or our fair share while our
+		 * faults wait for frames below it (the others then shrink
+		 * to make room: their limits count our claim). */
+		uint64_t mine = evict_resident(H->vm);
+		uint64_t claim = mine < fair && evict_waiting(H->vm) ? fair : mine;
+		atomic_store(&T->resident[me], claim ? claim : 1);
+		uint64_t limit = cap > others ? cap - others : 0;
+		if (limit < fair)
+			limit = fair;
+		if (limit > cap)
+			limit = cap;
+		evict_set_hold(H->vm, (uint32_t)(cap - limit));
+		evict_share(H->vm, &T->share, BUDGET_MIN_FRAMES);
+		struct timespec ts = { 0, BUDGET_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	evict_share(H->vm, NULL, 0);
+	atomic_store(&T->resident[me], 0);
+	return NULL;
+}
+
+static void budget_start(struct lp_host *H)
+{
+	struct lp_tree *T = H->tree;
+
+	if (!T || !T->config.cfg.frames ||
+	    (T->config.cfg.flags & LP_CFG_MEM_PER_PROCESS) ||
+	    (H->own_parent && H->slot < 0))
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	H->budget_up = pthread_create(&H->budget, NULL, budget_main, H) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void budget_stop(struct lp_host *H)
+{
+	if (!H->budget_up)
+		return;
+	atomic_store(&H->budget_stop, true);
+	pthread_join(H->budget, NULL);
+	H->budget_up = false;
+}
+
 /* The program runs: the guard is told; the program holds its own copies
  * of the caller's descriptors now, so ours go; signals sent to its process
  * group (the terminal's, kill 0) are not for us; its memory calls are
@@ -1196,8 +1347,17 @@ static void run_started(struct run *R, struct guard *G)
 		H->tree->top_listener = H->listener;
 		H->tree->top_pager = getpid();
 	}
+	H->logi = -1;
+	if (H->tree) {
+		unsigned i = atomic_fetch_add(&H->tree->nlog, 1);
+		if (i < LP_PROC_TREE_MAX)
+			H->logi = (int)i;
+		if (H->own_parent)
+			atomic_store(&H->tree->counted[H->slot], 1);
+	}
 	if (pthread_create(&H->notify, NULL, notify_main, H) == 0)
 		H->notify_up = true;
+	budget_start(H);
 	H->sh->pid = H->pid;
 	atomic_store(&H->sh->state, SH_RUNNING);
 	sh_changed(H->sh);
@@ -1219,8 +1379,27 @@ static int wait_status(const siginfo_t *si)
 
 /* The program ended: its last statistics are published, and printed if
  * LAZYPAGE_STATS asked. */
+/* The first program ended: the pagers of the images it executed publish
+ * their last statistics before its exit is reported (a second at most). */
+static void wait_exec_stats(struct lp_host *H)
+{
+	if (!H->tree || H->own_parent)
+		return;
+	for (long end = now_ms() + 1000; now_ms() < end; usleep(1000)) {
+		bool busy = false;
+		unsigned n = atomic_load(&H->tree->nlog);
+		for (unsigned i = 1; i < n && i < LP_PROC_TREE_MAX; i++)
+			busy |= H->tree->log[i].pid == H->pid &&
+				__atomic_load_n(&H->tree->log[i].running, __ATOMIC_ACQUIRE);
+		if (!busy)
+			return;
+	}
+}
+
 static void program_ended(struct run *R)
 {
+	R->H.ended = true;
+	wait_exec_stats(&R->H);
 	host_publish_stats(&R->H);
 	if (R->stats_fd < 0)
 		return;
@@ -1345,6 +1524,7 @@ static void run_serve(struct run *R)
 			pthread_mutex_lock(&R->H.lock);
 			vm_unmap_all(R->H.vm);
 			pthread_mutex_unlock(&R->H.lock);
+			budget_stop(&R->H);
 			if (R->H.own_parent)
 				running = false;
 		}
@@ -1370,9 +1550,16 @@ static void run_teardown(struct run *R, struct guard *G)
 
 	atomic_store(&H->sh->phase, SH_P_TEARDOWN);
 	sh_changed(H->sh);
-	if (H->own_parent && H->slot >= 0)
+	if (H->own_parent && H->slot >= 0) {
 		atomic_store(&H->tree->live[H->slot], 0);
+		/* Our statistics join the tree's sum of those that ended. */
+		tree_lock(H->tree);
+		if (atomic_exchange(&H->tree->counted[H->slot], 0))
+			stats_fold(&H->tree->done, &H->sh->stats);
+		tree_unlock(H->tree);
+	}
 	guard_set(G, G_TEARDOWN);
+	budget_stop(H);
 	if (H->notify_up) {
 		uint64_t one = 1;
 		(void)!write(H->stop_fd, &one, sizeof one);

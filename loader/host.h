@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "lazypage/lazypage.h"
+#include "frame.h"
 
 struct lp_vm;
 struct lp_handler;
@@ -85,6 +86,18 @@ struct lp_tree {
 	atomic_uint execs;      /* programs executed managed, so far */
 	atomic_int used[TREE_SLOTS]; /* taken by a pager, until it ends */
 	atomic_int live[TREE_SLOTS]; /* its pager serves (0: not yet, or ended) */
+	/* The shared budget (config.cfg.frames, unless LP_CFG_MEM_PER_PROCESS):
+	 * each pager's frames in use ([TREE_SLOTS]: the top pager's), and
+	 * the largest sum any pager saw. */
+	atomic_ulong resident[TREE_SLOTS + 1];
+	struct frame_share share; /* the sum of them, its peak, the cap */
+	/* Statistics: each slot's until its pager ends, when they are folded
+	 * into done (under lock: a spin lock); one record per process. */
+	atomic_int lock;
+	atomic_int counted[TREE_SLOTS]; /* slot[i].stats not folded yet */
+	struct lp_stats done;
+	atomic_uint nlog;
+	struct lp_proc_info log[LP_PROC_TREE_MAX];
 	struct lp_shared slot[TREE_SLOTS];
 	struct fwd_ring ring[TREE_SLOTS];
 };
@@ -116,10 +129,15 @@ struct lp_host {
 	bool own_parent;
 	struct lp_tree *tree;   /* the tree's page, or NULL */
 	int slot;               /* own_parent: ours in tree (or -1) */
+	int logi;               /* our program's record in tree->log, or -1 */
 	atomic_int *go;         /* own_parent: TR_START tells it to start */
+	pthread_t budget;       /* the tree's shared budget (host.c) */
+	bool budget_up;
+	atomic_bool budget_stop;
 	/* The program executed another: nothing of ours runs in our address
 	 * space any more (seccomp.c sets it, the main loop acts). */
 	atomic_bool program_left;
+	bool ended;             /* our program ended (its last statistics) */
 };
 
 /* seccomp.c */
@@ -142,6 +160,10 @@ int host_main(const char *path, char *const argv[], char *const envp[],
 void host_fail(struct lp_shared *sh, int err, int kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void host_publish_stats(struct lp_host *H);
+/* The tree's spin lock; adding one process's statistics to a sum. */
+void tree_lock(struct lp_tree *T);
+void tree_unlock(struct lp_tree *T);
+void stats_fold(struct lp_stats *sum, const struct lp_stats *st);
 
 /* The helper run of lp_exec_main(), in the process that executed a
  * program (see exec.h): start a pager sharing this address space and jump

@@ -162,6 +162,7 @@ static struct lp_proc *proc_new(const struct lp_config *cfg,
 	for (unsigned i = 0; i < TREE_SLOTS; i++)
 		t->slot[i].stats.fault_kinds = LP_FAULT_KINDS;
 	tree_config_set(&t->config, cfg);
+	t->share.cap = cfg->frames;
 	p->pager_fd = -1;
 	p->owner = getpid();
 	return p;
@@ -307,25 +308,84 @@ int lp_wait(struct lp_proc *p, int *status, int options)
 	}
 }
 
+/* One pager's statistics (its seqlock): 0, or -EPIPE if it was killed
+ * while it wrote them (gone says whether it is). */
+static int read_stats(const struct lp_shared *sh, struct lp_stats *st,
+		      bool (*gone)(const struct lp_proc *), const struct lp_proc *p)
+{
+	for (unsigned i = 1;; i++) {
+		unsigned a = atomic_load(&sh->seq);
+		atomic_thread_fence(memory_order_acquire);
+		*st = sh->stats;
+		atomic_thread_fence(memory_order_acquire);
+		if (!(a & 1) && atomic_load(&sh->seq) == a)
+			return 0;
+		/* A pager killed while it wrote leaves the seqlock odd. */
+		if (i % 1024 == 0 && gone(p) && atomic_load(&sh->seq) == a)
+			return -EPIPE;
+		sched_yield();
+	}
+}
+
+static bool top_gone(const struct lp_proc *p)
+{
+	return p->pager_fd >= 0 && pager_gone(p);
+}
+
+static bool never(const struct lp_proc *p)
+{
+	(void)p;
+	return true; /* a pager of the tree: give up on a torn copy */
+}
+
 int lp_proc_stats(struct lp_proc *p, struct lp_stats *st)
 {
 	if (!p || !st)
 		return -EINVAL;
 	if (foreign(p))
 		return -ECHILD;
-	for (unsigned i = 1;; i++) {
-		unsigned a = atomic_load(&p->sh->seq);
-		atomic_thread_fence(memory_order_acquire);
-		*st = p->sh->stats;
-		atomic_thread_fence(memory_order_acquire);
-		if (!(a & 1) && atomic_load(&p->sh->seq) == a)
-			return 0;
-		/* A pager killed while it wrote leaves the seqlock odd. */
-		if (i % 1024 == 0 && p->pager_fd >= 0 && pager_gone(p) &&
-		    atomic_load(&p->sh->seq) == a)
-			return -EPIPE;
-		sched_yield();
+	int rc = read_stats(p->sh, st, top_gone, p);
+	if (rc)
+		return rc;
+	/* The programs it executed: those that ended, those that run. */
+	struct lp_tree *T = p->tree;
+	uint64_t peaks = st->peak_frames;
+	tree_lock(T);
+	stats_fold(st, &T->done);
+	peaks += T->done.peak_frames;
+	for (unsigned i = 0; i < TREE_SLOTS; i++) {
+		struct lp_stats one;
+		if (!atomic_load(&T->counted[i]) ||
+		    read_stats(&T->slot[i], &one, never, p))
+			continue;
+		stats_fold(st, &one);
+		peaks += one.peak_frames;
 	}
+	tree_unlock(T);
+	/* Under the shared budget, the largest sum seen at once. */
+	uint64_t peak = atomic_load(&T->share.peak);
+	st->peak_frames = peak ? peak : peaks;
+	return 0;
+}
+
+int lp_proc_tree(struct lp_proc *p, struct lp_proc_info *out, unsigned max)
+{
+	if (!p || (!out && max))
+		return -EINVAL;
+	if (foreign(p))
+		return -ECHILD;
+	unsigned n = atomic_load(&p->tree->nlog);
+	if (n > LP_PROC_TREE_MAX)
+		n = LP_PROC_TREE_MAX;
+	for (unsigned i = 0; i < n && i < max; i++) {
+		struct lp_proc_info *e = &p->tree->log[i];
+		int running = __atomic_load_n(&e->running, __ATOMIC_ACQUIRE);
+		out[i] = *e;
+		out[i].running = running;
+		memset(out[i].reserved, 0, sizeof out[i].reserved);
+		out[i].program[sizeof out[i].program - 1] = 0;
+	}
+	return (int)n;
 }
 
 int lp_proc_kill(struct lp_proc *p, int sig)

@@ -135,6 +135,10 @@ struct lp_evictor {
 	struct lp_io_req poll;     /* the wait on wake_fd, through the ring */
 	unsigned pending;          /* victims whose write is in flight */
 	unsigned tier_wb;          /* pool pages being written on to swap */
+	atomic_uint ext_hold;      /* frames its owner keeps out of use
+				    * (evict_set_hold: a budget shared with
+				    * other vms) */
+	bool hold_short;           /* fewer held than wanted: evict on */
 	bool failing;              /* writes keep failing: retry slowly */
 	unsigned fail_streak;      /* writes failed since one succeeded */
 	uint64_t last_ok_ns;       /* when a write last succeeded */

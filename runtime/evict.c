@@ -880,12 +880,18 @@ static void tier_wb_runs(struct lp_vm *vm, const uint64_t *slots,
 	}
 }
 
+static void evictor_kick(void *ctx);
+
 static void tier_balance(struct lp_vm *vm)
 {
 	struct zpool *zp = vm->swap->pool;
+	uint32_t ext = atomic_load(&vm->ev.ext_hold);
 
-	if (!zp)
+	if (!zp) {
+		if (ext || vm->fr.nheld)
+			vm->ev.hold_short = frames_hold(&vm->fr, ext, 0) < ext;
 		return;
+	}
 	while (vm->ev.tier_wb + LP_IO_MAXV <= EV_TIER_WB && !vm->ev.failing &&
 	       zpool_over(zp)) {
 		unsigned char *pages = aligned_alloc(LP_PG, (size_t)LP_IO_MAXV << LP_PAGE_SHIFT);
@@ -911,7 +917,43 @@ static void tier_balance(struct lp_vm *vm)
 		free(pages);
 	}
 	(void)io_flush(&vm->ev.io);
-	(void)frames_hold(&vm->fr, zpool_pages(zp));
+	uint32_t pool = (uint32_t)zpool_pages(zp);
+	vm->ev.hold_short = frames_hold(&vm->fr, pool + ext, pool) < pool + ext;
+}
+
+void evict_set_hold(struct lp_vm *vm, uint32_t frames)
+{
+	if (!vm->fr.n)
+		return;
+	if (frames >= vm->fr.n)
+		frames = vm->fr.n - 1;
+	if (atomic_exchange(&vm->ev.ext_hold, frames) != frames)
+		evictor_kick(vm);
+}
+
+void evict_share(struct lp_vm *vm, struct frame_share *share, uint64_t floor)
+{
+	if (!vm->fr.n)
+		return;
+	frames_share_floor(&vm->fr, floor);
+	if (vm->fr.share != share)
+		frames_share(&vm->fr, share);
+}
+
+bool evict_waiting(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->fr.lock);
+	bool w = vm->fr.waiting > 0;
+	pthread_mutex_unlock(&vm->fr.lock);
+	return w;
+}
+
+uint64_t evict_resident(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->fr.lock);
+	uint64_t u = vm->fr.used;
+	pthread_mutex_unlock(&vm->fr.lock);
+	return u;
 }
 
 static void write_done(struct lp_vm *vm, struct ev_write *w)
@@ -1011,7 +1053,7 @@ static void *evictor_main(void *arg)
 		pthread_rwlock_unlock(&vm->freeze_lock);
 		if (more && !ev->failing)
 			timeout = 0;
-		else if (more || ev->pending || ev->failing ||
+		else if (more || ev->pending || ev->failing || ev->hold_short ||
 			 __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED) ||
 			 frame_overflow_pending(&vm->fr))
 			timeout = EV_RETRY_MS;

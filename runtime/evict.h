@@ -15,5 +15,17 @@
 int evictor_start(struct lp_vm *vm);
 /* Stop it, once its writes in flight are done (vm->stopping set). */
 void evictor_stop(struct lp_vm *vm);
+/* Keep frames out of use (evicting to free them): a budget this vm shares
+ * with others (vmrun's process tree) lends it only its table less these.
+ * Wakes the evictor. */
+void evict_set_hold(struct lp_vm *vm, uint32_t frames);
+/* Draw on a budget shared with other vms (frames_share; NULL: stop), and
+ * our use below which it never stops us. */
+struct frame_share;
+void evict_share(struct lp_vm *vm, struct frame_share *share, uint64_t floor);
+/* Whether faults wait for a frame now. */
+bool evict_waiting(struct lp_vm *vm);
+/* Frames in use now (resident pages and the tier's). */
+uint64_t evict_resident(struct lp_vm *vm);
 
 #endif /* LP_EVICT_H */

@@ -163,6 +163,43 @@ static void account(struct lp_frames *fr, int delta)
 	fr->used = (uint64_t)((int64_t)fr->used + delta);
 	if (fr->used > fr->peak)
 		fr->peak = fr->used;
+	if (fr->share && delta) {
+		uint64_t now = atomic_fetch_add(&fr->share->used, (uint64_t)(int64_t)delta) +
+			       (uint64_t)(int64_t)delta;
+		uint64_t pk = atomic_load(&fr->share->peak);
+		while (now > pk && !atomic_compare_exchange_weak(&fr->share->peak, &pk, now))
+			;
+	}
+}
+
+/* Under fr->lock: the shared budget is spent and our use is at least our
+ * floor (others must not be starved by us: we wait for our evictor). */
+static bool share_full(const struct lp_frames *fr)
+{
+	return fr->share && fr->used >= fr->share_floor &&
+	       atomic_load(&fr->share->used) >= fr->share->cap;
+}
+
+void frames_share(struct lp_frames *fr, struct frame_share *share)
+{
+	pthread_mutex_lock(&fr->lock);
+	if (fr->share)
+		atomic_fetch_sub(&fr->share->used, fr->used);
+	fr->share = share;
+	if (share)
+		atomic_fetch_add(&share->used, fr->used);
+	pthread_cond_broadcast(&fr->cond);
+	pthread_mutex_unlock(&fr->lock);
+}
+
+void frames_share_floor(struct lp_frames *fr, uint64_t floor)
+{
+	pthread_mutex_lock(&fr->lock);
+	bool lower = floor < fr->share_floor;
+	fr->share_floor = floor;
+	if (lower)
+		pthread_cond_broadcast(&fr->cond);
+	pthread_mutex_unlock(&fr->lock);
 }
 
 /* Under fr->lock: f goes back to the free list; waiters may take it. */
@@ -227,7 +264,7 @@ int frame_get(struct lp_frames *fr, uint32_t *f)
 		pthread_mutex_unlock(&fr->lock);
 		return 0;
 	}
-	while (fr->nfree == 0) {
+	while (fr->nfree == 0 || share_full(fr)) {
 		if (give_up_wait(fr, &rc)) {
 			pthread_mutex_unlock(&fr->lock);
 			return rc;
@@ -241,9 +278,14 @@ int frame_get(struct lp_frames *fr, uint32_t *f)
 		pthread_mutex_unlock(&fr->lock);
 		wake_call(w);
 		pthread_mutex_lock(&fr->lock);
-		if (fr->nfree == 0 && !fr->stuck &&
-		    !atomic_load(fr->stopping) && !atomic_load(fr->freezing))
-			pthread_cond_wait(&fr->cond, &fr->lock);
+		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck &&
+		    !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
+			/* (Others' frames going back to the shared budget do
+			 * not signal us: look again now and then.) */
+			struct timespec ts;
+			prim_deadline(&ts, 2);
+			pthread_cond_timedwait(&fr->cond, &fr->lock, &ts);
+		}
 		fr->waiting--;
 	}
 	*f = fr->free[--fr->nfree];
@@ -263,7 +305,7 @@ int frame_try_get(struct lp_frames *fr, uint32_t *f)
 		*f = LP_NO_FRAME;
 		account(fr, 1);
 		rc = 0;
-	} else if (fr->nfree > 1 && !fr->waiting) {
+	} else if (fr->nfree > 1 && !fr->waiting && !share_full(fr)) {
 		/* Leave one for a fault; the evictor refills behind us. */
 		*f = fr->free[--fr->nfree];
 		account(fr, 1);
@@ -284,19 +326,18 @@ void frame_kva_release(struct lp_frames *fr, uint32_t f)
 	pthread_mutex_unlock(&fr->lock);
 }
 
-uint32_t frames_hold(struct lp_frames *fr, uint32_t want)
+uint32_t frames_hold(struct lp_frames *fr, uint32_t want, uint32_t counted)
 {
 	if (!fr->n)
 		return 0;
 	pthread_mutex_lock(&fr->lock);
-	while (fr->nheld < want && fr->nfree > 0) {
+	while (fr->nheld < want && fr->nfree > 0)
 		fr->held[fr->nheld++] = fr->free[--fr->nfree];
-		account(fr, 1);
-	}
-	while (fr->nheld > want) {
+	while (fr->nheld > want)
 		push_free(fr, fr->held[--fr->nheld]);
-		account(fr, -1);
-	}
+	uint32_t acc = fr->nheld < counted ? fr->nheld : counted;
+	account(fr, (int)acc - (int)fr->nheld_counted);
+	fr->nheld_counted = acc;
 	uint32_t n = fr->nheld;
 	struct fr_wake w = wake_if(fr, fr->nfree < fr->low);
 	pthread_mutex_unlock(&fr->lock);

@@ -72,6 +72,9 @@ struct lp_frames {
 	uint32_t *held;           /* frames kept out of use: the compressed
 				   * pool's pages count inside the budget */
 	uint32_t nheld;
+	uint32_t nheld_counted;   /* of them, counted in used (the tier's) */
+	struct frame_share *share; /* a budget shared with other tables, or NULL */
+	uint64_t share_floor;     /* our use below which share never stops us */
 	uint64_t overflow;        /* resident pages without a frame (swap full) */
 	uint64_t *ovq;            /* page numbers of overflow pages, to adopt */
 	uint32_t nov, capov;
@@ -83,6 +86,18 @@ struct lp_frames {
 	 * ask.  Called without the lock. */
 	void (*wake)(void *ctx);
 	void *wake_ctx;
+};
+
+/*
+ * A budget several frame tables (in several processes: vmrun's tree) draw
+ * on, in shared memory: used is the sum of their frames in use (counted as
+ * each table's used), peak its largest value.  A table whose own use is at
+ * least floor gets no frame while the sum is at cap: its faults wait for
+ * its evictor, as when its own table is full.
+ */
+struct frame_share {
+	_Atomic uint64_t used, peak;
+	uint64_t cap;
 };
 
 /* What the owner of a frame table tells frames_init().  With n == 0 only
@@ -128,10 +143,16 @@ int frame_get(struct lp_frames *fr, uint32_t *f);
  * free for a fault and nobody waits.  0 or -EAGAIN. */
 int frame_try_get(struct lp_frames *fr, uint32_t *f);
 /* Keep want frames out of use (the compressed pool holds that many pages
- * of memory), taking free ones or giving back: returns how many are kept,
- * fewer than want while too few are free (the evictor frees more, as for
- * any shortage).  Counted in used and peak. */
-uint32_t frames_hold(struct lp_frames *fr, uint32_t want);
+ * of memory; a shared budget lends us fewer), taking free ones or giving
+ * back: returns how many are kept, fewer than want while too few are free
+ * (the evictor frees more, as for any shortage).  The first counted of
+ * them are counted in used and peak (memory the pool holds), the rest not
+ * (frames we may not use). */
+uint32_t frames_hold(struct lp_frames *fr, uint32_t want, uint32_t counted);
+/* Draw on share (NULL: stop; our use leaves its sum), never beyond it
+ * while our use is floor or more (frames_share_floor). */
+void frames_share(struct lp_frames *fr, struct frame_share *share);
+void frames_share_floor(struct lp_frames *fr, uint64_t floor);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);
 /* Under pg's stripe lock: pg now holds frame f and is resident: tell the

@@ -220,6 +220,67 @@ static int open_json(const char *path)
 	return fd;
 }
 
+/* The processes of the run, when the program executed others: a table
+ * after the statistics (which are their sums), or a JSON array. */
+static void print_tree(struct lp_proc *p, FILE *f, int json)
+{
+	static struct lp_proc_info pi[LP_PROC_TREE_MAX];
+	int n = lp_proc_tree(p, pi, LP_PROC_TREE_MAX);
+
+	if (json) {
+		fprintf(f, "\"processes\": [");
+		for (int i = 0; i < n; i++) {
+			/* (A program name is a file name: escape what JSON
+			 * cannot hold as is.) */
+			fprintf(f, "%s{\"pid\": %d, \"program\": \"", i ? ", " : "",
+				pi[i].pid);
+			for (const char *c = pi[i].program; *c; c++)
+				fprintf(f, (unsigned char)*c < 0x20 || *c == '"' || *c == '\\'
+						   ? "\\u%04x" : "%c",
+					(unsigned char)*c);
+			fprintf(f, "\", \"faults\": %llu, \"evictions\": %llu, "
+				   "\"peak_frames\": %llu}",
+				(unsigned long long)pi[i].faults,
+				(unsigned long long)pi[i].evictions,
+				(unsigned long long)pi[i].peak_frames);
+		}
+		fprintf(f, "]");
+		return;
+	}
+	if (n < 2)
+		return;
+	fprintf(f, "  processes       %d (the figures above are their sums)\n"
+		   "    %8s  %-16s %10s %10s %11s\n", n, "pid", "program", "faults",
+		"evictions", "peak frames");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "    %8d  %-16s %10llu %10llu %11llu\n", pi[i].pid,
+			pi[i].program, (unsigned long long)pi[i].faults,
+			(unsigned long long)pi[i].evictions,
+			(unsigned long long)pi[i].peak_frames);
+}
+
+/* The statistics as JSON, with the processes: lp_stats_print's object
+ * with one more member. */
+static int print_json(struct lp_proc *p, const struct lp_stats *st, FILE *f)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m || lp_stats_print(st, m, 1) || fclose(m))
+		return -1;
+	char *end = strrchr(buf, '}');
+	if (!end) {
+		free(buf);
+		return -1;
+	}
+	fprintf(f, "%.*s, ", (int)(end - buf), buf);
+	print_tree(p, f, 1);
+	fprintf(f, "}\n");
+	free(buf);
+	return ferror(f) ? -1 : 0;
+}
+
 static void report(struct lp_proc *p, int stats, const char *json, int json_fd)
 {
 	struct lp_stats st;
@@ -229,11 +290,13 @@ static void report(struct lp_proc *p, int stats, const char *json, int json_fd)
 			close(json_fd);
 		return;
 	}
-	if (stats)
+	if (stats) {
 		lp_stats_print(&st, stderr, 0);
+		print_tree(p, stderr, 0);
+	}
 	if (json_fd >= 0) {
 		FILE *f = fdopen(json_fd, "w");
-		if (!f || lp_stats_print(&st, f, 1) || fclose(f)) {
+		if (!f || print_json(p, &st, f) || fclose(f)) {
 			fprintf(stderr, "vmrun: %s: %s\n", json, strerror(errno));
 			if (f)
 				fclose(f);

@@ -22,6 +22,8 @@ static const char usage_text[] =
 	"Options:\n"
 	"  -m, --mem SIZE         resident cap, e.g. 32M (K, M, G suffixes)\n"
 	"  -f, --frames N         resident cap in 4 KiB frames\n"
+	"      --mem-per-process  the cap is each process's (default: the cap is\n"
+	"                         shared by every program the run executes)\n"
 	"  -p, --policy NAME      eviction policy (%s)\n"
 	"  -s, --swap PATH        directory for the swap file, or the path of a new\n"
 	"                         file (an existing non-directory is refused); the\n"
@@ -120,6 +122,7 @@ static const struct option opts[] = {
 	{ "tier", required_argument, NULL, 'T' },
 	{ "tier-share", required_argument, NULL, 'P' },
 	{ "verify", no_argument, NULL, 'v' },
+	{ "mem-per-process", no_argument, NULL, 'M' },
 	{ "stats-json", required_argument, NULL, 'j' },
 	{ "stats-interval", required_argument, NULL, 'I' },
 	{ "help", no_argument, NULL, 'h' },
@@ -228,6 +231,9 @@ static int parse_option(int c, char **argv, int at, struct vmrun_opts *o,
 		return -1;
 	case 'v':
 		o->cfg.flags |= LP_CFG_VERIFY;
+		return -1;
+	case 'M':
+		o->cfg.flags |= LP_CFG_MEM_PER_PROCESS;
 		return -1;
 	case 'j':
 		o->json = optarg;

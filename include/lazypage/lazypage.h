@@ -189,6 +189,10 @@ struct lp_config {
  * reads of every pending fault in flight: for comparisons.
  * LAZYPAGE_SYNC_READS=1. */
 #define LP_CFG_SYNC_READS 0x20u
+/* Since 0.5, lp_spawn() only: each program the tree executes has a budget
+ * of frames of its own (by default they share one, as a memory cgroup's
+ * processes do).  vmrun --mem-per-process. */
+#define LP_CFG_MEM_PER_PROCESS 0x40u
 
 /* Fill *cfg with defaults, overridden by LAZYPAGE_* environment variables.
  * A malformed variable is ignored here and reported by lp_vm_create(). */
@@ -485,10 +489,35 @@ pid_t lp_proc_pid(const struct lp_proc *p);
  */
 int lp_wait(struct lp_proc *p, int *status, int options);
 
-/* The program's statistics: updated while it runs, final once lp_wait()
- * reported its exit.  0, -EINVAL, or -EPIPE when the pager was killed
+/* The statistics of the program and of the programs it executed (since
+ * 0.5; see lp_proc_tree()): counts are their sums, peak_frames the
+ * largest sum of frames in use seen at once (under a shared budget; else
+ * the sum of their peaks), latency percentiles those of the process with
+ * the most faults of that kind.  Updated while it runs, final once
+ * lp_wait() reported its exit.  0, -EINVAL, or -EPIPE when the pager was killed
  * while it wrote them. */
 int lp_proc_stats(struct lp_proc *p, struct lp_stats *st);
+
+/*
+ * Since 0.5.  The processes of the run: the first program, then each
+ * program it (or a process it forked) executed that ran managed, in the
+ * order they started.  Fills out[0..max) and returns how many there are
+ * (up to LP_PROC_TREE_MAX are remembered), or -errno.  lp_proc_stats()
+ * covers them all.
+ */
+#define LP_PROC_TREE_MAX 256
+
+struct lp_proc_info {
+	int32_t pid;
+	int32_t running;           /* 1 while its program runs */
+	char program[16];          /* its file's name */
+	uint64_t faults;           /* of every kind */
+	uint64_t evictions;
+	uint64_t peak_frames;
+	uint64_t reserved[5];      /* zero */
+};
+
+int lp_proc_tree(struct lp_proc *p, struct lp_proc_info *out, unsigned max);
 
 /* Send sig to the program.  0 or -errno. */
 int lp_proc_kill(struct lp_proc *p, int sig);
