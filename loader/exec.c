@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "loader/exec.h"
+#include "prim.h"
 
 #ifndef PTRACE_EVENT_STOP
 #define PTRACE_EVENT_STOP 128
@@ -144,22 +145,6 @@ static int signal_of(int st)
 	if (event_of(st) || sig == (SIGTRAP | 0x80))
 		return 0;
 	return sig;
-}
-
-static int tgid_of(pid_t tid)
-{
-	char path[64], line[128];
-	int tgid = tid;
-
-	snprintf(path, sizeof path, "/proc/%d/status", tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return tid;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
 }
 
 /* ---- the new image, stopped at its exec ---- */
@@ -394,7 +379,7 @@ enum exec_result exec_serve(int listener, const struct seccomp_notif *req)
 		.id = req->id,
 		.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE,
 	};
-	pid_t tid = (pid_t)req->pid, tgid = tgid_of(tid), who;
+	pid_t tid = (pid_t)req->pid, tgid = prim_tgid_of(tid), who;
 	bool traced = helper >= 0 && tree >= 0 &&
 		      ptrace(PTRACE_SEIZE, tid, 0,
 			     PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD |

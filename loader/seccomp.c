@@ -163,22 +163,6 @@ static struct lp_vm *find_vm(struct lp_vm *vm, pid_t tid)
 	return vm_find_kid(vm, same_mm_as, &tid);
 }
 
-static pid_t tgid_of(pid_t tid)
-{
-	char path[64], line[128];
-	pid_t tgid = tid;
-
-	snprintf(path, sizeof path, "/proc/%d/status", tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return tid;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
-}
-
 /* Whether notification id is still pending: its caller is still blocked
  * in the call, so the pid it names is still that caller.  Checked after
  * anything read about the caller (its memory, its descriptors, /proc)
@@ -212,7 +196,7 @@ static int read_caller(const struct lp_host *H, const struct seccomp_notif *req,
  * the caller is gone). */
 static int steal_fd(const struct lp_host *H, const struct seccomp_notif *req, int fd)
 {
-	int pfd = (int)syscall(SYS_pidfd_open, tgid_of((pid_t)req->pid), 0);
+	int pfd = (int)syscall(SYS_pidfd_open, prim_tgid_of((pid_t)req->pid), 0);
 
 	if (pfd < 0)
 		return -errno;
@@ -330,7 +314,7 @@ static size_t children_of(pid_t tid, pid_t *out, size_t n)
 	char path[96];
 	size_t k = 0;
 
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", tgid_of(tid), tid);
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", prim_tgid_of(tid), tid);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return 0;
@@ -504,7 +488,7 @@ static bool left_fork(pid_t tid)
 	char path[96];
 	long nr = -1;
 
-	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", tgid_of(tid), tid);
+	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", prim_tgid_of(tid), tid);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return true; /* gone */
@@ -717,7 +701,7 @@ static int tree_route(struct lp_host *H, pid_t tid)
 
 	if (!T || H->own_parent)
 		return -1;
-	pid_t p = tgid_of(tid);
+	pid_t p = prim_tgid_of(tid);
 	for (int i = TREE_SLOTS - 1; i >= 0; i--) {
 		if (!atomic_load(&T->live[i]) || !same_mm(T->slot[i].pager, tid))
 			continue;

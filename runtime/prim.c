@@ -2,6 +2,7 @@
 #include "prim.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -277,4 +278,20 @@ int prim_block_signals(void *old)
 int prim_restore_signals(const void *old)
 {
 	return -pthread_sigmask(SIG_SETMASK, (const sigset_t *)old, NULL);
+}
+
+pid_t prim_tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	int tgid = tid;
+
+	snprintf(path, sizeof path, "/proc/%d/status", tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
 }

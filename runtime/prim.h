@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "compat.h"
@@ -68,6 +69,8 @@ uint64_t prim_now_ns(void);
 unsigned prim_ncpus(void);
 /* The CPUs this thread may run on, in order, up to max: how many. */
 int prim_allowed_cpus(int *cpus, int max);
+/* The process (thread group) of thread tid, from /proc; tid if unknown. */
+pid_t prim_tgid_of(pid_t tid);
 /* Keep the calling thread on one CPU (best effort: 0 or -errno). */
 int prim_pin_self(int cpu);
 
