@@ -48,6 +48,9 @@
 #include "loader/exec.h"
 #include "prim.h"
 
+/* The code segment of 64-bit user mode on x86-64. */
+#define USER64_CS 0x33
+
 #ifndef PTRACE_EVENT_STOP
 #define PTRACE_EVENT_STOP 128
 #endif
@@ -349,7 +352,16 @@ static enum exec_result run_helper(struct image *im)
 			ptrace(PTRACE_DETACH, im->pid, 0, 0);
 			return EXEC_NATIVE;
 		}
-		if (ptrace(PTRACE_SYSCALL, im->pid, 0, (void *)(long)signal_of(st)))
+		int sig = signal_of(st);
+		if (phase != RETURNING &&
+		    (sig == SIGILL || sig == SIGSEGV || sig == SIGBUS)) {
+			/* Our instruction faulted: the program's registers
+			 * back, the signal dropped; it runs natively. */
+			ptrace(PTRACE_SETREGS, im->pid, 0, &im->regs);
+			ptrace(PTRACE_DETACH, im->pid, 0, 0);
+			return EXEC_NATIVE;
+		}
+		if (ptrace(PTRACE_SYSCALL, im->pid, 0, (void *)(long)sig))
 			return EXEC_GONE;
 	}
 }
@@ -363,8 +375,10 @@ static enum exec_result exec_done(pid_t pid)
 
 	snprintf(path, sizeof path, "/proc/%d/mem", pid);
 	im.mem = open(path, O_RDWR | O_CLOEXEC);
+	/* (A 32-bit image has no `syscall` to point at: it runs natively.) */
 	if (im.mem >= 0 && !ptrace(PTRACE_GETREGS, pid, 0, &im.regs) &&
-	    !read_auxv(&im) && !im.secure && !aim_at_helper(&im, getpid()))
+	    im.regs.cs == USER64_CS && !read_auxv(&im) && !im.secure &&
+	    !aim_at_helper(&im, getpid()))
 		res = run_helper(&im);
 	else
 		ptrace(PTRACE_DETACH, pid, 0, 0);

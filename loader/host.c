@@ -769,6 +769,17 @@ static void wait_parent_gone(struct lp_host *H)
 		atomic_store(&H->tree->used[H->slot], 0);
 }
 
+/* The run ends (its caller died): the programs the tree executed die too
+ * (their memory calls come to us: without us they would wait for ever). */
+static void tree_kill(struct lp_host *H)
+{
+	if (!H->tree || H->own_parent)
+		return;
+	for (int i = 0; i < TREE_SLOTS; i++)
+		if (atomic_load(&H->tree->live[i]) && H->tree->slot[i].pid > 0)
+			kill(H->tree->slot[i].pid, SIGKILL);
+}
+
 static void guard_set(struct guard *g, int phase)
 {
 	uint64_t one = 1;
@@ -805,6 +816,7 @@ static void *guard_main(void *arg)
 			if (g->H->pid > 0)
 				kill(g->H->pid, SIGKILL);
 			vm_signal_kids(g->H->vm, SIGKILL);
+			tree_kill(g->H);
 			if (deadline < 0)
 				deadline = now_ms() + GUARD_MS;
 		}
@@ -1107,7 +1119,7 @@ static int run_setup(struct run *R, const struct lp_config *cfg,
 	R->t = t;
 	R->stats_fd = -1;
 	R->H.sh = sh;
-	R->H.pidfd = R->H.listener = R->H.stop_fd = -1;
+	R->H.pidfd = R->H.listener = R->H.stop_fd = R->H.top_fd = -1;
 	pthread_mutex_init(&R->H.lock, NULL);
 	if (!t) {
 		host_fail(sh, -ENOMEM, LP_SPAWN_SYSTEM, "out of memory");
@@ -1260,6 +1272,7 @@ static int run_start(struct run *R)
  * passes the cap by BUDGET_MIN_FRAMES per process at most.
  */
 #define BUDGET_MS 2
+#define BUDGET_ALONE_MS 10
 #define BUDGET_MIN_FRAMES 32
 
 static void *budget_main(void *arg)
@@ -1285,6 +1298,15 @@ static void *budget_main(void *arg)
 		uint64_t mine = evict_resident(H->vm);
 		uint64_t claim = mine < fair && evict_waiting(H->vm) ? fair : mine;
 		atomic_store(&T->resident[me], claim ? claim : 1);
+		if (n == 1) {
+			/* Alone (the common case: nothing executed, or all
+			 * of it ended): our own table is the budget. */
+			evict_set_hold(H->vm, 0);
+			evict_share(H->vm, NULL, 0);
+			struct timespec ts = { 0, BUDGET_ALONE_MS * 1000000L };
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		uint64_t limit = cap > others ? cap - others : 0;
 		if (limit < fair)
 			limit = fair;
@@ -1512,6 +1534,10 @@ static void run_serve(struct run *R)
 				running = false;
 				program_ended(R);
 			}
+			/* The top pager receives our program's memory calls:
+			 * without it they would wait for ever. */
+			if (running && R->H.top_fd >= 0 && died(0, R->H.top_fd))
+				kill(R->H.pid, SIGKILL);
 		} else {
 			running = report_program(R, running);
 		}
@@ -1621,8 +1647,7 @@ static int exec_pager(void *arg)
 	R.H.listener = top < 0 ? -1
 			       : (int)syscall(SYS_pidfd_getfd, top,
 					      es->tree->top_listener, 0);
-	if (top >= 0)
-		close(top);
+	R.H.top_fd = top;
 	if (R.H.listener < 0 || es->slot < 0)
 		goto native;
 	(void)fcntl(R.H.listener, F_SETFD, FD_CLOEXEC);

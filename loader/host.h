@@ -130,6 +130,7 @@ struct lp_host {
 	struct lp_tree *tree;   /* the tree's page, or NULL */
 	int slot;               /* own_parent: ours in tree (or -1) */
 	int logi;               /* our program's record in tree->log, or -1 */
+	int top_fd;             /* own_parent: a pidfd of the top pager */
 	atomic_int *go;         /* own_parent: TR_START tells it to start */
 	pthread_t budget;       /* the tree's shared budget (host.c) */
 	bool budget_up;

@@ -936,8 +936,7 @@ void evict_share(struct lp_vm *vm, struct frame_share *share, uint64_t floor)
 	if (!vm->fr.n)
 		return;
 	frames_share_floor(&vm->fr, floor);
-	if (vm->fr.share != share)
-		frames_share(&vm->fr, share);
+	frames_share(&vm->fr, share);
 }
 
 bool evict_waiting(struct lp_vm *vm)

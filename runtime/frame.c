@@ -183,6 +183,10 @@ static bool share_full(const struct lp_frames *fr)
 void frames_share(struct lp_frames *fr, struct frame_share *share)
 {
 	pthread_mutex_lock(&fr->lock);
+	if (fr->share == share) {
+		pthread_mutex_unlock(&fr->lock);
+		return;
+	}
 	if (fr->share)
 		atomic_fetch_sub(&fr->share->used, fr->used);
 	fr->share = share;
@@ -339,9 +343,8 @@ uint32_t frames_hold(struct lp_frames *fr, uint32_t want, uint32_t counted)
 	account(fr, (int)acc - (int)fr->nheld_counted);
 	fr->nheld_counted = acc;
 	uint32_t n = fr->nheld;
-	struct fr_wake w = wake_if(fr, fr->nfree < fr->low);
+	/* (No wake: only the evictor holds, and it sees the shortage.) */
 	pthread_mutex_unlock(&fr->lock);
-	wake_call(w);
 	return n;
 }
 
