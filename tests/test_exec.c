@@ -286,3 +286,62 @@ Test(exec, python_subprocess_and_multiprocessing, .timeout = 600)
 		   "  with mp.Pool(4) as p: print(p.map(w, range(8)))'",
 		   "16M", NULL);
 }
+
+/* Live single-threaded processes whose command line is "sleep ARG". */
+static int count_sleepers(const char *arg)
+{
+	int n = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	char want[64];
+	int wl = snprintf(want, sizeof want, "sleep%c%s", 0, arg) + 1;
+
+	while (d && (de = readdir(d))) {
+		char path[300], buf[128];
+		snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof buf);
+		close(fd);
+		/* (Its pager shows the same command line, sharing its
+		 * memory, but runs several threads.) */
+		char status[300];
+		snprintf(status, sizeof status, "/proc/%s/status", de->d_name);
+		char *st = read_file(status);
+		bool counts = st && !strstr(st, "State:\tZ") && strstr(st, "Threads:\t1\n");
+		free(st);
+		if (len == wl && !memcmp(buf, want, (size_t)wl) && counts)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+Test(exec, killing_vmrun_ends_the_programs_it_executed, .timeout = 120)
+{
+	skip_without_uffd();
+	/* A background child and the shell itself execute sleep; vmrun is
+	 * killed: both die with it (their memory calls come to its pager). */
+	char arg[32], cmd[128];
+	snprintf(arg, sizeof arg, "30.%d", (int)getpid()); /* ours alone */
+	snprintf(cmd, sizeof cmd, "sleep %s & exec sleep %s", arg, arg);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(VMRUN, VMRUN, "--mem", "4M", "/bin/sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	int n = 0;
+	for (int i = 0; i < 500 && (n = count_sleepers(arg)) < 2; i++)
+		usleep(10000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_expect_eq(n, 2, "the two sleeps never ran (%d)", n);
+	for (int i = 0; i < 300 && (n = count_sleepers(arg)) > 0; i++)
+		usleep(10000);
+	cr_expect_eq(n, 0, "%d sleep(s) the run executed outlived vmrun's SIGKILL by 3 s", n);
+}
