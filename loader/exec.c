@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -229,9 +230,17 @@ static int aim_at_helper(struct image *im, pid_t pager)
 		return -ENOSYS;
 	snprintf(epath, sizeof epath, "/proc/%d/exe", im->pid);
 	ssize_t el = readlink(epath, exe, sizeof exe - 1);
-	if (el <= 0)
+	if (el <= 0 || el >= (ssize_t)sizeof exe - 1)
 		return -ENOENT;
 	exe[el] = 0;
+	/* The helper opens the program by its path: a program whose file
+	 * is gone already runs natively.  (One replaced at that path between
+	 * the exec and the helper's open would be run in its place: a window
+	 * of a few milliseconds.) */
+	struct stat now, ran;
+	if ((el > 10 && !strcmp(exe + el - 10, " (deleted)")) || stat(exe, &now) ||
+	    stat(epath, &ran) || now.st_dev != ran.st_dev || now.st_ino != ran.st_ino)
+		return -ENOENT;
 	snprintf(hpath, sizeof hpath, "/proc/%d/fd/%d", pager, helper);
 	snprintf(tpath, sizeof tpath, "/proc/%d/fd/%d", pager, tree);
 
