@@ -8,7 +8,7 @@
  *   execs thread PROG ARG.. a second thread executes PROG while the first
  *                           sleeps (exec from a multithreaded program)
  *   execs chain N PID       execute itself N more times; each checks that
- *                           its pid is still PID
+ *                           its pid is still PID; the last touches 64 MiB
  *   execs fail PATH         execv(PATH): print the errno, go on
  */
 #include <errno.h>
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 		}
 		printf("chain %d: same pid\n", n);
 		if (n == 0)
-			return touch(16);
+			return touch(64);
 		snprintf(num, sizeof num, "%d", n - 1);
 		snprintf(pids, sizeof pids, "%ld", (long)getpid());
 		execl("/proc/self/exe", argv[0], "chain", num, pids, (char *)NULL);
