@@ -1663,7 +1663,9 @@ static int exec_pager(void *arg)
 	atomic_store(&es->tree->live[es->slot], 1);
 	if (run_start(&R)) {
 		atomic_store(&es->tree->live[es->slot], 0);
-		fprintf(stderr, "DBG run_start failed: %s\n", es->sh->why.msg);
+		/* Too late to run it natively (its process takes its own
+		 * way out, status 127): say why on its stderr. */
+		fprintf(stderr, "vmrun: %s: %s\n", es->execfn, es->sh->why.msg);
 		goto lost;
 	}
 	run_started(&R, &G);
