@@ -102,6 +102,15 @@ AT(lp_spawn_err, msg, 4);
 END(lp_spawn_err, msg, 260);
 END(lp_spawn_err, reserved, 288);
 SIZE(lp_spawn_err, 288);
+
+AT(lp_proc_info, pid, 0);
+AT(lp_proc_info, running, 4);
+AT(lp_proc_info, program, 8);
+AT(lp_proc_info, faults, 24);
+AT(lp_proc_info, evictions, 32);
+AT(lp_proc_info, peak_frames, 40);
+END(lp_proc_info, reserved, 88);
+SIZE(lp_proc_info, 88);
 #endif
 
 /* Constants compiled into programs. */
@@ -117,6 +126,8 @@ VALUE(LP_CFG_ENCRYPT_SWAP, 0x4u);
 VALUE(LP_CFG_NO_PIN, 0x8u);
 VALUE(LP_CFG_VERIFY, 0x10u);
 VALUE(LP_CFG_SYNC_READS, 0x20u);
+VALUE(LP_CFG_MEM_PER_PROCESS, 0x40u);
+VALUE(LP_PROC_TREE_MAX, 256);
 VALUE(LP_MAP_PRIVATE, 0x1);
 VALUE(LP_MAP_SHARED, 0x2);
 VALUE(LP_INIT_REFILL, 0x1u);
