@@ -795,14 +795,26 @@ static void *guard_main(void *arg)
 	bool orphan = false;
 
 	for (;;) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = g->ev, .events = POLLIN },
 			{ .fd = orphan ? -1 : g->caller_fd, .events = POLLIN },
+			{ .fd = g->H->own_parent ? g->H->top_fd : -1, .events = POLLIN },
 		};
 		long left = deadline < 0 ? -1 : deadline - now_ms();
-		if (poll(p, 2, deadline < 0 ? -1 : (int)(left > 0 ? left : 0)) < 0 &&
+		if (poll(p, 3, deadline < 0 ? -1 : (int)(left > 0 ? left : 0)) < 0 &&
 		    errno != EINTR)
 			usleep(10000);
+		if (p[2].revents) {
+			/* The top pager is gone: it received our program's
+			 * memory calls, and ours too (we have its filters):
+			 * nothing can be served, nor torn down, any more.  The
+			 * program and its children die; so do we, at once. */
+			if (g->H->pid > 0)
+				kill(g->H->pid, SIGKILL);
+			vm_signal_kids(g->H->vm, SIGKILL);
+			wait_parent_gone(g->H);
+			_exit(0);
+		}
 		if (p[0].revents & POLLIN) {
 			uint64_t v;
 			(void)!read(g->ev, &v, sizeof v);
@@ -1534,10 +1546,7 @@ static void run_serve(struct run *R)
 				running = false;
 				program_ended(R);
 			}
-			/* The top pager receives our program's memory calls:
-			 * without it they would wait for ever. */
-			if (running && R->H.top_fd >= 0 && died(0, R->H.top_fd))
-				kill(R->H.pid, SIGKILL);
+
 		} else {
 			running = report_program(R, running);
 		}
