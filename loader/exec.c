@@ -84,19 +84,10 @@ void exec_counts(unsigned long *managed, unsigned long *native)
 /* Whether pid still runs (not gone, not a zombie). */
 static bool alive(pid_t pid)
 {
-	char path[64], buf[512];
+	char state;
+	pid_t ppid;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	return !prim_proc_stat(pid, &state, &ppid) && state != 'Z' && state != 'X';
 }
 
 /*

@@ -670,22 +670,10 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 
 static pid_t ppid_of(pid_t pid)
 {
-	char path[64], buf[512];
-	int ppid = 0;
+	char state;
+	pid_t ppid;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
-		return 0;
-	return ppid;
+	return prim_proc_stat(pid, &state, &ppid) ? 0 : ppid;
 }
 
 /*

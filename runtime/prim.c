@@ -295,3 +295,27 @@ pid_t prim_tgid_of(pid_t tid)
 	fclose(f);
 	return tgid;
 }
+
+int prim_proc_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], buf[512];
+	int pp = 0;
+	char st = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* The command may hold spaces and parentheses: after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %d", &st, &pp) != 2)
+		return -1;
+	*state = st;
+	*ppid = pp;
+	return 0;
+}

@@ -71,6 +71,9 @@ unsigned prim_ncpus(void);
 int prim_allowed_cpus(int *cpus, int max);
 /* The process (thread group) of thread tid, from /proc; tid if unknown. */
 pid_t prim_tgid_of(pid_t tid);
+/* Process pid's state letter and parent, from /proc/PID/stat: 0, or -1
+ * (gone, or unreadable). */
+int prim_proc_stat(pid_t pid, char *state, pid_t *ppid);
 /* Keep the calling thread on one CPU (best effort: 0 or -errno). */
 int prim_pin_self(int cpu);
 
