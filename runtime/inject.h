@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inject: drop pages of another process's address space (a forked child's,
+ * which a child vm serves from the pager) by making one of its threads
+ * call process_madvise(MADV_DONTNEED) on itself.  The kernel offers no
+ * call that frees pages of another mm: process_madvise() on another
+ * process takes only advice that frees nothing (COLD, PAGEOUT, WILLNEED).
+ *
+ * How: attach to a thread of the process (PTRACE_SEIZE, then
+ * PTRACE_INTERRUPT: it stops at its next return to user mode, out of a
+ * page fault or a blocking call alike), write the ranges to a scratch
+ * area it inherited from us, point it at a `syscall` instruction of its
+ * vDSO with process_madvise(PIDFD_SELF_THREAD, ranges, n, MADV_DONTNEED),
+ * let it make that one call, then give it back its registers.  A call it
+ * was blocked in is restarted by the kernel exactly as after a stop: its
+ * registers go back at a second stop, before the kernel's restart logic
+ * runs (a bare restore at the syscall-exit stop would skip that logic and
+ * return -ERESTARTSYS to the program).  Signals that come meanwhile are
+ * delivered as they come; a signal that comes before our call is made
+ * ends the attempt (registers restored, the signal delivered).
+ *
+ * Refused (-ENOTSUP, never tried again on that process): a process in
+ * 32-bit mode, or whose scratch area or vDSO no longer holds what we left
+ * there (it mapped something else over them, or executed another image).
+ * A stopped process (SIGSTOP, ^Z) is left alone (-EAGAIN).
+ *
+ * One thread calls these for a given struct lp_inject (ptrace requests
+ * come from the tracer thread only).  The thread stopped is told nothing:
+ * a stop of ~100-300 µs.
+ */
+#ifndef LP_INJECT_H
+#define LP_INJECT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Ranges per injected call (the scratch area holds them). */
+#define INJ_MAXV 256u
+
+/* What a process that forks needs for its children to be injectable: made
+ * by the parent before it forks (inject_scratch_new), inherited by every
+ * child at the same address. */
+struct inj_scratch {
+	uintptr_t addr;     /* INJ_SCRATCH_LEN bytes, private, never registered */
+	uint64_t cookie;    /* its first word */
+	uintptr_t sysinsn;  /* a syscall instruction of our vDSO */
+};
+
+struct lp_inject {
+	struct inj_scratch sc;
+	pid_t pid;          /* the process; 0: not known yet */
+	int pidfd;          /* the process, opened by inject_attach_pid */
+	pid_t seized;       /* a thread attached whose stop is not seen yet */
+	bool refused;       /* -ENOTSUP once: never again */
+	uint64_t calls, pages, failed, ns; /* statistics */
+};
+
+/* Whether this kernel runs process_madvise(PIDFD_SELF_THREAD,
+ * MADV_DONTNEED) (6.15+), and ptrace: checked once. */
+bool inject_supported(void);
+
+/* Make the scratch area (once per process that forks).  0 or -errno. */
+int inject_scratch_new(struct inj_scratch *sc);
+void inject_scratch_free(struct inj_scratch *sc);
+
+/* Start for process pid (a child of the scratch's owner).  */
+void inject_init(struct lp_inject *in, const struct inj_scratch *sc);
+/* Name the process (pidfd_open now: a pid reused later is not it).  0 or
+ * -errno. */
+int inject_attach_pid(struct lp_inject *in, pid_t pid);
+
+/*
+ * Drop the n ranges iov (addresses of the process) with one injected
+ * call (n <= INJ_MAXV).  Waits up to wait_ms for a thread to stop, and
+ * gives up earlier once *stop is set (stop may be NULL): -EAGAIN, the
+ * thread stays attached and is let go by a later call (or
+ * inject_release).  0 when every byte was dropped; -ESRCH (the process is
+ * gone), -ENOTSUP, -EINTR (a signal came first), -EAGAIN, or the call's
+ * own error.  Nothing is dropped unless 0 is returned, except by the call
+ * itself on a partial failure (reported as -EIO).
+ */
+int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
+	       int wait_ms, const atomic_bool *stop);
+/* Let go of a thread still attached (waiting up to wait_ms for its stop),
+ * close the pidfd. */
+void inject_release(struct lp_inject *in, int wait_ms);
+
+#endif /* LP_INJECT_H */
