@@ -134,25 +134,19 @@ static bool alive(const struct lp_inject *in)
 	return in->pidfd >= 0 && poll(&p, 1, 0) == 0;
 }
 
-static bool thread_alive(pid_t pid, pid_t tid)
+/* (/proc/TID/stat is the thread's own.) */
+static bool thread_alive(pid_t tid)
 {
-	char path[64], buf[256];
+	char state;
+	pid_t parent;
 
-	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	return !prim_proc_stat(tid, &state, &parent) && state != 'Z' && state != 'X';
 }
 
 /* A live thread of the process: its leader unless that one has exited. */
 static pid_t pick_thread(pid_t pid)
 {
-	if (thread_alive(pid, pid))
+	if (thread_alive(pid))
 		return pid;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/task", pid);
@@ -160,7 +154,7 @@ static pid_t pick_thread(pid_t pid)
 	pid_t tid = 0;
 	for (struct dirent *e; d && !tid && (e = readdir(d));) {
 		pid_t t = (pid_t)atoi(e->d_name);
-		if (t > 0 && thread_alive(pid, t))
+		if (t > 0 && thread_alive(t))
 			tid = t;
 	}
 	if (d)
@@ -212,7 +206,7 @@ static int next_stop(pid_t pid, pid_t tid, uint64_t deadline_ns,
 			    si.si_pid == tid)
 				return (si.si_status << 8) | 0x7f;
 		}
-		if (!thread_alive(pid, tid)) {
+		if (!thread_alive(tid)) {
 			reap(pid, tid);
 			return 0;
 		}
