@@ -1639,6 +1639,9 @@ static int exec_pager(void *arg)
 	struct lp_config cfg = config_of(es->config);
 	int pidfd = -1;
 
+	/* Named in our slot before our first call the top pager sees
+	 * (tree_route: ours are the kernel's). */
+	__atomic_store_n(&es->sh->pager, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	/* (The pidfd after run_setup, which closes our close-on-exec
 	 * descriptors.) */
 	if (run_setup(&R, &cfg, es->sh, -1) ||

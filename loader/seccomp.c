@@ -690,6 +690,16 @@ static int tree_route(struct lp_host *H, pid_t tid)
 	if (!T || H->own_parent)
 		return -1;
 	pid_t p = prim_tgid_of(tid);
+	/* A pager's own calls (it has its program's filters) are the
+	 * kernel's, from its first: it names itself in its slot before it
+	 * makes one (exec_pager), long before the slot is live.  (Seen only
+	 * through its parent, the program, it would be taken for a child of
+	 * that program's previous image, whose pager may be ending: a call
+	 * passed there was never answered.) */
+	for (int i = 0; i < TREE_SLOTS; i++)
+		if (atomic_load(&T->used[i]) &&
+		    __atomic_load_n(&T->slot[i].pager, __ATOMIC_ACQUIRE) == p)
+			return -1;
 	for (int i = TREE_SLOTS - 1; i >= 0; i--) {
 		if (!atomic_load(&T->live[i]) || !same_mm(T->slot[i].pager, tid))
 			continue;
@@ -706,20 +716,27 @@ static int tree_route(struct lp_host *H, pid_t tid)
 	return -1;
 }
 
-/* Pass req on to the pager of slot i: it serves it and answers. */
-static void tree_pass(struct lp_host *H, int i, const struct seccomp_notif *req)
+/*
+ * Pass req on to the pager of slot i: it serves it and answers, unless
+ * it ended meanwhile (false: the kernel's, then).  Its end stores live 0
+ * before it drains its ring for the last time (tree_ring_drain), and we
+ * look at live after our store of head: one of us sees the other's (a
+ * call answered twice is refused the second time, harmlessly).
+ */
+static bool tree_pass(struct lp_host *H, int i, const struct seccomp_notif *req)
 {
 	struct fwd_ring *r = &H->tree->ring[i];
 	unsigned h = atomic_load(&r->head);
 
 	while (h - atomic_load(&r->tail) >= FWD_LEN) {
 		if (!atomic_load(&H->tree->live[i]))
-			return; /* it ended: the caller is being killed */
+			return false;
 		usleep(50);
 	}
 	memcpy(&r->e[h % FWD_LEN], req, sizeof(*req));
 	atomic_store(&r->head, h + 1);
 	syscall(SYS_futex, &r->head, FUTEX_WAKE, 1, NULL, NULL, 0);
+	return atomic_load(&H->tree->live[i]) != 0;
 }
 
 /* Serve one notification, under H->lock: who called (which vm serves its
@@ -737,8 +754,7 @@ static enum serve_how serve_locked(struct lp_host *H,
 		int slot = tree_route(H, (pid_t)req->pid);
 		if (slot < 0)
 			return SV_CONTINUE; /* an address space nobody serves */
-		tree_pass(H, slot, req);
-		return SV_DONE;
+		return tree_pass(H, slot, req) ? SV_DONE : SV_CONTINUE;
 	}
 	if (req->data.nr == SYS_execve || req->data.nr == SYS_execveat)
 		return ours ? SV_EXEC_OURS : SV_EXEC;
@@ -936,8 +952,15 @@ static void *ring_main(void *arg)
 	struct notif_queue *q = r->q;
 	struct fwd_ring *ring = &q->H->tree->ring[q->H->slot];
 
-	while (!atomic_load(&q->stop_recv)) {
+	/* Until told to stop, and then once more to the end of the ring: our
+	 * slot is not live any more (run_teardown), and what the top pager
+	 * passed before it could see that is ours to answer (tree_pass). */
+	for (bool last = false;;) {
+		if (!last && atomic_load(&q->stop_recv))
+			last = true;
 		unsigned h = atomic_load(&ring->head), t = atomic_load(&ring->tail);
+		if (h == t && last)
+			break;
 		if (h == t) {
 			struct timespec ts = { 0, 20 * 1000 * 1000 };
 			syscall(SYS_futex, &ring->head, FUTEX_WAIT, h, &ts, NULL, 0);
