@@ -1563,6 +1563,7 @@ static void run_serve(struct run *R)
 			if (R->H.own_parent)
 				running = false;
 		}
+		tree_kids_sweep(&R->H, false);
 		if (running) {
 			host_publish_stats(&R->H);
 			wait_ms = 200;
@@ -1587,6 +1588,7 @@ static void run_teardown(struct run *R, struct guard *G)
 	sh_changed(H->sh);
 	if (H->own_parent && H->slot >= 0) {
 		atomic_store(&H->tree->live[H->slot], 0);
+		tree_kids_sweep(H, true);
 		/* Our statistics join the tree's sum of those that ended. */
 		tree_lock(H->tree);
 		if (atomic_exchange(&H->tree->counted[H->slot], 0))

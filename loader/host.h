@@ -78,6 +78,21 @@ struct fwd_ring {
 	struct seccomp_notif e[FWD_LEN];
 };
 
+/*
+ * Forked children of programs the tree executed, each with the slot whose
+ * pager serves it (its child vm): published by that pager once it knows
+ * the child's pid (do_fork), withdrawn once the child is not its own any
+ * more.  The top pager routes by them before it looks at ancestry: a
+ * child forked before its parent executed another program keeps the pager
+ * of the image it was forked from, which the parent's pid no longer tells.
+ */
+#define TREE_KIDS 1024
+
+struct tree_kid {
+	atomic_int pid;         /* 0: free; -1: being written */
+	atomic_int slot;
+};
+
 struct lp_tree {
 	struct lp_shared top;
 	struct tree_config config;
@@ -100,6 +115,7 @@ struct lp_tree {
 	struct lp_proc_info log[LP_PROC_TREE_MAX];
 	struct lp_shared slot[TREE_SLOTS];
 	struct fwd_ring ring[TREE_SLOTS];
+	struct tree_kid forked[TREE_KIDS];
 };
 
 /* One loaded ELF image. */
@@ -147,6 +163,9 @@ struct lp_host {
  * the pager answers.  Not thread-safe (one filter per pager). */
 const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk);
 void *notify_main(void *host);
+/* A pager of a program the tree executed: withdraw the children it
+ * published that it no longer serves (all of them: at its end). */
+void tree_kids_sweep(struct lp_host *H, bool all);
 
 /* load.c */
 int image_load(struct lp_vm *vm, struct lp_image *img, uintptr_t extra);

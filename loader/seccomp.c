@@ -163,6 +163,61 @@ static struct lp_vm *find_vm(struct lp_vm *vm, pid_t tid)
 	return vm_find_kid(vm, same_mm_as, &tid);
 }
 
+/* ---- the tree's forked children (host.h: struct tree_kid) ---- */
+
+/* The slot that published pid as a child it serves, or -1. */
+static int tree_kid_slot(struct lp_tree *T, pid_t pid)
+{
+	for (int k = 0; k < TREE_KIDS; k++) {
+		if (atomic_load(&T->forked[k].pid) != pid)
+			continue;
+		int i = atomic_load(&T->forked[k].slot);
+		if (i >= 0 && i < TREE_SLOTS && atomic_load(&T->live[i]))
+			return i;
+	}
+	return -1;
+}
+
+/* Publish pid as a child our pager serves (nothing if the table is full:
+ * it is routed by its ancestry). */
+static void tree_kid_add(struct lp_host *H, pid_t pid)
+{
+	struct lp_tree *T = H->tree;
+
+	if (!T || !H->own_parent || H->slot < 0 || pid <= 0)
+		return;
+	for (int k = 0; k < TREE_KIDS; k++) {
+		int free_ = 0;
+		if (!atomic_compare_exchange_strong(&T->forked[k].pid, &free_, -1))
+			continue;
+		atomic_store(&T->forked[k].slot, H->slot);
+		atomic_store(&T->forked[k].pid, pid);
+		return;
+	}
+}
+
+void tree_kids_sweep(struct lp_host *H, bool all)
+{
+	struct lp_tree *T = H->tree;
+
+	if (!T || !H->own_parent || H->slot < 0)
+		return;
+	for (int k = 0; k < TREE_KIDS; k++) {
+		pid_t pid = atomic_load(&T->forked[k].pid);
+		if (pid <= 0 || atomic_load(&T->forked[k].slot) != H->slot)
+			continue;
+		bool gone = all;
+		if (!gone) {
+			pthread_mutex_lock(&H->lock);
+			struct lp_vm *vm = find_vm(H->vm, pid);
+			gone = !vm || vm == H->vm;
+			pthread_mutex_unlock(&H->lock);
+		}
+		if (gone)
+			atomic_compare_exchange_strong(&T->forked[k].pid, &pid, 0);
+	}
+}
+
 /* Whether notification id is still pending: its caller is still blocked
  * in the call, so the pid it names is still that caller.  Checked after
  * anything read about the caller (its memory, its descriptors, /proc)
@@ -572,6 +627,7 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 			if (old)
 				continue;
 			vm_name_newest_kid(vm, now[i]);
+			tree_kid_add(H, now[i]);
 			return;
 		}
 		usleep(200);
@@ -676,12 +732,29 @@ static pid_t ppid_of(pid_t pid)
 	return prim_proc_stat(pid, &state, &ppid) ? 0 : ppid;
 }
 
+/* The live slot whose program has pid p: the one whose pager shares its
+ * address space (its current image), else one that served an image it
+ * left (whose pager may still serve children forked from it). */
+static int tree_program_slot(struct lp_tree *T, pid_t p)
+{
+	int other = -1;
+
+	for (int i = 0; i < TREE_SLOTS; i++) {
+		if (!atomic_load(&T->live[i]) || T->slot[i].pid != p)
+			continue;
+		if (same_mm(T->slot[i].pager, p))
+			return i;
+		other = i;
+	}
+	return other;
+}
+
 /*
  * The slot of the pager that serves tid's address space, or -1: the pager
- * of a program the tree executed that shares it (the program itself), or
- * else the pager of its nearest such ancestor (a child it forked, served
- * by that pager's child vms).  Newest first: a pager whose program
- * executed another may still be ending.  Top pager only.
+ * of a program the tree executed that shares it (the program itself); the
+ * one that published it, or one of its ancestors, as its forked child
+ * (served by that pager's child vms); else the pager of its nearest
+ * executed ancestor.  Top pager only.
  */
 static int tree_route(struct lp_host *H, pid_t tid)
 {
@@ -700,18 +773,18 @@ static int tree_route(struct lp_host *H, pid_t tid)
 		if (atomic_load(&T->used[i]) &&
 		    __atomic_load_n(&T->slot[i].pager, __ATOMIC_ACQUIRE) == p)
 			return -1;
-	for (int i = TREE_SLOTS - 1; i >= 0; i--) {
-		if (!atomic_load(&T->live[i]) || !same_mm(T->slot[i].pager, tid))
-			continue;
-		/* That pager's own calls (it has its program's filters) are
-		 * the kernel's. */
-		return p == T->slot[i].pager ? -1 : i;
-	}
+	for (int i = 0; i < TREE_SLOTS; i++)
+		if (atomic_load(&T->live[i]) && same_mm(T->slot[i].pager, tid))
+			return i;
+	/* (A program whose own exec ran natively shares no pager's address
+	 * space: its calls are the kernel's, not its old pager's.) */
 	for (int depth = 0; depth < 32 && p > 1 && p != H->pid; depth++) {
+		int i = tree_kid_slot(T, p);
+		if (i < 0 && depth > 0)
+			i = tree_program_slot(T, p);
+		if (i >= 0)
+			return i;
 		p = ppid_of(p);
-		for (int i = TREE_SLOTS - 1; i >= 0 && p > 1; i--)
-			if (atomic_load(&T->live[i]) && T->slot[i].pid == p)
-				return i;
 	}
 	return -1;
 }
