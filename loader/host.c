@@ -765,7 +765,9 @@ static void wait_parent_gone(struct lp_host *H)
 		;
 	while (getppid() == H->pid)
 		usleep(1000); /* the exit reaches its children a little later */
-	if (H->tree && H->slot >= 0)
+	/* Once: the guard thread may get here too, and by then the slot may
+	 * be another program's. */
+	if (H->tree && H->slot >= 0 && !atomic_exchange(&H->slot_left, true))
 		atomic_store(&H->tree->used[H->slot], 0);
 }
 
@@ -1687,7 +1689,11 @@ static int exec_pager(void *arg)
 	run_teardown(&R, &G);
 lost:
 	wait_parent_gone(&R.H);
-	return 0;
+	/* The whole process: returning would end this thread only, and the
+	 * guard's would give our slot back a second time a second later,
+	 * when it may be another program's (whose pager's own calls were
+	 * then taken for its program's: CI saw such a pager hang). */
+	_exit(0);
 native:
 	/* Nothing was changed that the program can see: it runs natively. */
 	R.H.own_parent = true;
@@ -1698,7 +1704,7 @@ native:
 	atomic_store(&es->stage, TR_NATIVE);
 	syscall(SYS_futex, &es->stage, FUTEX_WAKE, 1, NULL, NULL, 0);
 	wait_parent_gone(&R.H);
-	return 0;
+	_exit(0);
 }
 
 #define EXEC_PAGER_STACK ((size_t)8 << 20)

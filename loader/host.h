@@ -154,6 +154,7 @@ struct lp_host {
 	/* The program executed another: nothing of ours runs in our address
 	 * space any more (seccomp.c sets it, the main loop acts). */
 	atomic_bool program_left;
+	atomic_bool slot_left;  /* our tree slot given back (once) */
 	bool ended;             /* our program ended (its last statistics) */
 };
 

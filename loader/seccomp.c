@@ -775,7 +775,7 @@ static int tree_route(struct lp_host *H, pid_t tid)
 			return -1;
 	for (int i = 0; i < TREE_SLOTS; i++)
 		if (atomic_load(&T->live[i]) && same_mm(T->slot[i].pager, tid))
-			return i;
+			return p == T->slot[i].pager ? -1 : i;
 	/* (A program whose own exec ran natively shares no pager's address
 	 * space: its calls are the kernel's, not its old pager's.) */
 	for (int depth = 0; depth < 32 && p > 1 && p != H->pid; depth++) {
