@@ -477,8 +477,29 @@ void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 	free(vpns);
 }
 
+/*
+ * The program shares our address space: a range it is giving up must not
+ * become a hole before its own call does so.  A hole is free for any of
+ * our threads (malloc, an io_uring ring, a kva area) and the program's
+ * munmap, MAP_FIXED or MREMAP_FIXED that follows would then destroy what
+ * landed there (the likely cause of an evictor's ring read after its
+ * memory was unmapped, which ASan saw on the fork-budget branch).  A
+ * PROT_NONE mapping holds the place instead, replaced or unmapped by that
+ * call.
+ */
+static void unmap_region(struct lp_region *r, bool hold)
+{
+	size_t len = r->end - r->start;
+
+	if (hold && mmap((void *)r->start, len, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+			 -1, 0) != MAP_FAILED)
+		return;
+	munmap((void *)r->start, len);
+}
+
 int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
-		      size_t ngone)
+		      size_t ngone, bool hold)
 {
 	int rc = 0;
 
@@ -499,7 +520,7 @@ int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
 	for (size_t i = 0; i < ngone; i++)
 		vm_destroy_pages(vm, gone[i]->start, gone[i]->end);
 	for (size_t i = 0; i < ngone; i++) {
-		munmap((void *)gone[i]->start, gone[i]->end - gone[i]->start);
+		unmap_region(gone[i], hold);
 		region_put(gone[i]);
 	}
 	return rc;
@@ -514,7 +535,7 @@ void vm_unmap_all(struct lp_vm *vm)
 		atomic_store(&all.v[i]->retired, true);
 	pthread_rwlock_unlock(&vm->map_lock);
 	if (all.n)
-		(void)vm_teardown_range(vm, all.v, all.n);
+		(void)vm_teardown_range(vm, all.v, all.n, false);
 	free(all.v);
 }
 
@@ -529,7 +550,7 @@ int vm_unmap(struct lp_vm *vm, uintptr_t start, uintptr_t end, bool gaps)
 	pthread_rwlock_unlock(&vm->map_lock);
 	if (rc || !n)
 		return rc;
-	rc = vm_teardown_range(vm, gone, n);
+	rc = vm_teardown_range(vm, gone, n, gaps);
 	free(gone);
 	return rc;
 }

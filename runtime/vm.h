@@ -70,12 +70,16 @@ int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
 		  uint64_t off, bool shared, const struct lp_initializer *init,
 		  void **addr);
 /* Unmap and destroy the pages of [start, end) of the regions in gone[]:
- * write back shared dirty pages, wait for owners, free frames and slots. */
+ * write back shared dirty pages, wait for owners, free frames and slots.
+ * hold: leave each range reserved (PROT_NONE) rather than unmapped, for a
+ * kernel call of the caller's that replaces or unmaps it next. */
 int vm_teardown_range(struct lp_vm *vm, struct lp_region *const *gone,
-		      size_t ngone);
+		      size_t ngone, bool hold);
 /* Take the regions of [start, end) out of the table and tear them down
  * (vm_teardown_range).  gaps: the range may hold gaps, else it must be
- * covered wholly (-EINVAL, nothing done). */
+ * covered wholly (-EINVAL, nothing done); gaps is the program's call
+ * (munmap, MAP_FIXED, MREMAP_FIXED), which the kernel makes next over the
+ * whole range: the regions are held until then (hold). */
 int vm_unmap(struct lp_vm *vm, uintptr_t start, uintptr_t end, bool gaps);
 /* Tear every region of vm down (destroy). */
 void vm_unmap_all(struct lp_vm *vm);
