@@ -1692,7 +1692,8 @@ lost:
 	/* The whole process: returning would end this thread only, and the
 	 * guard's would give our slot back a second time a second later,
 	 * when it may be another program's (whose pager's own calls were
-	 * then taken for its program's: CI saw such a pager hang). */
+	 * then taken for its program's: the ASan suite saw such a pager
+	 * hang). */
 	_exit(0);
 native:
 	/* Nothing was changed that the program can see: it runs natively. */

@@ -792,7 +792,7 @@ static int tree_route(struct lp_host *H, pid_t tid)
 /*
  * Pass req on to the pager of slot i: it serves it and answers, unless
  * it ended meanwhile (false: the kernel's, then).  Its end stores live 0
- * before it drains its ring for the last time (tree_ring_drain), and we
+ * before it drains its ring for the last time (ring_main), and we
  * look at live after our store of head: one of us sees the other's (a
  * call answered twice is refused the second time, harmlessly).
  */
