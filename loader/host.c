@@ -1780,7 +1780,7 @@ void host_exec_main(const char *tree_path, const char *exe, const char *execfn,
 			    CLONE_VM | SIGKILL, &es);
 	if (pager < 0)
 		return;
-	sh->pager = pager;
+	/* (sh->pager: the pager's own first store, exec_pager.) */
 	sh->pid = getpid();
 	exec_wait(&es);
 	/* TR_NATIVE: the pager lives on (idle) until we are gone. */

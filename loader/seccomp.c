@@ -768,14 +768,16 @@ static int tree_route(struct lp_host *H, pid_t tid)
 	 * makes one (exec_pager), long before the slot is live.  (Seen only
 	 * through its parent, the program, it would be taken for a child of
 	 * that program's previous image, whose pager may be ending: a call
-	 * passed there was never answered.) */
-	for (int i = 0; i < TREE_SLOTS; i++)
-		if (atomic_load(&T->used[i]) &&
-		    __atomic_load_n(&T->slot[i].pager, __ATOMIC_ACQUIRE) == p)
+	 * passed there was never answered.)  Else the program a live slot's
+	 * pager shares its address space with. */
+	for (int i = 0; i < TREE_SLOTS; i++) {
+		pid_t pager = __atomic_load_n(&T->slot[i].pager, __ATOMIC_ACQUIRE);
+		bool live = atomic_load(&T->live[i]);
+		if (pager == p && (live || atomic_load(&T->used[i])))
 			return -1;
-	for (int i = 0; i < TREE_SLOTS; i++)
-		if (atomic_load(&T->live[i]) && same_mm(T->slot[i].pager, tid))
-			return p == T->slot[i].pager ? -1 : i;
+		if (live && same_mm(pager, tid))
+			return i;
+	}
 	/* (A program whose own exec ran natively shares no pager's address
 	 * space: its calls are the kernel's, not its old pager's.) */
 	for (int depth = 0; depth < 32 && p > 1 && p != H->pid; depth++) {
