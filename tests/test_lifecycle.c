@@ -368,16 +368,36 @@ static void one_run(int i, const char *dir)
 		close(r.in);
 }
 
+static char run_dir[] = "/tmp/lp-lifecycle-XXXXXX";
+static bool run_dir_made;
+
+/* Also after a failed assertion: the swap directory the test made goes,
+ * with what a failed run left in it (the files were made by our runs). */
+static void run_dir_gone(void)
+{
+	if (!run_dir_made)
+		return;
+	DIR *d = opendir(run_dir);
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+	rmdir(run_dir);
+}
+
 Test(lifecycle, nothing_of_a_run_is_left_however_it_ends, .init = setup,
-     .timeout = 3600)
+     .fini = run_dir_gone, .timeout = 3600)
 {
 	const char *e = getenv("LP_LIFECYCLE_RUNS");
 	int runs = e && atoi(e) > 0 ? atoi(e) : 40;
-	char dir[] = "/tmp/lp-lifecycle-XXXXXX";
-	cr_assert(mkdtemp(dir));
+	cr_assert(mkdtemp(run_dir));
+	run_dir_made = true;
 	for (int i = 0; i < runs; i++)
-		one_run(i, dir);
-	cr_assert_eq(rmdir(dir), 0);
+		one_run(i, run_dir);
+	/* Empty: swap_dir_empty() checked it after every run. */
+	run_dir_made = false;
+	cr_assert_eq(rmdir(run_dir), 0);
 }
 
 /*
