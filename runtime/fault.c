@@ -555,9 +555,9 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
  * Filling ahead.  When a region's faults go up page after page, the pages
  * that follow are brought in with the faulting one, while frames are
  * plentiful, in one UFFDIO_COPY: each saves a fault.  The window starts at
- * 4, doubles on each fault that follows the last, up to LP_RA_MAX - 1 (for
- * zero fill-around with no budget, LP_ZA_MAX - 1), and starts over
- * otherwise.  Two kinds:
+ * 4, doubles on each fault that follows its stream (ahead_window()), up to
+ * LP_RA_MAX - 1 (for zero fill-around with no budget, LP_ZA_MAX - 1), and
+ * starts over otherwise.  Two kinds:
  *   swap readahead — the next pages that are on swap: one read per run of
  *       contiguous slots, all reads at once; they come in write-protected
  *       (their copy on swap stays valid), or writable with their digest
@@ -572,6 +572,7 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
  */
 struct ahead {
 	struct lp_page *pg[LP_ZA_MAX];
+	uint64_t vpn[LP_ZA_MAX];     /* of pg[i]: known after it is let go */
 	uint32_t frame[LP_ZA_MAX];
 	uint64_t slot[LP_ZA_MAX];
 	bool wp[LP_ZA_MAX];          /* goes in write-protected */
@@ -581,27 +582,89 @@ struct ahead {
 	atomic_uint_least64_t *last; /* the region's last fault in order */
 };
 
-/* The window for a fault at vpn0, given the last one (0: not in order). */
-static unsigned ahead_window(atomic_uint_least64_t *last, atomic_uint *win,
-			     uint64_t vpn0, unsigned max)
-{
-	uint64_t prev = atomic_exchange_explicit(last, vpn0, memory_order_relaxed);
-	unsigned w = atomic_load_explicit(win, memory_order_relaxed);
+/*
+ * How far from a stream's end a fault may land and still follow it.
+ * Threads that share a sequential scan (thread k takes pages k, k + T,
+ * ...) fault a few pages apart and out of order, and their reads complete
+ * in any order: asking for exactly the next page saw no stream at all
+ * with 4 such threads.  A random fault lands this close to one of the
+ * LP_STREAMS streams by chance once in about pages / (2 RA_NEAR
+ * LP_STREAMS).
+ */
+#define RA_NEAR 32u
+/* Until a stream reads ahead, a fault follows it only a little after its
+ * end (a thread striding over the pages its neighbours take). */
+#define RA_STRIDE 8u
 
-	if (prev + 1 != vpn0) {
-		atomic_store_explicit(win, 0, memory_order_relaxed);
-		return 0;
+/* Move the stream's end *last up to vpn (never down). */
+static void ahead_mark(atomic_uint_least64_t *last, uint64_t vpn)
+{
+	uint64_t prev = atomic_load_explicit(last, memory_order_relaxed);
+
+	while (prev < vpn &&
+	       !atomic_compare_exchange_weak_explicit(last, &prev, vpn,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+/* Whether a fault at vpn follows a stream that ends at end with window
+ * w: one that reads ahead, within RA_NEAR of its end; one that does not
+ * yet, within RA_STRIDE after it; exactly after it if not near. */
+static bool ahead_follows(uint64_t end, unsigned w, uint64_t vpn, bool near)
+{
+	if (!end || vpn == end)
+		return false;
+	if (!near)
+		return vpn == end + 1;
+	if (w >= 4)
+		return vpn + RA_NEAR >= end && vpn <= end + RA_NEAR;
+	return vpn > end && vpn <= end + RA_STRIDE;
+}
+
+/* The window for a fault at vpn0: that of the stream it follows, grown;
+ * 0 when it follows none, and then it starts a stream of its own.  The
+ * window starts at the page right after a stream's end, or at the second
+ * fault in a row a little after it: random faults that land near a stream
+ * by chance (likely in a small region) rarely read ahead.  A window is 0
+ * (new), 1 (one fault near) or 4 and up.  With !near (first touches: a
+ * guess costs a frame and a zero fill, where a read ahead from swap is
+ * one more page of a read), one stream, followed at the next page only.
+ * *last is the stream's end, for ahead_done(). */
+static unsigned ahead_window(struct lp_streams *ss, bool near, uint64_t vpn0,
+			     unsigned max, atomic_uint_least64_t **last)
+{
+	unsigned n = near ? LP_STREAMS : 1;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct lp_stream *st = &ss->s[i];
+		uint64_t end = atomic_load_explicit(&st->last, memory_order_relaxed);
+		unsigned w = atomic_load_explicit(&st->win, memory_order_relaxed);
+		if (!ahead_follows(end, w, vpn0, near))
+			continue;
+		ahead_mark(&st->last, vpn0);
+		if (w || vpn0 == end + 1)
+			w = w >= 4 ? w * 2 : 4;
+		else
+			w = 1;
+		if (w > max - 1)
+			w = max - 1;
+		atomic_store_explicit(&st->win, w, memory_order_relaxed);
+		*last = &st->last;
+		return w >= 4 ? w : 0;
 	}
-	w = w ? w * 2 : 4;
-	if (w > max - 1)
-		w = max - 1;
-	atomic_store_explicit(win, w, memory_order_relaxed);
-	return w;
+	unsigned k = atomic_fetch_add_explicit(&ss->next, 1,
+					       memory_order_relaxed) % n;
+	atomic_store_explicit(&ss->s[k].win, 0, memory_order_relaxed);
+	atomic_store_explicit(&ss->s[k].last, vpn0, memory_order_relaxed);
+	*last = &ss->s[k].last;
+	return 0;
 }
 
 /* Own (LOADING) up to win pages after vpn0, each with a frame: pages on
  * swap, or with fresh, pages never touched.  Stops at the first that is
- * not, and as soon as r is retired.
+ * not, and as soon as r is retired; from swap, passes over pages already
+ * in or on their way (another thread's fault of the same stream).
  *
  * The fault that leads here has let its page go, so r may have been
  * unmapped since and another region mapped at the same addresses: claimed
@@ -627,7 +690,12 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 		else if (fresh)
 			pg = pg ? NULL
 				: spt_insert(&vm->spt, vpn, &lp_uninit_ops);
-		else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))
+		else if (pg && pg->state != PG_EVICTED && pg->state != PG_UNINIT &&
+			 pg->state != PG_DEAD) {
+			spt_unlock(s); /* in, or coming in: not ours to read */
+			frame_put(&vm->fr, a->frame[a->n]);
+			continue;
+		} else if (pg && (pg->state != PG_EVICTED || pg->backing != BK_SLOT))
 			pg = NULL;
 		if (pg) {
 			page_set_state(pg, PG_LOADING);
@@ -641,6 +709,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 			frame_put(&vm->fr, a->frame[a->n]);
 			break;
 		}
+		a->vpn[a->n] = vpn;
 		a->pg[a->n++] = pg;
 	}
 }
@@ -650,7 +719,7 @@ static void ahead_done(struct lp_handler *h, struct ahead *a, unsigned ok)
 {
 	if (!ok)
 		return;
-	atomic_store_explicit(a->last, a->vpn0 + ok, memory_order_relaxed);
+	ahead_mark(a->last, a->vpn[ok - 1]);
 	st_add(&h->st, C_READAHEAD, ok);
 }
 
@@ -662,7 +731,8 @@ static unsigned ahead_copy(struct lp_vm *vm, const struct ahead *a,
 {
 	for (unsigned i = 0; i < ok;) {
 		unsigned j = i + 1;
-		while (j < ok && a->wp[j] == a->wp[i])
+		while (j < ok && a->wp[j] == a->wp[i] &&
+		       a->vpn[j] == a->vpn[j - 1] + 1)
 			j++;
 		if (copy_retry(vm, page_addr(a->pg[i]),
 			       (const char *)buf + ((size_t)i << LP_PAGE_SHIFT),
@@ -735,11 +805,10 @@ static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
 
 	a->n = 0;
 	a->vpn0 = vpn0;
-	a->last = fresh ? &r->last_zero : &r->last_vpn;
 	if (vm->flags & LP_CFG_NO_READAHEAD)
 		return 0;
-	unsigned win = ahead_window(a->last, fresh ? &r->za_pages : &r->ra_pages,
-				    vpn0, max);
+	unsigned win = ahead_window(fresh ? &r->za : &r->ra, !fresh, vpn0, max,
+				    &a->last);
 	if (win)
 		ahead_claim(vm, r, vpn0, win, fresh, a);
 	return a->n;

@@ -19,10 +19,14 @@ struct lp_region *region_new(uintptr_t start, uintptr_t end, int prot,
 	r->prot = prot;
 	r->kind = (uint8_t)kind;
 	atomic_init(&r->refs, 1);
-	atomic_init(&r->last_vpn, 0);
-	atomic_init(&r->ra_pages, 0);
-	atomic_init(&r->last_zero, 0);
-	atomic_init(&r->za_pages, 0);
+	for (unsigned i = 0; i < LP_STREAMS; i++) {
+		atomic_init(&r->ra.s[i].last, 0);
+		atomic_init(&r->ra.s[i].win, 0);
+		atomic_init(&r->za.s[i].last, 0);
+		atomic_init(&r->za.s[i].win, 0);
+	}
+	atomic_init(&r->ra.next, 0);
+	atomic_init(&r->za.next, 0);
 	return r;
 }
 

@@ -27,6 +27,26 @@ struct lp_file {
 	atomic_uint_least64_t size; /* last size seen (st_size) */
 };
 
+/*
+ * The sequential streams of faults in a region, for filling ahead
+ * (fault.c): each the page its faults reached last and its window.
+ * Several at once: threads that each scan their own part, or one scan
+ * shared by threads that drift apart (one thread's pages come in by
+ * another's readahead, so it runs ahead).  A fault near no stream starts
+ * one in place of the oldest started (first touches use s[0] only).
+ */
+#define LP_STREAMS 8u
+
+struct lp_stream {
+	atomic_uint_least64_t last;
+	atomic_uint win;
+};
+
+struct lp_streams {
+	struct lp_stream s[LP_STREAMS];
+	atomic_uint next;     /* the one a new stream replaces, mod LP_STREAMS */
+};
+
 struct lp_region {
 	uintptr_t start, end; /* page aligned, end exclusive */
 	int prot;
@@ -42,12 +62,9 @@ struct lp_region {
 	 * claim more pages by it (ahead_claim): another region may be
 	 * mapped at the same addresses by then. */
 	atomic_bool retired;
-	/* sequential-fault detector for swap readahead (racy by design) */
-	atomic_uint_least64_t last_vpn;
-	atomic_uint ra_pages;
-	/* the same for first touches of anonymous pages (zero fill-around) */
-	atomic_uint_least64_t last_zero;
-	atomic_uint za_pages;
+	/* sequential-fault detectors (racy by design): for swap readahead,
+	 * and for first touches of anonymous pages (zero fill-around) */
+	struct lp_streams ra, za;
 };
 
 struct lp_region *region_new(uintptr_t start, uintptr_t end, int prot,

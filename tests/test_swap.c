@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Pages leave memory under the budget and come back intact. */
+#include <pthread.h>
+
 #include "common.h"
 
 static void round_trips(const char *policy, size_t frames, size_t pages)
@@ -129,3 +131,63 @@ Test(swap, sequential_swapins_read_ahead)
 	cr_assert_lt(st.faults[LP_FAULT_SWAPIN], pages / 2);
 	lp_vm_destroy(vm);
 }
+
+/* Readers of a region paged out, started together: each checks the pages
+ * from `first`, every `step`-th, up to `end`. */
+struct reader {
+	const uint64_t *p;
+	size_t first, step, end;
+	size_t bad;
+	pthread_t tid;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+
+	for (size_t i = rd->first; i < rd->end; i += rd->step)
+		rd->bad += check_page(rd->p, i, 1) != -1;
+	return NULL;
+}
+
+/* 4 threads read 4096 pages paged out under 256 frames: interleaved (one
+ * sequential scan shared, thread k reading pages k, k + 4, ...: they drift
+ * apart as one thread's pages come in by another's readahead) or each
+ * its own quarter in order (4 scans at once).  Either is sequential, and
+ * must read ahead as one thread's scan does: asked for exactly the next
+ * page of one stream, the shared scan read nothing ahead (a swap-in per
+ * page, 4096), the quarters little. */
+static void threads_scan(bool shared)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(256);
+	c.flags &= ~LP_CFG_NO_READAHEAD;
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	size_t pages = 4096, n = 4;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < pages; i++)
+		fill_page(p, i, 1);
+	struct reader rd[4];
+	for (size_t k = 0; k < n; k++) {
+		rd[k] = shared ? (struct reader){ p, k, n, pages, 0, 0 }
+			       : (struct reader){ p, k * pages / n, 1,
+						  (k + 1) * pages / n, 0, 0 };
+		cr_assert_eq(pthread_create(&rd[k].tid, NULL, reader_main, &rd[k]), 0);
+	}
+	size_t bad = 0;
+	for (size_t k = 0; k < n; k++) {
+		pthread_join(rd[k].tid, NULL);
+		bad += rd[k].bad;
+	}
+	cr_assert_eq(bad, 0, "%zu pages lost", bad);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_lt(st.faults[LP_FAULT_SWAPIN], pages / 4,
+		     "%s: %lu swap-in faults for %zu pages (%lu read ahead)",
+		     shared ? "one scan shared" : "a scan each",
+		     st.faults[LP_FAULT_SWAPIN], pages, st.readahead_pages);
+	lp_vm_destroy(vm);
+}
+
+Test(swap, a_scan_shared_by_threads_reads_ahead) { threads_scan(true); }
+Test(swap, a_scan_per_thread_reads_ahead) { threads_scan(false); }
