@@ -32,8 +32,9 @@
  * When nothing at all can be evicted and handlers wait, the frame table is
  * marked stuck (update_stuck()): faults then proceed beyond the budget
  * instead of waiting forever (frame_get()).  Only a frame actually freed (a
- * clean drop, a write that succeeded) unsticks it: a write merely submitted
- * may fail too.
+ * clean drop, a write that succeeded, or one given back by an unmap:
+ * frame.c's push_free()) unsticks it: a write merely submitted may fail
+ * too.
  * While writes keep failing (EV_FAIL_STREAK in a row, none good for
  * EV_RETRY_MS), rounds are retried every EV_RETRY_MS, not at once; a
  * failure among good writes is retried at once, within the budget.
@@ -137,10 +138,13 @@ static unsigned adopt_overflow(struct lp_vm *vm)
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		bool later = false;
 		if (pg && pg->frame == LP_NO_FRAME) {
-			if (pg->state == PG_RESIDENT)
-				n += frame_adopt(&vm->fr, pg) == 0;
-			else if (pg->state == PG_SYNCING)
-				later = true; /* lp_sync() owns it for now */
+			if (pg->state == PG_RESIDENT && frame_adopt(&vm->fr, pg) == 0)
+				n++;
+			else if (pg->state == PG_RESIDENT || pg->state == PG_SYNCING)
+				/* A fault took the free frame since
+				 * frame_overflow_next(), or lp_sync() owns
+				 * the page for now: not forgotten. */
+				later = true;
 		}
 		/* Otherwise unmapped (or moved by mremap) meanwhile. */
 		if (later)

@@ -374,6 +374,57 @@ Test(faults, swap_max_full_then_freed, .timeout = 120)
 	lp_vm_destroy(vm);
 }
 
+/* The same, made deterministic: the evictor is stuck (the swap file is full
+ * and nothing is being written, every frame is held by a dirty page that
+ * cannot leave, later pages came in beyond the budget) when an unmap gives
+ * back both the frames and the slots, and nothing touches memory after.
+ * No fault waits, free frames are above the low watermark: the evictor must
+ * still adopt the pages beyond the budget and evict them (it used to wait
+ * for an eviction of its own to end the stuck state, for ever). */
+Test(faults, swap_full_unmap_frees_frames, .timeout = 120)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.swap_max = 64 * PG;
+	VM_OR_SKIP(&vm, &c);
+	size_t na = FRAMES + 64 + 8, nb = 24;
+	uint64_t *a, *b;
+	cr_assert_eq(lp_map_anon(vm, na * PG, PROT_READ | PROT_WRITE, (void **)&a), 0);
+	cr_assert_eq(lp_map_anon(vm, nb * PG, PROT_READ | PROT_WRITE, (void **)&b), 0);
+	fill_all(a, na, 1);
+	/* Every slot taken by a page of a (none is touched again): the frames
+	 * are all held by dirty pages that cannot leave. */
+	struct lp_stats st = stats_of(vm);
+	for (int k = 0; k < 1000 && st.swap_slots_used < 64; k++) {
+		usleep(10000);
+		st = stats_of(vm);
+	}
+	cr_assert_eq(st.swap_slots_used, 64, "swap not full: %lu slots", st.swap_slots_used);
+	/* b's faults wait, the evictor finds no slot: stuck, b comes in
+	 * beyond the budget. */
+	fill_all(b, nb, 1);
+	report("swap_full_unmap", vm, "stuck");
+	st = stats_of(vm);
+	cr_assert_gt(st.swap_full, 0);
+	cr_assert_gt(st.resident_frames, FRAMES, "nothing came in beyond the budget");
+	/* Frames and slots come back, and nothing faults afterwards. */
+	uint64_t outs = st.swap_outs;
+	cr_assert_eq(lp_unmap(vm, a, na * PG), 0);
+	st = stats_of(vm);
+	for (int k = 0; k < 200 && st.resident_frames > FRAMES; k++) {
+		usleep(10000);
+		st = stats_of(vm);
+	}
+	report("swap_full_unmap", vm, "unmapped");
+	cr_assert_leq(st.resident_frames, FRAMES,
+		      "%lu pages resident 2 s after the unmap, budget %u",
+		      st.resident_frames, FRAMES);
+	cr_assert_gt(st.swap_outs, outs, "no swap-out after the unmap");
+	EXPECT_INTACT(verify(b, nb, 1), "after the unmap");
+	EXPECT_INTACT(verify(b, nb, 1), "after the unmap, reread");
+	lp_vm_destroy(vm);
+}
+
 /* A real filesystem that fills up: a 256 KiB tmpfs, first filled by
  * another file.  Then that file goes and the swap file grows into the
  * room: evictions resume. */
