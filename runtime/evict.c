@@ -32,8 +32,9 @@
  * When nothing at all can be evicted and handlers wait, the frame table is
  * marked stuck (update_stuck()): faults then proceed beyond the budget
  * instead of waiting forever (frame_get()).  Only a frame actually freed (a
- * clean drop, a write that succeeded) unsticks it: a write merely submitted
- * may fail too.
+ * clean drop, a write that succeeded, or one given back by an unmap:
+ * frame.c's push_free()) unsticks it: a write merely submitted may fail
+ * too.
  * While writes keep failing (EV_FAIL_STREAK in a row, none good for
  * EV_RETRY_MS), rounds are retried every EV_RETRY_MS, not at once; a
  * failure among good writes is retried at once, within the budget.
@@ -67,6 +68,7 @@ struct ev_item {
 	bool park;        /* mapped: must be parked first */
 	bool wp;          /* write-protected when taken */
 	bool moved;       /* parked by UFFDIO_MOVE (nothing left to drop) */
+	bool gone;        /* dropped by the program itself: zeros parked */
 	bool ok;
 	struct lp_page *pg;
 	struct lp_region *r;
@@ -136,10 +138,13 @@ static unsigned adopt_overflow(struct lp_vm *vm)
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		bool later = false;
 		if (pg && pg->frame == LP_NO_FRAME) {
-			if (pg->state == PG_RESIDENT)
-				n += frame_adopt(&vm->fr, pg) == 0;
-			else if (pg->state == PG_SYNCING)
-				later = true; /* lp_sync() owns it for now */
+			if (pg->state == PG_RESIDENT && frame_adopt(&vm->fr, pg) == 0)
+				n++;
+			else if (pg->state == PG_RESIDENT || pg->state == PG_SYNCING)
+				/* A fault took the free frame since
+				 * frame_overflow_next(), or lp_sync() owns
+				 * the page for now: not forgotten. */
+				later = true;
 		}
 		/* Otherwise unmapped (or moved by mremap) meanwhile. */
 		if (later)
@@ -268,17 +273,34 @@ static void zap_slot(struct lp_vm *vm, uintptr_t kva)
 	(void)prim_zap(vm->pidfd, &iov, 1);
 }
 
-static int copy_out(struct lp_vm *vm, uintptr_t kva, uintptr_t addr)
+static int copy_out(struct lp_vm *vm, uintptr_t kva, const void *src)
 {
-	int rc = prim_uffd_copy(vm->uffd, kva, (const void *)addr, LP_PG, false);
+	int rc = prim_uffd_copy(vm->uffd, kva, src, LP_PG, false);
 
 	if (rc == -EEXIST) {
 		/* A kva slot that was not released: release it now. */
 		zap_slot(vm, kva);
-		rc = prim_uffd_copy(vm->uffd, kva, (const void *)addr, LP_PG,
-				    false);
+		rc = prim_uffd_copy(vm->uffd, kva, src, LP_PG, false);
 	}
 	return rc;
+}
+
+/*
+ * x's page is not in the page table, although it is resident for us: the
+ * program dropped it behind our back (madvise(MADV_DONTNEED) straight to
+ * the kernel).  Copying from it would fault, and wait for a handler, while
+ * the handlers may all wait for a frame from us: the pager stalled for
+ * good.  An anonymous page reads as zeros now, as natively: zeros are
+ * parked (dirty: its copy on swap is stale; park_done()).  A page of a
+ * file stays as it is, not parked: its next touch fills it (the fault
+ * path's resident_fault()).  Returns false (nothing to drop).
+ */
+static bool park_gone(struct lp_vm *vm, struct ev_item *x, uintptr_t kva)
+{
+	vm_error(vm, -EFAULT);
+	if (x->r->kind == RK_ANON && copy_out(vm, kva, vm->zero) == 0)
+		x->ok = x->moved = x->gone = true;
+	return false;
 }
 
 /* Step 3a: the kva slots of the pages to park must be empty before
@@ -321,12 +343,18 @@ static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
 		x->ok = x->moved = rc == 0;
 		if (x->ok)
 			return false;
+		if (rc == -ENOENT)
+			return park_gone(vm, x, kva);
 	}
 	/* Copy path: stop writers first, then copy; the page leaves in the
-	 * caller's batch. */
+	 * caller's batch.  Only a page that is there is read (park_gone();
+	 * a program that drops it between the look and the copy still
+	 * stalls us: README, Limits). */
+	if (!prim_mapped(addr))
+		return park_gone(vm, x, kva);
 	if (!x->wp && prim_uffd_wp(vm->uffd, addr, LP_PG, true) != 0)
 		return false;
-	if (copy_out(vm, kva, addr) != 0)
+	if (copy_out(vm, kva, (const void *)addr) != 0)
 		return false;
 	x->ok = true;
 	return true;
@@ -337,7 +365,12 @@ static void park_done(struct lp_vm *vm, struct ev_item *x)
 {
 	struct lp_frames *fr = &vm->fr;
 	struct spt_stripe *s = spt_lock(&vm->spt, x->pg->vpn);
+	uint64_t drop = LP_NO_SLOT;
 
+	if (x->gone) { /* zeros now: its backing copy is stale */
+		x->pg->flags &= (uint16_t)~PGF_WP;
+		drop = page_dirty_locked(x->pg, true);
+	}
 	if (x->ok) {
 		if (vm->vf)
 			verify_left(vm, x->pg, (const void *)kva_of(fr, x->f));
@@ -348,6 +381,8 @@ static void park_done(struct lp_vm *vm, struct ev_item *x)
 	page_handoff(vm, s, x->pg, x->ok ? PG_PARKED : PG_RESIDENT);
 	if (x->ok && !x->victim)
 		st_add(&vm->ev.st, C_REF_SWEEP, 1);
+	if (drop != LP_NO_SLOT)
+		swap_free(vm->swap, drop);
 }
 
 static int by_address(const void *a, const void *b)

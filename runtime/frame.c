@@ -206,11 +206,20 @@ void frames_share_floor(struct lp_frames *fr, uint64_t floor)
 	pthread_mutex_unlock(&fr->lock);
 }
 
-/* Under fr->lock: f goes back to the free list; waiters may take it. */
-static void push_free(struct lp_frames *fr, uint32_t f)
+/* Under fr->lock: f goes back to the free list; waiters may take it.  A
+ * frame actually free again, whoever freed it (an eviction, an unmap, a
+ * handler giving one back), ends the stuck state: room exists, and pages
+ * that came in beyond the budget may be adopted.  Returns whether it ended
+ * it, with such pages to adopt: the caller wakes the evictor for them
+ * (after the unlock), as it may not free a frame of its own to see it. */
+static bool push_free(struct lp_frames *fr, uint32_t f)
 {
+	bool unstuck = fr->stuck;
+
 	fr->free[fr->nfree++] = f;
+	fr->stuck = false;
 	pthread_cond_broadcast(&fr->cond);
+	return unstuck && fr->nov;
 }
 
 /* Under fr->lock: f's kva slot, if it holds content, is to be released. */
@@ -338,7 +347,7 @@ uint32_t frames_hold(struct lp_frames *fr, uint32_t want, uint32_t counted)
 	while (fr->nheld < want && fr->nfree > 0)
 		fr->held[fr->nheld++] = fr->free[--fr->nfree];
 	while (fr->nheld > want)
-		push_free(fr, fr->held[--fr->nheld]);
+		(void)push_free(fr, fr->held[--fr->nheld]);
 	uint32_t acc = fr->nheld < counted ? fr->nheld : counted;
 	account(fr, (int)acc - (int)fr->nheld_counted);
 	fr->nheld_counted = acc;
@@ -350,15 +359,19 @@ uint32_t frames_hold(struct lp_frames *fr, uint32_t want, uint32_t counted)
 
 void frame_put(struct lp_frames *fr, uint32_t f)
 {
+	bool wake = false;
+
 	pthread_mutex_lock(&fr->lock);
 	if (f == LP_NO_FRAME) {
 		if (fr->n && fr->overflow)
 			fr->overflow--;
 	} else {
-		push_free(fr, f);
+		wake = push_free(fr, f);
 	}
 	account(fr, -1);
+	struct fr_wake w = wake_if(fr, wake);
 	pthread_mutex_unlock(&fr->lock);
+	wake_call(w);
 }
 
 void frame_install(struct lp_frames *fr, uint32_t f, struct lp_page *pg)
@@ -393,6 +406,7 @@ void frame_release(struct lp_frames *fr, uint32_t f)
 		frame_put(fr, f);
 		return;
 	}
+	bool wake = false;
 	pthread_mutex_lock(&fr->lock);
 	struct lp_frame *fe = &fr->tab[f];
 	if (fe->in_policy) {
@@ -403,9 +417,11 @@ void frame_release(struct lp_frames *fr, uint32_t f)
 	fr->ref[f] = 0;
 	queue_release(fr, f);
 	if (!fe->busy)
-		push_free(fr, f);
+		wake = push_free(fr, f);
 	account(fr, -1);
+	struct fr_wake w = wake_if(fr, wake);
 	pthread_mutex_unlock(&fr->lock);
+	wake_call(w);
 }
 
 void frame_idle(struct lp_frames *fr, uint32_t f)
@@ -414,7 +430,7 @@ void frame_idle(struct lp_frames *fr, uint32_t f)
 	struct lp_frame *fe = &fr->tab[f];
 	fe->busy = 0;
 	if (!fe->page)
-		push_free(fr, f);
+		(void)push_free(fr, f); /* the evictor: it sees for itself */
 	else if (!fe->in_policy)
 		join_policy(fr, f, fe->page);
 	pthread_mutex_unlock(&fr->lock);
@@ -459,8 +475,9 @@ int frame_overflow_next(struct lp_frames *fr, uint64_t *vpn)
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&fr->lock);
-	if (fr->nov && !fr->stuck && !fr->waiting && fr->nfree >= fr->low &&
-	    fr->nfree > 0) {
+	/* Not `stuck`: free frames are room whatever that says (it may have
+	 * been raised for a waiter just after an unmap freed frames). */
+	if (fr->nov && !fr->waiting && fr->nfree >= fr->low && fr->nfree > 0) {
 		*vpn = fr->ovq[--fr->nov];
 		rc = 0;
 	}

@@ -58,7 +58,8 @@ struct lp_frames {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;      /* a frame was freed / a busy frame let go */
 	uint32_t waiting;         /* handlers waiting for a free frame */
-	bool stuck;               /* the evictor cannot make room (swap full) */
+	bool stuck;               /* the evictor cannot make room (swap full);
+				   * any frame freed ends it (push_free) */
 	const struct lp_policy_ops *pops;
 	void *pol;
 	struct lp_policy_host host;
@@ -182,7 +183,7 @@ void frame_overflow(struct lp_frames *fr, int delta);
  * LP_NO_FRAME under a budget): remember it, to adopt it later. */
 void frame_overflow_note(struct lp_frames *fr, uint64_t vpn);
 /* Page number of a frameless page to adopt, while frames are free again
- * (nfree >= low, nobody waits, not stuck): 0 or -EAGAIN. */
+ * (nfree >= low, nobody waits): 0 or -EAGAIN. */
 int frame_overflow_next(struct lp_frames *fr, uint64_t *vpn);
 /* Under pg's stripe lock: frameless resident pg takes a free frame and
  * joins the policy (the budget holds again).  0 or -EAGAIN (none free). */

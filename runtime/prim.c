@@ -191,6 +191,16 @@ int prim_uffd_poison(int fd, uintptr_t start, size_t len)
 	return xioctl(fd, UFFDIO_POISON, &p);
 }
 
+bool prim_mapped(uintptr_t addr)
+{
+	unsigned char vec = 0;
+	int saved = errno;
+	bool there = mincore((void *)addr, LP_PG, &vec) == 0 && (vec & 1);
+
+	errno = saved;
+	return there;
+}
+
 int prim_zap(int pidfd, const struct iovec *iov, size_t n)
 {
 	int saved = errno, rc = 0;

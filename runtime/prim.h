@@ -54,6 +54,9 @@ int prim_uffd_poison(int fd, uintptr_t start, size_t len);
  * 6.13+), one madvise() per range otherwise.  pidfd: of the calling process,
  * or -1. */
 int prim_zap(int pidfd, const struct iovec *iov, size_t n);
+/* Whether the page at addr is in this process's page table (mincore():
+ * never faults, whatever is registered there). */
+bool prim_mapped(uintptr_t addr);
 
 /* A pidfd for the calling process, or -errno. */
 int prim_pidfd_self(void);

@@ -374,6 +374,57 @@ Test(faults, swap_max_full_then_freed, .timeout = 120)
 	lp_vm_destroy(vm);
 }
 
+/* The same, made deterministic: the evictor is stuck (the swap file is full
+ * and nothing is being written, every frame is held by a dirty page that
+ * cannot leave, later pages came in beyond the budget) when an unmap gives
+ * back both the frames and the slots, and nothing touches memory after.
+ * No fault waits, free frames are above the low watermark: the evictor must
+ * still adopt the pages beyond the budget and evict them (it used to wait
+ * for an eviction of its own to end the stuck state, for ever). */
+Test(faults, swap_full_unmap_frees_frames, .timeout = 120)
+{
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	c.swap_max = 64 * PG;
+	VM_OR_SKIP(&vm, &c);
+	size_t na = FRAMES + 64 + 8, nb = 24;
+	uint64_t *a, *b;
+	cr_assert_eq(lp_map_anon(vm, na * PG, PROT_READ | PROT_WRITE, (void **)&a), 0);
+	cr_assert_eq(lp_map_anon(vm, nb * PG, PROT_READ | PROT_WRITE, (void **)&b), 0);
+	fill_all(a, na, 1);
+	/* Every slot taken by a page of a (none is touched again): the frames
+	 * are all held by dirty pages that cannot leave. */
+	struct lp_stats st = stats_of(vm);
+	for (int k = 0; k < 1000 && st.swap_slots_used < 64; k++) {
+		usleep(10000);
+		st = stats_of(vm);
+	}
+	cr_assert_eq(st.swap_slots_used, 64, "swap not full: %lu slots", st.swap_slots_used);
+	/* b's faults wait, the evictor finds no slot: stuck, b comes in
+	 * beyond the budget. */
+	fill_all(b, nb, 1);
+	report("swap_full_unmap", vm, "stuck");
+	st = stats_of(vm);
+	cr_assert_gt(st.swap_full, 0);
+	cr_assert_gt(st.resident_frames, FRAMES, "nothing came in beyond the budget");
+	/* Frames and slots come back, and nothing faults afterwards. */
+	uint64_t outs = st.swap_outs;
+	cr_assert_eq(lp_unmap(vm, a, na * PG), 0);
+	st = stats_of(vm);
+	for (int k = 0; k < 200 && st.resident_frames > FRAMES; k++) {
+		usleep(10000);
+		st = stats_of(vm);
+	}
+	report("swap_full_unmap", vm, "unmapped");
+	cr_assert_leq(st.resident_frames, FRAMES,
+		      "%lu pages resident 2 s after the unmap, budget %u",
+		      st.resident_frames, FRAMES);
+	cr_assert_gt(st.swap_outs, outs, "no swap-out after the unmap");
+	EXPECT_INTACT(verify(b, nb, 1), "after the unmap");
+	EXPECT_INTACT(verify(b, nb, 1), "after the unmap, reread");
+	lp_vm_destroy(vm);
+}
+
 /* A real filesystem that fills up: a 256 KiB tmpfs, first filled by
  * another file.  Then that file goes and the swap file grows into the
  * room: evictions resume. */
@@ -1000,4 +1051,78 @@ Test(faults, fill_around_never_fills_a_region_mapped_since, .timeout = 60)
 	lp_vm_destroy(vm);
 	close(fa);
 	close(fb);
+}
+
+/* ---- pages dropped outside lazypage ------------------------------------ */
+
+struct toucher {
+	uint64_t *p;
+	size_t first, end, step;
+	uint64_t g;
+	pthread_t tid;
+};
+
+static void *toucher_main(void *arg)
+{
+	struct toucher *t = arg;
+
+	for (size_t i = t->first; i < t->end; i += t->step)
+		fill_page(t->p, i, t->g);
+	return NULL;
+}
+
+/*
+ * A program drops resident pages itself (madvise(MADV_DONTNEED) straight
+ * to the kernel, not through lazypage), then makes the evictor take them:
+ * four threads fault at once, so that every handler waits for a frame.
+ * The evictor must not fault on a page that is no longer there (it did:
+ * its copy of the page waited for a handler, and each handler waited for
+ * it, for ever: this test hung every time).  The dropped pages read as
+ * zeros, as natively after MADV_DONTNEED (or as before, where the drop
+ * met no page of the kernel's); every other page keeps its content; the
+ * error is said.
+ */
+Test(faults, pages_dropped_behind_our_back_do_not_stall_eviction, .timeout = 120)
+{
+	struct lp_vm *vm;
+	size_t frames = 64, pages = 2048, dropped = 48;
+	struct lp_config c = cfg_frames(frames);
+	VM_OR_SKIP(&vm, &c);
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (int round = 0; round < 20; round++) {
+		uint64_t g = (uint64_t)round + 1;
+		/* Pages 0.. dropped-1 resident (half dirty, half clean), then
+		 * dropped behind our back. */
+		for (size_t i = 0; i < dropped; i++) {
+			if (i % 2)
+				fill_page(p, i, g);
+			else
+				(void)*(volatile uint64_t *)(p + i * (PG / 8));
+		}
+		cr_assert_eq(madvise(p, dropped * PG, MADV_DONTNEED), 0);
+		struct toucher t[4];
+		for (size_t k = 0; k < 4; k++) {
+			t[k] = (struct toucher){ p, dropped + k, pages, 4, g };
+			cr_assert_eq(pthread_create(&t[k].tid, NULL, toucher_main, &t[k]), 0);
+		}
+		for (size_t k = 0; k < 4; k++)
+			pthread_join(t[k].tid, NULL);
+		/* A page the kernel had mapped reads as zeros; one we had
+		 * taken out already (parked, evicted) was not the kernel's to
+		 * drop, and keeps what was written (even pages never were). */
+		for (size_t i = 0; i < dropped; i++) {
+			bool zero = check_page(p, i, g) != -1;
+			for (size_t w = 0; zero && w < PG / 8; w++)
+				cr_assert_eq(p[i * (PG / 8) + w], 0,
+					     "round %d: dropped page %zu word %zu neither zero nor its content",
+					     round, i, w);
+			cr_assert(zero || i % 2, "round %d: page %zu never written", round, i);
+		}
+		for (size_t i = dropped; i < pages; i++)
+			cr_assert_eq(check_page(p, i, g), -1, "round %d: page %zu lost", round, i);
+	}
+	struct lp_stats st = stats_of(vm);
+	cr_assert_eq(st.last_error, -EFAULT, "last_error %d: the drop was not said", st.last_error);
+	lp_vm_destroy(vm);
 }
