@@ -472,9 +472,9 @@ static void update_stuck(struct lp_vm *vm, bool freed, bool stick)
 
 	pthread_mutex_lock(&fr->lock);
 	if (freed)
-		fr->stuck = false;
-	else if (stick && fr->waiting)
-		fr->stuck = true;
+		__atomic_store_n(&fr->stuck, false, __ATOMIC_RELAXED);
+	else if (stick && fr->waiting) /* (atomic: evictor_main reads it) */
+		__atomic_store_n(&fr->stuck, true, __ATOMIC_RELAXED);
 	if (fr->stuck)
 		pthread_cond_broadcast(&fr->cond);
 	pthread_mutex_unlock(&fr->lock);

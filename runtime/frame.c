@@ -217,7 +217,8 @@ static bool push_free(struct lp_frames *fr, uint32_t f)
 	bool unstuck = fr->stuck;
 
 	fr->free[fr->nfree++] = f;
-	fr->stuck = false;
+	/* (atomic: the evictor reads it without the lock) */
+	__atomic_store_n(&fr->stuck, false, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&fr->cond);
 	return unstuck && fr->nov;
 }
