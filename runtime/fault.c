@@ -643,8 +643,13 @@ static unsigned ahead_window(struct lp_streams *ss, bool near, uint64_t vpn0,
 		if (!ahead_follows(end, w, vpn0, near))
 			continue;
 		ahead_mark(&st->last, vpn0);
-		if (w || vpn0 == end + 1)
+		if (vpn0 == end + 1)
 			w = w >= 4 ? w * 2 : 4;
+		else if (w)
+			/* Near, not next: threads sharing the scan, each
+			 * taking every few pages and drifting apart; a long
+			 * window reads pages the others reach too late. */
+			w = w < 4 ? 4 : w < RA_NEAR ? w : RA_NEAR;
 		else
 			w = 1;
 		if (w > max - 1)
