@@ -578,8 +578,7 @@ struct ahead {
 	bool wp[LP_ZA_MAX];          /* goes in write-protected */
 	bool tier[LP_ZA_MAX];        /* came from the compressed tier */
 	unsigned n;
-	uint64_t vpn0;               /* the fault they follow */
-	atomic_uint_least64_t *last; /* the region's last fault in order */
+	atomic_uint_least64_t *last; /* end of the stream they follow */
 };
 
 /*
@@ -809,7 +808,6 @@ static unsigned ahead_start(struct lp_handler *h, struct lp_region *r,
 	struct lp_vm *vm = h->vm;
 
 	a->n = 0;
-	a->vpn0 = vpn0;
 	if (vm->flags & LP_CFG_NO_READAHEAD)
 		return 0;
 	unsigned win = ahead_window(fresh ? &r->za : &r->ra, !fresh, vpn0, max,
@@ -909,11 +907,9 @@ static void around_block(struct lp_handler *h, struct lp_region *r,
 
 	if (lo < first)
 		lo = first;
-	a.vpn0 = vpn0;
 	ahead_claim(h->vm, r, vpn0, (unsigned)(lo + ZA_BLOCK - 1 - vpn0), true, &a);
 	fill(h, r, &a);
 	if (vpn0 > lo) {
-		a.vpn0 = lo - 1;
 		ahead_claim(h->vm, r, lo - 1, (unsigned)(vpn0 - lo), true, &a);
 		fill(h, r, &a);
 	}
