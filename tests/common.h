@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lazypage/lazypage.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +79,45 @@ static inline int check_page(const uint64_t *p, uint64_t i, uint64_t g)
 		if (q[w] != stamp(i, g) + w)
 			return (int)w;
 	return -1;
+}
+
+/* One of several threads started together over the pages of p: it writes
+ * generation g into pages first, first + step, ... below end, or with
+ * check counts those that do not hold g (bad). */
+struct page_walk {
+	uint64_t *p;
+	size_t first, step, end;
+	uint64_t g;
+	bool check;
+	size_t bad;
+	pthread_t tid;
+};
+
+static inline void *page_walk_main(void *arg)
+{
+	struct page_walk *w = arg;
+
+	for (size_t i = w->first; i < w->end; i += w->step) {
+		if (w->check)
+			w->bad += check_page(w->p, i, w->g) != -1;
+		else
+			fill_page(w->p, i, w->g);
+	}
+	return NULL;
+}
+
+/* Run the n walks at once and wait for them: the pages found bad. */
+static inline size_t page_walks(struct page_walk *w, size_t n)
+{
+	size_t bad = 0;
+
+	for (size_t k = 0; k < n; k++)
+		cr_assert_eq(pthread_create(&w[k].tid, NULL, page_walk_main, &w[k]), 0);
+	for (size_t k = 0; k < n; k++) {
+		pthread_join(w[k].tid, NULL);
+		bad += w[k].bad;
+	}
+	return bad;
 }
 
 /* A temporary file of n bytes, each byte = (offset * 31 + 7) & 0xff. */

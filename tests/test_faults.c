@@ -1055,22 +1055,6 @@ Test(faults, fill_around_never_fills_a_region_mapped_since, .timeout = 60)
 
 /* ---- pages dropped outside lazypage ------------------------------------ */
 
-struct toucher {
-	uint64_t *p;
-	size_t first, end, step;
-	uint64_t g;
-	pthread_t tid;
-};
-
-static void *toucher_main(void *arg)
-{
-	struct toucher *t = arg;
-
-	for (size_t i = t->first; i < t->end; i += t->step)
-		fill_page(t->p, i, t->g);
-	return NULL;
-}
-
 /*
  * A program drops resident pages itself (madvise(MADV_DONTNEED) straight
  * to the kernel, not through lazypage), then makes the evictor take them:
@@ -1101,13 +1085,11 @@ Test(faults, pages_dropped_behind_our_back_do_not_stall_eviction, .timeout = 120
 				(void)*(volatile uint64_t *)(p + i * (PG / 8));
 		}
 		cr_assert_eq(madvise(p, dropped * PG, MADV_DONTNEED), 0);
-		struct toucher t[4];
-		for (size_t k = 0; k < 4; k++) {
-			t[k] = (struct toucher){ p, dropped + k, pages, 4, g };
-			cr_assert_eq(pthread_create(&t[k].tid, NULL, toucher_main, &t[k]), 0);
-		}
+		struct page_walk t[4];
 		for (size_t k = 0; k < 4; k++)
-			pthread_join(t[k].tid, NULL);
+			t[k] = (struct page_walk){ .p = p, .first = dropped + k,
+						   .step = 4, .end = pages, .g = g };
+		(void)page_walks(t, 4);
 		/* A page the kernel had mapped reads as zeros; one we had
 		 * taken out already (parked, evicted) was not the kernel's to
 		 * drop, and keeps what was written (even pages never were). */

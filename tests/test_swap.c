@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Pages leave memory under the budget and come back intact. */
-#include <pthread.h>
-
 #include "common.h"
 
 static void round_trips(const char *policy, size_t frames, size_t pages)
@@ -132,24 +130,6 @@ Test(swap, sequential_swapins_read_ahead)
 	lp_vm_destroy(vm);
 }
 
-/* Readers of a region paged out, started together: each checks the pages
- * from `first`, every `step`-th, up to `end`. */
-struct reader {
-	const uint64_t *p;
-	size_t first, step, end;
-	size_t bad;
-	pthread_t tid;
-};
-
-static void *reader_main(void *arg)
-{
-	struct reader *rd = arg;
-
-	for (size_t i = rd->first; i < rd->end; i += rd->step)
-		rd->bad += check_page(rd->p, i, 1) != -1;
-	return NULL;
-}
-
 /* 4 threads read 4096 pages paged out under 256 frames: interleaved (one
  * sequential scan shared, thread k reading pages k, k + 4, ...: they drift
  * apart as one thread's pages come in by another's readahead) or each
@@ -168,18 +148,14 @@ static void threads_scan(bool shared)
 	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
 	for (size_t i = 0; i < pages; i++)
 		fill_page(p, i, 1);
-	struct reader rd[4];
-	for (size_t k = 0; k < n; k++) {
-		rd[k] = shared ? (struct reader){ p, k, n, pages, 0, 0 }
-			       : (struct reader){ p, k * pages / n, 1,
-						  (k + 1) * pages / n, 0, 0 };
-		cr_assert_eq(pthread_create(&rd[k].tid, NULL, reader_main, &rd[k]), 0);
-	}
-	size_t bad = 0;
-	for (size_t k = 0; k < n; k++) {
-		pthread_join(rd[k].tid, NULL);
-		bad += rd[k].bad;
-	}
+	struct page_walk rd[4];
+	for (size_t k = 0; k < n; k++)
+		rd[k] = shared ? (struct page_walk){ .p = p, .first = k, .step = n,
+						     .end = pages, .g = 1, .check = true }
+			       : (struct page_walk){ .p = p, .first = k * pages / n,
+						     .step = 1, .end = (k + 1) * pages / n,
+						     .g = 1, .check = true };
+	size_t bad = page_walks(rd, n);
 	cr_assert_eq(bad, 0, "%zu pages lost", bad);
 	struct lp_stats st = stats_of(vm);
 	cr_assert_lt(st.faults[LP_FAULT_SWAPIN], pages / 4,
