@@ -321,6 +321,10 @@ static int run_lazypage(const struct opts *o, struct bench_access *a,
 			 "io_errors %" PRIu64 " swap_full %" PRIu64
 			 " fill_errors %" PRIu64, st.io_errors, st.swap_full,
 			 st.fill_errors);
+	if (st.move_fixups)
+		fprintf(stderr, "lp-bench: %s %s: %" PRIu64 " kernel moves "
+				"corrected (lp_stats.move_fixups)\n",
+			o->workload, o->target, st.move_fixups);
 	if (bad) {
 		snprintf(r->note, sizeof(r->note),
 			 "%" PRIu64 " content errors: pages lost or mixed up",

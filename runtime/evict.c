@@ -324,6 +324,27 @@ static void empty_slots(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		(void)prim_zap(vm->pidfd, zap, nz);
 }
 
+/*
+ * Move the page at addr into its (empty) kva slot.  A failed UFFDIO_MOVE
+ * is not taken at its word: on 6.18 (docs/RELIABILITY.md, "a move that
+ * says EEXIST") the kernel was caught moving the page and answering
+ * -EEXIST, as if the slot had been full before.  Zapping the slot then,
+ * as for a slot not released, threw away the page's only copy.  So when
+ * the page has left its address and the slot holds one, the move is done,
+ * whatever was answered: nothing but our own moves and copies fills a
+ * slot, and this one was empty (or released just before: empty_slots()).
+ */
+static int move_out(struct lp_vm *vm, uintptr_t addr, uintptr_t kva)
+{
+	int rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
+
+	if (rc && prim_mapped(kva) && !prim_mapped(addr)) {
+		st_add(&vm->ev.st, C_MOVE_FIXUP, 1);
+		rc = 0;
+	}
+	return rc;
+}
+
 /* Step 3b: move x's page into its kva slot (x->ok, x->moved), or copy it
  * there: then it must still leave the process, and true is returned. */
 static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
@@ -335,10 +356,10 @@ static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
 	 * (mprotect): never rely on it.  MOVE refuses what it cannot move
 	 * atomically; write protection works on any page. */
 	if (!x->wp && vm->have_move) {
-		rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
+		rc = move_out(vm, addr, kva);
 		if (rc == -EEXIST) {
 			zap_slot(vm, kva);
-			rc = prim_uffd_move(vm->uffd, kva, addr, LP_PG);
+			rc = move_out(vm, addr, kva);
 		}
 		x->ok = x->moved = rc == 0;
 		if (x->ok)

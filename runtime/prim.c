@@ -2,6 +2,7 @@
 #include "prim.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -147,7 +148,7 @@ int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp)
 	return xioctl(fd, UFFDIO_WRITEPROTECT, &w);
 }
 
-int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len)
+static int move_once(int fd, uintptr_t dst, uintptr_t src, size_t len)
 {
 	size_t done = 0;
 
@@ -168,6 +169,22 @@ int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len)
 		return rc;
 	}
 	return 0;
+}
+
+static _Atomic(int (*)(uintptr_t, uintptr_t, int)) move_hook;
+
+void prim_set_move_hook(int (*fn)(uintptr_t dst, uintptr_t src, int rc))
+{
+	atomic_store(&move_hook, fn);
+}
+
+int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len)
+{
+	int (*hook)(uintptr_t, uintptr_t, int) =
+		atomic_load_explicit(&move_hook, memory_order_relaxed);
+	int rc = move_once(fd, dst, src, len);
+
+	return hook ? hook(dst, src, rc) : rc;
 }
 
 int prim_uffd_wake(int fd, uintptr_t start, size_t len)

@@ -43,6 +43,9 @@ int prim_uffd_copy(int fd, uintptr_t dst, const void *src, size_t len, bool wp);
 int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
 /* Move the pages of [src, src+len) to [dst, dst+len) without copying. */
 int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len);
+/* Tests: fn sees each UFFDIO_MOVE's answer and returns the one to give
+ * (to play a kernel that answers wrongly); NULL removes it. */
+void prim_set_move_hook(int (*fn)(uintptr_t dst, uintptr_t src, int rc));
 int prim_uffd_wake(int fd, uintptr_t start, size_t len);
 /* Map the zero page at [start, start+len) (read-only until written). */
 int prim_uffd_zeropage(int fd, uintptr_t start, size_t len);

@@ -121,6 +121,7 @@ void st_sum(struct lp_tstats *const *blocks, unsigned n, struct lp_stats *st)
 	st->swap_full = c[C_SWAP_FULL];
 	st->fill_errors = c[C_FILL_ERR];
 	st->frame_waits = c[C_FRAME_WAIT];
+	st->move_fixups = c[C_MOVE_FIXUP];
 }
 
 static const char *const kind_names[LP_FAULT_KINDS] = {
@@ -231,6 +232,10 @@ static int print_text(const struct lp_stats *st, FILE *f)
 	if (st->last_error)
 		fprintf(f, " (last: %s)", strerror(-st->last_error));
 	fputc('\n', f);
+	if (st->move_fixups)
+		fprintf(f, "  kernel fixups   %" PRIu64 " moves that failed although"
+			   " the page moved (taken as moved)\n",
+			st->move_fixups);
 	if (st->verify_checks || st->verify_mismatches)
 		fprintf(f, "  verify          %" PRIu64 " pages checked, %" PRIu64
 			   " mismatches\n",
@@ -264,7 +269,8 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		   ",\"rejects\":%" PRIu64 ",\"loads\":%" PRIu64
 		   ",\"writebacks\":%" PRIu64 ",\"pages\":%" PRIu64
 		   ",\"bytes\":%" PRIu64 ",\"frames\":%" PRIu64
-		   ",\"peak_frames\":%" PRIu64 ",\"limit_frames\":%" PRIu64 "},\"miss_phases\":{",
+		   ",\"peak_frames\":%" PRIu64 ",\"limit_frames\":%" PRIu64
+		   "},\"move_fixups\":%" PRIu64 ",\"miss_phases\":{",
 		st->readahead_pages, st->evictions, st->clean_drops,
 		st->swap_outs, st->file_writebacks, st->ref_sweeps,
 		st->swap_read_bytes, st->swap_write_bytes, st->file_read_bytes,
@@ -274,7 +280,7 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		st->verify_mismatches, st->tier_stores, st->tier_rejects,
 		st->tier_loads, st->tier_writebacks, st->tier_pages,
 		st->tier_bytes, st->tier_frames, st->tier_peak_frames,
-		st->tier_limit_frames);
+		st->tier_limit_frames, st->move_fixups);
 	for (unsigned p = 0; p < LP_PHASES_MAX; p++)
 		fprintf(f, "%s\"%s\":{\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
 			   "}",

@@ -28,6 +28,7 @@ enum lp_counter {
 	C_SWAP_FULL,
 	C_FILL_ERR,
 	C_FRAME_WAIT,
+	C_MOVE_FIXUP,
 	C_NCOUNTERS
 };
 

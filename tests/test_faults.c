@@ -21,6 +21,7 @@
 #include "common.h"
 #include "io.h"
 #include "fault.h" /* fault_set_stale_hook */
+#include "prim.h" /* prim_set_move_hook */
 #include "vm.h"
 
 /* ---- the hook ---------------------------------------------------------- */
@@ -1106,5 +1107,62 @@ Test(faults, pages_dropped_behind_our_back_do_not_stall_eviction, .timeout = 120
 	}
 	struct lp_stats st = stats_of(vm);
 	cr_assert_eq(st.last_error, -EFAULT, "last_error %d: the drop was not said", st.last_error);
+	lp_vm_destroy(vm);
+}
+
+/* A kernel that moves the page and answers -EEXIST: seen on 6.18 under
+ * load (docs/RELIABILITY.md), where the evictor took the answer at its
+ * word, emptied the slot the page had just moved into, and parked zeros in
+ * its place.  Played here: one successful UFFDIO_MOVE in `lie_every` is
+ * answered -EEXIST. */
+static atomic_uint lie_every, lie_calls, lie_told;
+
+static int lie_after_move(uintptr_t dst, uintptr_t src, int rc)
+{
+	(void)dst;
+	(void)src;
+	if (rc == 0 && atomic_fetch_add(&lie_calls, 1) % atomic_load(&lie_every) == 0) {
+		atomic_fetch_add(&lie_told, 1);
+		return -EEXIST;
+	}
+	return rc;
+}
+
+Test(faults, a_move_answered_eexist_after_moving_loses_nothing, .timeout = 120)
+{
+	struct lp_vm *vm;
+	size_t frames = 32, pages = 512;
+	struct lp_config c = cfg_frames(frames);
+	VM_OR_SKIP(&vm, &c);
+	if (!vm->have_move) {
+		lp_vm_destroy(vm);
+		cr_skip_test("UFFDIO_MOVE is not offered by this kernel: nothing to play");
+	}
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	atomic_store(&lie_every, 3);
+	atomic_store(&lie_calls, 0);
+	atomic_store(&lie_told, 0);
+	prim_set_move_hook(lie_after_move);
+	/* Dirty pages are parked by UFFDIO_MOVE, unless they leave in runs
+	 * of consecutive addresses (write-protected, copied): touch them in
+	 * a scattered order (251 is prime to 512). */
+	for (uint64_t g = 1; g <= 4; g++) {
+		for (size_t k = 0; k < pages; k++)
+			fill_page(p, k * 251 % pages, g);
+		for (size_t k = 0; k < pages; k++) {
+			size_t i = k * 137 % pages;
+			cr_assert_eq(check_page(p, i, g), -1, "pass %llu: page %zu lost",
+				     (unsigned long long)g, i);
+		}
+	}
+	prim_set_move_hook(NULL);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(atomic_load(&lie_told), 0, "no move was answered wrongly: the case never came up");
+	cr_assert_eq(st.move_fixups, atomic_load(&lie_told),
+		     "%llu moves corrected of %u answered -EEXIST after moving",
+		     (unsigned long long)st.move_fixups, atomic_load(&lie_told));
+	cr_assert_eq(st.last_error, 0, "last_error %d (%s)", st.last_error,
+		     strerror(-st.last_error));
 	lp_vm_destroy(vm);
 }

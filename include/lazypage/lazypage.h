@@ -83,7 +83,7 @@ extern "C" {
  * from an older library.
  */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 5
+#define LP_VERSION_MINOR 6
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
@@ -400,7 +400,11 @@ struct lp_stats {
 	uint64_t tier_limit_frames; /* its share now: it adapts between an
 				     * eighth of tier_share and tier_share
 				     * (docs/DESIGN.md, the compressed tier) */
-	uint64_t reserved[5];
+	/* Since 0.6: UFFDIO_MOVEs that failed although the page moved (a
+	 * kernel's answer corrected, docs/RELIABILITY.md); 0 on a sound
+	 * kernel. */
+	uint64_t move_fixups;
+	uint64_t reserved[4];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after
