@@ -12,7 +12,10 @@ dumpf = sys.argv[2] if len(sys.argv) > 2 else '/tmp/dbg-dump.txt'
 N = 1 << 23
 rec = struct.Struct('<QQIbxhh6x')  # vpn, ns, tid, event, a, b
 names = {1: 'state', 2: 'copy-dst', 3: 'move-src', 4: 'zap', 5: 'wp',
-         6: 'copy-src', 7: 'move-dst', 9: 'park'}
+         6: 'copy-src', 7: 'move-dst', 8: 'process_madvise', 9: 'park',
+         10: 'madvise-fallback',
+         11: 'pagemap',  # a: pfn bits 0-14, b: bits 15-29 (-32768: absent)
+         12: 'words'}    # a: word 1 bits 0-14, b: word 0 bits 0-14
 with open(ring, 'rb') as f:
     end = struct.unpack('<Q', f.read(8))[0]
     data = f.read()
