@@ -1026,8 +1026,13 @@ static void write_done(struct lp_vm *vm, struct ev_write *w)
 		vm->ev.pending -= w->n;
 	note_failing(&vm->ev, w->req.res);
 	/* Nothing left memory and handlers wait: let them go on beyond the
-	 * budget rather than wait for a write that keeps failing. */
-	update_stuck(vm, evicted > 0, vm->ev.failing);
+	 * budget rather than wait for a write that keeps failing, once no
+	 * other write is in flight.  A write that may still succeed frees a
+	 * frame soon: failures can complete ahead of it (refused at once,
+	 * where it waits for the disk), and a streak of them is no reason to
+	 * break the budget while it is out (a test's one write in two failing
+	 * went 7 frames over a budget of 32 under load). */
+	update_stuck(vm, evicted > 0, vm->ev.failing && !vm->ev.pending);
 	free(w->sealed);
 	free(w);
 }
