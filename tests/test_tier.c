@@ -274,3 +274,51 @@ Test(tier, its_share_grows_while_pages_it_wrote_on_are_read_back, .timeout = 120
 	cr_assert_eq(b.io_errors, 0);
 	lp_vm_destroy(vm);
 }
+
+/* Pages written once and never read again (a log, a table being built):
+ * each stored in the pool would be compressed, held and written on
+ * unread.  Admission passes most of them straight to swap; they all still
+ * come back intact. */
+Test(tier, pages_never_read_back_are_passed_to_swap, .timeout = 120)
+{
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0, 0);
+	size_t big = 8192;
+	unsigned char *p;
+	cr_assert_eq(lp_map_anon(vm, big * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < big; i++)
+		fill_z(p, i, 1);
+	struct lp_stats st = stats_of(vm);
+	uint64_t evicted = st.tier_stores + st.tier_bypassed + st.tier_rejects;
+	cr_assert_gt(evicted, big / 2, "%lu pages left for the tier or swap",
+		     (unsigned long)evicted);
+	cr_assert_gt(st.tier_bypassed, evicted / 2,
+		     "%lu of %lu evicted pages passed to swap, %lu stored",
+		     (unsigned long)st.tier_bypassed, (unsigned long)evicted,
+		     (unsigned long)st.tier_stores);
+	for (size_t i = 0; i < big; i++)
+		cr_assert_eq(check_z(p, i, 1), -1, "page %zu", i);
+	cr_assert_eq(stats_of(vm).io_errors, 0);
+	lp_vm_destroy(vm);
+}
+
+/* The opposite: a working set the pool holds (256 pages that compress
+ * ~20x in 64 frames, half of them the pool's), read over and over: every
+ * store is read back, none is passed. */
+Test(tier, pages_read_back_soon_are_all_taken, .timeout = 120)
+{
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0, 0);
+	size_t set = 256;
+	unsigned char *p;
+	cr_assert_eq(lp_map_anon(vm, set * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (size_t i = 0; i < set; i++)
+		fill_z(p, i, 1);
+	for (int pass = 0; pass < 40; pass++)
+		for (size_t i = 0; i < set; i++)
+			cr_assert_eq(check_z(p, i, 1), -1, "pass %d page %zu", pass, i);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.tier_loads, set, "%lu read back", (unsigned long)st.tier_loads);
+	cr_assert_eq(st.tier_bypassed, 0, "%lu passed to swap, %lu stored, %lu read back",
+		     (unsigned long)st.tier_bypassed, (unsigned long)st.tier_stores,
+		     (unsigned long)st.tier_loads);
+	lp_vm_destroy(vm);
+}
