@@ -149,6 +149,21 @@ static void gate_open(struct gate *g, int state)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/* Page p's content beyond its words 0 and 1, written once at its first
+ * touch: a->ratio says how well it compresses. */
+static void fill_content(const struct bench_access *a, uint32_t p, uint64_t *w)
+{
+	size_t n = a->ratio ? BENCH_PG / a->ratio / 8 : 0;
+	uint64_t x = signature(p) ^ 0x5851f42d4c957f2dull;
+
+	for (size_t i = 2; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		w[i] = x;
+	}
+}
+
 static uint64_t touch(const struct bench_access *a, uint32_t p, bool *first)
 {
 	uint64_t *w = (uint64_t *)(a->base + (size_t)p * BENCH_PG);
@@ -159,10 +174,11 @@ static uint64_t touch(const struct bench_access *a, uint32_t p, bool *first)
 	if (*first) {
 		/* First touch: a write, as a program's first use of fresh
 		 * memory; once, however many threads come. */
-		if (!__atomic_compare_exchange_n(&w[0], &z, sig, false,
-						 __ATOMIC_RELAXED,
-						 __ATOMIC_RELAXED) &&
-		    z != sig)
+		if (__atomic_compare_exchange_n(&w[0], &z, sig, false,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			fill_content(a, p, w);
+		else if (z != sig)
 			bad++;
 		__atomic_store_n(&a->seen[p], 1, __ATOMIC_RELEASE);
 	} else {

@@ -34,6 +34,10 @@ struct bench_access {
 	 * with another page's signature, is counted in bad. */
 	bool keep;
 	uint8_t *seen;          /* npages bytes, zeroed: signature written */
+	/* Content of a page beyond its two words: 0, zeros (compresses ~60x);
+	 * r >= 1, its first PG / r bytes random (seeded by the page), the
+	 * rest zeros: compresses about r to 1 (lp-bench -c). */
+	unsigned ratio;
 	/* Called by the main thread once every access thread is created and
 	 * waits to start (NULL: none), e.g. to let a parent measure memory
 	 * before the run.  Nonzero aborts the run with that value. */

@@ -56,6 +56,11 @@ static const char usage[] =
 "  -d DIR       directory of the swap files, lazypage's and the kernel's\n"
 "               (default /var/tmp; must take swap files: ext4, xfs)\n"
 "  -i REP       repetition number, copied to the rep column (default 1)\n"
+"  -c RATIO     page content that compresses about RATIO to 1 (its first\n"
+"               4096/RATIO bytes random, the rest zeros); default: zeros\n"
+"               beyond the words the run checks (~60 to 1)\n"
+"  -z TIER      lazypage: compressed tier lz4, zstd or none (default: the\n"
+"               runtime's, LAZYPAGE_TIER or none)\n"
 "  -S           leave the simulator columns empty (faster)\n"
 "  -o FILE      also write the trace (little-endian uint64 page numbers,\n"
 "               as lp-sim -t reads) and go on\n"
@@ -81,14 +86,16 @@ static const char header[] =
 	"bad,ooms,obs_zero_p50_us,obs_zero_p99_us,obs_miss_p50_us,"
 	"obs_miss_p99_us,obs_slow,queue_p50_us,device_p50_us,install_p50_us,"
 	"handler_p50_us,queue_p99_us,device_p99_us,install_p99_us,"
-	"handler_p99_us,note";
+	"handler_p99_us,content,tier,tier_faults,tier_stores,tier_bypassed,"
+	"tier_writebacks,note";
 
 struct opts {
 	const char *workload, *target, *swap_dir, *dump, *mode;
 	struct lp_workload_params wp;
 	double budget;
 	uint64_t frames;
-	unsigned threads, ref_scan, rep;
+	unsigned threads, ref_scan, rep, ratio;
+	const char *tier;
 	bool readahead, sim, header;
 };
 
@@ -100,7 +107,9 @@ enum col {
 	C_SP50, C_SP99, C_RP50, C_RP99, C_SWEEPS, C_WAITS, C_PEAK, C_MAJFLT,
 	C_PSWPIN, C_PSWPOUT, C_CGBASE, C_RESIDENT, C_SIMX, C_SIMS, C_MIN,
 	C_BAD, C_OOMS, C_OZP50, C_OZP99, C_OMP50, C_OMP99, C_OSLOW,
-	C_PH50, C_PH99 = C_PH50 + LP_PHASES_MAX, C_NCOLS = C_PH99 + LP_PHASES_MAX
+	C_PH50, C_PH99 = C_PH50 + LP_PHASES_MAX,
+	C_CONTENT = C_PH99 + LP_PHASES_MAX, C_TIER, C_TFAULTS, C_TSTORES,
+	C_TBYPASS, C_TWB, C_NCOLS
 };
 
 /* One value per column (empty stays empty in the CSV), and the note. */
@@ -308,6 +317,12 @@ static int run_lazypage(const struct opts *o, struct bench_access *a,
 	setu(r, C_SWEEPS, st.ref_sweeps);
 	setu(r, C_WAITS, st.frame_waits);
 	setu(r, C_PEAK, st.peak_frames);
+	if (cfg->tier) {
+		setu(r, C_TFAULTS, f[LP_FAULT_TIER]);
+		setu(r, C_TSTORES, st.tier_stores);
+		setu(r, C_TBYPASS, st.tier_bypassed);
+		setu(r, C_TWB, st.tier_writebacks);
+	}
 	setu(r, C_BAD, bad);
 	set_observed(r, &ar.lat, f[LP_FAULT_SWAPIN]);
 	/* Zero until the fault path measures its phases: printed anyway. */
@@ -429,13 +444,19 @@ static int parse(int argc, char **argv, struct opts *o)
 		.wp = { .pages = 4096, .seed = 1 },
 		.budget = 0.25, .threads = 1, .rep = 1, .sim = true,
 	};
-	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:So:HPWDh")) != -1) {
+	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:c:z:So:HPWDh")) != -1) {
 		switch (c) {
 		case 'w': o->workload = optarg; break;
 		case 'p': o->target = optarg; break;
 		case 'm': o->mode = optarg; break;
 		case 'd': o->swap_dir = optarg; break;
 		case 'o': o->dump = optarg; break;
+		case 'z':
+			o->tier = optarg;
+			if (strcmp(optarg, "lz4") && strcmp(optarg, "zstd") &&
+			    strcmp(optarg, "none"))
+				return bad_usage("-z takes lz4, zstd or none");
+			break;
 		case 'R': o->readahead = true; break;
 		case 'S': o->sim = false; break;
 		case 'H': o->header = true; break;
@@ -448,7 +469,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'n': case 'l': case 's': case 'f': case 't': case 'r':
-		case 'i':
+		case 'i': case 'c':
 			if (number(optarg, &v))
 				return bad_usage("a number expected");
 			if (c == 'n')
@@ -463,6 +484,8 @@ static int parse(int argc, char **argv, struct opts *o)
 				o->threads = (unsigned)v;
 			else if (c == 'r')
 				o->ref_scan = (unsigned)v;
+			else if (c == 'c')
+				o->ratio = (unsigned)(v ? v : 1);
 			else
 				o->rep = (unsigned)v;
 			break;
@@ -536,6 +559,11 @@ static void describe(struct row *r, const struct opts *o,
 	if (lazypage)
 		setu(r, C_REF_SCAN, ref_scan);
 	setu(r, C_REP, o->rep);
+	if (o->ratio)
+		setu(r, C_CONTENT, o->ratio);
+	if (lazypage)
+		set(r, C_TIER, "%s", cfg->tier == LP_TIER_LZ4 ? "lz4" :
+		    cfg->tier == LP_TIER_ZSTD ? "zstd" : "none");
 }
 
 int main(int argc, char **argv)
@@ -591,6 +619,12 @@ int main(int argc, char **argv)
 	lp_config_init(&cfg);
 	if (o.ref_scan)
 		cfg.ref_scan = o.ref_scan;
+	if (o.tier && !strcmp(o.tier, "lz4"))
+		cfg.tier = LP_TIER_LZ4;
+	else if (o.tier && !strcmp(o.tier, "zstd"))
+		cfg.tier = LP_TIER_ZSTD;
+	else if (o.tier)
+		cfg.tier = LP_TIER_NONE;
 	if (!o.readahead)
 		cfg.flags |= LP_CFG_NO_READAHEAD;
 	unsigned ref_scan = cfg.ref_scan ? cfg.ref_scan : 4;
@@ -605,7 +639,7 @@ int main(int argc, char **argv)
 	struct bench_access a = {
 		.npages = npages, .trace = trace, .n = o.wp.length,
 		.threads = o.threads, .rmw = !strcmp(o.mode, "rmw"),
-		.keep = true, .seen = seen,
+		.keep = true, .seen = seen, .ratio = o.ratio,
 	};
 	if (lazypage)
 		status = run_lazypage(&o, &a, frames, &cfg, &r);

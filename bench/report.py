@@ -36,7 +36,9 @@ def med(xs):
 
 def label(r):
     t = r["target"]
-    return t + "+ra" if r["readahead"] == "on" else t
+    t = t + "+ra" if r["readahead"] == "on" else t
+    z = r.get("tier") or "none"
+    return t if z == "none" else t + "+" + z
 
 
 def fmt(x, nd=0):
@@ -484,6 +486,35 @@ def real_section(d, w_):
     if rat:
         w_(f"lazypage ÷ kernel over these cases: median **{statistics.median(rat):.2f}×**, "
            f"range {min(rat):.2f}–{max(rat):.2f}×.\n")
+
+    tiered = [t for t in lps if "+ra+" in t]
+    if tiered:
+        base = tiered[0].rsplit("+", 1)[0]
+        w_("### The compressed tier on the same cases\n")
+        cont = r0.get("content") or ""
+        w_(f"Each tier beside `{base}` without one, in the same run; page content "
+           + (f"compresses about {cont} to 1 (`lp-bench -c {cont}`)" if cont else
+              "is zeros beyond the checked words (~60 to 1: flatters the tier)")
+           + ".  *tier faults*: misses served from the pool; *passed*: evicted "
+           "pages the pool's admission sent to swap at once; *written on*: pool "
+           "pages written to swap later.\n")
+        w_("| workload | threads | tier | acc/s | ÷ no tier | ÷ kernel | swap-ins | tier faults | stored | passed | written on |")
+        w_("|---|---|---|---|---|---|---|---|---|---|---|")
+        for (w, th) in order:
+            b = cases.get((w, th, base))
+            k = cases.get((w, th, "kernel"))
+            for t in tiered:
+                c = cases.get((w, th, t))
+                if not c:
+                    continue
+                aps = c.m("accesses_per_s")
+                w_(f"| {w} | {th} | {t.rsplit('+', 1)[1]} | {kfmt(aps)} | "
+                   f"**{ratio(aps, b.m('accesses_per_s') if b else None)}** | "
+                   f"{ratio(aps, k.m('accesses_per_s') if k else None)} | "
+                   f"{fmt(c.m('swapin_faults'))} | {fmt(c.m('tier_faults'))} | "
+                   f"{fmt(c.m('tier_stores'))} | {fmt(c.m('tier_bypassed'))} | "
+                   f"{fmt(c.m('tier_writebacks'))} |")
+        w_("")
 
     w_("### Where a miss's time goes\n")
     w_("*observed*: what the accessing thread waits, timed around every "
