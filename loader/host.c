@@ -177,7 +177,7 @@ void stats_fold(struct lp_stats *sum, const struct lp_stats *st)
 	ADD(swap_slots_peak); ADD(verify_checks); ADD(verify_mismatches);
 	ADD(tier_stores); ADD(tier_rejects); ADD(tier_loads); ADD(tier_writebacks);
 	ADD(tier_pages); ADD(tier_bytes); ADD(tier_frames); ADD(tier_peak_frames);
-	ADD(move_fixups); ADD(tier_bypassed);
+	ADD(move_fixups);
 #undef ADD
 	if (st->last_error)
 		sum->last_error = st->last_error;

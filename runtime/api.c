@@ -274,7 +274,6 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 		zpool_stats(vm->swap->pool, &z);
 		st->tier_stores = z.stores;
 		st->tier_rejects = z.rejects;
-		st->tier_bypassed = z.bypassed;
 		st->tier_loads = z.loads;
 		st->tier_writebacks = z.writebacks;
 		st->tier_pages = z.entries;

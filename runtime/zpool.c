@@ -41,7 +41,7 @@
 #define ZP_CHUNK 4096u
 #define ZP_ZSTD_LEVEL 1
 
-enum { ZE_HELD = 1, ZE_WRITING = 2, ZE_DEAD = 4, ZE_READ = 8 };
+enum { ZE_HELD = 1, ZE_WRITING = 2, ZE_DEAD = 4 };
 
 struct zslab {
 	unsigned char *pg[ZP_MAXK]; /* its pages of the arena (any order):
@@ -78,11 +78,6 @@ struct zpool {
 	 * pages written on lately (late) */
 	uint32_t win_reads, win_young, win_old, win_late;
 	uint32_t wbseq;                /* entries written on, ever */
-	/* admit(): of the entries that left lately, those read while held
-	 * and those written on unread; one store in 2^admit_shift taken */
-	uint32_t out_read, out_unread;
-	unsigned admit_shift;
-	uint64_t admit_seq;
 	uint32_t *free_pages;  /* stack of arena pages not in a slab */
 	uint32_t nfree_pages;
 	struct zslab *room[ZP_CLASSES];
@@ -511,55 +506,6 @@ static void adapt(struct zpool *zp)
 	zp->win_reads = zp->win_young = zp->win_old = zp->win_late = 0;
 }
 
-/*
- * Admission.  An entry that is written on unread cost a compression (and
- * a decompression to write it on) for nothing: its page went to disk
- * anyway, later.  A hit saves a disk read, some 50 times that cost; so
- * while fewer than one in ZP_ADMIT_LOW of the entries lately done with
- * were read while held, only one store in two is taken, then one in four,
- * down to one in 2^ZP_ADMIT_MAXSHIFT (the others go to disk at once, the
- * few taken keep measuring); more than one in ZP_ADMIT_HIGH read, twice as
- * many again.  A window is ZP_ADMIT_WINDOW outcomes at full admission and
- * shrinks with it, so that a change of phase is seen after as many stores
- * either way.  A program whose evicted pages do not come back while the
- * pool could hold them (pages written once, a stream) pays little for the
- * tier; a loop larger than the pool keeps a fraction of it held, which
- * then hits, instead of every page passing through unread.  (The pool's
- * share of the budget adapts apart: adapt().)
- */
-#define ZP_ADMIT_WINDOW 256u
-#define ZP_ADMIT_LOW 32u
-#define ZP_ADMIT_HIGH 16u
-#define ZP_ADMIT_MAXSHIFT 4u
-
-static void note_outcome(struct zpool *zp, bool read)
-{
-	if (read)
-		zp->out_read++;
-	else
-		zp->out_unread++;
-	uint32_t n = zp->out_read + zp->out_unread;
-	uint32_t win = ZP_ADMIT_WINDOW >> zp->admit_shift;
-	if (n < (win > 16 ? win : 16))
-		return;
-	if (zp->out_read * ZP_ADMIT_LOW < n && zp->admit_shift < ZP_ADMIT_MAXSHIFT)
-		zp->admit_shift++;
-	else if (zp->out_read * ZP_ADMIT_HIGH > n && zp->admit_shift)
-		zp->admit_shift--;
-	zp->out_read = zp->out_unread = 0;
-}
-
-/* Under the lock: whether this store is taken (admission above). */
-static bool admit(struct zpool *zp)
-{
-	uint64_t mask = (1ull << zp->admit_shift) - 1;
-
-	if (!(zp->admit_seq++ & mask))
-		return true;
-	zp->st.bypassed++;
-	return false;
-}
-
 int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 	      uint32_t limit_pages)
 {
@@ -621,15 +567,9 @@ void zpool_free(struct zpool *zp)
 int zpool_store(struct zpool *zp, uint64_t slot, const void *page)
 {
 	unsigned char out[ZP_MAXBLK];
+	size_t n = compress_page(zp->algo, page, out, sizeof out);
 	uint64_t sum[2];
 	int rc = 0;
-
-	pthread_mutex_lock(&zp->lock);
-	bool take = admit(zp);
-	pthread_mutex_unlock(&zp->lock);
-	if (!take)
-		return -EAGAIN;
-	size_t n = compress_page(zp->algo, page, out, sizeof out);
 
 	if (!n) {
 		pthread_mutex_lock(&zp->lock);
@@ -697,10 +637,6 @@ int zpool_load(struct zpool *zp, uint64_t slot, void *buf)
 		want[1] = e->sum[1];
 		slab_copy(e->sl, block_off(e), in, len, 0);
 		note_read(zp, e, true);
-		if (!(e->flags & ZE_READ)) {
-			e->flags |= ZE_READ;
-			note_outcome(zp, true);
-		}
 	} else {
 		note_read(zp, ent(zp, slot, false), false);
 	}
@@ -812,8 +748,6 @@ unsigned zpool_wb_done(struct zpool *zp, const uint64_t *slots, unsigned n,
 		if (gone)
 			dead[nd++] = slots[i];
 		if (!res || gone) {
-			if (!res && !gone && !(e->flags & ZE_READ))
-				note_outcome(zp, false);
 			drop(zp, e);
 			if (!res && !gone) {
 				zp->st.writebacks++;

@@ -44,7 +44,6 @@ struct zpool;
 struct zpool_stats {
 	uint64_t stores;      /* pages stored */
 	uint64_t rejects;     /* pages that did not compress enough */
-	uint64_t bypassed;    /* stores not taken (admission): to disk */
 	uint64_t loads;       /* pages read back from the pool */
 	uint64_t corrupt;     /* blocks refused (digest mismatch) */
 	uint64_t writebacks;  /* entries written on to disk */
@@ -63,10 +62,9 @@ bool zpool_algo_built(enum zp_algo algo);
 int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 	      uint32_t limit_pages);
 void zpool_free(struct zpool *zp);
-/* Store page (LP_PG bytes) for slot, which has no entry: 0, -EAGAIN (not
- * taken: few of the pool's pages are read back lately, zpool.c's
- * admission), -E2BIG (does not compress to 7/8 of a page), -ENOSPC (the
- * pool is at its limit: the page goes to disk), -ENOMEM. */
+/* Store page (LP_PG bytes) for slot, which has no entry: 0, -E2BIG (does
+ * not compress to 7/8 of a page), -ENOSPC (the pool is at its limit: the
+ * page goes to disk), -ENOMEM. */
 int zpool_store(struct zpool *zp, uint64_t slot, const void *page);
 /* Slot's page into buf: 1 (from the pool), 0 (not held: read the disk),
  * -EBADMSG (the block is corrupt: the content is lost), -ENOMEM (no codec

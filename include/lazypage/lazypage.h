@@ -404,10 +404,7 @@ struct lp_stats {
 	 * kernel's answer corrected, docs/RELIABILITY.md); 0 on a sound
 	 * kernel. */
 	uint64_t move_fixups;
-	/* Since 0.6: evicted pages the tier did not take because few of its
-	 * pages were read back lately (admission): written to swap at once. */
-	uint64_t tier_bypassed;
-	uint64_t reserved[3];
+	uint64_t reserved[4];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after
