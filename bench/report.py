@@ -495,11 +495,10 @@ def real_section(d, w_):
         w_(f"Each tier beside `{base}` without one, in the same run; page content "
            + (f"compresses about {cont} to 1 (`lp-bench -c {cont}`)" if cont else
               "is zeros beyond the checked words (~60 to 1: flatters the tier)")
-           + ".  *tier faults*: misses served from the pool; *passed*: evicted "
-           "pages the pool's admission sent to swap at once; *written on*: pool "
+           + ".  *tier faults*: misses served from the pool; *written on*: pool "
            "pages written to swap later.\n")
-        w_("| workload | threads | tier | acc/s | ÷ no tier | ÷ kernel | swap-ins | tier faults | stored | passed | written on |")
-        w_("|---|---|---|---|---|---|---|---|---|---|---|")
+        w_("| workload | threads | tier | acc/s | ÷ no tier | ÷ kernel | swap-ins | tier faults | stored | written on |")
+        w_("|---|---|---|---|---|---|---|---|---|---|")
         for (w, th) in order:
             b = cases.get((w, th, base))
             k = cases.get((w, th, "kernel"))
@@ -512,7 +511,7 @@ def real_section(d, w_):
                    f"**{ratio(aps, b.m('accesses_per_s') if b else None)}** | "
                    f"{ratio(aps, k.m('accesses_per_s') if k else None)} | "
                    f"{fmt(c.m('swapin_faults'))} | {fmt(c.m('tier_faults'))} | "
-                   f"{fmt(c.m('tier_stores'))} | {fmt(c.m('tier_bypassed'))} | "
+                   f"{fmt(c.m('tier_stores'))} | "
                    f"{fmt(c.m('tier_writebacks'))} |")
         w_("")
 
