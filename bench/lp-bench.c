@@ -27,6 +27,7 @@
 #include "kernel.h"
 #include "sim.h"
 #include "workload.h"
+#include "config.h" /* config_env_from: -z as LAZYPAGE_TIER */
 
 static const char usage[] =
 "usage: lp-bench [options]\n"
@@ -432,6 +433,18 @@ static int run_floor(struct bench_access *a, uint32_t frames, struct row *r)
 	return 0;
 }
 
+static const char *tier_value(const char *name, void *arg)
+{
+	return strcmp(name, "LAZYPAGE_TIER") ? NULL : arg;
+}
+
+/* -z NAME into cfg as LAZYPAGE_TIER=NAME would: the runtime's own names.
+ * 0 or -EINVAL. */
+static int tier_apply(const char *name, struct lp_config *cfg)
+{
+	return config_env_from(cfg, NULL, tier_value, (void *)name);
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	uint64_t v;
@@ -450,12 +463,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'm': o->mode = optarg; break;
 		case 'd': o->swap_dir = optarg; break;
 		case 'o': o->dump = optarg; break;
-		case 'z':
+		case 'z': {
+			struct lp_config t;
+			lp_config_init(&t);
 			o->tier = optarg;
-			if (strcmp(optarg, "lz4") && strcmp(optarg, "zstd") &&
-			    strcmp(optarg, "none"))
+			if (tier_apply(optarg, &t))
 				return bad_usage("-z takes lz4, zstd or none");
 			break;
+		}
 		case 'R': o->readahead = true; break;
 		case 'S': o->sim = false; break;
 		case 'H': o->header = true; break;
@@ -618,12 +633,8 @@ int main(int argc, char **argv)
 	lp_config_init(&cfg);
 	if (o.ref_scan)
 		cfg.ref_scan = o.ref_scan;
-	if (o.tier && !strcmp(o.tier, "lz4"))
-		cfg.tier = LP_TIER_LZ4;
-	else if (o.tier && !strcmp(o.tier, "zstd"))
-		cfg.tier = LP_TIER_ZSTD;
-	else if (o.tier)
-		cfg.tier = LP_TIER_NONE;
+	if (o.tier)
+		(void)tier_apply(o.tier, &cfg);
 	if (!o.readahead)
 		cfg.flags |= LP_CFG_NO_READAHEAD;
 	unsigned ref_scan = cfg.ref_scan ? cfg.ref_scan : 4;
