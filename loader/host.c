@@ -175,7 +175,7 @@ void stats_fold(struct lp_stats *sum, const struct lp_stats *st)
 	ADD(io_errors); ADD(swap_full); ADD(fill_errors); ADD(frame_waits);
 	ADD(resident_frames); ADD(peak_frames); ADD(swap_slots_used);
 	ADD(swap_slots_peak); ADD(verify_checks); ADD(verify_mismatches);
-	ADD(tier_stores); ADD(tier_rejects); ADD(tier_loads); ADD(tier_writebacks);
+	ADD(tier_stores); ADD(tier_rejects); ADD(tier_bypasses); ADD(tier_loads); ADD(tier_writebacks);
 	ADD(tier_pages); ADD(tier_bytes); ADD(tier_frames); ADD(tier_peak_frames);
 	ADD(move_fixups);
 #undef ADD

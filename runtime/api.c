@@ -274,6 +274,7 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 		zpool_stats(vm->swap->pool, &z);
 		st->tier_stores = z.stores;
 		st->tier_rejects = z.rejects;
+		st->tier_bypasses = z.bypasses;
 		st->tier_loads = z.loads;
 		st->tier_writebacks = z.writebacks;
 		st->tier_pages = z.entries;

@@ -711,6 +711,8 @@ static void write_swap(struct lp_vm *vm, struct ev_out *o)
 	got = swap_alloc(vm->swap, o->ns, slots, &err);
 	bool pooled[EV_BATCH] = { false };
 	struct zpool *zp = vm->swap->pool;
+	if (zp && got && !zpool_admit(zp, slots, got))
+		zp = NULL; /* this batch goes to disk as it is */
 	for (unsigned k = 0; zp && k < got; k++)
 		pooled[k] = !zpool_store(zp, slots[k],
 					 (const void *)kva_of(&vm->fr, o->swap_it[k]->f));

@@ -216,11 +216,12 @@ static int print_text(const struct lp_stats *st, FILE *f)
 	if (st->tier_stores || st->tier_rejects) {
 		human(a, sizeof a, st->tier_bytes);
 		fprintf(f, "  tier            %" PRIu64 " stored, %" PRIu64
-			   " refused, %" PRIu64 " read back, %" PRIu64
-			   " written on\n"
+			   " refused, %" PRIu64 " not taken, %" PRIu64
+			   " read back, %" PRIu64 " written on\n"
 			   "                  %" PRIu64 " pages now in %s (ratio %.2f),"
 			   " %" PRIu64 " frames, %" PRIu64 " peak, %" PRIu64 " its share now\n",
-			st->tier_stores, st->tier_rejects, st->tier_loads,
+			st->tier_stores, st->tier_rejects, st->tier_bypasses,
+			st->tier_loads,
 			st->tier_writebacks, st->tier_pages, a,
 			st->tier_bytes ? (double)st->tier_pages * 4096 / (double)st->tier_bytes : 0.0,
 			st->tier_frames, st->tier_peak_frames, st->tier_limit_frames);
@@ -266,7 +267,8 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		   ",\"swap_slots_used\":%" PRIu64 ",\"swap_slots_peak\":%" PRIu64
 		   ",\"last_error\":%d,\"verify_checks\":%" PRIu64
 		   ",\"verify_mismatches\":%" PRIu64 ",\"tier\":{\"stores\":%" PRIu64
-		   ",\"rejects\":%" PRIu64 ",\"loads\":%" PRIu64
+		   ",\"rejects\":%" PRIu64 ",\"bypasses\":%" PRIu64
+		   ",\"loads\":%" PRIu64
 		   ",\"writebacks\":%" PRIu64 ",\"pages\":%" PRIu64
 		   ",\"bytes\":%" PRIu64 ",\"frames\":%" PRIu64
 		   ",\"peak_frames\":%" PRIu64 ",\"limit_frames\":%" PRIu64
@@ -278,7 +280,7 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		st->fill_errors, st->frame_waits, st->swap_slots_used,
 		st->swap_slots_peak, st->last_error, st->verify_checks,
 		st->verify_mismatches, st->tier_stores, st->tier_rejects,
-		st->tier_loads, st->tier_writebacks, st->tier_pages,
+		st->tier_bypasses, st->tier_loads, st->tier_writebacks, st->tier_pages,
 		st->tier_bytes, st->tier_frames, st->tier_peak_frames,
 		st->tier_limit_frames, st->move_fixups);
 	for (unsigned p = 0; p < LP_PHASES_MAX; p++)

@@ -41,7 +41,10 @@
 #define ZP_CHUNK 4096u
 #define ZP_ZSTD_LEVEL 1
 
-enum { ZE_HELD = 1, ZE_WRITING = 2, ZE_DEAD = 4 };
+/* ZE_GHOST: not held, the page offered for the slot was sent straight to
+ * disk by admission (zpool_admit()); its next read tells whether storing it
+ * would have paid. */
+enum { ZE_HELD = 1, ZE_WRITING = 2, ZE_DEAD = 4, ZE_GHOST = 8 };
 
 struct zslab {
 	unsigned char *pg[ZP_MAXK]; /* its pages of the arena (any order):
@@ -56,6 +59,7 @@ struct zent {
 	struct zslab *sl;
 	uint64_t sum[2];       /* digest of the page */
 	uint32_t wbseq;        /* not held: when it was written on (0: not) */
+	uint32_t oseq;         /* when its page was last offered */
 	uint32_t gen;
 	uint16_t clen;
 	uint8_t idx;
@@ -78,6 +82,14 @@ struct zpool {
 	 * pages written on lately (late) */
 	uint32_t win_reads, win_young, win_old, win_late;
 	uint32_t wbseq;                /* entries written on, ever */
+	/* Admission (zpool_admit()): pages offered, ever; in the current
+	 * window, offers and those that came back while they would still
+	 * have been held (hits, and reads of pages sent past the pool in
+	 * time: ghosts); windows in a row with too few; bypassing. */
+	uint32_t oseq, aw_offers, aw_useful;
+	uint32_t useless, abatch;
+	bool bypass;
+	uint32_t ratio16;              /* entries per pool page x 16, last seen */
 	uint32_t *free_pages;  /* stack of arena pages not in a slab */
 	uint32_t nfree_pages;
 	struct zslab *room[ZP_CLASSES];
@@ -467,13 +479,86 @@ static uint64_t entries_in(const struct zpool *zp, uint32_t n)
 	return zp->st.pages ? (uint64_t)n * zp->st.entries / zp->st.pages : n;
 }
 
+/*
+ * Admission.  A page stored and written on unread cost a compression and
+ * a decompression for nothing, and its room in the pool: a loop over more
+ * than the budget and the pool can hold, a table being built.  So the pool
+ * watches, per window of ZP_AWIN offers, how many pages came back while the
+ * pool would still have held them: hits, and disk reads of pages it was not
+ * offered to keep (ghosts, ZE_GHOST) within reach() offers.  After
+ * ZP_AUSELESS windows in a row with fewer than 1 in ZP_AUSEFUL, it keeps
+ * only 1 batch of offers in ZP_ASAMPLE (so that hits keep being seen; whole
+ * batches, so that the runs of slots written and read back stay whole) and
+ * sends the rest to disk uncompressed; the first window with enough (hits on the
+ * sample and ghosts together: an estimate over all offers) admits all
+ * again.  Ghosts are what the sampling of issue 12's first try lacked: a
+ * program whose reads come back after a quiet phase shows it at once.
+ */
+#define ZP_AWIN 2048u
+#define ZP_AUSEFUL 256u
+#define ZP_AUSELESS 16u
+#define ZP_ASAMPLE 16u
+
+/* How many offers back a page would still be held: the pool's limit in
+ * entries at the ratio last seen (the pool may be nearly empty while it
+ * bypasses). */
+static uint32_t reach(const struct zpool *zp)
+{
+	uint32_t r = zp->ratio16 ? zp->ratio16 : 16;
+
+	return (uint32_t)((uint64_t)zp->limit_pages * r / 16);
+}
+
+static void admit_window(struct zpool *zp)
+{
+	if (zp->st.pages)
+		zp->ratio16 = (uint32_t)(zp->st.entries * 16 / zp->st.pages);
+	if (zp->aw_useful * ZP_AUSEFUL >= zp->aw_offers) {
+		zp->useless = 0;
+		zp->bypass = false;
+	} else if (++zp->useless >= ZP_AUSELESS) {
+		zp->bypass = true;
+	}
+	zp->aw_offers = zp->aw_useful = 0;
+}
+
+bool zpool_admit(struct zpool *zp, const uint64_t *slots, unsigned n)
+{
+	pthread_mutex_lock(&zp->lock);
+	bool in = !zp->bypass || zp->abatch++ % ZP_ASAMPLE == 0;
+	for (unsigned k = 0; k < n; k++) {
+		struct zent *e = ent(zp, slots[k], true);
+		zp->oseq++;
+		if (!e)
+			continue;
+		e->oseq = zp->oseq;
+		if (!in && !(e->flags & ZE_HELD))
+			e->flags |= ZE_GHOST;
+	}
+	if (!in)
+		zp->st.bypasses += n;
+	zp->aw_offers += n;
+	if (zp->aw_offers >= ZP_AWIN)
+		admit_window(zp);
+	pthread_mutex_unlock(&zp->lock);
+	return in;
+}
+
 /* A read of a slot: e its entry if held (a hit), else the slot's entry
  * record (NULL: none), for adapt(). */
-static void note_read(struct zpool *zp, const struct zent *e, bool hit)
+static void note_read(struct zpool *zp, struct zent *e, bool hit)
 {
 	uint32_t step = step_of(zp);
 
 	zp->win_reads++;
+	if (e && (hit || (e->flags & ZE_GHOST))) {
+		/* Back within reach of its offer: storing it paid, or would
+		 * have.  (An older entry's hit says the pool's content is
+		 * worth keeping, not that more should be admitted.) */
+		if (zp->oseq - e->oseq < reach(zp))
+			zp->aw_useful++;
+		e->flags &= (uint8_t)~ZE_GHOST;
+	}
 	if (hit) {
 		uint32_t age = zp->gen - e->gen; /* stores since */
 		if (age < step)
@@ -592,8 +677,9 @@ int zpool_store(struct zpool *zp, uint64_t slot, const void *page)
 		rc = -ENOMEM;
 	} else {
 		*e = (struct zent){ .sl = s, .sum = { sum[0], sum[1] },
-				    .gen = ++zp->gen, .clen = (uint16_t)n,
-				    .idx = idx, .flags = ZE_HELD };
+				    .oseq = e->oseq, .gen = ++zp->gen,
+				    .clen = (uint16_t)n, .idx = idx,
+				    .flags = ZE_HELD };
 		slab_copy(s, block_off(e), out, n, 1);
 		zp->st.stores++;
 		zp->st.entries++;
@@ -682,7 +768,10 @@ bool zpool_forget(struct zpool *zp, uint64_t slot)
 	} else if (e) {
 		drop(zp, e);
 	} else if ((e = ent(zp, slot, false))) {
-		e->wbseq = 0; /* the slot goes: its page was not written on */
+		/* the slot goes: its page was not written on, nor sent
+		 * past the pool */
+		e->wbseq = 0;
+		e->flags &= (uint8_t)~ZE_GHOST;
 	}
 	pthread_mutex_unlock(&zp->lock);
 	return busy;

@@ -44,6 +44,7 @@ struct zpool;
 struct zpool_stats {
 	uint64_t stores;      /* pages stored */
 	uint64_t rejects;     /* pages that did not compress enough */
+	uint64_t bypasses;    /* pages not admitted (zpool_admit()) */
 	uint64_t loads;       /* pages read back from the pool */
 	uint64_t corrupt;     /* blocks refused (digest mismatch) */
 	uint64_t writebacks;  /* entries written on to disk */
@@ -62,6 +63,11 @@ bool zpool_algo_built(enum zp_algo algo);
 int zpool_new(struct zpool **out, enum zp_algo algo, uint32_t max_pages,
 	      uint32_t limit_pages);
 void zpool_free(struct zpool *zp);
+/* Whether the n pages offered for slots[] (a batch being evicted) are to
+ * be stored at all: false while the pages the pool stores are written on
+ * unread (then they go to disk as they are, uncompressed).  Called before
+ * zpool_store(), for every batch the pool is offered. */
+bool zpool_admit(struct zpool *zp, const uint64_t *slots, unsigned n);
 /* Store page (LP_PG bytes) for slot, which has no entry: 0, -E2BIG (does
  * not compress to 7/8 of a page), -ENOSPC (the pool is at its limit: the
  * page goes to disk), -ENOMEM. */

@@ -94,7 +94,8 @@ AT(lp_stats, tier_stores, 1400);
 AT(lp_stats, tier_peak_frames, 1456);
 AT(lp_stats, tier_limit_frames, 1464);
 AT(lp_stats, move_fixups, 1472);
-AT(lp_stats, reserved, 1480);
+AT(lp_stats, tier_bypasses, 1480);
+AT(lp_stats, reserved, 1488);
 END(lp_stats, reserved, 1512);
 SIZE(lp_stats, 1512);
 

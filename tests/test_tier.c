@@ -89,6 +89,8 @@ static void round_trip(unsigned tier)
 	cr_assert_gt(st.tier_stores, PAGES / 2, "%lu stored", (unsigned long)st.tier_stores);
 	cr_assert_gt(st.tier_loads, PAGES / 16, "%lu read back", (unsigned long)st.tier_loads);
 	cr_assert_gt(st.faults[LP_FAULT_TIER], 0);
+	/* Pages come back soon after they left: every one is admitted. */
+	cr_assert_eq(st.tier_bypasses, 0, "%lu not taken", (unsigned long)st.tier_bypasses);
 	cr_assert_eq(st.io_errors, 0);
 	cr_assert_eq(st.last_error, 0);
 	/* The budget holds, the tier's frames counted in it. */
@@ -272,5 +274,51 @@ Test(tier, its_share_grows_while_pages_it_wrote_on_are_read_back, .timeout = 120
 	cr_assert_leq(b.tier_limit_frames, FRAMES / 2);
 	cr_assert_leq(b.tier_peak_frames, FRAMES / 2);
 	cr_assert_eq(b.io_errors, 0);
+	lp_vm_destroy(vm);
+}
+
+/* Sequential passes over a region 128 times the budget: a page comes back
+ * only after the whole region has gone past, long after the pool would
+ * have written it on.  After 16 windows of 2048 offers with nothing back,
+ * the pool stops taking pages (but a sample), which go to swap as they
+ * are; then a small set of pages used over and over (back within a few
+ * dozen evictions) is taken again, and served from the pool. */
+Test(tier, pages_that_never_come_back_bypass_it_and_reuse_brings_it_back,
+     .timeout = 240)
+{
+	struct lp_vm *vm = tier_vm(LP_TIER_LZ4, 0, 0);
+	size_t big = 8192;
+	unsigned char *p;
+	cr_assert_eq(lp_map_anon(vm, big * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (uint64_t g = 1; g <= 6; g++)
+		for (size_t i = 0; i < big; i++) {
+			if (g > 1)
+				cr_assert_eq(check_z(p, i, g - 1), -1, "page %zu, pass %lu", i,
+					     (unsigned long)g);
+			fill_z(p, i, g);
+		}
+	struct lp_stats a = stats_of(vm);
+	cr_assert_gt(a.tier_bypasses, a.swap_outs / 4,
+		     "%lu of %lu evictions to swap went past the pool",
+		     (unsigned long)a.tier_bypasses, (unsigned long)a.swap_outs);
+	cr_assert_lt(a.tier_stores, a.swap_outs * 3 / 4, "%lu stored of %lu",
+		     (unsigned long)a.tier_stores, (unsigned long)a.swap_outs);
+	/* 96 pages over 64 frames, rewritten in turn: each comes back ~32
+	 * evictions after it left. */
+	for (uint64_t g = 7; g < 7 + 200; g++)
+		for (size_t i = 0; i < 96; i++) {
+			cr_assert_eq(check_z(p, i, g - 1), -1, "page %zu, round %lu", i,
+				     (unsigned long)g);
+			fill_z(p, i, g);
+		}
+	struct lp_stats b = stats_of(vm);
+	cr_assert_gt(b.tier_stores - a.tier_stores, 2000, "%lu stored after the loop",
+		     (unsigned long)(b.tier_stores - a.tier_stores));
+	cr_assert_gt(b.tier_loads - a.tier_loads, 1000, "%lu read back after the loop",
+		     (unsigned long)(b.tier_loads - a.tier_loads));
+	for (size_t i = 96; i < big; i++)
+		cr_assert_eq(check_z(p, i, 6), -1, "page %zu at the end", i);
+	cr_assert_eq(b.io_errors, 0);
+	cr_assert_leq(b.peak_frames, FRAMES);
 	lp_vm_destroy(vm);
 }

@@ -83,7 +83,7 @@ extern "C" {
  * from an older library.
  */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 6
+#define LP_VERSION_MINOR 7
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
@@ -404,7 +404,11 @@ struct lp_stats {
 	 * kernel's answer corrected, docs/RELIABILITY.md); 0 on a sound
 	 * kernel. */
 	uint64_t move_fixups;
-	uint64_t reserved[4];
+	/* Since 0.7: pages the compressed tier did not take, sent to swap as
+	 * they were, while the pages it took were written on unread (its
+	 * admission, docs/DESIGN.md) */
+	uint64_t tier_bypasses;
+	uint64_t reserved[3];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after
