@@ -88,6 +88,10 @@ struct lp_handler {
 	pthread_t tid;
 	pid_t ktid;                /* kernel thread id */
 	int cpu;                   /* pinned to it, or -1 */
+	unsigned idx;              /* in vm->h */
+	int kick_fd;               /* eventfd: poll the userfaultfd again
+				    * (solo serving ended), or -1 */
+	atomic_uint_least64_t nread; /* faults read (for tests) */
 	bool started;
 	struct lp_io io;           /* reads of swap and files */
 	unsigned char *buf;        /* LP_RA_MAX pages, page aligned */
@@ -183,6 +187,17 @@ struct lp_vm {
 
 	struct lp_handler *h;
 	unsigned nh;
+	/* Solo serving (fault.c): while one thread faults, only the handler
+	 * of its CPU polls the userfaultfd (solo, its index; -1: all do).
+	 * solo_tid faulted solo_run times in a row; solo_ok: handlers are
+	 * pinned, one per CPU. */
+	bool solo_ok;
+	atomic_int solo;
+	atomic_int solo_tid;
+	atomic_uint solo_run;
+	pthread_mutex_t solo_lock; /* the one looking: */
+	int solo_fd;               /* /proc/solo_tid/stat, or -1 */
+	pid_t solo_fd_tid;
 	struct lp_evictor ev;
 
 	/* API callers (lp_sync, lp_unmap, destroy): one ring, one lock */

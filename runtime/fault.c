@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -258,6 +259,102 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
 	}
 }
 
+/*
+ * Solo serving.  Every handler polls the userfaultfd, one pinned to each
+ * CPU, and the kernel wakes them all for each fault: the handler on the
+ * faulting thread's CPU runs as soon as the thread blocks and takes the
+ * fault; the others are woken through an interrupt of their CPU for
+ * nothing, which the faulting thread pays before it sleeps (~5 us a fault
+ * here: a third of a zero fill).  So while a single thread faults (most
+ * programs), only the handler of that thread's CPU polls; the others wait
+ * on their kick.  Which CPU is read from /proc/TID/stat (kept open: one
+ * pread) when the run of faults from one thread reaches SOLO_AFTER, and
+ * again every SOLO_CHECK faults: the scheduler moves a program's thread
+ * between CPUs often (python3 under a cap: a few hundred times a second),
+ * and until the move is seen its faults are served from the other CPU.  A fault of another thread ends it at once,
+ * and so does a handler about to wait for a frame: a fault only another
+ * handler could serve (the evictor's own, in its copy path) must never
+ * wait for a handler that waits for the evictor.
+ */
+#define SOLO_AFTER 64u
+#define SOLO_CHECK 32u
+
+static void kick(struct lp_handler *h)
+{
+	uint64_t one = 1;
+
+	if (h->kick_fd >= 0)
+		(void)!write(h->kick_fd, &one, sizeof(one));
+}
+
+static void solo_end(struct lp_vm *vm)
+{
+	if (atomic_load_explicit(&vm->solo, memory_order_relaxed) < 0 ||
+	    atomic_exchange(&vm->solo, -1) < 0)
+		return;
+	for (unsigned i = 0; i < vm->nh; i++)
+		kick(&vm->h[i]);
+}
+
+/* The CPU thread tid last ran on, -1 if unknown, -2 if another handler
+ * is looking (its /proc file stays open while it is the one faulting). */
+static int solo_cpu_of(struct lp_vm *vm, pid_t tid)
+{
+	if (pthread_mutex_trylock(&vm->solo_lock))
+		return -2;
+	if (vm->solo_fd_tid != tid) {
+		if (vm->solo_fd >= 0)
+			close(vm->solo_fd);
+		vm->solo_fd = prim_thread_stat_open(tid);
+		vm->solo_fd_tid = tid;
+	}
+	int cpu = vm->solo_fd >= 0 ? prim_thread_cpu(vm->solo_fd) : -1;
+	pthread_mutex_unlock(&vm->solo_lock);
+	return cpu;
+}
+
+/* A fault of thread tid was read: go solo, move, or end it. */
+static void solo_note(struct lp_vm *vm, pid_t tid)
+{
+	if (!vm->solo_ok || tid <= 0)
+		return;
+	if (atomic_load_explicit(&vm->solo_tid, memory_order_relaxed) != tid) {
+		/* (Threads taking turns: stores only, no exchange on a line
+		 * both CPUs write.) */
+		atomic_store_explicit(&vm->solo_tid, tid, memory_order_relaxed);
+		atomic_store_explicit(&vm->solo_run, 0, memory_order_relaxed);
+		solo_end(vm);
+		return;
+	}
+	unsigned run = atomic_fetch_add_explicit(&vm->solo_run, 1,
+						 memory_order_relaxed) + 1;
+	int solo = atomic_load_explicit(&vm->solo, memory_order_relaxed);
+	if (solo < 0 ? run < SOLO_AFTER : run % SOLO_CHECK)
+		return;
+	int cpu = solo_cpu_of(vm, tid), k = -1;
+	if (cpu == -2)
+		return; /* another handler is looking */
+	for (unsigned i = 0; i < vm->nh && cpu >= 0; i++)
+		if (vm->h[i].cpu == cpu)
+			k = (int)i;
+	if (k < 0) {
+		solo_end(vm);
+	} else if (k != solo && atomic_load(&vm->solo_tid) == tid) {
+		atomic_store(&vm->solo, k);
+		kick(&vm->h[k]); /* it may be waiting on its kick */
+	}
+}
+
+/* A frame for a fault, waiting for the evictor if need be (solo serving
+ * ends first). */
+static int fault_frame(struct lp_vm *vm, uint32_t *f)
+{
+	if (frame_try_get(&vm->fr, f) == 0)
+		return 0;
+	solo_end(vm);
+	return frame_get(&vm->fr, f);
+}
+
 static bool async_start(struct lp_handler *h, const struct load *ld);
 
 static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
@@ -269,7 +366,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	struct lp_fill fill = { 0 };
 	int rc;
 
-	rc = frame_get(&vm->fr, &ld.f);
+	rc = fault_frame(vm, &ld.f);
 	if (rc) {
 		load_abort(vm, pg);
 		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
@@ -1086,6 +1183,7 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	}
 	if (m->event != UFFD_EVENT_PAGEFAULT)
 		return; /* no other events are asked for */
+	solo_note(vm, (pid_t)m->arg.pagefault.feat.ptid);
 	if (pthread_rwlock_tryrdlock(&vm->freeze_lock)) {
 		defer(h, m);
 		return;
@@ -1167,6 +1265,7 @@ static int read_faults(struct lp_handler *h)
 		return errno == EINTR || errno == EAGAIN ? 0 : -1;
 	uint64_t t0 = prim_now_ns();
 	int k = (int)((size_t)n / sizeof(msg[0]));
+	atomic_fetch_add_explicit(&h->nread, (uint64_t)k, memory_order_relaxed);
 	for (int i = 0; i < k; i++)
 		handle(h, &msg[i], t0);
 	return k;
@@ -1176,8 +1275,10 @@ static int read_faults(struct lp_handler *h)
 static bool handler_sleep(struct lp_handler *h)
 {
 	struct lp_vm *vm = h->vm;
+	int solo = atomic_load_explicit(&vm->solo, memory_order_relaxed);
+	bool listen = solo < 0 || solo == (int)h->idx || h->kick_fd < 0;
 	struct pollfd pfd[4] = {
-		{ .fd = vm->uffd, .events = POLLIN },
+		{ .fd = listen ? vm->uffd : h->kick_fd, .events = POLLIN },
 		{ .fd = vm->stop_fd, .events = POLLIN },
 		{ .fd = vm->thaw_fd, .events = POLLIN },
 		{ .fd = h->aio.ring.ring_fd, .events = POLLIN },
@@ -1193,6 +1294,10 @@ static bool handler_sleep(struct lp_handler *h)
 		return false;
 	if (pfd[1].revents & POLLIN)
 		return false;
+	if (!listen && (pfd[0].revents & POLLIN)) {
+		uint64_t v;
+		(void)!read(h->kick_fd, &v, sizeof(v));
+	}
 	if (pfd[2].revents & POLLIN) {
 		uint64_t v;
 		(void)!read(vm->thaw_fd, &v, sizeof(v));
@@ -1258,6 +1363,7 @@ static void *handler_main(void *arg)
 static int handler_setup(struct lp_handler *h, struct lp_vm *vm)
 {
 	h->vm = vm;
+	h->kick_fd = -1;
 	h->buf = aligned_alloc(LP_PG, (size_t)LP_RA_MAX << LP_PAGE_SHIFT);
 	if (!h->buf)
 		return -ENOMEM;
@@ -1284,6 +1390,9 @@ static int handler_setup_async(struct lp_handler *h)
 
 static void handler_teardown(struct lp_handler *h)
 {
+	if (h->kick_fd >= 0)
+		close(h->kick_fd);
+	h->kick_fd = -1;
 	io_teardown(&h->io);
 	io_teardown(&h->aio);
 	free(h->buf);
@@ -1300,6 +1409,12 @@ int handlers_start(struct lp_vm *vm)
 	if (!vm->h)
 		return -ENOMEM;
 	vm->nh = vm->nthreads;
+	/* (All torn down by handlers_stop(), whether set up or not.) */
+	for (unsigned i = 0; i < vm->nh; i++)
+		vm->h[i].kick_fd = -1;
+	atomic_init(&vm->solo, -1);
+	pthread_mutex_init(&vm->solo_lock, NULL);
+	vm->solo_fd = -1;
 	for (unsigned i = 0; i < vm->nh && !rc; i++)
 		rc = handler_setup(&vm->h[i], vm);
 	for (unsigned i = 0; i < vm->nh && !rc && !vm->parent &&
@@ -1313,6 +1428,14 @@ int handlers_start(struct lp_vm *vm)
 		ncpu = prim_allowed_cpus(cpus, CPU_SETSIZE);
 	for (unsigned i = 0; i < vm->nh; i++)
 		vm->h[i].cpu = ncpu > 1 && !vm->parent ? cpus[i % (unsigned)ncpu] : -1;
+	/* Solo serving needs a handler on each CPU, each pinned there. */
+	vm->solo_ok = ncpu > 1 && !vm->parent && vm->nh >= (unsigned)ncpu;
+	for (unsigned i = 0; i < vm->nh && vm->solo_ok; i++) {
+		vm->h[i].idx = i;
+		vm->h[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vm->h[i].kick_fd < 0)
+			vm->solo_ok = false;
+	}
 
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -1343,6 +1466,9 @@ void handlers_stop(struct lp_vm *vm)
 			pthread_join(h->tid, NULL);
 		handler_teardown(h);
 	}
+	if (vm->solo_fd >= 0)
+		close(vm->solo_fd);
+	vm->solo_fd = -1;
 	free(vm->h);
 	vm->h = NULL;
 	vm->nh = 0;

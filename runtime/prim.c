@@ -323,24 +323,60 @@ pid_t prim_tgid_of(pid_t tid)
 	return tgid;
 }
 
+/* /proc/PID/stat (fd open, or -1: open it) into buf, NUL-terminated; the
+ * text after the command's last ')', or NULL. */
+static const char *stat_fields(pid_t pid, int fd, char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (fd >= 0) {
+		n = pread(fd, buf, len - 1, 0);
+	} else {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return NULL;
+		n = read(fd, buf, len - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	/* The command may hold spaces and parentheses: after the last ')'. */
+	const char *p = strrchr(buf, ')');
+	return p ? p + 1 : NULL;
+}
+
+int prim_thread_stat_open(pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int prim_thread_cpu(int fd)
+{
+	char buf[1024];
+	const char *p = stat_fields(0, fd, buf, sizeof buf);
+
+	/* Field 39 (processor); p is at field 3 (state). */
+	for (int field = 3; p && field < 39; field++)
+		p = strchr(p + 1, ' ');
+	int cpu;
+	return p && sscanf(p, " %d", &cpu) == 1 ? cpu : -1;
+}
+
 int prim_proc_stat(pid_t pid, char *state, pid_t *ppid)
 {
-	char path[64], buf[512];
+	char buf[1024];
+	const char *p = stat_fields(pid, -1, buf, sizeof buf);
 	int pp = 0;
 	char st = 0;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	/* The command may hold spaces and parentheses: after the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d", &st, &pp) != 2)
+	if (!p || sscanf(p, " %c %d", &st, &pp) != 2)
 		return -1;
 	*state = st;
 	*ppid = pp;

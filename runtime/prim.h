@@ -80,6 +80,10 @@ pid_t prim_tgid_of(pid_t tid);
 /* Process pid's state letter and parent, from /proc/PID/stat: 0, or -1
  * (gone, or unreadable). */
 int prim_proc_stat(pid_t pid, char *state, pid_t *ppid);
+/* /proc/TID/stat of thread tid (of any process) opened: an fd or -errno;
+ * the CPU it last ran on, read through that fd, or -1. */
+int prim_thread_stat_open(pid_t tid);
+int prim_thread_cpu(int fd);
 /* Keep the calling thread on one CPU (best effort: 0 or -errno). */
 int prim_pin_self(int cpu);
 
