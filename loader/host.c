@@ -164,6 +164,14 @@ static void latency_fold(struct lp_latency *sum, const struct lp_latency *l)
 
 void stats_fold(struct lp_stats *sum, const struct lp_stats *st)
 {
+	/* Percentiles do not add up: those of the process with the most
+	 * swap-ins stand for the tree's, as in latency_fold(). */
+	if (st->faults[LP_FAULT_SWAPIN] > sum->faults[LP_FAULT_SWAPIN]) {
+		memcpy(sum->miss_phase_p50_ns, st->miss_phase_p50_ns,
+		       sizeof sum->miss_phase_p50_ns);
+		memcpy(sum->miss_phase_p99_ns, st->miss_phase_p99_ns,
+		       sizeof sum->miss_phase_p99_ns);
+	}
 	for (unsigned k = 0; k < LP_FAULT_KINDS_MAX; k++) {
 		sum->faults[k] += st->faults[k];
 		latency_fold(&sum->latency[k], &st->latency[k]);

@@ -270,11 +270,12 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
  * on their kick.  Which CPU is read from /proc/TID/stat (kept open: one
  * pread) when the run of faults from one thread reaches SOLO_AFTER, and
  * again every SOLO_CHECK faults: the scheduler moves a program's thread
- * between CPUs often (python3 under a cap: a few hundred times a second),
- * and until the move is seen its faults are served from the other CPU.  A fault of another thread ends it at once,
- * and so does a handler about to wait for a frame: a fault only another
- * handler could serve (the evictor's own, in its copy path) must never
- * wait for a handler that waits for the evictor.
+ * between CPUs (python3 under a cap: ~30 times a second), and until the
+ * move is seen its faults are served from the other CPU.  A fault of
+ * another thread ends it at once, and so does a handler about to wait
+ * for a frame: a fault only another handler could serve (the evictor's
+ * own, in its copy path) must never wait for a handler that waits for the
+ * evictor.
  */
 #define SOLO_AFTER 64u
 #define SOLO_CHECK 32u
@@ -309,6 +310,13 @@ static int solo_cpu_of(struct lp_vm *vm, pid_t tid)
 		vm->solo_fd_tid = tid;
 	}
 	int cpu = vm->solo_fd >= 0 ? prim_thread_cpu(vm->solo_fd) : -1;
+	if (cpu < 0 && vm->solo_fd >= 0) {
+		/* Gone (its number may come back as another thread's):
+		 * opened again next time. */
+		close(vm->solo_fd);
+		vm->solo_fd = -1;
+		vm->solo_fd_tid = 0;
+	}
 	pthread_mutex_unlock(&vm->solo_lock);
 	return cpu;
 }

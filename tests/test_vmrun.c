@@ -534,6 +534,39 @@ Test(vmrun_errors, stats_json_path_is_not_followed)
 	cr_expect_eq(rmdir(dir), 0, "%s: something left", dir);
 }
 
+/* The statistics of a process tree (a shell forking the program) carry
+ * where its swap-ins' time went: percentiles do not add up, so those of
+ * the process with most swap-ins stand for the tree's.  They read 0 when
+ * the fold left them out. */
+Test(vmrun, stats_of_a_tree_keep_the_swap_in_phases, .timeout = 300)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char cmd[600], json[] = "/tmp/lp-vmrun-phases-XXXXXX";
+	/* "; true": the shell forks the program instead of executing it. */
+	snprintf(cmd, sizeof cmd, "%s/heap-dynamic 48; true", GUESTS);
+	int fd = mkstemp(json);
+	cr_assert(fd >= 0);
+	close(fd);
+	char *a[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M", (char *)"--stats-json",
+		      json, (char *)"/bin/sh", (char *)"-c", cmd, NULL };
+	struct run_result r = run(a);
+	char *text = read_all(json);
+	unlink(json);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x\n%s",
+		  r.status, r.err);
+	const char *si = strstr(text, "\"swapin\":{\"count\":");
+	const char *h = strstr(text, "\"handler\":{\"p50_ns\":");
+	cr_assert(si && h, "%s", text);
+	unsigned long swapins = strtoul(si + 19, NULL, 10);
+	unsigned long p50 = strtoul(h + 21, NULL, 10);
+	cr_assert_gt(swapins, 100, "%s", text);
+	cr_expect_gt(p50, 0, "%lu swap-ins, their handler p50 %lu ns: %s", swapins, p50,
+		     text);
+	free(text);
+	run_result_free(&r);
+}
+
 /* vmrun creates files at the paths it is given and runs any program:
  * installed set-user-ID or set-group-ID it would do that with rights
  * not its user's.  It refuses (status 77), before reading its options.
