@@ -607,9 +607,12 @@ static void evict_one(struct lp_vm *vm, struct ev_item *x, struct ev_out *o)
 		frame_idle(&vm->fr, x->f);
 		return;
 	}
-	struct spt_stripe *s = spt_lock(&vm->spt, pg->vpn);
-	if (pg->state != PG_PARKED || pg->frame != x->f) {
-		spt_unlock(s); /* wanted again meanwhile */
+	/* A parked page is not owned: an unmap may have removed it since
+	 * and its struct been recycled for another page (as in claim_page()). */
+	uint64_t vpn = __atomic_load_n(&pg->vpn, __ATOMIC_RELAXED);
+	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+	if (pg->vpn != vpn || pg->state != PG_PARKED || pg->frame != x->f) {
+		spt_unlock(s); /* wanted again, or gone, meanwhile */
 		frame_idle(&vm->fr, x->f);
 		return;
 	}
