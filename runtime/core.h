@@ -88,7 +88,6 @@ struct lp_handler {
 	pthread_t tid;
 	pid_t ktid;                /* kernel thread id */
 	int cpu;                   /* pinned to it, or -1 */
-	unsigned idx;              /* in vm->h */
 	int kick_fd;               /* eventfd: poll the userfaultfd again
 				    * (solo serving ended), or -1 */
 	atomic_uint_least64_t nread; /* faults read (for tests) */

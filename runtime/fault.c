@@ -1284,7 +1284,8 @@ static bool handler_sleep(struct lp_handler *h)
 {
 	struct lp_vm *vm = h->vm;
 	int solo = atomic_load_explicit(&vm->solo, memory_order_relaxed);
-	bool listen = solo < 0 || solo == (int)h->idx || h->kick_fd < 0;
+	/* (A handler with a kick is one of vm->h.) */
+	bool listen = solo < 0 || h->kick_fd < 0 || solo == (int)(h - vm->h);
 	struct pollfd pfd[4] = {
 		{ .fd = listen ? vm->uffd : h->kick_fd, .events = POLLIN },
 		{ .fd = vm->stop_fd, .events = POLLIN },
@@ -1439,7 +1440,6 @@ int handlers_start(struct lp_vm *vm)
 	/* Solo serving needs a handler on each CPU, each pinned there. */
 	vm->solo_ok = ncpu > 1 && !vm->parent && vm->nh >= (unsigned)ncpu;
 	for (unsigned i = 0; i < vm->nh && vm->solo_ok; i++) {
-		vm->h[i].idx = i;
 		vm->h[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vm->h[i].kick_fd < 0)
 			vm->solo_ok = false;

@@ -323,31 +323,6 @@ pid_t prim_tgid_of(pid_t tid)
 	return tgid;
 }
 
-/* /proc/PID/stat (fd open, or -1: open it) into buf, NUL-terminated; the
- * text after the command's last ')', or NULL. */
-static const char *stat_fields(pid_t pid, int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	if (fd >= 0) {
-		n = pread(fd, buf, len - 1, 0);
-	} else {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/stat", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return NULL;
-		n = read(fd, buf, len - 1);
-		close(fd);
-	}
-	if (n <= 0)
-		return NULL;
-	buf[n] = 0;
-	/* The command may hold spaces and parentheses: after the last ')'. */
-	const char *p = strrchr(buf, ')');
-	return p ? p + 1 : NULL;
-}
-
 int prim_thread_stat_open(pid_t tid)
 {
 	char path[64];
@@ -355,6 +330,25 @@ int prim_thread_stat_open(pid_t tid)
 	snprintf(path, sizeof path, "/proc/%d/stat", tid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+/* /proc/PID/stat (fd open, or -1: open it) into buf, NUL-terminated; the
+ * text after the command's last ')', or NULL. */
+static const char *stat_fields(pid_t pid, int fd, char *buf, size_t len)
+{
+	bool own = fd < 0;
+
+	if (own && (fd = prim_thread_stat_open(pid)) < 0)
+		return NULL;
+	ssize_t n = pread(fd, buf, len - 1, 0);
+	if (own)
+		close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	/* The command may hold spaces and parentheses: after the last ')'. */
+	const char *p = strrchr(buf, ')');
+	return p ? p + 1 : NULL;
 }
 
 int prim_thread_cpu(int fd)
