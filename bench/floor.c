@@ -51,13 +51,18 @@ static void serve(struct floor *f, uintptr_t addr, uint64_t t0)
 	uintptr_t page = addr & ~(uintptr_t)(BENCH_PG - 1);
 	int rc;
 
-	/* As the sampled host: below the reserve, free up to the high mark. */
-	if (f->nfree < f->low + 1)
+	/* As the sampled host: take a frame; once fewer than the low mark
+	 * are left, free up to the high mark before the page joins. */
+	if (!f->nfree)
+		evict(f, 1);
+	f->nfree--;
+	if (f->nfree < f->low)
 		evict(f, f->high - f->nfree);
 	do
 		rc = prim_uffd_copy(f->uffd, page, f->zero, BENCH_PG, false);
 	while (rc == -EAGAIN);
 	if (rc) {
+		f->nfree++;
 		/* -EEXIST: another thread's fault on it was served first. */
 		(void)prim_uffd_wake(f->uffd, page, BENCH_PG);
 		if (rc != -EEXIST && !f->err)
@@ -67,7 +72,6 @@ static void serve(struct floor *f, uintptr_t addr, uint64_t t0)
 	f->ring[(f->head + f->count) % f->frames] =
 		(uint32_t)((page - f->base) / BENCH_PG);
 	f->count++;
-	f->nfree--;
 	if (f->count > f->peak)
 		f->peak = f->count;
 	f->lat[f->faults++] = prim_now_ns() - t0;

@@ -158,6 +158,38 @@ static int drain(const struct lp_policy_ops *ops, void *st, uint32_t *id_of,
 	return ops->evict(st, &f) == -ENOENT ? 0 : -EPROTO;
 }
 
+/* The free frames of a simulated host and who holds each frame. */
+struct sim_frames {
+	uint32_t *frame_of, *id_of, *free_f;
+	uint32_t *nfree, n;
+	unsigned scan;
+};
+
+/* Free want frames through the policy (fewer when it has no more and some
+ * are free).  0, or -EPROTO when the policy misbehaves. */
+static int evict_some(struct sim_host *sh, const struct lp_policy_ops *ops,
+		      void *st, uint32_t want, struct sim_frames *fs)
+{
+	int rc = 0;
+
+	sh->budget = want * fs->scan;
+	for (uint32_t k = 0; k < want; k++) {
+		uint32_t f;
+		int e = ops->evict(st, &f);
+		if (e == -ENOENT && *fs->nfree)
+			break;
+		if (e || f >= fs->n || fs->id_of[f] == NIL) {
+			rc = -EPROTO;
+			break;
+		}
+		fs->frame_of[fs->id_of[f]] = NIL;
+		fs->id_of[f] = NIL;
+		fs->free_f[(*fs->nfree)++] = f;
+	}
+	sh->budget = 0;
+	return rc;
+}
+
 void lp_sim_reserve(uint32_t frames, uint32_t *low, uint32_t *high)
 {
 	uint32_t h = frames / 32 > 64 ? frames / 32 : 64; /* 2 readaheads */
@@ -211,6 +243,8 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 		goto out;
 	}
 
+	struct sim_frames frames_st = { frame_of, id_of, free_f, &nfree,
+					frames, scan };
 	rc = -EPROTO;
 	for (uint32_t i = 0; i < t->n; i++) {
 		uint32_t id = t->id[i], f = frame_of[id];
@@ -230,24 +264,19 @@ int lp_sim_run(const struct lp_trace *t, const struct lp_policy_ops *ops,
 			o->missed[i] = 1;
 		if (exact && ops->miss)
 			ops->miss(st, t->page[i]);
-		if (nfree < (exact ? 1 : low + 1)) {
-			/* Exact: one frame, now.  Sampled: up to the high
-			 * watermark, at once, as the runtime's evictor does. */
-			uint32_t want = exact ? 1 : high - nfree;
-			sh.budget = want * scan;
-			for (uint32_t k = 0; k < want; k++) {
-				int e = ops->evict(st, &f);
-				if (e == -ENOENT && nfree)
-					break;
-				if (e || f >= frames || id_of[f] == NIL)
-					goto out;
-				frame_of[id_of[f]] = NIL;
-				id_of[f] = NIL;
-				free_f[nfree++] = f;
-			}
-			sh.budget = 0;
-		}
+		/* Exact: a frame is freed when none is.  Sampled: the frame
+		 * is taken first; once fewer than the low watermark are left,
+		 * frames are freed up to the high one, at once, before the
+		 * page joins the policy, as the runtime's evictor does. */
+		if (!nfree && evict_some(&sh, ops, st, 1, &frames_st))
+			goto out;
 		f = free_f[--nfree];
+		/* (Not more than the policy holds: all but this frame.) */
+		uint32_t want = high - nfree < frames - 1 - nfree
+					? high - nfree : frames - 1 - nfree;
+		if (!exact && nfree < low && want &&
+		    evict_some(&sh, ops, st, want, &frames_st))
+			goto out;
 		id_of[f] = id;
 		frame_of[id] = f;
 		sh.h.ref[f] = 1;

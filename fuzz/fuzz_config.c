@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(a.ref_scan <= LP_MAX_REF_SCAN);
 	CHECK((a.flags & ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD |
 			   LP_CFG_ENCRYPT_SWAP | LP_CFG_NO_PIN | LP_CFG_VERIFY |
-			   LP_CFG_SYNC_READS)) == 0);
+			   LP_CFG_SYNC_READS | LP_CFG_SYNC_EVICT)) == 0);
 	CHECK(a.tier <= LP_TIER_ZSTD && a.tier_share <= 90);
 	for (unsigned i = 0; i < sizeof(a.reserved) / sizeof(a.reserved[0]); i++)
 		CHECK(a.reserved[i] == 0);

@@ -129,7 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK((o.cfg.flags & ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD |
 				       LP_CFG_ENCRYPT_SWAP | LP_CFG_NO_PIN |
 				       LP_CFG_VERIFY | LP_CFG_SYNC_READS |
-				       LP_CFG_MEM_PER_PROCESS)) == 0);
+				       LP_CFG_MEM_PER_PROCESS |
+				       LP_CFG_SYNC_EVICT)) == 0);
 		CHECK(o.stats == 0 || o.stats == 1);
 		/* A cap asked for is never "unlimited". */
 		const char *mem = last_budget(argv2, o.prog);

@@ -60,7 +60,7 @@ static int check_config(const struct lp_config *c)
 	if (c->flags &
 	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP |
 	      LP_CFG_NO_PIN | LP_CFG_VERIFY | LP_CFG_SYNC_READS |
-	      LP_CFG_MEM_PER_PROCESS))
+	      LP_CFG_MEM_PER_PROCESS | LP_CFG_SYNC_EVICT))
 		return -EINVAL;
 	for (unsigned i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
 		if (c->reserved[i])

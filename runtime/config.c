@@ -212,6 +212,11 @@ static int opt_sync_reads(const char *v, struct lp_config *c)
 	return opt_flag(v, c, LP_CFG_SYNC_READS, true);
 }
 
+static int opt_sync_evict(const char *v, struct lp_config *c)
+{
+	return opt_flag(v, c, LP_CFG_SYNC_EVICT, true);
+}
+
 const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_FRAMES", "resident budget in 4 KiB frames (0 = unlimited)", opt_frames },
 	{ "LAZYPAGE_MEM", "resident budget as a size, e.g. 64M (overrides FRAMES)", opt_mem },
@@ -223,6 +228,7 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_TIER_SHARE", "the tier's largest share of the budget, percent (1..90)", opt_tier_share },
 	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
 	{ "LAZYPAGE_SYNC_READS", "1: each handler reads one swapped page at a time (0.2)", opt_sync_reads },
+	{ "LAZYPAGE_SYNC_EVICT", "1: a fault waits for the evictor's choice of victims (repeatable misses)", opt_sync_evict },
 	{ "LAZYPAGE_STATS", "1: print statistics to stderr at lp_vm_destroy", opt_stats },
 	{ "LAZYPAGE_READAHEAD", "0: no readahead nor fill-around", opt_readahead },
 	{ "LAZYPAGE_SWAP_ENCRYPT", "1: encrypt swapped pages", opt_encrypt },

@@ -196,6 +196,7 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 	}
 	memmove(fr->parkq, fr->parkq + k, (fr->nparkq - k) * sizeof(*fr->parkq));
 	fr->nparkq -= k;
+	vm->ev.ticket = frame_round_begin(fr);
 	pthread_mutex_unlock(&fr->lock);
 	return n;
 }
@@ -1116,6 +1117,8 @@ static void *evictor_main(void *arg)
 		}
 		bool more = round_once(vm);
 		pthread_rwlock_unlock(&vm->freeze_lock);
+		if (!ev->pending) /* this round's victims are gone */
+			frame_round_done(&vm->fr, ev->ticket);
 		if (more && !ev->failing)
 			timeout = 0;
 		else if (more || ev->pending || ev->failing || ev->hold_short ||

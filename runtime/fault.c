@@ -56,17 +56,24 @@
  * touch reads it again. */
 #define LP_POISON_MS 20
 
-static int copy_retry(struct lp_vm *vm, uintptr_t dst, const void *src,
-		      size_t len, bool wp)
+static int copy_retry_mode(struct lp_vm *vm, uintptr_t dst, const void *src,
+			   size_t len, uint64_t mode)
 {
 	int rc;
 
 	for (int i = 0;; i++) {
-		rc = prim_uffd_copy(vm->uffd, dst, src, len, wp);
+		rc = prim_uffd_copy_mode(vm->uffd, dst, src, len, mode);
 		if (rc != -EAGAIN || i == EAGAIN_SPINS)
 			return rc;
 		sched_yield();
 	}
+}
+
+static int copy_retry(struct lp_vm *vm, uintptr_t dst, const void *src,
+		      size_t len, bool wp)
+{
+	return copy_retry_mode(vm, dst, src, len,
+			       wp ? UFFDIO_COPY_MODE_WP : 0);
 }
 
 static void retry_later(struct lp_handler *h, uintptr_t addr, bool write)
@@ -218,7 +225,12 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
 	 * nothing needs to know whether it gets written (watch_writes()). */
 	bool wp = fill->clean && !ld->write && !ld->wasdirty &&
 		  watch_writes(vm, ld->r);
-	rc = copy_retry(vm, addr, buf, LP_PG, wp);
+	/* LP_CFG_SYNC_EVICT: the page joins the policy before its thread
+	 * runs on, so that the program's next fault finds it there. */
+	bool hold = (vm->flags & LP_CFG_SYNC_EVICT) != 0;
+	rc = copy_retry_mode(vm, addr, buf, LP_PG,
+			     (wp ? UFFDIO_COPY_MODE_WP : 0) |
+				     (hold ? UFFDIO_COPY_MODE_DONTWAKE : 0));
 	if (rc == -EEXIST) {
 		/* Already mapped (a copy made by fork): we cannot know how it
 		 * was protected, so treat it as dirty. */
@@ -238,6 +250,8 @@ static void load_finish(struct lp_handler *h, const struct load *ld,
 	/* Once let go, pg may be unmapped and its struct reused: what
 	 * follows goes by page number. */
 	load_done(h, ld->r, pg, ld->f, buf, fill, wp, ld->write);
+	if (hold)
+		page_wake(vm, addr);
 	void (*hook)(uintptr_t) = atomic_load_explicit(&handoff_hook,
 						       memory_order_relaxed);
 	if (hook)
@@ -357,10 +371,15 @@ static void solo_note(struct lp_vm *vm, pid_t tid)
  * ends first). */
 static int fault_frame(struct lp_vm *vm, uint32_t *f)
 {
-	if (frame_try_get(&vm->fr, f) == 0)
-		return 0;
-	solo_end(vm);
-	return frame_get(&vm->fr, f);
+	uint64_t ticket = 0;
+	int rc = frame_try_get(&vm->fr, f, &ticket);
+	if (rc) {
+		solo_end(vm);
+		rc = frame_get(&vm->fr, f, &ticket);
+	}
+	if (!rc && (vm->flags & LP_CFG_SYNC_EVICT))
+		frame_await_victims(&vm->fr, ticket);
+	return rc;
 }
 
 static bool async_start(struct lp_handler *h, const struct load *ld);
@@ -790,7 +809,7 @@ static void ahead_claim(struct lp_vm *vm, struct lp_region *r, uint64_t vpn0,
 	a->n = 0;
 	for (unsigned i = 1; i <= win && vpn0 + i < end; i++) {
 		uint64_t vpn = vpn0 + i;
-		if (frame_try_get(&vm->fr, &a->frame[a->n]))
+		if (frame_try_get(&vm->fr, &a->frame[a->n], NULL))
 			break;
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);

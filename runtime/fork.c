@@ -88,7 +88,7 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 		verify_inherit(c, pg->vpn);
 	if (cp && cp->state == PG_RESIDENT) {
 		uint32_t f;
-		(void)frame_get(&c->fr, &f); /* no budget: counts it */
+		(void)frame_get(&c->fr, &f, NULL); /* no budget: counts it */
 	}
 	spt_unlock(s);
 	if (!cp)

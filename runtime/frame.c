@@ -266,7 +266,15 @@ static bool give_up_wait(struct lp_frames *fr, int *rc)
 	return false;
 }
 
-int frame_get(struct lp_frames *fr, uint32_t *f)
+/* Under fr->lock, a frame just taken: the evictor's round that refills the
+ * reserve for it (the next to begin), or 0 when none is due. */
+static void take_ticket(const struct lp_frames *fr, uint64_t *ticket)
+{
+	if (ticket)
+		*ticket = fr->nfree < fr->low ? fr->rounds_begun + 1 : 0;
+}
+
+int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 {
 	bool waited = false;
 	int rc;
@@ -304,13 +312,14 @@ int frame_get(struct lp_frames *fr, uint32_t *f)
 	}
 	*f = fr->free[--fr->nfree];
 	account(fr, 1);
+	take_ticket(fr, ticket);
 	struct fr_wake w = wake_if(fr, fr->nfree < fr->low);
 	pthread_mutex_unlock(&fr->lock);
 	wake_call(w);
 	return 0;
 }
 
-int frame_try_get(struct lp_frames *fr, uint32_t *f)
+int frame_try_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 {
 	int rc = -EAGAIN;
 
@@ -323,12 +332,54 @@ int frame_try_get(struct lp_frames *fr, uint32_t *f)
 		/* Leave one for a fault; the evictor refills behind us. */
 		*f = fr->free[--fr->nfree];
 		account(fr, 1);
+		take_ticket(fr, ticket);
 		rc = 0;
 	}
 	struct fr_wake w = wake_if(fr, fr->n && fr->nfree < fr->low);
 	pthread_mutex_unlock(&fr->lock);
 	wake_call(w);
 	return rc;
+}
+
+void frame_await_victims(struct lp_frames *fr, uint64_t ticket)
+{
+	if (!ticket)
+		return;
+	pthread_mutex_lock(&fr->lock);
+	/* 500 waits of 2 ms: a kick lost to a round already under way is
+	 * made again; an evictor that never comes costs a second, not a
+	 * hang. */
+	for (unsigned i = 0; i < 500 && fr->rounds_done < ticket &&
+			     !atomic_load(fr->stopping) &&
+			     !atomic_load(fr->freezing);
+	     i++) {
+		fr->awaiting++;
+		struct fr_wake w = wake_if(fr, true);
+		pthread_mutex_unlock(&fr->lock);
+		wake_call(w);
+		pthread_mutex_lock(&fr->lock);
+		if (fr->rounds_done < ticket) {
+			struct timespec ts;
+			prim_deadline(&ts, 2);
+			pthread_cond_timedwait(&fr->cond, &fr->lock, &ts);
+		}
+		fr->awaiting--;
+	}
+	pthread_mutex_unlock(&fr->lock);
+}
+
+uint64_t frame_round_begin(struct lp_frames *fr)
+{
+	return ++fr->rounds_begun;
+}
+
+void frame_round_done(struct lp_frames *fr, uint64_t ticket)
+{
+	pthread_mutex_lock(&fr->lock);
+	fr->rounds_done = ticket;
+	if (fr->awaiting)
+		pthread_cond_broadcast(&fr->cond);
+	pthread_mutex_unlock(&fr->lock);
 }
 
 void frame_kva_release(struct lp_frames *fr, uint32_t f)

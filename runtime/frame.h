@@ -58,6 +58,9 @@ struct lp_frames {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;      /* a frame was freed / a busy frame let go */
 	uint32_t waiting;         /* handlers waiting for a free frame */
+	uint64_t rounds_begun;    /* the evictor's choices of victims so far */
+	uint64_t rounds_done;     /* of them, the first this many evicted */
+	uint32_t awaiting;        /* handlers in frame_await_victims() */
 	bool stuck;               /* the evictor cannot make room (swap full);
 				   * any frame freed ends it (push_free) */
 	const struct lp_policy_ops *pops;
@@ -139,10 +142,24 @@ static inline uintptr_t kva_of(const struct lp_frames *fr, uint32_t f)
  * overflow.  A wait ends with -ESHUTDOWN once *stopping is set, -EAGAIN
  * once *freezing is set; the owner broadcasts fr->cond after setting them.
  */
-int frame_get(struct lp_frames *fr, uint32_t *f);
+int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket);
 /* A free frame without waiting, for readahead: only while another one stays
- * free for a fault and nobody waits.  0 or -EAGAIN. */
-int frame_try_get(struct lp_frames *fr, uint32_t *f);
+ * free for a fault and nobody waits.  0 or -EAGAIN.  For both, *ticket
+ * (unless NULL) tells frame_await_victims() which round to wait for. */
+int frame_try_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket);
+/* After taking a frame that left fewer than the low watermark free (a
+ * ticket from frame_get()/frame_try_get(); 0: nothing to wait for), wait
+ * until the evictor has chosen the victims that refill the reserve and
+ * evicted them, no write left in flight (LP_CFG_SYNC_EVICT): victims are
+ * then chosen at the same point of the program's accesses on every run,
+ * whatever the disk's speed.  Bounded (1 s), and ends early when stopping
+ * or freezing. */
+void frame_await_victims(struct lp_frames *fr, uint64_t ticket);
+/* The evictor, under fr->lock, as it chooses victims (or sees no need):
+ * the round's ticket, for frame_round_done() once no write of it (nor of
+ * an earlier round) is in flight. */
+uint64_t frame_round_begin(struct lp_frames *fr);
+void frame_round_done(struct lp_frames *fr, uint64_t ticket);
 /* Keep want frames out of use (the compressed pool holds that many pages
  * of memory; a shared budget lends us fewer), taking free ones or giving
  * back: returns how many are kept, fewer than want while too few are free

@@ -116,6 +116,13 @@ int prim_uffd_unregister(int fd, uintptr_t start, size_t len)
 
 int prim_uffd_copy(int fd, uintptr_t dst, const void *src, size_t len, bool wp)
 {
+	return prim_uffd_copy_mode(fd, dst, src, len,
+				   wp ? UFFDIO_COPY_MODE_WP : 0);
+}
+
+int prim_uffd_copy_mode(int fd, uintptr_t dst, const void *src, size_t len,
+			uint64_t mode)
+{
 	size_t done = 0;
 
 	while (done < len) {
@@ -123,7 +130,7 @@ int prim_uffd_copy(int fd, uintptr_t dst, const void *src, size_t len, bool wp)
 			.dst = dst + done,
 			.src = (uintptr_t)src + done,
 			.len = len - done,
-			.mode = wp ? UFFDIO_COPY_MODE_WP : 0,
+			.mode = mode,
 		};
 		int rc = xioctl(fd, UFFDIO_COPY, &c);
 		if (c.copy > 0)

@@ -39,6 +39,10 @@ int prim_uffd_unregister(int fd, uintptr_t start, size_t len);
 
 /* Fill [dst, dst+len) from src; wp installs the pages write-protected. */
 int prim_uffd_copy(int fd, uintptr_t dst, const void *src, size_t len, bool wp);
+/* The same with UFFDIO_COPY's mode bits (UFFDIO_COPY_MODE_DONTWAKE: the
+ * faulting threads stay asleep until prim_uffd_wake()). */
+int prim_uffd_copy_mode(int fd, uintptr_t dst, const void *src, size_t len,
+			uint64_t mode);
 /* Write-protect (wp) or unprotect and wake [start, start+len). */
 int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
 /* Move the pages of [src, src+len) to [dst, dst+len) without copying. */

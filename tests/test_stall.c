@@ -106,7 +106,7 @@ static bool hold_everything(struct lp_vm *vm, struct held *h)
 		pthread_mutex_unlock(&vm->fr.lock);
 		if (!any)
 			break;
-		cr_assert_eq(frame_get(&vm->fr, &h->f[h->nf]), 0);
+		cr_assert_eq(frame_get(&vm->fr, &h->f[h->nf], NULL), 0);
 		h->nf++;
 	}
 	pthread_rwlock_unlock(&vm->freeze_lock);

@@ -83,7 +83,7 @@ extern "C" {
  * from an older library.
  */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 7
+#define LP_VERSION_MINOR 8
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
@@ -193,6 +193,14 @@ struct lp_config {
  * of frames of its own (by default they share one, as a memory cgroup's
  * processes do).  vmrun --mem-per-process. */
 #define LP_CFG_MEM_PER_PROCESS 0x40u
+/* Since 0.8.  A fault that leaves fewer free frames than the evictor's low
+ * watermark waits until the evictor has chosen the victims that refill the
+ * reserve, so that victims are chosen at the same point of the program's
+ * accesses on every run, however busy the machine: a single-threaded
+ * program's misses repeat exactly, and under FIFO they are what lp-sim's
+ * sampled host says.  For comparing policies; costs a wake-up of the
+ * evictor every few dozen misses.  LAZYPAGE_SYNC_EVICT=1. */
+#define LP_CFG_SYNC_EVICT 0x80u
 
 /* Fill *cfg with defaults, overridden by LAZYPAGE_* environment variables.
  * A malformed variable is ignored here and reported by lp_vm_create(). */
