@@ -70,7 +70,18 @@ static void iov_limit(struct iovec *iov, int *n, size_t lim)
 int io_setup(struct lp_io *io, unsigned entries)
 {
 	memset(io, 0, sizeof(*io));
-	int rc = io_uring_queue_init(entries, &io->ring, 0);
+	/* A completion is posted by the submitting thread (task work).  By
+	 * default the kernel interrupts that thread for it, wherever it
+	 * runs: on this machine the disk's interrupt is on one CPU, and a
+	 * handler spinning for its read on the other paid an IPI, about 15
+	 * us of each read.  Cooperatively, a running thread posts it at its
+	 * next system call (a sleeping one is woken as before), and
+	 * TASKRUN_FLAG tells io_uring_peek_cqe() to make that call. */
+	int rc = io_uring_queue_init(entries, &io->ring,
+				     IORING_SETUP_COOP_TASKRUN |
+					     IORING_SETUP_TASKRUN_FLAG);
+	if (rc == -EINVAL) /* before Linux 5.19 */
+		rc = io_uring_queue_init(entries, &io->ring, 0);
 	if (rc < 0)
 		return rc;
 	io->up = true;
