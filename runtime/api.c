@@ -17,7 +17,7 @@
 #include "api.h"
 #include "verify.h"
 #include "config.h"
-#include "zpool.h"
+#include "store.h"
 #include "fork.h"
 #include "policy.h"
 #include "prim.h"
@@ -269,19 +269,21 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 	st->swap_slots_used = vm->swap->inuse;
 	st->swap_slots_peak = vm->swap->peak;
 	pthread_mutex_unlock(&vm->swap->lock);
-	if (vm->swap->pool) {
-		struct zpool_stats z;
-		zpool_stats(vm->swap->pool, &z);
-		st->tier_stores = z.stores;
-		st->tier_rejects = z.rejects;
-		st->tier_bypasses = z.bypasses;
-		st->tier_loads = z.loads;
-		st->tier_writebacks = z.writebacks;
-		st->tier_pages = z.entries;
-		st->tier_bytes = z.bytes;
-		st->tier_frames = z.pages;
-		st->tier_peak_frames = z.peak_pages;
-		st->tier_limit_frames = z.limit_pages;
+	/* The memory stores of the chain (the compressed pool). */
+	const struct lp_chain *c = &vm->swap->chain;
+	for (unsigned i = 0; i + 1 < c->n; i++) {
+		struct lp_store_stats z;
+		c->s[i]->ops->stats(c->s[i], &z);
+		st->tier_stores += z.stores;
+		st->tier_rejects += z.rejects;
+		st->tier_bypasses += z.bypasses;
+		st->tier_loads += z.loads;
+		st->tier_writebacks += z.flushed;
+		st->tier_pages += z.entries;
+		st->tier_bytes += z.bytes;
+		st->tier_frames += z.pages;
+		st->tier_peak_frames += z.peak_pages;
+		st->tier_limit_frames += z.limit_pages;
 	}
 	st->last_error = atomic_load(&vm->last_error);
 	verify_stats(vm, st);

@@ -9,7 +9,7 @@
 #include <errno.h>
 
 #include "prim.h"
-#include "zpool.h"
+#include "store.h"
 
 /* One read of a slot went wrong (n: what it gave): count and record it. */
 static void swap_read_failed(struct lp_vm *vm, long n, struct lp_tstats *st)
@@ -21,12 +21,13 @@ static void swap_read_failed(struct lp_vm *vm, long n, struct lp_tstats *st)
 int swap_read_retry(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 		    void *buf, struct lp_tstats *st, int tries)
 {
+	struct lp_store *last = chain_last(&vm->swap->chain);
 	struct iovec iov = { buf, LP_PG };
 	long n = -EIO;
 
-	/* A failed read is retried: the copy on disk is the only one. */
+	/* A failed read is retried: the copy there is the only one. */
 	for (int i = 0; i < tries; i++) {
-		n = io_preadv(io, vm->swap->fd, &iov, 1, swap_off(slot));
+		n = last->ops->read_sync(last, io, slot, &iov, 1);
 		if (n == (long)LP_PG)
 			break;
 		swap_read_failed(vm, n, st);
@@ -49,9 +50,9 @@ int swap_read_page(struct lp_vm *vm, struct lp_io *io, uint64_t slot,
 int tier_read(struct lp_vm *vm, uint64_t slot, void *buf,
 	      struct lp_tstats *st)
 {
-	if (!vm->swap->pool)
+	if (!chain_has_memory(&vm->swap->chain))
 		return 0;
-	int rc = zpool_load(vm->swap->pool, slot, buf);
+	int rc = chain_get(&vm->swap->chain, slot, buf);
 	if (rc < 0) {
 		/* Corrupt in memory: the content is lost, say so loudly. */
 		st_add(st, C_IO_ERR, 1);
@@ -63,9 +64,11 @@ int tier_read(struct lp_vm *vm, uint64_t slot, void *buf,
 int swap_read_done(struct lp_vm *vm, uint64_t slot, void *buf,
 		   struct lp_tstats *st)
 {
+	struct lp_store *last = chain_last(&vm->swap->chain);
+
 	st_add(st, C_SWAP_RB, LP_PG);
-	if (swap_encrypted(vm->swap) && swap_unseal(vm->swap, slot, buf)) {
-		/* Altered on disk: the content is lost, say so loudly. */
+	if (last->ops->finish_read(last, slot, buf)) {
+		/* Altered on the way: the content is lost, say so loudly. */
 		st_add(st, C_IO_ERR, 1);
 		vm_error(vm, -EBADMSG);
 		return -EIO;

@@ -54,7 +54,7 @@
 #include "core.h"
 #include "verify.h"
 #include "pagelife.h"
-#include "zpool.h"
+#include "store.h"
 
 #define EV_BATCH 64u      /* victims per round */
 #define EV_PARKS 256u     /* reference-bit parks per round */
@@ -78,7 +78,8 @@ struct ev_write {
 	struct lp_io_req req;
 	bool to_file;
 	bool pooled;      /* stored in the compressed tier: no I/O */
-	bool tier_wb;     /* the tier's pages written on to their slots */
+	bool tier_wb;     /* a memory store's pages passed on to the last */
+	struct lp_store *from; /* tier_wb: that memory store */
 	unsigned char *pages; /* tier_wb: the pages written */
 	uint64_t *slots;  /* tier_wb: their slots (ascending, contiguous) */
 	bool unsent;      /* the ring refused it: completed by hand */
@@ -502,18 +503,39 @@ static void update_stuck(struct lp_vm *vm, bool freed, bool stick)
 	pthread_mutex_unlock(&fr->lock);
 }
 
-static void submit(struct lp_vm *vm, struct ev_write *w, int fd, uint64_t off)
+/* w goes out: handed to the ring by start (rc 0) or refused. */
+static void submitted(struct lp_vm *vm, struct ev_write *w, int rc)
 {
-	w->req.fd = fd;
-	w->req.off = off;
-	w->req.owner = w;
-	w->bytes = (uint32_t)(w->n > 1 ? w->n * LP_PG : w->req.iov[0].iov_len);
-	if (io_submit_write(&vm->ev.io, &w->req)) {
+	if (rc) {
 		w->req.res = -EBUSY;
 		w->unsent = true;
 	} else {
 		vm->ev.pending += w->n;
 	}
+}
+
+static void prepare(struct ev_write *w)
+{
+	w->req.owner = w;
+	w->bytes = (uint32_t)(w->n > 1 ? w->n * LP_PG : w->req.iov[0].iov_len);
+}
+
+/* Write w to fd at off (a file region's page). */
+static void submit(struct lp_vm *vm, struct ev_write *w, int fd, uint64_t off)
+{
+	w->req.fd = fd;
+	w->req.off = off;
+	prepare(w);
+	submitted(vm, w, io_submit_write(&vm->ev.io, &w->req));
+}
+
+/* Write w to the chain's last store, at slots from slot0. */
+static void submit_swap(struct lp_vm *vm, struct ev_write *w, uint64_t slot0)
+{
+	struct lp_store *last = chain_last(&vm->swap->chain);
+
+	prepare(w);
+	submitted(vm, w, last->ops->write(last, &vm->ev.io, &w->req, slot0));
 }
 
 static void write_done(struct lp_vm *vm, struct ev_write *w);
@@ -693,7 +715,7 @@ static unsigned write_swap_run(struct lp_vm *vm, struct ev_out *o,
 		free(w);
 		return i;
 	}
-	submit(vm, w, vm->swap->fd, swap_off(slots[i]));
+	submit_swap(vm, w, slots[i]);
 	o->progress += w->n;
 	if (w->unsent)
 		write_done(vm, w);
@@ -713,13 +735,13 @@ static void write_swap(struct lp_vm *vm, struct ev_out *o)
 		return;
 	qsort(o->swap_it, o->ns, sizeof(*o->swap_it), by_address);
 	got = swap_alloc(vm->swap, o->ns, slots, &err);
-	bool pooled[EV_BATCH] = { false };
-	struct zpool *zp = vm->swap->pool;
-	if (zp && got && !zpool_admit(zp, slots, got))
-		zp = NULL; /* this batch goes to disk as it is */
-	for (unsigned k = 0; zp && k < got; k++)
-		pooled[k] = !zpool_store(zp, slots[k],
-					 (const void *)kva_of(&vm->fr, o->swap_it[k]->f));
+	/* The memory stores (the compressed pool) take what they will; the
+	 * rest goes to the last store (the file). */
+	bool pooled[EV_BATCH];
+	const void *pages[EV_BATCH];
+	for (unsigned k = 0; k < got; k++)
+		pages[k] = (const void *)kva_of(&vm->fr, o->swap_it[k]->f);
+	chain_offer(&vm->swap->chain, slots, pages, got, pooled);
 	while (i < got) {
 		unsigned next = write_swap_run(vm, o, slots, pooled, i, got);
 		if (next == i) {
@@ -848,7 +870,7 @@ static void note_failing(struct lp_evictor *ev, int res)
 
 /*
  * The compressed tier past its limit writes its oldest pages on to their
- * slots (zpool.h), through the same ring as evictions: a run of contiguous
+ * slots (zpool.h, store.h), through the same ring as evictions: a run of contiguous
  * slots per write, up to EV_TIER_WB pages in flight.  The pool keeps each
  * page (and serves it) until its write ends; then forgets it, and frees
  * the slots freed meanwhile.  Afterwards the frames held for the pool
@@ -865,11 +887,11 @@ static int by_slot(const void *a, const void *b)
 
 /* The pool's write of slots[0..n) ended with res: it forgets what is on
  * disk, and the slots freed meanwhile are freed now. */
-static void tier_wb_settle(struct lp_vm *vm, const uint64_t *slots,
-			   unsigned n, int res)
+static void tier_wb_settle(struct lp_vm *vm, struct lp_store *from,
+			   const uint64_t *slots, unsigned n, int res)
 {
 	uint64_t dead[LP_IO_MAXV];
-	unsigned nd = zpool_wb_done(vm->swap->pool, slots, n, res, dead);
+	unsigned nd = from->ops->flush_done(from, slots, n, res, dead);
 
 	for (unsigned i = 0; i < nd; i++)
 		swap_release(vm->swap, dead[i]);
@@ -879,7 +901,7 @@ static void tier_wb_end(struct lp_vm *vm, struct ev_write *w)
 {
 	struct lp_tstats *st = &vm->ev.st;
 
-	tier_wb_settle(vm, w->slots, w->n, w->req.res);
+	tier_wb_settle(vm, w->from, w->slots, w->n, w->req.res);
 	if (w->req.res) {
 		st_add(st, C_IO_ERR, 1);
 		vm_error(vm, w->req.res);
@@ -898,9 +920,9 @@ static void tier_wb_end(struct lp_vm *vm, struct ev_write *w)
 }
 
 /* Write the n pages of slots[] (ascending), from pages, as runs. */
-static void tier_wb_runs(struct lp_vm *vm, const uint64_t *slots,
-			 const unsigned *idx, const unsigned char *pages,
-			 unsigned n)
+static void tier_wb_runs(struct lp_vm *vm, struct lp_store *from,
+			 const uint64_t *slots, const unsigned *idx,
+			 const unsigned char *pages, unsigned n)
 {
 	for (unsigned i = 0; i < n;) {
 		unsigned j = i + 1;
@@ -911,7 +933,7 @@ static void tier_wb_runs(struct lp_vm *vm, const uint64_t *slots,
 		uint64_t *sl = malloc((j - i) * sizeof(*sl));
 		if (!w || !buf || !sl) {
 			/* Stays in the pool: written later. */
-			tier_wb_settle(vm, slots + i, j - i, -ENOMEM);
+			tier_wb_settle(vm, from, slots + i, j - i, -ENOMEM);
 			free(w);
 			free(buf);
 			free(sl);
@@ -919,23 +941,24 @@ static void tier_wb_runs(struct lp_vm *vm, const uint64_t *slots,
 			continue;
 		}
 		w->tier_wb = true;
+		w->from = from;
 		w->pages = buf;
 		w->slots = sl;
 		w->n = j - i;
 		w->slot0 = slots[i];
 		for (unsigned k = 0; k < w->n; k++) {
 			unsigned char *to = buf + ((size_t)k << LP_PAGE_SHIFT);
-			const unsigned char *from = pages + ((size_t)idx[i + k] << LP_PAGE_SHIFT);
+			const unsigned char *pg = pages + ((size_t)idx[i + k] << LP_PAGE_SHIFT);
 			if (swap_encrypted(vm->swap))
-				swap_seal(vm->swap, slots[i + k], from, to);
+				swap_seal(vm->swap, slots[i + k], pg, to);
 			else
-				memcpy(to, from, LP_PG);
+				memcpy(to, pg, LP_PG);
 			sl[k] = slots[i + k];
 			w->req.iov[k] = (struct iovec){ to, LP_PG };
 		}
 		w->req.niov = (int)w->n;
 		vm->ev.tier_wb += w->n;
-		submit(vm, w, vm->swap->fd, swap_off(slots[i]));
+		submit_swap(vm, w, slots[i]);
 		if (w->unsent)
 			tier_wb_end(vm, w);
 		i = j;
@@ -944,24 +967,18 @@ static void tier_wb_runs(struct lp_vm *vm, const uint64_t *slots,
 
 static void evictor_kick(void *ctx);
 
-static void tier_balance(struct lp_vm *vm)
+/* One memory store's part of tier_balance(): pass its oldest pages on to
+ * the last store while it is over its limit. */
+static void flush_store(struct lp_vm *vm, struct lp_store *s)
 {
-	struct zpool *zp = vm->swap->pool;
-	uint32_t ext = atomic_load(&vm->ev.ext_hold);
-
-	if (!zp) {
-		if (ext || vm->fr.nheld)
-			vm->ev.hold_short = frames_hold(&vm->fr, ext, 0) < ext;
-		return;
-	}
 	while (vm->ev.tier_wb + LP_IO_MAXV <= EV_TIER_WB && !vm->ev.failing &&
-	       zpool_over(zp)) {
+	       s->ops->over(s)) {
 		unsigned char *pages = aligned_alloc(LP_PG, (size_t)LP_IO_MAXV << LP_PAGE_SHIFT);
 		uint64_t slots[LP_IO_MAXV], sorted[LP_IO_MAXV];
 		unsigned idx[LP_IO_MAXV];
 		if (!pages)
 			break;
-		unsigned n = zpool_wb_take(zp, LP_IO_MAXV, slots, pages);
+		unsigned n = s->ops->flush_take(s, LP_IO_MAXV, slots, pages);
 		if (!n) {
 			free(pages);
 			break;
@@ -975,11 +992,28 @@ static void tier_balance(struct lp_vm *vm)
 			sorted[k] = key[k] >> 8;
 			idx[k] = (unsigned)(key[k] & 0xff);
 		}
-		tier_wb_runs(vm, sorted, idx, pages, n);
+		tier_wb_runs(vm, s, sorted, idx, pages, n);
 		free(pages);
 	}
+}
+
+static void tier_balance(struct lp_vm *vm)
+{
+	const struct lp_chain *c = &vm->swap->chain;
+	uint32_t ext = atomic_load(&vm->ev.ext_hold);
+
+	if (!chain_has_memory(c)) {
+		if (ext || vm->fr.nheld)
+			vm->ev.hold_short = frames_hold(&vm->fr, ext, 0) < ext;
+		return;
+	}
+	/* (Each memory store passes its pages on to the last store.) */
+	uint32_t pool = 0;
+	for (unsigned i = 0; i + 1 < c->n; i++) {
+		flush_store(vm, c->s[i]);
+		pool += c->s[i]->ops->pages(c->s[i]);
+	}
 	(void)io_flush(&vm->ev.io);
-	uint32_t pool = (uint32_t)zpool_pages(zp);
 	vm->ev.hold_short = frames_hold(&vm->fr, pool + ext, pool) < pool + ext;
 }
 

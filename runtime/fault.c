@@ -47,7 +47,7 @@
 #include "verify.h"
 #include "backing.h"
 #include "pagelife.h"
-#include "zpool.h"
+#include "store.h"
 
 /* How often a fill retries at once when the mm is changing, before the
  * fault is parked on the handler's retry list. */
@@ -429,8 +429,8 @@ static bool async_start(struct lp_handler *h, const struct load *ld)
 
 	if (!h->async || !h->nfreep || pg->backing != BK_SLOT ||
 	    atomic_load_explicit(&vm->freezing, memory_order_relaxed) ||
-	    (vm->swap->pool && zpool_holds(vm->swap->pool, pg->slot)))
-		return false; /* (from the tier: at once, no read) */
+	    chain_in_memory(&vm->swap->chain, pg->slot))
+		return false; /* (from memory: at once, no read) */
 	bool first = h->nfreep == LP_INFLIGHT;
 	if (first && pthread_rwlock_tryrdlock(&vm->freeze_lock))
 		return false;
@@ -438,14 +438,13 @@ static bool async_start(struct lp_handler *h, const struct load *ld)
 	struct lp_pending *p = &h->pend[i];
 	p->ld = *ld;
 	p->slot = pg->slot;
-	p->req.fd = vm->swap->fd;
-	p->req.off = swap_off(p->slot);
 	p->req.iov[0] = (struct iovec){ h->abuf + ((size_t)i << LP_PAGE_SHIFT),
 					LP_PG };
 	p->req.niov = 1;
 	p->req.owner = p;
 	p->ld.t_sub = prim_now_ns();
-	if (io_submit_read(&h->aio, &p->req)) {
+	struct lp_store *last = chain_last(&vm->swap->chain);
+	if (last->ops->read(last, &h->aio, &p->req, p->slot)) {
 		h->freep[h->nfreep++] = i;
 		if (first)
 			pthread_rwlock_unlock(&vm->freeze_lock);
@@ -974,20 +973,21 @@ static unsigned ahead_read_swap(struct lp_handler *h, struct ahead *a)
 		rd[nrd++] = (struct lp_io_read){
 			.buf = h->buf + ((size_t)i << LP_PAGE_SHIFT),
 			.len = (size_t)(j - i) << LP_PAGE_SHIFT,
-			.off = swap_off(a->slot[i]),
+			.off = a->slot[i], /* (the store makes it an offset) */
 		};
 		i = j;
 	}
+	struct lp_store *last = chain_last(&vm->swap->chain);
 	if (nrd)
-		io_read_many(&h->io, vm->swap->fd, rd, (int)nrd);
+		last->ops->read_many(last, &h->io, rd, (int)nrd);
 	for (unsigned k = 0; k < nrd; k++) {
 		unsigned last_i = first[k] + (unsigned)(rd[k].len >> LP_PAGE_SHIFT);
 		if (rd[k].res == (long)rd[k].len) {
 			st_add(&h->st, C_SWAP_RB, rd[k].len);
 			for (unsigned i = first[k]; i < last_i; i++)
-				good[i] = !swap_encrypted(vm->swap) ||
-					  !swap_unseal(vm->swap, a->slot[i],
-						       h->buf + ((size_t)i << LP_PAGE_SHIFT));
+				good[i] = !last->ops->finish_read(
+					last, a->slot[i],
+					h->buf + ((size_t)i << LP_PAGE_SHIFT));
 		} else if (rd[k].res < 0) {
 			st_add(&h->st, C_IO_ERR, 1);
 			vm_error(vm, (int)rd[k].res);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "prim.h"
-#include "zpool.h"
 
 #ifdef LP_HAVE_SODIUM
 #include <sodium.h>
@@ -160,6 +161,83 @@ static int tables(struct lp_swap *sw, uint64_t cap)
 	return 0;
 }
 
+/* ---- the file as the chain's last store (store.h) --------------------- */
+
+static struct lp_swap *swap_of(struct lp_store *s)
+{
+	return (struct lp_swap *)((char *)s - offsetof(struct lp_swap, file));
+}
+
+static int file_write(struct lp_store *s, struct lp_io *io,
+		      struct lp_io_req *req, uint64_t slot0)
+{
+	req->fd = swap_of(s)->fd;
+	req->off = swap_off(slot0);
+	return io_submit_write(io, req);
+}
+
+static int file_read(struct lp_store *s, struct lp_io *io,
+		     struct lp_io_req *req, uint64_t slot0)
+{
+	req->fd = swap_of(s)->fd;
+	req->off = swap_off(slot0);
+	return io_submit_read(io, req);
+}
+
+static long file_read_sync(struct lp_store *s, struct lp_io *io,
+			   uint64_t slot0, const struct iovec *iov, int n)
+{
+	return io_preadv(io, swap_of(s)->fd, iov, n, swap_off(slot0));
+}
+
+static void file_read_many(struct lp_store *s, struct lp_io *io,
+			   struct lp_io_read *rd, int n)
+{
+	for (int i = 0; i < n; i++)
+		rd[i].off = swap_off(rd[i].off);
+	io_read_many(io, swap_of(s)->fd, rd, n);
+}
+
+static int file_finish_read(struct lp_store *s, uint64_t slot, void *page)
+{
+	struct lp_swap *sw = swap_of(s);
+
+	return swap_encrypted(sw) && swap_unseal(sw, slot, page) ? -EIO : 0;
+}
+
+static bool file_forget(struct lp_store *s, uint64_t slot)
+{
+	(void)s;
+	(void)slot;
+	return false; /* (a write in flight is its writer's: evict.c) */
+}
+
+static void file_stats(struct lp_store *s, struct lp_store_stats *out)
+{
+	struct lp_swap *sw = swap_of(s);
+
+	memset(out, 0, sizeof(*out));
+	out->entries = __atomic_load_n(&sw->inuse, __ATOMIC_RELAXED);
+	out->bytes = out->entries << LP_PAGE_SHIFT;
+}
+
+static void file_destroy(struct lp_store *s)
+{
+	(void)s; /* the area's: swap_close() */
+}
+
+static const struct lp_store_ops swap_file_ops = {
+	.name = "file",
+	.write = file_write,
+	.read = file_read,
+	.read_sync = file_read_sync,
+	.read_many = file_read_many,
+	.finish_read = file_finish_read,
+	.forget = file_forget,
+	.stats = file_stats,
+	.destroy = file_destroy,
+};
+
 int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 {
 	struct lp_swap *sw = calloc(1, sizeof(*sw));
@@ -183,6 +261,8 @@ int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 	if (fl >= 0)
 		(void)fcntl(fd, F_SETFL, fl | O_DIRECT);
 	sw->fd = fd;
+	sw->file.ops = &swap_file_ops;
+	(void)chain_add(&sw->chain, &sw->file);
 	atomic_init(&sw->users, 1);
 	sw->direct = (fcntl(fd, F_GETFL) & O_DIRECT) != 0;
 	*out = sw;
@@ -203,7 +283,7 @@ void swap_close(struct lp_swap *sw)
 	 * file is ours and has no name: nothing else to remove). */
 	(void)!ftruncate(sw->fd, 0);
 	close(sw->fd);
-	zpool_free(sw->pool);
+	chain_destroy(&sw->chain);
 	free(sw->used);
 	free(sw->refs);
 	free(sw->owner);
@@ -498,7 +578,7 @@ void swap_free(struct lp_swap *sw, uint64_t slot)
 {
 	pthread_mutex_lock(&sw->lock);
 	if (slot < sw->nslots && sw->refs[slot] && --sw->refs[slot] == 0 &&
-	    !(sw->pool && zpool_forget(sw->pool, slot)))
+	    !chain_forget(&sw->chain, slot))
 		slot_clear(sw, slot);
 	pthread_mutex_unlock(&sw->lock);
 }

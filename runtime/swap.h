@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "page.h"
+#include "store.h"
 
 struct lp_swap {
 	atomic_uint users;    /* vms sharing it (fork) */
@@ -36,9 +37,11 @@ struct lp_swap {
 	int grow_error;       /* the error that stopped growth */
 	uint64_t grow_fail_ns;
 	struct swap_crypt *crypt; /* NULL: pages are stored as they are */
-	/* The compressed tier in front of the file (zpool.h), NULL: none.
-	 * Shared as the slots are; freed with the area. */
-	struct zpool *pool;
+	/* Where the slots' content lives (store.h): the memory stores (the
+	 * compressed pool) in front of the file, the last store.  Shared as
+	 * the slots are; destroyed with the area. */
+	struct lp_chain chain;
+	struct lp_store file;     /* the file as a store (its last) */
 };
 
 /*

@@ -175,8 +175,14 @@ static int own_tier(struct lp_vm *vm, const struct lp_config *cfg)
 	uint32_t limit = (uint32_t)(cfg->frames * share / 100);
 	if (!limit)
 		return 0;
-	return zpool_new(&vm->swap->pool, algo[cfg->tier],
-			 limit + limit / 4 + 16, limit);
+	struct zpool *zp;
+	int rc = zpool_new(&zp, algo[cfg->tier], limit + limit / 4 + 16, limit);
+	if (rc)
+		return rc;
+	rc = chain_add(&vm->swap->chain, zpool_as_store(zp));
+	if (rc)
+		zpool_free(zp);
+	return rc;
 }
 
 /* A vm of its own: its swap file (why->part names what failed) and, when it

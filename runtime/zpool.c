@@ -72,6 +72,7 @@ struct zring_item {
 };
 
 struct zpool {
+	struct lp_store store;  /* first: the pool as a store (store.h) */
 	pthread_mutex_t lock;
 	enum zp_algo algo;
 	unsigned char *arena;
@@ -872,4 +873,103 @@ int zpool_corrupt(struct zpool *zp, uint64_t slot)
 	}
 	pthread_mutex_unlock(&zp->lock);
 	return e ? 0 : -ENOENT;
+}
+
+/* ---- the pool as a memory store (store.h) ----------------------------- */
+
+static struct zpool *zp_of(struct lp_store *s)
+{
+	return (struct zpool *)s; /* (its first member) */
+}
+
+static bool zs_admit(struct lp_store *s, const uint64_t *slots, unsigned n)
+{
+	return zpool_admit(zp_of(s), slots, n);
+}
+
+static int zs_put(struct lp_store *s, uint64_t slot, const void *page)
+{
+	return zpool_store(zp_of(s), slot, page);
+}
+
+static int zs_get(struct lp_store *s, uint64_t slot, void *buf)
+{
+	return zpool_load(zp_of(s), slot, buf);
+}
+
+static bool zs_holds(struct lp_store *s, uint64_t slot)
+{
+	return zpool_holds(zp_of(s), slot);
+}
+
+static uint32_t zs_pages(struct lp_store *s)
+{
+	return zpool_pages(zp_of(s));
+}
+
+static bool zs_over(struct lp_store *s)
+{
+	return zpool_over(zp_of(s));
+}
+
+static unsigned zs_flush_take(struct lp_store *s, unsigned n,
+			      uint64_t *slots, void *pages)
+{
+	return zpool_wb_take(zp_of(s), n, slots, pages);
+}
+
+static unsigned zs_flush_done(struct lp_store *s, const uint64_t *slots,
+			      unsigned n, int res, uint64_t *dead)
+{
+	return zpool_wb_done(zp_of(s), slots, n, res, dead);
+}
+
+static bool zs_forget(struct lp_store *s, uint64_t slot)
+{
+	return zpool_forget(zp_of(s), slot);
+}
+
+static void zs_stats(struct lp_store *s, struct lp_store_stats *out)
+{
+	struct zpool_stats z;
+
+	zpool_stats(zp_of(s), &z);
+	*out = (struct lp_store_stats){
+		.stores = z.stores, .rejects = z.rejects,
+		.bypasses = z.bypasses, .loads = z.loads,
+		.corrupt = z.corrupt, .flushed = z.writebacks,
+		.entries = z.entries, .bytes = z.bytes, .pages = z.pages,
+		.peak_pages = z.peak_pages, .limit_pages = z.limit_pages,
+	};
+}
+
+static void zs_destroy(struct lp_store *s)
+{
+	zpool_free(zp_of(s));
+}
+
+static const struct lp_store_ops zpool_store_ops = {
+	.name = "pool",
+	.admit = zs_admit,
+	.put = zs_put,
+	.get = zs_get,
+	.holds = zs_holds,
+	.pages = zs_pages,
+	.over = zs_over,
+	.flush_take = zs_flush_take,
+	.flush_done = zs_flush_done,
+	.forget = zs_forget,
+	.stats = zs_stats,
+	.destroy = zs_destroy,
+};
+
+struct lp_store *zpool_as_store(struct zpool *zp)
+{
+	zp->store.ops = &zpool_store_ops;
+	return &zp->store;
+}
+
+struct zpool *zpool_of_store(struct lp_store *s)
+{
+	return s && s->ops == &zpool_store_ops ? zp_of(s) : NULL;
 }

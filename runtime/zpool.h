@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "page.h"
+#include "store.h"
 
 enum zp_algo { ZP_NONE = 0, ZP_LZ4, ZP_ZSTD };
 
@@ -103,5 +104,10 @@ void zpool_stats(struct zpool *zp, struct zpool_stats *out);
  * is a literal: the block still decompresses, to other bytes, which only
  * the digest tells.  0 or -ENOENT. */
 int zpool_corrupt(struct zpool *zp, uint64_t slot);
+/* The pool as a memory store of a chain (store.h): the chain owns it from
+ * then on (its destroy frees it). */
+struct lp_store *zpool_as_store(struct zpool *zp);
+/* The pool a store is, or NULL when it is another kind. */
+struct zpool *zpool_of_store(struct lp_store *s);
 
 #endif /* LP_ZPOOL_H */

@@ -185,7 +185,7 @@ Test(tier, a_corrupt_block_is_refused_with_sigbus, .timeout = 120)
 		fill_z(p, i, 1);
 	/* Corrupt every block the tier holds now (pages it writes on to
 	 * swap later are not: those read back intact). */
-	struct zpool *zp = vm->swap->pool;
+	struct zpool *zp = zpool_of_store(vm->swap->chain.s[0]);
 	cr_assert_not_null(zp);
 	size_t bad = 0;
 	for (uint64_t s = 0; s < vm->swap->nslots; s++)
