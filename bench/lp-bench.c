@@ -88,7 +88,7 @@ static const char header[] =
 	"obs_miss_p99_us,obs_slow,queue_p50_us,device_p50_us,install_p50_us,"
 	"handler_p50_us,queue_p99_us,device_p99_us,install_p99_us,"
 	"handler_p99_us,content,tier,tier_faults,tier_stores,tier_writebacks,"
-	"note";
+	"tier_bypasses,note";
 
 struct opts {
 	const char *workload, *target, *swap_dir, *dump, *mode;
@@ -110,7 +110,7 @@ enum col {
 	C_BAD, C_OOMS, C_OZP50, C_OZP99, C_OMP50, C_OMP99, C_OSLOW,
 	C_PH50, C_PH99 = C_PH50 + LP_PHASES_MAX,
 	C_CONTENT = C_PH99 + LP_PHASES_MAX, C_TIER, C_TFAULTS, C_TSTORES,
-	C_TWB, C_NCOLS
+	C_TWB, C_TBYPASS, C_NCOLS
 };
 
 /* One value per column (empty stays empty in the CSV), and the note. */
@@ -322,6 +322,7 @@ static int run_lazypage(const struct opts *o, struct bench_access *a,
 		setu(r, C_TFAULTS, f[LP_FAULT_TIER]);
 		setu(r, C_TSTORES, st.tier_stores);
 		setu(r, C_TWB, st.tier_writebacks);
+		setu(r, C_TBYPASS, st.tier_bypasses);
 	}
 	setu(r, C_BAD, bad);
 	set_observed(r, &ar.lat, f[LP_FAULT_SWAPIN]);

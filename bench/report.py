@@ -74,7 +74,8 @@ class Case:
         self.rows = []
 
     def m(self, col):
-        return med(num(r[col]) for r in self.rows if r["status"] == "ok")
+        # (A column an older lp-bench did not write reads as missing.)
+        return med(num(r.get(col, "")) for r in self.rows if r["status"] == "ok")
 
     def lo(self, col):
         v = [num(r[col]) for r in self.rows if r["status"] == "ok"]
@@ -496,9 +497,10 @@ def real_section(d, w_):
            + (f"compresses about {cont} to 1 (`lp-bench -c {cont}`)" if cont else
               "is zeros beyond the checked words (~60 to 1: flatters the tier)")
            + ".  *tier faults*: misses served from the pool; *written on*: pool "
-           "pages written to swap later.\n")
-        w_("| workload | threads | tier | acc/s | ÷ no tier | ÷ kernel | swap-ins | tier faults | stored | written on |")
-        w_("|---|---|---|---|---|---|---|---|---|---|")
+           "pages written to swap later; *not taken*: pages its admission "
+           "sent past it (nothing came back while it stored them).\n")
+        w_("| workload | threads | tier | acc/s | ÷ no tier | ÷ kernel | swap-ins | tier faults | stored | written on | not taken |")
+        w_("|---|---|---|---|---|---|---|---|---|---|---|")
         for (w, th) in order:
             b = cases.get((w, th, base))
             k = cases.get((w, th, "kernel"))
@@ -512,7 +514,8 @@ def real_section(d, w_):
                    f"{ratio(aps, k.m('accesses_per_s') if k else None)} | "
                    f"{fmt(c.m('swapin_faults'))} | {fmt(c.m('tier_faults'))} | "
                    f"{fmt(c.m('tier_stores'))} | "
-                   f"{fmt(c.m('tier_writebacks'))} |")
+                   f"{fmt(c.m('tier_writebacks'))} | "
+                   f"{fmt(c.m('tier_bypasses'))} |")
         w_("")
 
     w_("### Where a miss's time goes\n")
