@@ -1323,9 +1323,13 @@ static void *budget_main(void *arg)
 		atomic_store(&T->resident[me], claim ? claim : 1);
 		if (n == 1) {
 			/* Alone (the common case: nothing executed, or all
-			 * of it ended): our own table is the budget. */
+			 * of it ended): our own table is the budget.  Still
+			 * counted in the sum, so that a newcomer's first
+			 * frames find it there: detached, we kept our whole
+			 * table until our next look, 10 ms on, while the
+			 * newcomer took 188 frames past the cap. */
 			evict_set_hold(H->vm, 0);
-			evict_share(H->vm, NULL, 0);
+			evict_share(H->vm, &T->share, BUDGET_MIN_FRAMES);
 			struct timespec ts = { 0, BUDGET_ALONE_MS * 1000000L };
 			nanosleep(&ts, NULL);
 			continue;
@@ -1353,10 +1357,14 @@ static void budget_start(struct lp_host *H)
 	    (T->config.cfg.flags & LP_CFG_MEM_PER_PROCESS) ||
 	    (H->own_parent && H->slot < 0))
 		return;
+	/* In the sum before the program runs: its first frames count. */
+	evict_share(H->vm, &T->share, BUDGET_MIN_FRAMES);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	H->budget_up = pthread_create(&H->budget, NULL, budget_main, H) == 0;
+	if (!H->budget_up)
+		evict_share(H->vm, NULL, 0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
