@@ -149,7 +149,7 @@ struct lp_evictor {
 	 * frame ("barren"), with the reason of the last one (EVW_*). */
 	atomic_ulong rounds, barren;
 	bool waited;               /* this round: faults waited */
-	uint64_t ticket;           /* this round's (frame_victims_chosen()) */
+	uint64_t ticket;           /* this round's (frame_round_begin()) */
 	int why, last_why;
 	struct ev_item *items;     /* scratch for one round */
 	struct iovec *iov;         /* scratch for zaps */

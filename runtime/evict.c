@@ -1151,7 +1151,9 @@ static void *evictor_main(void *arg)
 		}
 		bool more = round_once(vm);
 		pthread_rwlock_unlock(&vm->freeze_lock);
-		if (!ev->pending) /* this round's victims are gone */
+		/* LP_CFG_SYNC_EVICT: faults wait until this round's
+		 * victims are gone (only then: it takes the frame lock). */
+		if (!ev->pending && (vm->flags & LP_CFG_SYNC_EVICT))
 			frame_round_done(&vm->fr, ev->ticket);
 		if (more && !ev->failing)
 			timeout = 0;

@@ -10,8 +10,8 @@
  *   memory stores  hold what they take at once, in memory that counts in
  *                  the budget; each may refuse a page (it does not
  *                  compress, the store is full, it admits nothing now) and
- *                  must pass its oldest pages on to the next store when it
- *                  shrinks (flush_take / flush_done).  The compressed pool
+ *                  must pass its oldest pages on to the last store when
+ *                  it shrinks (flush_take / flush_done).  The compressed pool
  *                  (zpool.c).
  *   the last store holds every slot no store before it holds: it takes
  *                  runs of pages through asynchronous, batched, fallible
@@ -23,14 +23,13 @@
  *
  * Which store holds a slot: a memory store says (holds(), its own index of
  * what it took); a slot none of them holds is the last store's.  A store
- * of another kind (a remote one) goes last, or between the memory stores
- * and the file: its requests complete on the caller's ring as the file's
- * do (a store served by threads of its own posts them there with
+ * of another kind (a remote one) goes last, in the file's place: its
+ * requests complete on the caller's ring as the file's do (a store served by threads of its own posts them there with
  * IORING_OP_MSG_RING), so that the fault path and the evictor drive every
  * store from the one loop they already run.
  *
  * Encryption is the chain's caller's: pages are sealed before a request
- * takes them out of memory (evict.c), and unsealed by the store's finish.
+ * takes them out of memory (evict.c), and opened by the store's finish_read.
  *
  * Thread safety: every operation may be called from any thread at once
  * (handlers, the evictor, forked vms sharing the swap area), but for
