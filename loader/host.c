@@ -776,8 +776,10 @@ static void wait_parent_gone(struct lp_host *H)
 		usleep(1000); /* the exit reaches its children a little later */
 	/* Once: the guard thread may get here too, and by then the slot may
 	 * be another program's. */
-	if (H->tree && H->slot >= 0 && !atomic_exchange(&H->slot_left, true))
+	if (H->tree && H->slot >= 0 && !atomic_exchange(&H->slot_left, true)) {
+		atomic_store(&H->tree->pager_start[H->slot], 0);
 		atomic_store(&H->tree->used[H->slot], 0);
+	}
 }
 
 /* The run ends (its caller died): the programs the tree executed die too
@@ -1297,15 +1299,72 @@ static int run_start(struct run *R)
 #define BUDGET_MS 2
 #define BUDGET_ALONE_MS 10
 #define BUDGET_MIN_FRAMES 32
+/* How often a budget thread looks for pagers killed without leaving. */
+#define BUDGET_REAP_MS 20
+
+/*
+ * A pager killed (its program dies with it: its exit signal is SIGKILL)
+ * leaves its frames in the shared sum and its slot taken: the rest of the
+ * tree would stay held below the cap for good (seen: a program started
+ * after one was killed got 298 frames of a 4096-frame cap, and ran 6 times
+ * slower).  Its frames, its claim and its slot are given back, and its
+ * statistics join those of the pagers that ended.  A pager is dead when
+ * its pid is gone, a zombie, or a later process's (another start time).
+ */
+static void budget_reap(struct lp_tree *T, int me)
+{
+	for (int j = 0; j < TREE_SLOTS; j++) {
+		/* (The start after the pid is written: it names that pid.) */
+		uint64_t start = atomic_load(&T->pager_start[j]), now = 0;
+		if (j == me || !start)
+			continue;
+		pid_t pager = __atomic_load_n(&T->slot[j].pager, __ATOMIC_ACQUIRE);
+		int alive = pager > 0 ? prim_proc_start(pager, &now) : -1;
+		if (alive < 0 || (alive && now == start))
+			continue;
+		/* Ours to reap, once: the others' budget threads look too. */
+		if (!atomic_compare_exchange_strong(&T->pager_start[j], &start, 0))
+			continue;
+		frame_share_drop(&T->share, &T->held[j]);
+		atomic_store(&T->resident[j], 0);
+		atomic_store(&T->live[j], 0);
+		/* (Its forked children, which live on unmanaged: its
+		 * userfaultfds closed with it, are routed by their
+		 * ancestry, not to the slot's next pager.) */
+		for (int k = 0; k < TREE_KIDS; k++) {
+			int kid = atomic_load(&T->forked[k].pid);
+			if (kid > 0 && atomic_load(&T->forked[k].slot) == j)
+				atomic_compare_exchange_strong(&T->forked[k].pid, &kid, 0);
+		}
+		tree_lock(T);
+		if (atomic_exchange(&T->counted[j], 0))
+			stats_fold(&T->done, &T->slot[j].stats);
+		tree_unlock(T);
+		atomic_store(&T->used[j], 0);
+	}
+}
+
+/* Our index in the tree's resident[] and held[]: our slot, or the top
+ * pager's place after them. */
+static int budget_index(const struct lp_host *H)
+{
+	return H->own_parent ? H->slot : TREE_SLOTS;
+}
 
 static void *budget_main(void *arg)
 {
 	struct lp_host *H = arg;
 	struct lp_tree *T = H->tree;
-	int me = H->own_parent ? H->slot : TREE_SLOTS;
+	int me = budget_index(H);
 	uint64_t cap = T->config.cfg.frames;
+	long reaped = 0;
 
 	while (!atomic_load(&H->budget_stop)) {
+		long now = now_ms();
+		if (now - reaped >= BUDGET_REAP_MS) {
+			budget_reap(T, H->own_parent ? H->slot : -1);
+			reaped = now;
+		}
 		uint64_t others = 0, n = 1;
 		for (int j = 0; j <= TREE_SLOTS; j++) {
 			uint64_t r = atomic_load(&T->resident[j]);
@@ -1329,7 +1388,7 @@ static void *budget_main(void *arg)
 			 * table until our next look, 10 ms on, while the
 			 * newcomer took 188 frames past the cap. */
 			evict_set_hold(H->vm, 0);
-			evict_share(H->vm, &T->share, BUDGET_MIN_FRAMES);
+			evict_share(H->vm, &T->share, &T->held[me], BUDGET_MIN_FRAMES);
 			struct timespec ts = { 0, BUDGET_ALONE_MS * 1000000L };
 			nanosleep(&ts, NULL);
 			continue;
@@ -1340,11 +1399,11 @@ static void *budget_main(void *arg)
 		if (limit > cap)
 			limit = cap;
 		evict_set_hold(H->vm, (uint32_t)(cap - limit));
-		evict_share(H->vm, &T->share, BUDGET_MIN_FRAMES);
+		evict_share(H->vm, &T->share, &T->held[me], BUDGET_MIN_FRAMES);
 		struct timespec ts = { 0, BUDGET_MS * 1000000L };
 		nanosleep(&ts, NULL);
 	}
-	evict_share(H->vm, NULL, 0);
+	evict_share(H->vm, NULL, NULL, 0);
 	atomic_store(&T->resident[me], 0);
 	return NULL;
 }
@@ -1358,13 +1417,13 @@ static void budget_start(struct lp_host *H)
 	    (H->own_parent && H->slot < 0))
 		return;
 	/* In the sum before the program runs: its first frames count. */
-	evict_share(H->vm, &T->share, BUDGET_MIN_FRAMES);
+	evict_share(H->vm, &T->share, &T->held[budget_index(H)], BUDGET_MIN_FRAMES);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	H->budget_up = pthread_create(&H->budget, NULL, budget_main, H) == 0;
 	if (!H->budget_up)
-		evict_share(H->vm, NULL, 0);
+		evict_share(H->vm, NULL, NULL, 0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -1663,6 +1722,11 @@ static int exec_pager(void *arg)
 	/* Named in our slot before our first call the top pager sees
 	 * (tree_route: ours are the kernel's). */
 	__atomic_store_n(&es->sh->pager, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	/* Then who we are beyond the pid, for the others to see us die
+	 * (budget_reap: never before the pid, so it is always ours). */
+	uint64_t started = 0;
+	if (prim_proc_start(getpid(), &started) == 1)
+		atomic_store(&es->tree->pager_start[es->slot], started);
 	/* (The pidfd after run_setup, which closes our close-on-exec
 	 * descriptors.) */
 	if (run_setup(&R, &cfg, es->sh, -1) ||

@@ -106,6 +106,11 @@ struct lp_tree {
 	 * the largest sum any pager saw. */
 	atomic_ulong resident[TREE_SLOTS + 1];
 	struct frame_share share; /* the sum of them, its peak, the cap */
+	_Atomic uint64_t held[TREE_SLOTS + 1]; /* each pager's part of share.used */
+	/* When each slot's pager started (prim_proc_start; 0: not yet): a
+	 * pager killed before it could leave is found by the others, which
+	 * give its frames and its slot back (budget_reap). */
+	atomic_ullong pager_start[TREE_SLOTS];
 	/* Statistics: each slot's until its pager ends, when they are folded
 	 * into done (under lock: a spin lock); one record per process. */
 	atomic_int lock;

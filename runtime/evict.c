@@ -1027,12 +1027,13 @@ void evict_set_hold(struct lp_vm *vm, uint32_t frames)
 		evictor_kick(vm);
 }
 
-void evict_share(struct lp_vm *vm, struct frame_share *share, uint64_t floor)
+void evict_share(struct lp_vm *vm, struct frame_share *share, _Atomic uint64_t *mine,
+		 uint64_t floor)
 {
 	if (!vm->fr.n)
 		return;
 	frames_share_floor(&vm->fr, floor);
-	frames_share(&vm->fr, share);
+	frames_share(&vm->fr, share, mine);
 }
 
 bool evict_waiting(struct lp_vm *vm)

@@ -19,10 +19,12 @@ void evictor_stop(struct lp_vm *vm);
  * with others (vmrun's process tree) lends it only its table less these.
  * Wakes the evictor. */
 void evict_set_hold(struct lp_vm *vm, uint32_t frames);
-/* Draw on a budget shared with other vms (frames_share; NULL: stop), and
- * our use below which it never stops us. */
+/* Draw on a budget shared with other vms (frames_share; NULL: stop), our
+ * part of its sum kept in *mine, and our use below which it never stops
+ * us. */
 struct frame_share;
-void evict_share(struct lp_vm *vm, struct frame_share *share, uint64_t floor);
+void evict_share(struct lp_vm *vm, struct frame_share *share, _Atomic uint64_t *mine,
+		 uint64_t floor);
 /* Whether faults wait for a frame now. */
 bool evict_waiting(struct lp_vm *vm);
 /* Frames in use now (resident pages and the tier's). */

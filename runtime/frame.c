@@ -164,6 +164,8 @@ static void account(struct lp_frames *fr, int delta)
 	if (fr->used > fr->peak)
 		fr->peak = fr->used;
 	if (fr->share && delta) {
+		if (fr->share_mine)
+			atomic_fetch_add(fr->share_mine, (uint64_t)(int64_t)delta);
 		uint64_t now = atomic_fetch_add(&fr->share->used, (uint64_t)(int64_t)delta) +
 			       (uint64_t)(int64_t)delta;
 		uint64_t pk = atomic_load(&fr->share->peak);
@@ -180,20 +182,33 @@ static bool share_full(const struct lp_frames *fr)
 	       atomic_load(&fr->share->used) >= fr->share->cap;
 }
 
-void frames_share(struct lp_frames *fr, struct frame_share *share)
+void frames_share(struct lp_frames *fr, struct frame_share *share,
+		  _Atomic uint64_t *mine)
 {
 	pthread_mutex_lock(&fr->lock);
-	if (fr->share == share) {
+	if (fr->share == share && fr->share_mine == mine) {
 		pthread_mutex_unlock(&fr->lock);
 		return;
 	}
-	if (fr->share)
+	if (fr->share) {
+		if (fr->share_mine)
+			atomic_fetch_sub(fr->share_mine, fr->used);
 		atomic_fetch_sub(&fr->share->used, fr->used);
+	}
 	fr->share = share;
-	if (share)
+	fr->share_mine = share ? mine : NULL;
+	if (share) {
+		if (mine)
+			atomic_fetch_add(mine, fr->used);
 		atomic_fetch_add(&share->used, fr->used);
+	}
 	pthread_cond_broadcast(&fr->cond);
 	pthread_mutex_unlock(&fr->lock);
+}
+
+void frame_share_drop(struct frame_share *share, _Atomic uint64_t *mine)
+{
+	atomic_fetch_sub(&share->used, atomic_exchange(mine, 0));
 }
 
 void frames_share_floor(struct lp_frames *fr, uint64_t floor)

@@ -78,6 +78,7 @@ struct lp_frames {
 	uint32_t nheld;
 	uint32_t nheld_counted;   /* of them, counted in used (the tier's) */
 	struct frame_share *share; /* a budget shared with other tables, or NULL */
+	_Atomic uint64_t *share_mine; /* our part of share->used (beside it) */
 	uint64_t share_floor;     /* our use below which share never stops us */
 	uint64_t overflow;        /* resident pages without a frame (swap full) */
 	uint64_t *ovq;            /* page numbers of overflow pages, to adopt */
@@ -168,8 +169,14 @@ void frame_round_done(struct lp_frames *fr, uint64_t ticket);
  * (frames we may not use). */
 uint32_t frames_hold(struct lp_frames *fr, uint32_t want, uint32_t counted);
 /* Draw on share (NULL: stop; our use leaves its sum), never beyond it
- * while our use is floor or more (frames_share_floor). */
-void frames_share(struct lp_frames *fr, struct frame_share *share);
+ * while our use is floor or more (frames_share_floor).  *mine (in the
+ * share's memory) follows our part of its sum, so that a member that died
+ * without leaving can be taken out of it (frame_share_drop). */
+void frames_share(struct lp_frames *fr, struct frame_share *share,
+		  _Atomic uint64_t *mine);
+/* A member of share died (its process was killed) holding frames: its
+ * part (*mine, which it no longer changes) leaves the sum.  Once. */
+void frame_share_drop(struct frame_share *share, _Atomic uint64_t *mine);
 void frames_share_floor(struct lp_frames *fr, uint64_t floor);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);

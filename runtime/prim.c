@@ -370,6 +370,33 @@ int prim_thread_cpu(int fd)
 	return p && sscanf(p, " %d", &cpu) == 1 ? cpu : -1;
 }
 
+int prim_proc_start(pid_t pid, uint64_t *start)
+{
+	char buf[1024];
+	int fd = prim_thread_stat_open(pid);
+
+	if (fd == -ENOENT || fd == -ESRCH)
+		return 0;
+	if (fd < 0)
+		return fd;
+	errno = 0;
+	const char *p = stat_fields(pid, fd, buf, sizeof buf);
+	int err = errno;
+	close(fd);
+	if (!p)
+		return err == ESRCH ? 0 : -EIO; /* (it ended after the open) */
+	/* Field 22 (starttime); p is at field 3 (state). */
+	if (p[1] == 'Z' || p[1] == 'X')
+		return 0;
+	for (int field = 3; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	unsigned long long t;
+	if (!p || sscanf(p, " %llu", &t) != 1)
+		return -EIO;
+	*start = t;
+	return 1;
+}
+
 int prim_proc_stat(pid_t pid, char *state, pid_t *ppid)
 {
 	char buf[1024];

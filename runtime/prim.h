@@ -84,6 +84,10 @@ pid_t prim_tgid_of(pid_t tid);
 /* Process pid's state letter and parent, from /proc/PID/stat: 0, or -1
  * (gone, or unreadable). */
 int prim_proc_stat(pid_t pid, char *state, pid_t *ppid);
+/* Whether process pid lives: 1 (*start: when it started, in clock ticks
+ * since boot, which tells it from a later process given the same pid), 0
+ * if it is gone or a zombie, -errno if that cannot be told. */
+int prim_proc_start(pid_t pid, uint64_t *start);
 /* /proc/TID/stat of thread tid (of any process) opened: an fd or -errno;
  * the CPU it last ran on, read through that fd, or -1. */
 int prim_thread_stat_open(pid_t tid);

@@ -348,3 +348,47 @@ Test(exec, killing_vmrun_ends_the_programs_it_executed, .timeout = 120)
 		usleep(10000);
 	cr_expect_eq(n, 0, "%d sleep(s) the run executed outlived vmrun's SIGKILL by 3 s", n);
 }
+
+Test(exec, a_program_killed_with_its_pager_gives_its_frames_back, .timeout = 300)
+{
+	skip_without_uffd();
+	/* A program holding 48 MiB under a 16 MiB cap is killed together
+	 * with its pager, as the OOM killer kills every process of an
+	 * address space: neither can leave the shared budget.  The program
+	 * the shell runs next must get the cap, not what the dead one left
+	 * of it (it got 298 frames of 4096 when nobody gave them back). */
+	char dir[] = "/tmp/lp-exec-kill-XXXXXX";
+	cr_assert(mkdtemp(dir));
+	char json[128], cmd[1024];
+	snprintf(json, sizeof json, "%s/stats.json", dir);
+	snprintf(cmd, sizeof cmd,
+		 G " hold 48 %s/held > /dev/null & p=$!; "
+		 "while [ ! -e %s/held ]; do sleep 0.02; done; "
+		 "kill -9 $p $(cat /proc/$p/task/*/children); wait $p; echo killed $?; "
+		 G " touch 64",
+		 dir, dir);
+	char *argv[] = { (char *)VMRUN, (char *)"--mem", (char *)"16M",
+			 (char *)"--stats-json", json, (char *)"/bin/sh", (char *)"-c",
+			 cmd, NULL };
+	struct run_result r = run_captured(argv, NULL, 120000);
+	char *text = read_file(json);
+	unlink(json);
+	char held[160];
+	snprintf(held, sizeof held, "%s/held", dir);
+	unlink(held);
+	rmdir(dir);
+	cr_expect_eq(r.status, 0, "status %#x\nstderr: %s", r.status, r.err);
+	cr_expect(strstr(r.out, "killed 137\ntouch 64 MiB: sum "), "output: %s", r.out);
+	cr_assert(text, "no statistics (stderr: %s)", r.err);
+	/* The processes in the order they started: the last execs-dynamic
+	 * is the one after the kill. */
+	const char *last = NULL;
+	for (const char *p = text; (p = strstr(p, "\"program\": \"execs-dynamic\"")); p++)
+		last = p;
+	const char *pk = last ? strstr(last, "\"peak_frames\":") : NULL;
+	unsigned long peak = pk ? strtoul(pk + 14, NULL, 10) : 0;
+	cr_expect(peak >= 3072, "the program after the kill peaked at %lu frames "
+		  "of a 4096-frame cap\n%s", peak, text);
+	free(text);
+	run_result_free(&r);
+}

@@ -10,6 +10,8 @@
  *   execs chain N PID       execute itself N more times; each checks that
  *                           its pid is still PID; the last touches 64 MiB
  *   execs fail PATH         execv(PATH): print the errno, go on
+ *   execs hold MIB FILE     write every page of MIB MiB, create FILE,
+ *                           sleep (until killed: 60 s at most)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,7 +34,7 @@ static long hwm_kib(void)
 	return v;
 }
 
-static int touch(long mib)
+static int touch(long mib, const char *then)
 {
 	size_t len = (size_t)mib << 20;
 	unsigned char *p = malloc(len);
@@ -46,6 +48,12 @@ static int touch(long mib)
 		sum = sum * 31 + p[i];
 	printf("touch %ld MiB: sum %lx\n", mib, sum);
 	printf("note: hwm %ld\n", hwm_kib());
+	if (then) {
+		FILE *f = fopen(then, "w");
+		if (f)
+			fclose(f);
+		sleep(60);
+	}
 	free(p);
 	return 0;
 }
@@ -64,7 +72,9 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && !strcmp(argv[1], "touch"))
-		return touch(atol(argv[2]));
+		return touch(atol(argv[2]), NULL);
+	if (argc == 4 && !strcmp(argv[1], "hold"))
+		return touch(atol(argv[2]), argv[3]);
 	if (argc >= 3 && !strcmp(argv[1], "thread")) {
 		pthread_t t;
 		targv = argv + 2;
@@ -83,7 +93,7 @@ int main(int argc, char **argv)
 		}
 		printf("chain %d: same pid\n", n);
 		if (n == 0)
-			return touch(64);
+			return touch(64, NULL);
 		snprintf(num, sizeof num, "%d", n - 1);
 		snprintf(pids, sizeof pids, "%ld", (long)getpid());
 		execl("/proc/self/exe", argv[0], "chain", num, pids, (char *)NULL);
@@ -97,6 +107,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr, "usage: execs touch MIB | thread PROG ARG... | "
-			"chain N PID | fail PATH\n");
+			"chain N PID | fail PATH | hold MIB FILE\n");
 	return 64;
 }
