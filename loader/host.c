@@ -106,6 +106,16 @@ static void vm_create_failed(struct lp_shared *sh, int rc,
 				? " (give a directory, or a path that does not exist yet)"
 				: "");
 		return;
+	case VM_PART_REMOTE:
+		host_fail(sh, rc, LP_SPAWN_SWAP, "remote store %s: %s%s", cfg->remote,
+			  strerror(-rc),
+			  rc == -ECONNREFUSED ? " (fewer servers answer than --replicas)"
+			  : rc == -EACCES ? " (set LAZYPAGE_REMOTE_AUTH or LAZYPAGE_REMOTE_AUTH_FILE)"
+			  : rc == -ENOTSUP ? " (built without hiredis)"
+			  : rc == -EINVAL ? " (redis://host:port,host:port,...; at most "
+					    "16 servers, --replicas at most their number)"
+			  : "");
+		return;
 	case VM_PART_ENV:
 		host_fail(sh, rc, LP_SPAWN_CONFIG, "%s=%s is malformed (see the README)",
 			  why->env, getenv(why->env) ? getenv(why->env) : "");
@@ -185,7 +195,7 @@ void stats_fold(struct lp_stats *sum, const struct lp_stats *st)
 	ADD(swap_slots_peak); ADD(verify_checks); ADD(verify_mismatches);
 	ADD(tier_stores); ADD(tier_rejects); ADD(tier_bypasses); ADD(tier_loads); ADD(tier_writebacks);
 	ADD(tier_pages); ADD(tier_bytes); ADD(tier_frames); ADD(tier_peak_frames);
-	ADD(move_fixups);
+	ADD(move_fixups); ADD(remote_pages); ADD(remote_errors);
 #undef ADD
 	if (st->last_error)
 		sum->last_error = st->last_error;
@@ -1567,18 +1577,24 @@ static bool kids_remain(struct lp_host *H)
 	return kids != 0;
 }
 
-/* Whether pagers of programs the tree executed still serve (the top
- * pager receives their notifications: it stays for them). */
+/* Whether pagers of programs the tree executed still serve, or still
+ * end (the top pager receives their notifications: it stays for them;
+ * and once it ends, theirs end at once: one still tearing down would
+ * leave what it had to clean up, a remote store's keys). */
 static bool tree_serving(struct lp_host *H)
 {
 	if (!H->tree || H->own_parent)
 		return false;
 	for (unsigned i = 0; i < TREE_SLOTS; i++) {
-		if (!atomic_load(&H->tree->live[i]))
+		bool live = atomic_load(&H->tree->live[i]);
+		if (!live && !atomic_load(&H->tree->used[i]))
 			continue;
-		if (kill(H->tree->slot[i].pager, 0) == 0)
-			return true;
-		atomic_store(&H->tree->live[i], 0); /* it died */
+		pid_t pager = __atomic_load_n(&H->tree->slot[i].pager, __ATOMIC_ACQUIRE);
+		uint64_t start;
+		if (pager > 0 && prim_proc_start(pager, &start) != 0)
+			return true; /* (alive, or cannot tell) */
+		if (live)
+			atomic_store(&H->tree->live[i], 0); /* it died */
 	}
 	return false;
 }
@@ -1706,6 +1722,7 @@ static struct lp_config config_of(struct tree_config *c)
 
 	cfg.policy = c->has_policy ? c->policy : NULL;
 	cfg.swap_path = c->has_swap ? c->swap_path : NULL;
+	cfg.remote = c->has_remote ? c->remote : NULL;
 	return cfg;
 }
 

@@ -61,7 +61,8 @@ struct tree_config {
 	struct lp_config cfg;   /* its pointers NULL: the strings below */
 	char policy[64];
 	char swap_path[4096];
-	bool has_policy, has_swap;
+	char remote[1024];
+	bool has_policy, has_swap, has_remote;
 };
 
 /*

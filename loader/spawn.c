@@ -128,7 +128,11 @@ static void tree_config_set(struct tree_config *c, const struct lp_config *cfg)
 	c->cfg = *cfg;
 	c->cfg.policy = NULL;
 	c->cfg.swap_path = NULL;
+	c->cfg.remote = NULL;
 	c->cfg.flags &= ~LP_CFG_STATS_AT_EXIT;
+	if (cfg->remote)
+		c->has_remote = snprintf(c->remote, sizeof c->remote, "%s",
+					 cfg->remote) < (int)sizeof c->remote;
 	if (cfg->policy)
 		c->has_policy = snprintf(c->policy, sizeof c->policy, "%s",
 					 cfg->policy) < (int)sizeof c->policy;

@@ -57,6 +57,8 @@ static int check_config(const struct lp_config *c)
 		return -EINVAL; /* room for no page at all */
 	if (c->tier > LP_TIER_ZSTD || c->tier_share > 90)
 		return -EINVAL;
+	if (c->remote_replicas > 16 || c->reserved_int)
+		return -EINVAL;
 	if (c->flags &
 	    ~(LP_CFG_STATS_AT_EXIT | LP_CFG_NO_READAHEAD | LP_CFG_ENCRYPT_SWAP |
 	      LP_CFG_NO_PIN | LP_CFG_VERIFY | LP_CFG_SYNC_READS |
@@ -284,6 +286,14 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 		st->tier_frames += z.pages;
 		st->tier_peak_frames += z.peak_pages;
 		st->tier_limit_frames += z.limit_pages;
+	}
+	/* The last store, when it is the remote one. */
+	const struct lp_store *last = chain_last(c);
+	if (last && !strcmp(last->ops->name, "remote")) {
+		struct lp_store_stats z;
+		last->ops->stats((struct lp_store *)last, &z);
+		st->remote_pages = z.entries;
+		st->remote_errors = z.rejects;
 	}
 	st->last_error = atomic_load(&vm->last_error);
 	verify_stats(vm, st);

@@ -103,6 +103,22 @@ static int opt_swap(const char *v, struct lp_config *c)
 	return 0;
 }
 
+static int opt_remote(const char *v, struct lp_config *c)
+{
+	c->remote = *v ? v : NULL;
+	return 0;
+}
+
+static int opt_remote_replicas(const char *v, struct lp_config *c)
+{
+	uint64_t n;
+	int rc = parse_uint(v, 16, &n);
+
+	if (!rc)
+		c->remote_replicas = (unsigned)n;
+	return rc;
+}
+
 static int opt_swap_max(const char *v, struct lp_config *c)
 {
 	uint64_t b;
@@ -226,6 +242,8 @@ const struct lp_option lp_options[] = {
 	{ "LAZYPAGE_POLICY", "eviction policy (clock, fifo, ...)", opt_policy },
 	{ "LAZYPAGE_TIER", "compressed tier in front of swap: none, lz4, zstd", opt_tier },
 	{ "LAZYPAGE_TIER_SHARE", "the tier's largest share of the budget, percent (1..90)", opt_tier_share },
+	{ "LAZYPAGE_REMOTE", "Redis servers in the swap file's place: redis://host:port,...", opt_remote },
+	{ "LAZYPAGE_REMOTE_REPLICAS", "copies of each remote page (0 = 2)", opt_remote_replicas },
 	{ "LAZYPAGE_REF_SCAN", "pages unmapped per eviction to sample reference bits", opt_ref_scan },
 	{ "LAZYPAGE_SYNC_READS", "1: each handler reads one swapped page at a time (0.2)", opt_sync_reads },
 	{ "LAZYPAGE_SYNC_EVICT", "1: a fault waits for the evictor's choice of victims (repeatable misses)", opt_sync_evict },

@@ -276,6 +276,7 @@ static int submit_rw(struct lp_io *io, struct lp_io_req *req,
 	if (io->nimm >= LP_IO_MAXV * 2)
 		return -EBUSY;
 	req->kind = kind;
+	req->remote = false;
 	req->res = 0;
 	req->left = iov_len(req->iov, req->niov);
 	return queue_rw(io, req);
@@ -291,6 +292,39 @@ int io_submit_read(struct lp_io *io, struct lp_io_req *req)
 	return submit_rw(io, req, LP_IOR_READ);
 }
 
+void io_expect_remote(struct lp_io *io, struct lp_io_req *req, enum lp_io_kind kind)
+{
+	req->kind = kind;
+	req->remote = true;
+	req->res = 0;
+	io->inflight++;
+}
+
+int io_post_remote(struct io_uring *from, int ring_fd, struct lp_io_req *req, int res)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(from);
+
+	if (!sqe) {
+		io_uring_submit(from);
+		if (!(sqe = io_uring_get_sqe(from)))
+			return -EBUSY;
+	}
+	io_uring_prep_msg_ring(sqe, ring_fd, (unsigned)res, (uint64_t)(uintptr_t)req, 0);
+	/* Our own completion of the message is not wanted. */
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	int rc = io_uring_submit(from);
+	if (rc < 0)
+		return rc;
+	/* Reap our failures (a closed target ring) so the ring never fills. */
+	struct io_uring_cqe *cqe;
+	while (io_uring_peek_cqe(from, &cqe) == 0) {
+		if (cqe->res < 0)
+			rc = cqe->res;
+		io_uring_cqe_seen(from, cqe);
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int io_submit_poll(struct lp_io *io, struct lp_io_req *req)
 {
 	struct io_uring_sqe *sqe = sqe_get(io);
@@ -298,6 +332,7 @@ int io_submit_poll(struct lp_io *io, struct lp_io_req *req)
 	if (!sqe)
 		return -EBUSY;
 	req->kind = LP_IOR_POLL;
+	req->remote = false;
 	req->res = 0;
 	io_uring_prep_poll_add(sqe, req->fd, POLLIN);
 	io_uring_sqe_set_data(sqe, req);
@@ -316,6 +351,12 @@ int io_flush(struct lp_io *io)
 static int finish(struct lp_io *io, struct lp_io_req *req, int res)
 {
 	io->inflight--;
+	if (req->remote) {
+		/* (MSG_RING carries an unsigned len: -errno comes back as
+		 * a negative int all the same.) */
+		req->res = res < 0 ? res : 0;
+		return 1;
+	}
 	if (req->kind == LP_IOR_POLL) {
 		req->res = res;
 		return 1;

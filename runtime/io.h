@@ -76,6 +76,7 @@ struct lp_io_req {
 	int niov;
 	size_t left;              /* bytes still to move */
 	int res;                  /* once complete: 0 (or revents) or -errno */
+	bool remote;              /* completed by another thread (io_expect_remote) */
 	void *owner;
 };
 
@@ -87,6 +88,20 @@ int io_submit_write(struct lp_io *io, struct lp_io_req *req);
 int io_submit_read(struct lp_io *io, struct lp_io_req *req);
 /* Queue a one-shot poll for POLLIN on req->fd. */
 int io_submit_poll(struct lp_io *io, struct lp_io_req *req);
+/*
+ * A request another thread serves (a remote store's worker): counted in
+ * flight on io, and handed back by io_reap() once that thread completes it
+ * with io_post_remote() (res: 0 or -errno).  ring_fd: what the other
+ * thread names io's ring by.
+ */
+void io_expect_remote(struct lp_io *io, struct lp_io_req *req, enum lp_io_kind kind);
+static inline int io_ring_fd(const struct lp_io *io)
+{
+	return io->ring.ring_fd;
+}
+/* From any thread, through its own ring from: complete req on the ring
+ * ring_fd (IORING_OP_MSG_RING, Linux 5.18).  0 or -errno. */
+int io_post_remote(struct io_uring *from, int ring_fd, struct lp_io_req *req, int res);
 /* Push queued submissions to the kernel. */
 int io_flush(struct lp_io *io);
 /*

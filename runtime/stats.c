@@ -226,6 +226,9 @@ static int print_text(const struct lp_stats *st, FILE *f)
 			st->tier_bytes ? (double)st->tier_pages * 4096 / (double)st->tier_bytes : 0.0,
 			st->tier_frames, st->tier_peak_frames, st->tier_limit_frames);
 	}
+	if (st->remote_pages || st->remote_errors)
+		fprintf(f, "  remote          %" PRIu64 " pages held, %" PRIu64
+			   " failed requests\n", st->remote_pages, st->remote_errors);
 	fprintf(f, "  frame waits     %" PRIu64 "\n", st->frame_waits);
 	fprintf(f, "  errors          %" PRIu64 " I/O, %" PRIu64
 		   " swap full, %" PRIu64 " SIGBUS",
@@ -272,7 +275,8 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		   ",\"writebacks\":%" PRIu64 ",\"pages\":%" PRIu64
 		   ",\"bytes\":%" PRIu64 ",\"frames\":%" PRIu64
 		   ",\"peak_frames\":%" PRIu64 ",\"limit_frames\":%" PRIu64
-		   "},\"move_fixups\":%" PRIu64 ",\"miss_phases\":{",
+		   "},\"move_fixups\":%" PRIu64 ",\"remote\":{\"pages\":%" PRIu64
+		   ",\"errors\":%" PRIu64 "},\"miss_phases\":{",
 		st->readahead_pages, st->evictions, st->clean_drops,
 		st->swap_outs, st->file_writebacks, st->ref_sweeps,
 		st->swap_read_bytes, st->swap_write_bytes, st->file_read_bytes,
@@ -282,7 +286,7 @@ static int print_json(const struct lp_stats *st, FILE *f)
 		st->verify_mismatches, st->tier_stores, st->tier_rejects,
 		st->tier_bypasses, st->tier_loads, st->tier_writebacks, st->tier_pages,
 		st->tier_bytes, st->tier_frames, st->tier_peak_frames,
-		st->tier_limit_frames, st->move_fixups);
+		st->tier_limit_frames, st->move_fixups, st->remote_pages, st->remote_errors);
 	for (unsigned p = 0; p < LP_PHASES_MAX; p++)
 		fprintf(f, "%s\"%s\":{\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
 			   "}",

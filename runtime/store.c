@@ -19,6 +19,17 @@ int chain_add(struct lp_chain *c, struct lp_store *s)
 	return 0;
 }
 
+struct lp_store *chain_set_last(struct lp_chain *c, struct lp_store *s)
+{
+	if (!c->n) {
+		c->s[c->n++] = s;
+		return NULL;
+	}
+	struct lp_store *old = c->s[c->n - 1];
+	c->s[c->n - 1] = s;
+	return old;
+}
+
 void chain_destroy(struct lp_chain *c)
 {
 	for (unsigned i = 0; i < c->n; i++)

@@ -136,6 +136,9 @@ struct lp_chain {
 /* Add s in front of the last store (a memory store) or, with an empty
  * chain, as the last.  0 or -ENOSPC. */
 int chain_add(struct lp_chain *c, struct lp_store *s);
+/* Put s in the last store's place (a remote store in the file's): the
+ * store it replaces is returned, not destroyed. */
+struct lp_store *chain_set_last(struct lp_chain *c, struct lp_store *s);
 void chain_destroy(struct lp_chain *c);
 
 static inline struct lp_store *chain_last(const struct lp_chain *c)

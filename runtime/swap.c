@@ -442,7 +442,8 @@ static int grow(struct lp_swap *sw, uint64_t want)
 	if (rc)
 		return rc;
 	off_t from = (off_t)(sw->nslots * LP_PG), len = (off_t)(add * LP_PG);
-	if (fallocate(sw->fd, 0, from, len) < 0) {
+	/* (The file holds nothing when another store took its place.) */
+	if (chain_last(&sw->chain) == &sw->file && fallocate(sw->fd, 0, from, len) < 0) {
 		rc = -errno;
 		/* Less room than a whole step: take what is needed now. */
 		if (rc == -ENOSPC && add > need) {

@@ -22,6 +22,7 @@
 #include "fault.h"
 #include "evict.h"
 #include "pagelife.h"
+#include "remote.h"
 #include "zpool.h"
 
 static int open_uffd(struct lp_vm *vm)
@@ -185,6 +186,18 @@ static int own_tier(struct lp_vm *vm, const struct lp_config *cfg)
 	return rc;
 }
 
+/* The remote store in the file's place. */
+static int own_remote(struct lp_vm *vm, const struct lp_config *cfg)
+{
+	struct remote *rm;
+	int rc = remote_new(&rm, cfg->remote, cfg->remote_replicas, vm->swap);
+
+	if (rc)
+		return rc;
+	(void)chain_set_last(&vm->swap->chain, remote_as_store(rm));
+	return 0;
+}
+
 /* A vm of its own: its swap file (why->part names what failed) and, when it
  * serves forks, its probe page. */
 static int own_swap(struct lp_vm *vm, const struct lp_config *cfg,
@@ -198,6 +211,10 @@ static int own_swap(struct lp_vm *vm, const struct lp_config *cfg,
 	if ((cfg->flags & LP_CFG_ENCRYPT_SWAP) &&
 	    (rc = swap_encrypt_enable(vm->swap)))
 		return rc;
+	why->part = VM_PART_REMOTE;
+	if (cfg->remote && (rc = own_remote(vm, cfg)))
+		return rc;
+	why->part = VM_PART_SYSTEM;
 	if (cfg->tier && (rc = own_tier(vm, cfg)))
 		return rc;
 	if (!(vm->vmflags & VMF_FORK))

@@ -25,6 +25,7 @@ struct vm_failure {
 		VM_PART_ENV,    /* env: the malformed LAZYPAGE_* variable */
 		VM_PART_UFFD,   /* userfaultfd missing or refused */
 		VM_PART_SWAP,   /* the swap file (cfg->swap_path) */
+		VM_PART_REMOTE, /* the remote store (cfg->remote) */
 		VM_PART_SYSTEM, /* anything else: memory, threads, io_uring */
 	} part;
 	const char *env;

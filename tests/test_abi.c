@@ -40,6 +40,8 @@ AT(lp_config, ref_scan, 40);
 AT(lp_config, flags, 44);
 AT(lp_config, tier, 48);
 AT(lp_config, tier_share, 52);
+AT(lp_config, remote, 56);
+AT(lp_config, remote_replicas, 64);
 END(lp_config, reserved, 112);
 SIZE(lp_config, 112);
 
@@ -95,7 +97,9 @@ AT(lp_stats, tier_peak_frames, 1456);
 AT(lp_stats, tier_limit_frames, 1464);
 AT(lp_stats, move_fixups, 1472);
 AT(lp_stats, tier_bypasses, 1480);
-AT(lp_stats, reserved, 1488);
+AT(lp_stats, remote_pages, 1488);
+AT(lp_stats, remote_errors, 1496);
+AT(lp_stats, reserved, 1504);
 END(lp_stats, reserved, 1512);
 SIZE(lp_stats, 1512);
 

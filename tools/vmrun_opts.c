@@ -32,6 +32,10 @@ static const char usage_text[] =
 	"      --tier NAME        compressed tier in front of swap, inside the cap:\n"
 	"                         lz4, zstd or none\n"
 	"      --tier-share PCT   the tier's largest share of the cap (default 50)\n"
+	"      --remote URLS      Redis servers in the swap file's place:\n"
+	"                         redis://host:port,host:port,... (password from\n"
+	"                         LAZYPAGE_REMOTE_AUTH or LAZYPAGE_REMOTE_AUTH_FILE)\n"
+	"      --replicas N       copies of each remote page (default 2)\n"
 	"      --encrypt-swap     encrypt swapped pages (random key per run)\n"
 	"      --verify           checksum pages out and in, report mismatches\n"
 	"  -t, --threads N        fault-handler threads (default: one per CPU)\n"
@@ -48,7 +52,7 @@ static const char usage_text[] =
 	"vmrun then raises on itself), or one of vmrun's own:\n"
 	"   64  bad command line or LAZYPAGE_* variable\n"
 	"   65  not an ELF program           71  internal error of the pager\n"
-	"   66  corrupt or truncated ELF     73  swap file cannot be created\n"
+	"   66  corrupt or truncated ELF     73  swap file or remote store unusable\n"
 	"   67  ELF for another machine      77  run set-user-ID/set-group-ID\n"
 	"   68  interpreter missing or bad  126  program not readable/executable\n"
 	"   69  memory cap too small to run 127  program not found\n"
@@ -122,6 +126,8 @@ static const struct option opts[] = {
 	{ "tier", required_argument, NULL, 'T' },
 	{ "tier-share", required_argument, NULL, 'P' },
 	{ "verify", no_argument, NULL, 'v' },
+	{ "remote", required_argument, NULL, 'R' },
+	{ "replicas", required_argument, NULL, 'Q' },
 	{ "mem-per-process", no_argument, NULL, 'M' },
 	{ "stats-json", required_argument, NULL, 'j' },
 	{ "stats-interval", required_argument, NULL, 'I' },
@@ -231,6 +237,14 @@ static int parse_option(int c, char **argv, int at, struct vmrun_opts *o,
 		return -1;
 	case 'v':
 		o->cfg.flags |= LP_CFG_VERIFY;
+		return -1;
+	case 'R':
+		o->cfg.remote = *optarg ? optarg : NULL;
+		return -1;
+	case 'Q':
+		if (parse_count("replicas", optarg, 16, &v, err))
+			return EX_USAGE_;
+		o->cfg.remote_replicas = (unsigned)v;
 		return -1;
 	case 'M':
 		o->cfg.flags |= LP_CFG_MEM_PER_PROCESS;

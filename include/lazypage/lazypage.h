@@ -83,7 +83,7 @@ extern "C" {
  * from an older library.
  */
 #define LP_VERSION_MAJOR 0
-#define LP_VERSION_MINOR 8
+#define LP_VERSION_MINOR 9
 #define LP_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
@@ -148,9 +148,20 @@ struct lp_config {
 	/* The tier's largest share of the budget, in percent (1..90; 0 =
 	 * LP_TIER_SHARE_DEFAULT). */
 	unsigned tier_share;
+	/* Since 0.9.  A remote store in the swap file's place: pages evicted
+	 * with content (and those the tier writes on) go to Redis servers,
+	 * "redis://host:port,host:port,..." (NULL = the swap file), each on
+	 * remote_replicas of them (0 = 2).  The password comes from the
+	 * environment only (LAZYPAGE_REMOTE_AUTH, LAZYPAGE_REMOTE_AUTH_FILE).
+	 * lp_vm_create() fails with -ENOTSUP where the library was built
+	 * without hiredis, -ECONNREFUSED where fewer servers answer than
+	 * replicas, -EACCES where AUTH is refused. */
+	const char *remote;
+	unsigned remote_replicas;
+	unsigned reserved_int;
 	/* Reserved for future fields: must be zero (lp_config_init() zeroes
 	 * them). */
-	uint64_t reserved[7];
+	uint64_t reserved[5];
 };
 
 /* Compressed tiers (lp_config.tier, LAZYPAGE_TIER=none|lz4|zstd).
@@ -416,7 +427,14 @@ struct lp_stats {
 	 * they were, while the pages it took were written on unread (its
 	 * admission, docs/DESIGN.md) */
 	uint64_t tier_bypasses;
-	uint64_t reserved[3];
+	/* Since 0.9: the remote store (lp_config.remote); zero without.
+	 * Pages it holds now (each on remote_replicas servers), and requests
+	 * that failed (a write fewer servers took than remote_replicas, a
+	 * read no live server answered: the fault path retried or answered
+	 * SIGBUS).  Its traffic is in swap_read_bytes and swap_write_bytes. */
+	uint64_t remote_pages;
+	uint64_t remote_errors;
+	uint64_t reserved[1];
 };
 
 /* Snapshot the statistics of vm into *st.  A fault is counted just after

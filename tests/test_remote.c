@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The remote store on real Redis servers (redis-server from Debian, started
+ * here on loopback ports and stopped at the end): pages round-trip through
+ * three shards with two copies each; a shard killed or frozen mid-run loses
+ * nothing; with no copy left a page is SIGBUS at its address, never zeros;
+ * AUTH comes from the environment; sealed pages leave the machine sealed;
+ * every key of the run is deleted at the end.  Skips where redis-server is
+ * not installed (tools/setup installs it).
+ */
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "common.h"
+
+#define SHARDS 3
+#define FRAMES 64
+
+struct server {
+	pid_t pid;
+	int port;
+};
+
+static struct server srv[SHARDS];
+static char dir[64];
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static redisContext *client(int i)
+{
+	struct timeval tv = { 1, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", srv[i].port, tv);
+	if (c && c->err) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+static long long dbsize(int i, const char *pass)
+{
+	redisContext *c = client(i);
+	long long n = -1;
+	if (!c)
+		return -1;
+	if (pass)
+		freeReplyObject(redisCommand(c, "AUTH %s", pass));
+	redisReply *r = redisCommand(c, "DBSIZE");
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		n = r->integer;
+	if (r)
+		freeReplyObject(r);
+	redisFree(c);
+	return n;
+}
+
+/* Start the shards (pass: their password, or NULL); skip without
+ * redis-server. */
+static void start_servers(const char *pass)
+{
+	if (access("/usr/bin/redis-server", X_OK))
+		cr_skip_test("redis-server is not installed (tools/setup installs it)");
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here");
+	snprintf(dir, sizeof dir, "/tmp/lp-remote-XXXXXX");
+	cr_assert(mkdtemp(dir));
+	for (int i = 0; i < SHARDS; i++) {
+		srv[i].port = free_port();
+		char port[16];
+		snprintf(port, sizeof port, "%d", srv[i].port);
+		srv[i].pid = fork();
+		cr_assert(srv[i].pid >= 0);
+		if (srv[i].pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+			dup2(null, 2);
+			execl("/usr/bin/redis-server", "redis-server", "--port", port, "--bind",
+			      "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+			      pass ? "--requirepass" : NULL, pass, (char *)NULL);
+			_exit(127);
+		}
+	}
+	for (int i = 0; i < SHARDS; i++) {
+		int k = 0;
+		while (dbsize(i, pass) < 0 && k++ < 500)
+			usleep(10000);
+		cr_assert(k < 500, "redis-server on port %d did not start", srv[i].port);
+	}
+}
+
+static void stop_servers(void)
+{
+	for (int i = 0; i < SHARDS; i++)
+		if (srv[i].pid > 0) {
+			kill(srv[i].pid, SIGCONT);
+			kill(srv[i].pid, SIGKILL);
+			waitpid(srv[i].pid, NULL, 0);
+			srv[i].pid = 0;
+		}
+	if (dir[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+		(void)!system(cmd);
+		dir[0] = 0;
+	}
+}
+
+static void kill_server(int i, int sig)
+{
+	kill(srv[i].pid, sig);
+	if (sig == SIGKILL) {
+		waitpid(srv[i].pid, NULL, 0);
+		srv[i].pid = 0;
+	}
+}
+
+static char spec[256];
+
+static struct lp_config remote_cfg(unsigned replicas)
+{
+	struct lp_config c = cfg_frames(FRAMES);
+	int n = snprintf(spec, sizeof spec, "redis://");
+	for (int i = 0; i < SHARDS; i++)
+		n += snprintf(spec + n, sizeof spec - (size_t)n, "%s127.0.0.1:%d",
+			      i ? "," : "", srv[i].port);
+	c.remote = spec;
+	c.remote_replicas = replicas;
+	return c;
+}
+
+static void fill_all(uint64_t *p, size_t pages, uint64_t g)
+{
+	for (size_t i = 0; i < pages; i++)
+		fill_page(p, i, g);
+}
+
+static size_t lost(const uint64_t *p, size_t pages, uint64_t g)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < pages; i++)
+		bad += check_page(p, i, g) != -1;
+	return bad;
+}
+
+TestSuite(remote, .fini = stop_servers, .timeout = 120);
+
+Test(remote, pages_round_trip_on_two_of_three_shards)
+{
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 1024;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	for (uint64_t g = 1; g <= 2; g++) {
+		fill_all(p, pages, g);
+		cr_assert_eq(lost(p, pages, g), 0, "generation %lu", (unsigned long)g);
+		cr_assert_eq(lost(p, pages, g), 0, "generation %lu, again", (unsigned long)g);
+	}
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.swap_outs, pages / 2);
+	cr_assert_gt(st.faults[LP_FAULT_SWAPIN], 0);
+	cr_assert_eq(st.io_errors, 0);
+	/* Two copies of each page out: every shard holds some, together
+	 * about twice what is out. */
+	long long sum = 0;
+	for (int i = 0; i < SHARDS; i++) {
+		long long n = dbsize(i, NULL);
+		cr_assert_gt(n, 0, "shard %d holds nothing", i);
+		sum += n;
+	}
+	cr_assert_geq(sum, 2 * (long long)(pages - FRAMES) * 9 / 10,
+		      "%lld keys for %zu pages out, two copies each", sum, pages - FRAMES);
+	lp_vm_destroy(vm);
+	for (int i = 0; i < SHARDS; i++)
+		cr_assert_eq(dbsize(i, NULL), 0, "shard %d keeps keys of the run", i);
+}
+
+/* Pages out on every shard, then shard 0 is killed (or frozen): every
+ * page reads back from its other copy; new evictions go on. */
+static void lose_a_shard(int sig)
+{
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 1024;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 1);
+	kill_server(0, sig);
+	cr_assert_eq(lost(p, pages, 1), 0, "pages lost with shard 0 %s",
+		     sig == SIGKILL ? "killed" : "frozen");
+	fill_all(p, pages, 2);
+	cr_assert_eq(lost(p, pages, 2), 0, "new evictions lost");
+	struct lp_stats st = stats_of(vm);
+	cr_assert_eq(st.io_errors, 0);
+	cr_assert_eq(st.fill_errors, 0);
+	if (sig == SIGSTOP)
+		kill(srv[0].pid, SIGCONT);
+	lp_vm_destroy(vm);
+}
+
+Test(remote, a_shard_killed_mid_run_loses_nothing) { lose_a_shard(SIGKILL); }
+Test(remote, a_shard_frozen_mid_run_loses_nothing) { lose_a_shard(SIGSTOP); }
+
+static sigjmp_buf bus_jmp;
+static volatile void *bus_addr;
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	bus_addr = si->si_addr;
+	siglongjmp(bus_jmp, 1);
+}
+
+static bool touch_bus(const uint64_t *p, size_t i, uint64_t *word)
+{
+	if (sigsetjmp(bus_jmp, 1))
+		return true;
+	*word = ((volatile const uint64_t *)p)[i * (PG / 8)];
+	return false;
+}
+
+Test(remote, no_copy_left_is_sigbus_never_zeros)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, NULL);
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	c.flags |= LP_CFG_NO_READAHEAD;
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 256;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 1);
+	for (int i = 0; i < SHARDS; i++)
+		kill_server(i, SIGKILL);
+	size_t bus = 0, wrong = 0;
+	for (size_t i = 0; i < 32; i++) { /* the first pages are out */
+		uint64_t w = 0;
+		bus_addr = NULL;
+		if (touch_bus(p, i, &w)) {
+			bus++;
+			cr_assert_eq((uintptr_t)bus_addr, (uintptr_t)(p + i * (PG / 8)),
+				     "SIGBUS at %p for page %zu", bus_addr, i);
+		} else if (w != stamp(i, 1)) {
+			wrong++;
+		}
+	}
+	cr_assert_eq(wrong, 0, "%zu pages read back wrong (zeros?)", wrong);
+	cr_assert_gt(bus, 0, "no SIGBUS with every shard gone");
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.fill_errors, 0);
+	lp_vm_destroy(vm);
+}
+
+Test(remote, auth_comes_from_the_environment)
+{
+	start_servers("s3cret pass");
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	unsetenv("LAZYPAGE_REMOTE_AUTH");
+	unsetenv("LAZYPAGE_REMOTE_AUTH_FILE");
+	cr_assert_eq(lp_vm_create(&vm, &c), -EACCES, "no password, yet connected");
+	char path[128];
+	snprintf(path, sizeof path, "%s/auth", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fprintf(f, "default s3cret pass\n");
+	fclose(f);
+	setenv("LAZYPAGE_REMOTE_AUTH_FILE", path, 1);
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 512;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 3);
+	cr_assert_eq(lost(p, pages, 3), 0);
+	cr_assert_gt(dbsize(0, "s3cret pass") + dbsize(1, "s3cret pass") +
+			     dbsize(2, "s3cret pass"), 0);
+	lp_vm_destroy(vm);
+	unsetenv("LAZYPAGE_REMOTE_AUTH_FILE");
+}
+
+Test(remote, sealed_pages_leave_sealed)
+{
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	c.flags |= LP_CFG_ENCRYPT_SWAP;
+	int rc = lp_vm_create(&vm, &c);
+	if (rc == -ENOTSUP)
+		cr_skip_test("built without libsodium");
+	cr_assert_eq(rc, 0, "%s", strerror(-rc));
+	size_t pages = 512;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 5);
+	/* No value on any shard holds a stamp of ours in clear. */
+	size_t values = 0, clear = 0;
+	for (int i = 0; i < SHARDS; i++) {
+		redisContext *cl = client(i);
+		cr_assert(cl);
+		redisReply *r = redisCommand(cl, "SCAN 0 COUNT 100");
+		cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+		for (size_t k = 0; k < r->element[1]->elements && k < 20; k++) {
+			redisReply *v = redisCommand(cl, "GET %s", r->element[1]->element[k]->str);
+			if (v && v->type == REDIS_REPLY_STRING) {
+				values++;
+				for (size_t j = 0; j < pages; j++) {
+					uint64_t s = stamp(j, 5);
+					if (memmem(v->str, v->len, &s, sizeof s))
+						clear++;
+				}
+			}
+			if (v)
+				freeReplyObject(v);
+		}
+		freeReplyObject(r);
+		redisFree(cl);
+	}
+	cr_assert_gt(values, 0);
+	cr_assert_eq(clear, 0, "%zu stamps in clear in %zu values", clear, values);
+	cr_assert_eq(lost(p, pages, 5), 0);
+	lp_vm_destroy(vm);
+}
+
+Test(remote, bad_addresses_are_refused)
+{
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = cfg_frames(FRAMES);
+	const char *bad[] = { "redis://", "localhost", "127.0.0.1:0", "127.0.0.1:99999",
+			      "127.0.0.1:12x", ":6379" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		c.remote = bad[i];
+		cr_assert_eq(lp_vm_create(&vm, &c), -EINVAL, "'%s' taken", bad[i]);
+	}
+	struct lp_config r = remote_cfg(4); /* more copies than shards */
+	cr_assert_eq(lp_vm_create(&vm, &r), -EINVAL);
+	/* One shard answers, two copies wanted. */
+	char one[64];
+	snprintf(one, sizeof one, "127.0.0.1:%d,127.0.0.1:%d", srv[0].port, free_port());
+	c.remote = one;
+	c.remote_replicas = 2;
+	cr_assert_eq(lp_vm_create(&vm, &c), -ECONNREFUSED);
+}
+
+/* A real program under vmrun at a tight cap, its pages on the three
+ * shards, verify mode on; a shard is killed while it runs: the same output
+ * and status as natively, no page back wrong, no key left. */
+Test(remote, a_real_program_survives_a_killed_shard)
+{
+	if (access("/usr/bin/perl", X_OK))
+		cr_skip_test("perl is not installed (tools/setup installs it)");
+	start_servers(NULL);
+	remote_cfg(2); /* spec */
+	const char *prog = "my %h; $h{\"k$_\"} = $_ * 2 for 1 .. 30000; my $s = 0; "
+			   "$s += $h{$_} for keys %h; print scalar(keys %h), \" $s\\n\";";
+	char json[128];
+	snprintf(json, sizeof json, "%s/stats.json", dir);
+	char *nat[] = { (char *)"/usr/bin/perl", (char *)"-e", (char *)prog, NULL };
+	char *vm[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M", (char *)"--verify",
+		       (char *)"--remote", spec, (char *)"--stats-json", json,
+		       (char *)"/usr/bin/perl", (char *)"-e", (char *)prog, NULL };
+	struct run_result n = run_captured(nat, NULL, 60000);
+	pid_t killer = fork();
+	if (killer == 0) {
+		usleep(300 * 1000);
+		kill(srv[1].pid, SIGKILL);
+		_exit(0);
+	}
+	struct run_result m = run_captured(vm, NULL, 120000);
+	waitpid(killer, NULL, 0);
+	waitpid(srv[1].pid, NULL, 0);
+	srv[1].pid = 0;
+	cr_expect_eq(m.status, n.status, "status %#x, natively %#x\nstderr: %s", m.status,
+		     n.status, m.err);
+	cr_expect_str_eq(m.out, n.out, "output differs");
+	FILE *f = fopen(json, "r");
+	cr_assert(f, "no statistics");
+	char buf[8192];
+	size_t len = fread(buf, 1, sizeof buf - 1, f);
+	buf[len] = 0;
+	fclose(f);
+	const char *mm = strstr(buf, "\"verify_mismatches\":");
+	const char *so = strstr(buf, "\"swap_outs\":");
+	cr_assert(mm && so, "%s", buf);
+	cr_expect_eq(strtoul(mm + 20, NULL, 10), 0, "pages came back wrong: %s", buf);
+	cr_expect_gt(strtoul(so + 12, NULL, 10), 1000, "it hardly paged: %s", buf);
+	for (int i = 0; i < SHARDS; i++)
+		if (srv[i].pid)
+			cr_expect_eq(dbsize(i, NULL), 0, "shard %d keeps keys of the run", i);
+	run_result_free(&n);
+	run_result_free(&m);
+}
