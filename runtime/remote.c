@@ -84,7 +84,11 @@ struct remote {
 	struct { uint64_t slot; uint32_t gen; uint16_t where; } trash[TRASH_BATCH];
 	unsigned ntrash;
 	struct worker w[WORKERS];
-	_Atomic uint64_t stores, loads, failures, entries;
+	/* Shards that went down, whose pages are to get their copies back
+	 * elsewhere (one worker at a time: remaking, under mu). */
+	atomic_uint lost;
+	bool remaking;
+	_Atomic uint64_t stores, loads, failures, entries, remade;
 };
 
 static struct remote *of(struct lp_store *s)
@@ -125,8 +129,13 @@ static void drop_conn(struct worker *w, unsigned i, bool fail)
 		redisFree(w->c[i]);
 		w->c[i] = NULL;
 	}
-	if (fail)
-		atomic_store(&w->rm->shard[i].down_until, prim_now_ns() + DOWN_NS);
+	if (fail) {
+		uint64_t now = prim_now_ns();
+		/* Newly down: its pages' copies are made again elsewhere
+		 * (a worker sees it before it waits again). */
+		if (atomic_exchange(&w->rm->shard[i].down_until, now + DOWN_NS) <= now)
+			atomic_fetch_or(&w->rm->lost, 1u << i);
+	}
 }
 
 static redisContext *conn(struct worker *w, unsigned i)
@@ -361,6 +370,89 @@ static void serve_trash(struct worker *w)
 	}
 }
 
+/* Copies of slot on shards that answer now. */
+static unsigned live_copies(struct remote *rm, uint16_t where)
+{
+	unsigned n = 0;
+	for (unsigned s = 0; s < rm->n; s++)
+		n += (where >> s & 1) && shard_up(rm, s);
+	return n;
+}
+
+/* One slot whose copies fell below r: read a live copy, write it to the
+ * next shards in ring order that answer and do not hold it. */
+static void remake_one(struct worker *w, uint64_t slot, uint32_t gen, uint16_t where)
+{
+	struct remote *rm = w->rm;
+	char key[KEYLEN];
+	redisReply *val = NULL;
+	unsigned b = base_of(rm, slot);
+
+	key_of(rm, slot, gen, key);
+	for (unsigned k = 0; k < rm->n && !val; k++) {
+		unsigned s = (b + k) % rm->n;
+		redisContext *c = (where >> s & 1) ? conn(w, s) : NULL;
+		redisReply *rp = c ? redisCommand(c, "GET %s", key) : NULL;
+		if (!rp && c)
+			drop_conn(w, s, true);
+		if (rp && rp->type == REDIS_REPLY_STRING && rp->len == LP_PG)
+			val = rp;
+		else if (rp)
+			freeReplyObject(rp);
+	}
+	if (!val)
+		return; /* no copy answers: its reads will say so */
+	uint16_t added = 0;
+	for (unsigned k = 0; k < rm->n && live_copies(rm, where | added) < rm->r; k++) {
+		unsigned s = (b + k) % rm->n;
+		redisContext *c = (where | added) >> s & 1 ? NULL : conn(w, s);
+		redisReply *rp = c ? redisCommand(c, "SET %s %b", key, val->str, (size_t)LP_PG) : NULL;
+		if (!rp && c)
+			drop_conn(w, s, true);
+		if (rp && rp->type == REDIS_REPLY_STATUS)
+			added |= (uint16_t)(1u << s);
+		if (rp)
+			freeReplyObject(rp);
+	}
+	freeReplyObject(val);
+	pthread_mutex_lock(&rm->meta_mu);
+	struct slot_meta *m = &rm->meta[slot];
+	if (m->gen == gen && m->where) { /* (not freed or rewritten since) */
+		m->where |= added;
+		atomic_fetch_add(&rm->remade, (uint64_t)__builtin_popcount(added));
+	}
+	pthread_mutex_unlock(&rm->meta_mu);
+}
+
+/* The pages that had a copy on a shard of lost get r live copies again,
+ * 64 slots at a time (requests go first: another worker serves them). */
+static void serve_remake(struct worker *w, unsigned lost)
+{
+	struct remote *rm = w->rm;
+	uint64_t at = 0;
+	bool more = true;
+
+	while (more && !__atomic_load_n(&rm->stop, __ATOMIC_RELAXED)) {
+		uint64_t slot[64];
+		uint32_t gen[64];
+		uint16_t where[64];
+		unsigned n = 0;
+		pthread_mutex_lock(&rm->meta_mu);
+		for (; at < rm->cap && n < 64; at++) {
+			struct slot_meta m = rm->meta[at];
+			if ((m.where & lost) && live_copies(rm, m.where) < rm->r) {
+				slot[n] = at;
+				gen[n] = m.gen;
+				where[n++] = m.where;
+			}
+		}
+		more = at < rm->cap;
+		pthread_mutex_unlock(&rm->meta_mu);
+		for (unsigned i = 0; i < n; i++)
+			remake_one(w, slot[i], gen[i], where[i]);
+	}
+}
+
 static void complete(struct worker *w, struct rop *op, int res)
 {
 	if (!op->req) {
@@ -384,22 +476,29 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&rm->mu);
 	for (;;) {
-		while (!rm->head && rm->ntrash < TRASH_BATCH && !rm->stop)
+		while (!rm->head && rm->ntrash < TRASH_BATCH && !rm->stop &&
+		       (rm->remaking || !atomic_load(&rm->lost)))
 			pthread_cond_wait(&rm->cv, &rm->mu);
-		if (rm->ntrash >= TRASH_BATCH) {
+		struct rop *op = rm->head;
+		if (op) {
+			rm->head = op->next;
+			if (!rm->head)
+				rm->tail = NULL;
+			pthread_mutex_unlock(&rm->mu);
+			complete(w, op, op->write ? serve_write(w, op) : serve_read(w, op));
+		} else if (rm->ntrash >= TRASH_BATCH) {
 			pthread_mutex_unlock(&rm->mu);
 			serve_trash(w);
+		} else if (!rm->stop && !rm->remaking && atomic_load(&rm->lost)) {
+			rm->remaking = true;
+			pthread_mutex_unlock(&rm->mu);
+			serve_remake(w, atomic_exchange(&rm->lost, 0));
 			pthread_mutex_lock(&rm->mu);
-			continue;
-		}
-		struct rop *op = rm->head;
-		if (!op)
+			rm->remaking = false;
+			pthread_mutex_unlock(&rm->mu);
+		} else {
 			break; /* stopping, nothing left */
-		rm->head = op->next;
-		if (!rm->head)
-			rm->tail = NULL;
-		pthread_mutex_unlock(&rm->mu);
-		complete(w, op, op->write ? serve_write(w, op) : serve_read(w, op));
+		}
 		pthread_mutex_lock(&rm->mu);
 	}
 	pthread_mutex_unlock(&rm->mu);
@@ -554,6 +653,7 @@ static void remote_stats(struct lp_store *s, struct lp_store_stats *out)
 	out->loads = atomic_load(&rm->loads);
 	out->rejects = atomic_load(&rm->failures);
 	out->entries = atomic_load(&rm->entries);
+	out->flushed = atomic_load(&rm->remade); /* copies made again */
 	out->bytes = out->entries * rm->r * LP_PG;
 }
 
@@ -600,7 +700,7 @@ static void remote_destroy(struct lp_store *s)
 	struct remote *rm = of(s);
 
 	pthread_mutex_lock(&rm->mu);
-	rm->stop = true;
+	__atomic_store_n(&rm->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&rm->cv);
 	pthread_mutex_unlock(&rm->mu);
 	for (unsigned k = 0; k < WORKERS; k++) {

@@ -219,6 +219,31 @@ static void lose_a_shard(int sig)
 Test(remote, a_shard_killed_mid_run_loses_nothing) { lose_a_shard(SIGKILL); }
 Test(remote, a_shard_frozen_mid_run_loses_nothing) { lose_a_shard(SIGSTOP); }
 
+Test(remote, copies_lost_with_a_shard_are_made_again)
+{
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 1024;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 1);
+	/* Shard 0 dies; reading the pages finds it gone, and the copies it
+	 * held are made again on the others meanwhile. */
+	kill_server(0, SIGKILL);
+	cr_assert_eq(lost(p, pages, 1), 0);
+	fill_all(p, pages / 2, 2); /* the first half anew, out again */
+	sleep(3);
+	/* Then a second shard dies: every page still has a copy (without
+	 * the copies made again, a third of them had theirs on 0 and 1). */
+	kill_server(1, SIGKILL);
+	cr_assert_eq(lost(p, pages / 2, 2), 0);
+	for (size_t i = pages / 2; i < pages; i++)
+		cr_assert_eq(check_page(p, i, 1), -1, "page %zu lost with shards 0 and 1", i);
+	lp_vm_destroy(vm);
+}
+
 static sigjmp_buf bus_jmp;
 static volatile void *bus_addr;
 
