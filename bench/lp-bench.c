@@ -62,6 +62,8 @@ static const char usage[] =
 "               beyond the words the run checks (~60 to 1)\n"
 "  -z TIER      lazypage: compressed tier lz4, zstd or none (default: the\n"
 "               runtime's, LAZYPAGE_TIER or none)\n"
+"  -Y SERVERS   lazypage: the remote store on Redis servers in the swap\n"
+"               file's place, redis://host:port,... (default: LAZYPAGE_REMOTE)\n"
 "  -S           leave the simulator columns empty (faster)\n"
 "  -o FILE      also write the trace (little-endian uint64 page numbers,\n"
 "               as lp-sim -t reads) and go on\n"
@@ -88,7 +90,7 @@ static const char header[] =
 	"obs_miss_p99_us,obs_slow,queue_p50_us,device_p50_us,install_p50_us,"
 	"handler_p50_us,queue_p99_us,device_p99_us,install_p99_us,"
 	"handler_p99_us,content,tier,tier_faults,tier_stores,tier_writebacks,"
-	"tier_bypasses,note";
+	"tier_bypasses,store,note";
 
 struct opts {
 	const char *workload, *target, *swap_dir, *dump, *mode;
@@ -96,7 +98,7 @@ struct opts {
 	double budget;
 	uint64_t frames;
 	unsigned threads, ref_scan, rep, ratio;
-	const char *tier;
+	const char *tier, *remote;
 	bool readahead, sim, header;
 };
 
@@ -110,7 +112,7 @@ enum col {
 	C_BAD, C_OOMS, C_OZP50, C_OZP99, C_OMP50, C_OMP99, C_OSLOW,
 	C_PH50, C_PH99 = C_PH50 + LP_PHASES_MAX,
 	C_CONTENT = C_PH99 + LP_PHASES_MAX, C_TIER, C_TFAULTS, C_TSTORES,
-	C_TWB, C_TBYPASS, C_NCOLS
+	C_TWB, C_TBYPASS, C_STORE, C_NCOLS
 };
 
 /* One value per column (empty stays empty in the CSV), and the note. */
@@ -457,7 +459,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		.wp = { .pages = 4096, .seed = 1 },
 		.budget = 0.25, .threads = 1, .rep = 1, .sim = true,
 	};
-	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:c:z:So:HPWDh")) != -1) {
+	while ((c = getopt(argc, argv, "w:n:l:s:p:b:f:t:m:r:Rd:i:c:z:Y:So:HPWDh")) != -1) {
 		switch (c) {
 		case 'w': o->workload = optarg; break;
 		case 'p': o->target = optarg; break;
@@ -472,6 +474,7 @@ static int parse(int argc, char **argv, struct opts *o)
 				return bad_usage("-z takes lz4, zstd or none");
 			break;
 		}
+		case 'Y': o->remote = optarg; break;
 		case 'R': o->readahead = true; break;
 		case 'S': o->sim = false; break;
 		case 'H': o->header = true; break;
@@ -579,6 +582,8 @@ static void describe(struct row *r, const struct opts *o,
 	if (lazypage)
 		set(r, C_TIER, "%s", cfg->tier == LP_TIER_LZ4 ? "lz4" :
 		    cfg->tier == LP_TIER_ZSTD ? "zstd" : "none");
+	if (lazypage)
+		set(r, C_STORE, "%s", cfg->remote ? "remote" : "file");
 }
 
 int main(int argc, char **argv)
@@ -636,6 +641,8 @@ int main(int argc, char **argv)
 		cfg.ref_scan = o.ref_scan;
 	if (o.tier)
 		(void)tier_apply(o.tier, &cfg);
+	if (o.remote)
+		cfg.remote = o.remote;
 	if (!o.readahead)
 		cfg.flags |= LP_CFG_NO_READAHEAD;
 	unsigned ref_scan = cfg.ref_scan ? cfg.ref_scan : 4;

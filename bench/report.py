@@ -38,7 +38,8 @@ def label(r):
     t = r["target"]
     t = t + "+ra" if r["readahead"] == "on" else t
     z = r.get("tier") or "none"
-    return t if z == "none" else t + "+" + z
+    t = t if z == "none" else t + "+" + z
+    return t + "+remote" if r.get("store") == "remote" else t
 
 
 def fmt(x, nd=0):
@@ -488,7 +489,34 @@ def real_section(d, w_):
         w_(f"lazypage ÷ kernel over these cases: median **{statistics.median(rat):.2f}×**, "
            f"range {min(rat):.2f}–{max(rat):.2f}×.\n")
 
-    tiered = [t for t in lps if "+ra+" in t]
+    remote = [t for t in lps if t.endswith("+remote")]
+    if remote:
+        rem = remote[0]
+        base = rem.rsplit("+", 1)[0]
+        w_("### The remote store against the swap file\n")
+        w_(f"`{rem}`: the same cases with their pages on three redis-server "
+           "shards on loopback (two copies of each page) instead of the swap "
+           f"file, beside `{base}` in the same run.  *swap-ins/s* and "
+           "*evictions/s* are per second of wall time; *swap-in* the "
+           "handler's p50 (the remote's *device* phase is the request's round "
+           "trip: queue to a worker, the servers, the completion back).\n")
+        w_("| workload | threads | store | acc/s | ÷ file | swap-ins/s | evictions/s | swap-in p50 µs | device p50 µs | observed miss p50 µs |")
+        w_("|---|---|---|---|---|---|---|---|---|---|")
+        for (w, th) in order:
+            b = cases.get((w, th, base))
+            for t, name in ((base, "file"), (rem, "remote")):
+                c = cases.get((w, th, t))
+                if not c or not c.ok():
+                    continue
+                aps, wall = c.m("accesses_per_s"), c.m("wall_s")
+                ev = c.m("swap_outs")
+                w_(f"| {w} | {th} | {name} | {kfmt(aps)} | "
+                   f"{'**' + ratio(aps, b.m('accesses_per_s')) + '**' if name == 'remote' and b else ''} | "
+                   f"{kfmt(c.m('swapins_per_s'))} | {kfmt(ev / wall if ev and wall else None)} | "
+                   f"{us(c.m('swapin_p50_us'), 1)} | {us(c.m('device_p50_us'), 1)} | "
+                   f"{us(c.m('obs_miss_p50_us'), 1)} |")
+        w_("")
+    tiered = [t for t in lps if "+ra+" in t and not t.endswith("+remote")]
     if tiered:
         base = tiered[0].rsplit("+", 1)[0]
         w_("### The compressed tier on the same cases\n")

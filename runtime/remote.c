@@ -200,29 +200,39 @@ static void round_trip(struct worker *w, struct rop *op, const int *cmd,
 {
 	struct remote *rm = w->rm;
 	char key[LP_IO_MAXV][KEYLEN];
+	unsigned sent[LP_REMOTE_SHARDS_MAX] = { 0 }, idx[LP_REMOTE_SHARDS_MAX][LP_IO_MAXV];
+	redisContext *c[LP_REMOTE_SHARDS_MAX] = { NULL };
 
+	/* Every shard's commands out first, so that their round trips
+	 * overlap; then the replies. */
 	for (unsigned s = 0; s < rm->n; s++) {
-		unsigned sent = 0, idx[LP_IO_MAXV];
-		redisContext *c = NULL;
 		for (unsigned i = 0; i < op->n; i++) {
 			if (cmd[i] != (int)s)
 				continue;
-			if (!c && !(c = conn(w, s)))
+			if (!c[s] && !(c[s] = conn(w, s)))
 				break;
 			key_of(rm, op->slot0 + i, gen[i], key[i]);
 			const char *argv[3] = { op->write ? "SET" : "GET", key[i], op->page[i] };
 			size_t len[3] = { 3, strlen(key[i]), LP_PG };
-			if (redisAppendCommandArgv(c, op->write ? 3 : 2, argv, len) != REDIS_OK)
+			if (redisAppendCommandArgv(c[s], op->write ? 3 : 2, argv, len) != REDIS_OK)
 				break;
-			idx[sent++] = i;
+			idx[s][sent[s]++] = i;
 		}
-		for (unsigned k = 0; k < sent; k++) {
+		int done = 0;
+		while (sent[s] && !done)
+			if (redisBufferWrite(c[s], &done) != REDIS_OK) {
+				drop_conn(w, s, true);
+				sent[s] = 0;
+			}
+	}
+	for (unsigned s = 0; s < rm->n; s++)
+		for (unsigned k = 0; k < sent[s]; k++) {
 			redisReply *rp = NULL;
-			if (redisGetReply(c, (void **)&rp) != REDIS_OK || !rp) {
+			if (redisGetReply(c[s], (void **)&rp) != REDIS_OK || !rp) {
 				drop_conn(w, s, true); /* error or timeout */
 				break;
 			}
-			unsigned i = idx[k];
+			unsigned i = idx[s][k];
 			if (op->write) {
 				ok[i] = rp->type == REDIS_REPLY_STATUS;
 			} else if (rp->type == REDIS_REPLY_STRING && rp->len == LP_PG) {
@@ -231,7 +241,6 @@ static void round_trip(struct worker *w, struct rop *op, const int *cmd,
 			}
 			freeReplyObject(rp);
 		}
-	}
 }
 
 /* Each page on r live shards; 0 or -EIO (fewer than r took a page). */
