@@ -607,17 +607,41 @@ static void remote_read_many(struct lp_store *s, struct lp_io *io,
 			     struct lp_io_read *rd, int n)
 {
 	struct rop *ops[LP_IO_MAXV];
+	int of_run[LP_IO_MAXV];
+	const size_t most = (size_t)LP_IO_MAXV * LP_PG;
 
 	(void)io;
-	for (int i = 0; i < n && i < LP_IO_MAXV; i++) {
-		struct iovec v = { rd[i].buf, rd[i].len };
-		ops[i] = op_of(false, rd[i].off, &v, 1);
+	for (int i = 0; i < n; i++)
+		rd[i].res = 0;
+	/* Requests of at most LP_IO_MAXV pages (a run may be longer), at
+	 * most LP_IO_MAXV of them at a time. */
+	int i = 0;
+	size_t done = 0;
+	while (i < n) {
+		int k = 0;
+		while (k < LP_IO_MAXV && i < n) {
+			size_t len = rd[i].len - done < most ? rd[i].len - done : most;
+			struct iovec v = { (char *)rd[i].buf + done, len };
+			of_run[k] = i;
+			ops[k++] = op_of(false, rd[i].off + done / LP_PG, &v, 1);
+			done += len;
+			if (done == rd[i].len) {
+				i++;
+				done = 0;
+			}
+		}
+		wait_all(of(s), ops, k);
+		for (int j = 0; j < k; j++) {
+			struct lp_io_read *r = &rd[of_run[j]];
+			long res = !ops[j] ? -EINVAL : ops[j]->res;
+			if (res < 0 && r->res >= 0)
+				r->res = res;
+			free(ops[j]);
+		}
 	}
-	wait_all(of(s), ops, n);
-	for (int i = 0; i < n; i++) {
-		rd[i].res = !ops[i] ? -EINVAL : ops[i]->res ? (long)ops[i]->res : (long)rd[i].len;
-		free(ops[i]);
-	}
+	for (int j = 0; j < n; j++)
+		if (rd[j].res >= 0)
+			rd[j].res = (long)rd[j].len;
 }
 
 static int remote_finish_read(struct lp_store *s, uint64_t slot, void *page)

@@ -191,6 +191,38 @@ Test(remote, pages_round_trip_on_two_of_three_shards)
 		cr_assert_eq(dbsize(i, NULL), 0, "shard %d keeps keys of the run", i);
 }
 
+/* Four threads scan their quarters with readahead on (runs of reads of
+ * many slots at once), then read in a stride that defeats it: every page
+ * back, from the shards. */
+Test(remote, four_threads_scan_with_readahead)
+{
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	c.frames = 256;
+	c.flags &= ~LP_CFG_NO_READAHEAD;
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 8192, n = 4;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 1);
+	struct page_walk wk[4];
+	for (size_t k = 0; k < n; k++)
+		wk[k] = (struct page_walk){ .p = p, .first = k * pages / n, .step = 1,
+					    .end = (k + 1) * pages / n, .g = 1, .check = true };
+	cr_assert_eq(page_walks(wk, n), 0, "pages lost in the scans");
+	for (size_t k = 0; k < n; k++)
+		wk[k] = (struct page_walk){ .p = p, .first = k, .step = 37,
+					    .end = pages, .g = 1, .check = true };
+	cr_assert_eq(page_walks(wk, n), 0, "pages lost in the strides");
+	struct lp_stats st = stats_of(vm);
+	cr_assert_gt(st.readahead_pages, pages / 4, "no readahead (%lu)",
+		     (unsigned long)st.readahead_pages);
+	cr_assert_eq(st.io_errors, 0, "%lu I/O errors, last %d, remote errors %lu",
+		     (unsigned long)st.io_errors, st.last_error, (unsigned long)st.remote_errors);
+	lp_vm_destroy(vm);
+}
+
 /* Pages out on every shard, then shard 0 is killed (or frozen): every
  * page reads back from its other copy; new evictions go on. */
 static void lose_a_shard(int sig)
