@@ -243,6 +243,20 @@ static void round_trip(struct worker *w, struct rop *op, const int *cmd,
 		}
 }
 
+/* The next shard of slot's ring order, from the *next-th on, that answers
+ * now and is one of among (a mask); -1 when none is left. */
+static int next_shard(struct remote *rm, uint64_t slot, unsigned *next, uint16_t among)
+{
+	unsigned b = base_of(rm, slot);
+
+	while (*next < rm->n) {
+		unsigned s = (b + (*next)++) % rm->n;
+		if ((among >> s & 1) && shard_up(rm, s))
+			return (int)s;
+	}
+	return -1;
+}
+
 /* Each page on r live shards; 0 or -EIO (fewer than r took a page). */
 static int serve_write(struct worker *w, struct rop *op)
 {
@@ -264,16 +278,8 @@ static int serve_write(struct worker *w, struct rop *op)
 		int cmd[LP_IO_MAXV];
 		bool ok[LP_IO_MAXV] = { false }, any = false;
 		for (unsigned i = 0; i < op->n; i++) {
-			cmd[i] = -1;
-			unsigned b = base_of(rm, op->slot0 + i);
-			while (have[i] < rm->r && next[i] < rm->n) {
-				unsigned s = (b + next[i]++) % rm->n;
-				if (shard_up(rm, s)) {
-					cmd[i] = (int)s;
-					any = true;
-					break;
-				}
-			}
+			cmd[i] = have[i] < rm->r ? next_shard(rm, op->slot0 + i, &next[i], 0xffff) : -1;
+			any |= cmd[i] >= 0;
 		}
 		if (!any)
 			break;
@@ -322,16 +328,8 @@ static int serve_read(struct worker *w, struct rop *op)
 		int cmd[LP_IO_MAXV];
 		bool any = false;
 		for (unsigned i = 0; i < op->n; i++) {
-			cmd[i] = -1;
-			unsigned b = base_of(rm, op->slot0 + i);
-			while (!got[i] && next[i] < rm->n) {
-				unsigned s = (b + next[i]++) % rm->n;
-				if ((where[i] >> s & 1) && shard_up(rm, s)) {
-					cmd[i] = (int)s;
-					any = true;
-					break;
-				}
-			}
+			cmd[i] = !got[i] ? next_shard(rm, op->slot0 + i, &next[i], where[i]) : -1;
+			any |= cmd[i] >= 0;
 		}
 		if (!any)
 			break;

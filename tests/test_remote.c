@@ -158,15 +158,26 @@ static size_t lost(const uint64_t *p, size_t pages, uint64_t g)
 
 TestSuite(remote, .fini = stop_servers, .timeout = 120);
 
+/* Shards started, a vm on them (2 copies, flags added, frames or FRAMES),
+ * pages mapped at *p. */
+static struct lp_vm *remote_vm(size_t pages, uint64_t **p, unsigned flags, size_t frames)
+{
+	struct lp_vm *vm;
+	start_servers(NULL);
+	struct lp_config c = remote_cfg(2);
+	c.flags |= flags;
+	if (frames)
+		c.frames = frames;
+	VM_OR_SKIP(&vm, &c);
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)p), 0);
+	return vm;
+}
+
 Test(remote, pages_round_trip_on_two_of_three_shards)
 {
-	start_servers(NULL);
-	struct lp_vm *vm;
-	struct lp_config c = remote_cfg(2);
-	VM_OR_SKIP(&vm, &c);
 	size_t pages = 1024;
 	uint64_t *p;
-	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	struct lp_vm *vm = remote_vm(pages, &p, 0, 0);
 	for (uint64_t g = 1; g <= 2; g++) {
 		fill_all(p, pages, g);
 		cr_assert_eq(lost(p, pages, g), 0, "generation %lu", (unsigned long)g);
@@ -227,13 +238,9 @@ Test(remote, four_threads_scan_with_readahead)
  * page reads back from its other copy; new evictions go on. */
 static void lose_a_shard(int sig)
 {
-	start_servers(NULL);
-	struct lp_vm *vm;
-	struct lp_config c = remote_cfg(2);
-	VM_OR_SKIP(&vm, &c);
 	size_t pages = 1024;
 	uint64_t *p;
-	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	struct lp_vm *vm = remote_vm(pages, &p, 0, 0);
 	fill_all(p, pages, 1);
 	kill_server(0, sig);
 	cr_assert_eq(lost(p, pages, 1), 0, "pages lost with shard 0 %s",
@@ -253,13 +260,9 @@ Test(remote, a_shard_frozen_mid_run_loses_nothing) { lose_a_shard(SIGSTOP); }
 
 Test(remote, copies_lost_with_a_shard_are_made_again)
 {
-	start_servers(NULL);
-	struct lp_vm *vm;
-	struct lp_config c = remote_cfg(2);
-	VM_OR_SKIP(&vm, &c);
 	size_t pages = 1024;
 	uint64_t *p;
-	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	struct lp_vm *vm = remote_vm(pages, &p, 0, 0);
 	fill_all(p, pages, 1);
 	/* Shard 0 dies; reading the pages finds it gone, and the copies it
 	 * held are made again on the others meanwhile. */
@@ -302,14 +305,9 @@ Test(remote, no_copy_left_is_sigbus_never_zeros)
 	sa.sa_sigaction = on_bus;
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGBUS, &sa, NULL);
-	start_servers(NULL);
-	struct lp_vm *vm;
-	struct lp_config c = remote_cfg(2);
-	c.flags |= LP_CFG_NO_READAHEAD;
-	VM_OR_SKIP(&vm, &c);
 	size_t pages = 256;
 	uint64_t *p;
-	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	struct lp_vm *vm = remote_vm(pages, &p, LP_CFG_NO_READAHEAD, 0);
 	fill_all(p, pages, 1);
 	for (int i = 0; i < SHARDS; i++)
 		kill_server(i, SIGKILL);
