@@ -138,14 +138,16 @@ static void drop_conn(struct worker *w, unsigned i, bool fail)
 	}
 }
 
-static redisContext *conn(struct worker *w, unsigned i)
+/* A connection to shard i: the worker's, or a new one; NULL while the
+ * shard is left out (unless force: a last resort) or does not answer. */
+static redisContext *conn_to(struct worker *w, unsigned i, bool force)
 {
 	struct remote *rm = w->rm;
 	struct timeval tv = { 0, LP_REMOTE_TIMEOUT_MS * 1000 };
 
 	if (w->c[i])
 		return w->c[i];
-	if (!shard_up(rm, i))
+	if (!force && !shard_up(rm, i))
 		return NULL;
 	redisContext *c = redisConnectWithTimeout(rm->shard[i].host, rm->shard[i].port, tv);
 	if (!c || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
@@ -169,6 +171,11 @@ static redisContext *conn(struct worker *w, unsigned i)
 	}
 	w->c[i] = c;
 	return c;
+}
+
+static redisContext *conn(struct worker *w, unsigned i)
+{
+	return conn_to(w, i, false);
 }
 
 /* ---- metadata ---- */
@@ -196,7 +203,7 @@ static int meta_grow(struct remote *rm, uint64_t slot)
  * ok[i] comes back true for a page the shard stored (SET) or answered in
  * full (GET: copied into its page). */
 static void round_trip(struct worker *w, struct rop *op, const int *cmd,
-		       const uint32_t *gen, bool *ok)
+		       const uint32_t *gen, bool *ok, bool force)
 {
 	struct remote *rm = w->rm;
 	char key[LP_IO_MAXV][KEYLEN];
@@ -209,7 +216,7 @@ static void round_trip(struct worker *w, struct rop *op, const int *cmd,
 		for (unsigned i = 0; i < op->n; i++) {
 			if (cmd[i] != (int)s)
 				continue;
-			if (!c[s] && !(c[s] = conn(w, s)))
+			if (!c[s] && !(c[s] = conn_to(w, s, force)))
 				break;
 			key_of(rm, op->slot0 + i, gen[i], key[i]);
 			const char *argv[3] = { op->write ? "SET" : "GET", key[i], op->page[i] };
@@ -233,6 +240,8 @@ static void round_trip(struct worker *w, struct rop *op, const int *cmd,
 				break;
 			}
 			unsigned i = idx[s][k];
+			if (force)
+				atomic_store(&rm->shard[s].down_until, 0); /* it answers */
 			if (op->write) {
 				ok[i] = rp->type == REDIS_REPLY_STATUS;
 			} else if (rp->type == REDIS_REPLY_STRING && rp->len == LP_PG) {
@@ -249,9 +258,14 @@ static int next_shard(struct remote *rm, uint64_t slot, unsigned *next, uint16_t
 {
 	unsigned b = base_of(rm, slot);
 
-	while (*next < rm->n) {
-		unsigned s = (b + (*next)++) % rm->n;
-		if ((among >> s & 1) && shard_up(rm, s))
+	/* *next counts two passes: the shards that answer now, then, as a
+	 * last resort, those left out (a shard only slow, on a loaded
+	 * machine, is taken for down: its pages must not be lost for it). */
+	while (*next < 2 * rm->n) {
+		unsigned k = (*next)++;
+		unsigned s = (b + k % rm->n) % rm->n;
+		bool up = shard_up(rm, s);
+		if ((among >> s & 1) && (k < rm->n ? up : !up))
 			return (int)s;
 	}
 	return -1;
@@ -277,13 +291,15 @@ static int serve_write(struct worker *w, struct rop *op)
 	for (;;) {
 		int cmd[LP_IO_MAXV];
 		bool ok[LP_IO_MAXV] = { false }, any = false;
+		bool force = false;
 		for (unsigned i = 0; i < op->n; i++) {
-			cmd[i] = have[i] < rm->r ? next_shard(rm, op->slot0 + i, &next[i], 0xffff) : -1;
+			cmd[i] = have[i] < rm->r ? next_shard(rm, op->slot0 + i, &next[i], (uint16_t)~where[i]) : -1;
 			any |= cmd[i] >= 0;
+			force |= cmd[i] >= 0 && next[i] > rm->n;
 		}
 		if (!any)
 			break;
-		round_trip(w, op, cmd, gen, ok);
+		round_trip(w, op, cmd, gen, ok, force);
 		for (unsigned i = 0; i < op->n; i++)
 			if (cmd[i] >= 0 && ok[i]) {
 				have[i]++;
@@ -327,13 +343,15 @@ static int serve_read(struct worker *w, struct rop *op)
 	for (;;) {
 		int cmd[LP_IO_MAXV];
 		bool any = false;
+		bool force = false;
 		for (unsigned i = 0; i < op->n; i++) {
 			cmd[i] = !got[i] ? next_shard(rm, op->slot0 + i, &next[i], where[i]) : -1;
 			any |= cmd[i] >= 0;
+			force |= cmd[i] >= 0 && next[i] > rm->n;
 		}
 		if (!any)
 			break;
-		round_trip(w, op, cmd, gen, got);
+		round_trip(w, op, cmd, gen, got, force);
 	}
 	for (unsigned i = 0; i < op->n; i++)
 		if (!got[i])
