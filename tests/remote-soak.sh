@@ -31,7 +31,6 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-export KEEP_SHARDS=1
 port=$((20000 + RANDOM % 30000))
 for i in 0 1 2; do
 	while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
