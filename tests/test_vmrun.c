@@ -162,6 +162,7 @@ Test(vmrun, remap_in_place_fixed_part_and_file, .timeout = 600)
 	compare("remap", "inplace", NULL);
 	compare("remap", "fixed", NULL);
 	compare("remap", "part", NULL);
+	compare("remap", "pagewise", NULL);
 	compare("remap", "file", NULL);
 }
 

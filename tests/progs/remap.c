@@ -17,6 +17,11 @@
  *   threads [PAGES]  move, while four threads read another mapping, twice
  *                    the cap, page after random page (under vmrun: swap-ins
  *                    in flight while each mremap freezes the pager)
+ *   pagewise         move a mapping's pages one by one (MREMAP_FIXED) next
+ *                    to each other into another, its moved pages swapped
+ *                    out between moves (the kernel merged each move with
+ *                    the one before and dropped the registration of both:
+ *                    all but the last page read zeros)
  *   fork             a forked child moves (grows) a mapping its parent
  *                    wrote, much of it swapped out, and grows another in
  *                    place; the parent's pages stay its own
@@ -412,6 +417,39 @@ static int fixed(void)
 	return bad ? 1 : 0;
 }
 
+/* Pages moved one by one into a second mapping, side by side; 16 MiB
+ * touched between moves, so that under a cap the moved ones are out. */
+static int pagewise(void)
+{
+	enum { N = 48, BIG = 16 << 20 };
+	unsigned long bad = 0;
+	unsigned char *a = map_anon(NULL, N * PG, 0), *b = map_anon(NULL, N * PG, 0);
+	unsigned char *big = map_anon(NULL, BIG, 0);
+
+	if (a == MAP_FAILED || b == MAP_FAILED || big == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	for (size_t k = 0; k < N; k++)
+		fill(a, k, 17);
+	for (size_t k = 0; k < N; k++) {
+		void *q = mremap(a + k * PG, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED, b + k * PG);
+		if (q != b + k * PG) {
+			printf("pagewise: move %zu: %s\n", k,
+			       q == MAP_FAILED ? strerror(errno) : "elsewhere");
+			return 1;
+		}
+		if (k % 8 == 7)
+			for (size_t i = 0; i < BIG; i += PG)
+				big[i] = (unsigned char)(k + i);
+	}
+	bad += check_range("pagewise", b, 0, N, 17);
+	printf("pagewise: %lu bad\n", bad);
+	munmap(b, N * PG);
+	munmap(big, BIG);
+	return bad ? 1 : 0;
+}
+
 /* Move a part out of the middle of a mapping (growing it). */
 static int part(void)
 {
@@ -586,6 +624,8 @@ int main(int argc, char **argv)
 		return fixed();
 	if (!strcmp(mode, "part"))
 		return part();
+	if (!strcmp(mode, "pagewise"))
+		return pagewise();
 	if (!strcmp(mode, "file"))
 		return file();
 	if (!strcmp(mode, "threads"))
