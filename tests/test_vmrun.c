@@ -641,3 +641,78 @@ Test(vmrun_errors, nothing_on_stderr_without_stats)
 	run_result_free(&r);
 	run_result_free(&s);
 }
+
+/* A SIGSTOP and a SIGCONT sent to the program alone (kill -STOP PID,
+ * kill -CONT PID): it runs on and ends, and so does vmrun, which had
+ * stopped with it (for a shell to see the job stopped) and stayed stopped
+ * for ever, the run never ending. */
+/* A live process named sleep whose parent is named vmrun (its pager),
+ * single-threaded (the pager runs several threads), or 0.  (Not by its
+ * command line: /proc reads of a managed program's arguments can come
+ * back empty while its stack page is out.) */
+static pid_t find_sleeper(pid_t not_below)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+
+	while (d && !found && (de = readdir(d))) {
+		char path[300], st[4096];
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (pid <= not_below)
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/status", de->d_name);
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd < 0 ? 0 : read(fd, st, sizeof st - 1);
+		if (fd >= 0)
+			close(fd);
+		st[n > 0 ? n : 0] = 0;
+		const char *pp = strstr(st, "PPid:\t");
+		if (strncmp(st, "Name:\tsleep\n", 12) || !strstr(st, "Threads:\t1\n") || !pp)
+			continue;
+		char cpath[64], comm[32] = "";
+		snprintf(cpath, sizeof cpath, "/proc/%d/comm", atoi(pp + 6));
+		fd = open(cpath, O_RDONLY);
+		n = fd < 0 ? 0 : read(fd, comm, sizeof comm - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n > 0 && !strncmp(comm, "vmrun", 5))
+			found = pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+Test(vmrun, a_program_stopped_and_continued_alone_ends, .timeout = 60)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	pid_t v = fork();
+	if (v == 0) {
+		setpgid(0, 0); /* a job of its own, as a shell starts it */
+		execl(VMRUN, VMRUN, "--mem", "8M", "/bin/sleep", "1", (char *)NULL);
+		_exit(127);
+	}
+	pid_t prog = 0;
+	for (int i = 0; i < 400 && !prog; i++) {
+		usleep(5000);
+		prog = find_sleeper(v);
+	}
+	cr_assert_gt(prog, 0, "the program was not found");
+	usleep(200 * 1000);
+	kill(prog, SIGSTOP);
+	usleep(300 * 1000);
+	kill(prog, SIGCONT);
+	int st = -1;
+	pid_t w = 0;
+	for (int i = 0; i < 1000 && (w = waitpid(v, &st, WNOHANG)) == 0; i++)
+		usleep(10 * 1000);
+	if (w == 0) {
+		kill(v, SIGCONT);
+		kill(v, SIGKILL);
+		waitpid(v, &st, 0);
+	}
+	cr_assert_eq(w, v, "vmrun still there 10 s after its program was continued");
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <lazypage/lazypage.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,65 @@ static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
 static volatile sig_atomic_t pending[65], starting = 1;
 static sigset_t fwd_set;       /* the ones we handle (not ignored at start) */
 static int stats_usr1;         /* SIGUSR1 asks for statistics */
+static _Atomic pid_t waker;    /* continues us with the program (stop_with) */
+
+/* The state letter of process pid (/proc/PID/stat), or 0 if it is gone. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * The program stopped: we stop too, for the shell that runs us to see the
+ * job stopped.  A shell's fg continues us both (one process group), but a
+ * SIGCONT sent to the program alone (kill -CONT PID) continues only it, and
+ * we stayed stopped for ever, the run never ending.  So a small watcher
+ * continues us as soon as the program runs again while we are stopped,
+ * and goes once we both run.
+ */
+static void stop_with(pid_t prog)
+{
+	pid_t me = getpid(), w = fork();
+
+	if (w > 0)
+		atomic_store(&waker, w);
+	if (w == 0) {
+		for (;;) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			char ps = proc_state(prog), ms = proc_state(me);
+			bool prog_stopped = ps == 'T' || ps == 't';
+			if (!ms || getppid() != me)
+				_exit(0);
+			if (ms != 'T' && ms != 't') {
+				if (!prog_stopped)
+					_exit(0);
+				continue;
+			}
+			if (!prog_stopped) {
+				kill(me, SIGCONT);
+				_exit(0);
+			}
+		}
+	}
+	raise(SIGSTOP);
+	if (w > 0) {
+		kill(w, SIGKILL);
+		waitpid(w, NULL, 0);
+	}
+	/* (waker stays set: its SIGCONT may be taken after this.) */
+}
 
 static bool ends_program(int sig)
 {
@@ -137,6 +197,9 @@ static void *watch_main(void *arg)
 		if (sig <= 0)
 			continue;
 		if (si.si_code != SI_USER && si.si_code != SI_QUEUE)
+			continue;
+		/* (Our waker's SIGCONT: the program runs already.) */
+		if (sig == SIGCONT && si.si_pid && si.si_pid == atomic_load(&waker))
 			continue;
 		if (sig == SIGUSR1 && stats_usr1) {
 			interim(w);
@@ -382,7 +445,7 @@ int main(int argc, char **argv, char **envp)
 			continue;
 		if (rc == 1 && WIFSTOPPED(status)) {
 			/* Stopped (^Z): so are we, for the shell to see. */
-			raise(SIGSTOP);
+			stop_with(lp_proc_pid(p));
 			continue;
 		}
 		break;
