@@ -1446,6 +1446,33 @@ static void budget_stop(struct lp_host *H)
 	H->budget_up = false;
 }
 
+/*
+ * Other processes read the program's arguments and environment
+ * (/proc/PID/cmdline, environ: ps, pgrep -f) through the kernel, which
+ * cannot fault a page of ours in for them: the read came back empty once
+ * the page was out (20 of 20 reads of a program paging under 2 MiB).  So
+ * their pages stay resident, pinned as the tid words' are (vm_pin): the
+ * arguments always, the environment when it is at most ENV_PIN_PAGES.
+ */
+#define ENV_PIN_PAGES 8
+
+static void pin_range(struct lp_host *H, uint64_t from, uint64_t to)
+{
+	for (uint64_t a = from & ~(uint64_t)(LP_PG - 1); a < to; a += LP_PG)
+		(void)vm_pin(H->h, (uintptr_t)a);
+}
+
+static void pin_arguments(struct run *R)
+{
+	struct lp_host *H = &R->H;
+
+	if (!H->h)
+		return;
+	pin_range(H, R->so.arg_start, R->so.arg_end);
+	if (R->so.env_end - R->so.env_start <= ENV_PIN_PAGES * LP_PG)
+		pin_range(H, R->so.env_start, R->so.env_end);
+}
+
 /* The program runs: the guard is told; the program holds its own copies
  * of the caller's descriptors now, so ours go; signals sent to its process
  * group (the terminal's, kill 0) are not for us; its memory calls are
@@ -1465,6 +1492,7 @@ static void run_started(struct run *R, struct guard *G)
 	drop_program_fds(R->inherited, R->ninherited);
 	(void)setpgid(0, 0);
 	H->h = handler_new(H->vm);
+	pin_arguments(R);
 	if (H->tree && !H->own_parent) {
 		H->tree->top_listener = H->listener;
 		H->tree->top_pager = getpid();

@@ -716,3 +716,69 @@ Test(vmrun, a_program_stopped_and_continued_alone_ends, .timeout = 60)
 	cr_assert_eq(w, v, "vmrun still there 10 s after its program was continued");
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 }
+
+/* Another process reads the arguments of a program that pages under a
+ * tight cap (ps, pgrep -f): /proc/PID/cmdline and environ are whole,
+ * however much of its memory is out (empty before their pages were
+ * pinned: the kernel cannot fault a page of ours in for another reader). */
+Test(vmrun, proc_cmdline_of_a_paging_program_is_whole, .timeout = 60)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char file[] = "/tmp/lp-cmdline-XXXXXX";
+	int fd = mkstemp(file);
+	cr_assert(fd >= 0);
+	close(fd);
+	unlink(file);
+	char prog[512];
+	snprintf(prog, sizeof prog, "%s/execs-dynamic", GUESTS);
+	/* A long argument: the strings span pages the program's own stack
+	 * frames never touch, which are evicted. */
+	static char pad[5 * 4096];
+	memset(pad, 'x', sizeof pad - 1);
+	pid_t v = fork();
+	if (v == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execl(VMRUN, VMRUN, "--mem", "1M", prog, "hold", "16", file, pad, (char *)NULL);
+		_exit(127);
+	}
+	pid_t p = 0;
+	for (int i = 0; i < 1000 && p <= 0; i++) {
+		usleep(10 * 1000);
+		FILE *f = fopen(file, "r");
+		if (f) {
+			if (fscanf(f, "%d", &p) != 1)
+				p = 0;
+			fclose(f);
+		}
+	}
+	cr_assert_gt(p, 0, "the program never held its memory");
+	static char want[6 * 4096];
+	int wl = snprintf(want, sizeof want, "%s%chold%c16%c%s%c%s", prog, 0, 0, 0, file, 0,
+			  pad) + 1;
+	int whole = 0, envs = 0;
+	for (int i = 0; i < 10; i++) {
+		char path[64];
+		static char buf[6 * 4096];
+		snprintf(path, sizeof path, "/proc/%d/cmdline", (int)p);
+		int c = open(path, O_RDONLY);
+		ssize_t n = c < 0 ? -1 : read(c, buf, sizeof buf);
+		if (c >= 0)
+			close(c);
+		whole += n == wl && !memcmp(buf, want, (size_t)wl);
+		snprintf(path, sizeof path, "/proc/%d/environ", (int)p);
+		c = open(path, O_RDONLY);
+		n = c < 0 ? -1 : read(c, buf, sizeof buf);
+		if (c >= 0)
+			close(c);
+		envs += n > 0;
+		usleep(20 * 1000);
+	}
+	kill(p, SIGKILL);
+	int st;
+	waitpid(v, &st, 0);
+	unlink(file);
+	cr_expect_eq(whole, 10, "cmdline whole in %d of 10 reads", whole);
+	cr_expect_eq(envs, 10, "environ read in %d of 10 reads", envs);
+}

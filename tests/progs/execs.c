@@ -10,8 +10,8 @@
  *   execs chain N PID       execute itself N more times; each checks that
  *                           its pid is still PID; the last touches 64 MiB
  *   execs fail PATH         execv(PATH): print the errno, go on
- *   execs hold MIB FILE     write every page of MIB MiB, create FILE,
- *                           sleep (until killed: 60 s at most)
+ *   execs hold MIB FILE [PAD]  write every page of MIB MiB, write its pid
+ *                           to FILE, sleep (until killed: 60 s at most)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,8 +50,10 @@ static int touch(long mib, const char *then)
 	printf("note: hwm %ld\n", hwm_kib());
 	if (then) {
 		FILE *f = fopen(then, "w");
-		if (f)
+		if (f) {
+			fprintf(f, "%d\n", (int)getpid());
 			fclose(f);
+		}
 		sleep(60);
 	}
 	free(p);
@@ -73,7 +75,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && !strcmp(argv[1], "touch"))
 		return touch(atol(argv[2]), NULL);
-	if (argc == 4 && !strcmp(argv[1], "hold"))
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "hold"))
 		return touch(atol(argv[2]), argv[3]);
 	if (argc >= 3 && !strcmp(argv[1], "thread")) {
 		pthread_t t;
