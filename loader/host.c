@@ -1452,9 +1452,16 @@ static void budget_stop(struct lp_host *H)
  * cannot fault a page of ours in for them: the read came back empty once
  * the page was out (20 of 20 reads of a program paging under 2 MiB).  So
  * their pages stay resident, pinned as the tid words' are (vm_pin): the
- * arguments always, the environment when it is at most ENV_PIN_PAGES.
+ * arguments, then the environment, each only if it fits in what is left
+ * of PIN_PAGES and of an eighth of the budget (pinned frames are never
+ * evicted: the program needs the rest).
  */
-#define ENV_PIN_PAGES 8
+#define PIN_PAGES 16
+
+static uint64_t pages_of(uint64_t from, uint64_t to)
+{
+	return to > from ? ((to + LP_PG - 1) >> LP_PAGE_SHIFT) - (from >> LP_PAGE_SHIFT) : 0;
+}
 
 static void pin_range(struct lp_host *H, uint64_t from, uint64_t to)
 {
@@ -1465,11 +1472,19 @@ static void pin_range(struct lp_host *H, uint64_t from, uint64_t to)
 static void pin_arguments(struct run *R)
 {
 	struct lp_host *H = &R->H;
+	uint64_t room = PIN_PAGES;
 
 	if (!H->h)
 		return;
-	pin_range(H, R->so.arg_start, R->so.arg_end);
-	if (R->so.env_end - R->so.env_start <= ENV_PIN_PAGES * LP_PG)
+	if (R->vcfg.frames && R->vcfg.frames / 8 < room)
+		room = R->vcfg.frames / 8;
+	uint64_t na = pages_of(R->so.arg_start, R->so.arg_end);
+	uint64_t ne = pages_of(R->so.env_start, R->so.env_end);
+	if (na <= room) {
+		pin_range(H, R->so.arg_start, R->so.arg_end);
+		room -= na;
+	}
+	if (ne <= room)
 		pin_range(H, R->so.env_start, R->so.env_end);
 }
 
