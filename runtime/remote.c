@@ -271,6 +271,24 @@ static int next_shard(struct remote *rm, uint64_t slot, unsigned *next, uint16_t
 	return -1;
 }
 
+/* The next round of a request: cmd[i], the shard page i goes to (or
+ * comes from), for each page still wanted, among the shards its mask
+ * allows; -1 for the others.  *force: a shard left out is asked (last
+ * resort).  False when no page has a shard left to try. */
+static bool plan_round(struct remote *rm, const struct rop *op, const bool *want,
+		       const uint16_t *among, unsigned *next, int *cmd, bool *force)
+{
+	bool any = false;
+
+	*force = false;
+	for (unsigned i = 0; i < op->n; i++) {
+		cmd[i] = want[i] ? next_shard(rm, op->slot0 + i, &next[i], among[i]) : -1;
+		any |= cmd[i] >= 0;
+		*force |= cmd[i] >= 0 && next[i] > rm->n;
+	}
+	return any;
+}
+
 /* Each page on r live shards; 0 or -EIO (fewer than r took a page). */
 static int serve_write(struct worker *w, struct rop *op)
 {
@@ -290,14 +308,13 @@ static int serve_write(struct worker *w, struct rop *op)
 	 * took it or every shard was tried. */
 	for (;;) {
 		int cmd[LP_IO_MAXV];
-		bool ok[LP_IO_MAXV] = { false }, any = false;
-		bool force = false;
+		bool ok[LP_IO_MAXV] = { false }, want[LP_IO_MAXV], force;
+		uint16_t among[LP_IO_MAXV];
 		for (unsigned i = 0; i < op->n; i++) {
-			cmd[i] = have[i] < rm->r ? next_shard(rm, op->slot0 + i, &next[i], (uint16_t)~where[i]) : -1;
-			any |= cmd[i] >= 0;
-			force |= cmd[i] >= 0 && next[i] > rm->n;
+			want[i] = have[i] < rm->r;
+			among[i] = (uint16_t)~where[i]; /* never one shard twice */
 		}
-		if (!any)
+		if (!plan_round(rm, op, want, among, next, cmd, &force))
 			break;
 		round_trip(w, op, cmd, gen, ok, force);
 		for (unsigned i = 0; i < op->n; i++)
@@ -342,14 +359,10 @@ static int serve_read(struct worker *w, struct rop *op)
 	pthread_mutex_unlock(&rm->meta_mu);
 	for (;;) {
 		int cmd[LP_IO_MAXV];
-		bool any = false;
-		bool force = false;
-		for (unsigned i = 0; i < op->n; i++) {
-			cmd[i] = !got[i] ? next_shard(rm, op->slot0 + i, &next[i], where[i]) : -1;
-			any |= cmd[i] >= 0;
-			force |= cmd[i] >= 0 && next[i] > rm->n;
-		}
-		if (!any)
+		bool want[LP_IO_MAXV], force;
+		for (unsigned i = 0; i < op->n; i++)
+			want[i] = !got[i];
+		if (!plan_round(rm, op, want, where, next, cmd, &force))
 			break;
 		round_trip(w, op, cmd, gen, got, force);
 	}
