@@ -67,8 +67,8 @@
  * address space keeps the pager's break): that one comes to the pager.
  */
 enum {
-	L_BRK = 17, L_MMAP = 26, L_MADV = 29, L_CLONE = 34, L_EXEC = 37,
-	L_NOTIFY = 41, L_ALLOW = 42, L_LEN
+	L_BRK = 17, L_MMAP = 26, L_MADV = 32, L_CLONE = 37, L_EXEC = 40,
+	L_NOTIFY = 44, L_ALLOW = 45, L_LEN
 };
 #define TO(label, at) ((label) - (at) - 1)
 #define ARG_LO(n) ARG(n)
@@ -105,28 +105,32 @@ static struct sock_filter filter[L_LEN] = {
 	/* 23 */ JEQ(0, 0, TO(L_NOTIFY, 23)),
 	/* 24 */ LD(ARG_LO(0)),
 	/* 25 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 25), TO(L_NOTIFY, 25)),
-	/* mmap: private mappings only (MAP_TYPE == MAP_PRIVATE) */
+	/* mmap: private mappings (MAP_TYPE == MAP_PRIVATE), and any other
+	 * with MAP_FIXED (it may replace managed memory: host.c) */
 	/* 26 */ LD(ARG(3)),
 	/* 27 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
-	/* 28 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 28), TO(L_ALLOW, 28)),
+	/* 28 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 28), 0),
+	/* 29 */ LD(ARG(3)),
+	/* 30 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, MAP_FIXED),
+	/* 31 */ JEQ(0, TO(L_ALLOW, 31), TO(L_NOTIFY, 31)),
 	/* madvise: the advice that drops pages */
-	/* 29 */ LD(ARG(2)),
-	/* 30 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 30), 0),
-	/* 31 */ JEQ(MADV_FREE, TO(L_NOTIFY, 31), 0),
-	/* 32 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 32), 0),
-	/* 33 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 33), 0, 0),
+	/* 32 */ LD(ARG(2)),
+	/* 33 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 33), 0),
+	/* 34 */ JEQ(MADV_FREE, TO(L_NOTIFY, 34), 0),
+	/* 35 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 35), 0),
+	/* 36 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 36), 0, 0),
 	/* clone: fork-like (no CLONE_VM), or a thread with a tid word */
-	/* 34 */ LD(ARG(0)),
-	/* 35 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
-	/* 36 */ JEQ(CLONE_VM, TO(L_ALLOW, 36), TO(L_NOTIFY, 36)),
+	/* 37 */ LD(ARG(0)),
+	/* 38 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
+	/* 39 */ JEQ(CLONE_VM, TO(L_ALLOW, 39), TO(L_NOTIFY, 39)),
 	/* execve: the helper's own (exec.c: its unused fourth argument holds
 	 * EXEC_MAGIC) is the kernel's; any other comes to us */
-	/* 37 */ LD(ARG_LO(3)),
-	/* 38 */ JEQ((uint32_t)EXEC_MAGIC, 0, TO(L_NOTIFY, 38)),
-	/* 39 */ LD(ARG_HI(3)),
-	/* 40 */ JEQ((uint32_t)(EXEC_MAGIC >> 32), TO(L_ALLOW, 40), TO(L_NOTIFY, 40)),
-	/* 41 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* 42 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 40 */ LD(ARG_LO(3)),
+	/* 41 */ JEQ((uint32_t)EXEC_MAGIC, 0, TO(L_NOTIFY, 41)),
+	/* 42 */ LD(ARG_HI(3)),
+	/* 43 */ JEQ((uint32_t)(EXEC_MAGIC >> 32), TO(L_ALLOW, 43), TO(L_NOTIFY, 43)),
+	/* 44 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 45 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
 static const struct sock_fprog fprog = {
@@ -269,13 +273,19 @@ static int steal_fd(const struct lp_host *H, const struct seccomp_notif *req, in
 	return rc;
 }
 
+/* Whether an mmap with these flags replaces what is at its address. */
+static bool replaces(uint64_t flags)
+{
+	return (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE);
+}
+
 /*
  * mmap of private memory.  1: answered in *res; 0: let the kernel do it.
  * A file mapping is checked as the kernel's do_mmap checks it: the
  * descriptor must be open for reading (O_PATH: EBADF, O_WRONLY: EACCES),
  * and PROT_EXEC is refused on a noexec mount (EPERM).
  */
-static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res)
+static int mmap_ours(struct lp_host *H, const struct seccomp_notif *req, long *res)
 {
 	const __u64 *a = req->data.args;
 	int prot = (int)a[2], flags = (int)a[3], fd = (int)a[4];
@@ -321,6 +331,21 @@ static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res
 	}
 	*res = vm_mmap(H->vm, a[0], a[1], prot, flags, file, a[5], NULL);
 	return 1;
+}
+
+/* An mmap of the program's.  One the kernel makes (shared, locked, huge,
+ * a device...) with MAP_FIXED over managed memory replaces it: the pages
+ * there go first, as the kernel would unmap them, or our table would go
+ * on paging what is now another mapping. */
+static int do_mmap(struct lp_host *H, const struct seccomp_notif *req, long *res)
+{
+	const __u64 *a = req->data.args;
+
+	if ((a[3] & 0xf) == MAP_PRIVATE && mmap_ours(H, req, res))
+		return 1;
+	if (replaces(a[3]) && !(a[0] & (LP_PG - 1)) && vm_overlaps(H->vm, a[0], a[1]))
+		(void)vm_munmap(H->vm, a[0], a[1]);
+	return 0;
 }
 
 /* clone3's struct: the kernel's bounds on its size (clone3(2)). */
@@ -677,6 +702,11 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 	const __u64 *a = req->data.args;
 
 	switch (req->data.nr) {
+	case SYS_mmap:
+		/* a mapping over the child's managed memory replaces it */
+		if (!replaces(a[3]) || !vm_overlaps(vm, a[0], a[1]))
+			break;
+		/* fallthrough */
 	case SYS_munmap:
 	case SYS_madvise:
 		if (vm_overlaps(vm, a[0], a[1]))
@@ -689,6 +719,9 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		if (vm_overlaps(vm, a[0], a[1]) && H->h)
 			(void)vm_child_mremap_prep(vm, H->h, a[0], a[1], a[2],
 						   (int)a[3]);
+		/* and what it lands on is replaced */
+		if ((a[3] & MREMAP_FIXED) && vm_overlaps(vm, a[4], a[2]))
+			(void)vm_discard(vm, a[4] & ~(LP_PG - 1), a[2], false);
 		break;
 	}
 	return SV_CONTINUE;
@@ -711,7 +744,9 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 			*res = vm_munmap(vm, a[0], a[1]);
 		break;
 	case SYS_mremap:
-		if ((handled = vm_overlaps(vm, a[0], a[1] ? a[1] : LP_PG)))
+		/* ours to move, or a move onto ours (MREMAP_FIXED) */
+		if ((handled = vm_overlaps(vm, a[0], a[1] ? a[1] : LP_PG) ||
+			       ((a[3] & MREMAP_FIXED) && vm_overlaps(vm, a[4], a[2]))))
 			*res = vm_mremap(vm, a[0], a[1], a[2], (int)a[3], a[4]);
 		break;
 	case SYS_madvise:

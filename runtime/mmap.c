@@ -10,6 +10,7 @@
  * freezing the vm while an mremap moves pages).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -165,16 +166,118 @@ static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
 	}
 }
 
+/* One mapping of the kernel's (a VMA), clipped to a range. */
+struct span {
+	uintptr_t s, e;
+};
+
+/* The kernel's mappings in [lo, hi), clipped, in address order: the
+ * runtime shares the program's address space, so /proc/self/maps is the
+ * program's.  0, or -errno. */
+static int kernel_spans(uintptr_t lo, uintptr_t hi, struct span **out, size_t *n)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char *line = NULL;
+	size_t cap = 0, k = 0;
+	struct span *v = NULL;
+	int rc = 0;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= lo)
+			continue;
+		if (s >= hi)
+			break;
+		struct span *nv = realloc(v, (k + 1) * sizeof(*nv));
+		if (!nv) {
+			rc = -ENOMEM;
+			break;
+		}
+		v = nv;
+		v[k].s = s > lo ? s : lo;
+		v[k++].e = e < hi ? e : hi;
+	}
+	free(line);
+	fclose(f);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/*
+ * What the kernel checks of a MREMAP_FIXED move's source before it
+ * touches the destination: the source starts in a mapping; a range of
+ * several mappings (Linux 6.17 moves them one by one, gaps left as they
+ * are, what the destination holds there kept) is moved only without a
+ * resize.  *spans: the mappings of the range, or NULL when one mapping
+ * covers it all.  0, or -errno (nothing done).
+ */
+static int fixed_source(uintptr_t old, size_t oldlen, size_t newlen,
+			struct span **spans, size_t *n)
+{
+	*spans = NULL;
+	*n = 0;
+	if (!oldlen)
+		return 0; /* a duplicate of a shared mapping: the kernel's */
+	struct span *v = NULL;
+	size_t k = 0;
+	if (kernel_spans(old, old + oldlen, &v, &k))
+		return 0; /* not known: the kernel decides */
+	int rc = 0;
+	if (!k || v[0].s != old)
+		rc = -EFAULT;
+	else if ((k > 1 || v[0].e != old + oldlen) && newlen != oldlen)
+		rc = -EFAULT;
+	if (rc || (k == 1 && v[0].e == old + oldlen)) {
+		free(v);
+		return rc;
+	}
+	*spans = v;
+	*n = k;
+	return 0;
+}
+
+/* Take the managed pages out where the spans of [old, ...) land at want
+ * (all of [want, want+len) without spans). */
+static int take_out_landing(struct lp_vm *vm, uintptr_t old, uintptr_t want,
+			    size_t len, const struct span *spans, size_t n)
+{
+	if (!spans)
+		return vm_overlaps(vm, want, len) ? take_out(vm, want, len) : 0;
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t at = want + (spans[i].s - old);
+		size_t l = spans[i].e - spans[i].s;
+		int rc = vm_overlaps(vm, at, l) ? take_out(vm, at, l) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* An unmanaged mapping moved onto [want, want+len) (MREMAP_FIXED): the
  * managed pages there go first, as the kernel unmaps them.  Checks what
  * the kernel would refuse before it touches anything. */
 static long mremap_unmanaged(struct lp_vm *vm, uintptr_t old, size_t oldlen,
 			     size_t newlen, int flags, uintptr_t want)
 {
-	if ((flags & MREMAP_FIXED) && aligned(want) && want + newlen > want &&
-	    (flags & MREMAP_MAYMOVE) && vm_overlaps(vm, want, newlen) &&
-	    (want + newlen <= old || want >= old + oldlen)) {
-		int rc = take_out(vm, want, newlen);
+	size_t len = round_len(oldlen);
+
+	if ((flags & MREMAP_FIXED) && aligned(old) && aligned(want) &&
+	    want + newlen > want && old + len >= old && (flags & MREMAP_MAYMOVE) &&
+	    vm_overlaps(vm, want, newlen) &&
+	    (want + newlen <= old || want >= old + len)) {
+		struct span *spans;
+		size_t n;
+		int rc = fixed_source(old, len, newlen, &spans, &n);
+		if (!rc)
+			rc = take_out_landing(vm, old, want, newlen, spans, n);
+		free(spans);
 		if (rc)
 			return rc;
 	}
@@ -182,15 +285,31 @@ static long mremap_unmanaged(struct lp_vm *vm, uintptr_t old, size_t oldlen,
 	return p == MAP_FAILED ? -errno : (long)(uintptr_t)p;
 }
 
-/* The checks of an mremap of managed memory [old, old+*oldlen), and what
- * the kernel does first: a shrink in place, the managed pages at a
+/* A move or growth of managed memory, prepared before the kernel acts so
+ * that nothing fails after it. */
+struct remap {
+	uintptr_t old;
+	size_t oldlen, newlen;
+	struct span *spans;        /* a MREMAP_FIXED move of several mappings:
+				    * each (fixed_source), else NULL */
+	size_t nspans;
+	struct lp_region *grown;   /* the last region grown, if in place */
+	struct lp_region **pieces; /* the regions of the range, cloned to be
+				    * moved (the last one takes the growth) */
+	size_t npieces;
+	uint64_t *vpns;            /* the pages of the range (spt_collect) */
+	size_t nvpns;
+};
+
+/* The checks of an mremap of managed memory [rp->old, +rp->oldlen), and
+ * what the kernel does first: a shrink in place, the managed pages at a
  * MREMAP_FIXED destination taken out, the tail of a shrinking move
- * unmapped (*oldlen becomes newlen).  0: the range is to be moved or
+ * unmapped (rp->oldlen becomes newlen).  0: the range is to be moved or
  * grown; else the call's result (-errno, or the address of a shrink). */
-static long remap_trim(struct lp_vm *vm, uintptr_t old, size_t *oldlen,
-		       size_t newlen, int flags, uintptr_t want)
+static long remap_trim(struct lp_vm *vm, struct remap *rp, int flags, uintptr_t want)
 {
-	size_t len = *oldlen;
+	uintptr_t old = rp->old;
+	size_t len = rp->oldlen, newlen = rp->newlen;
 
 	if (!len)
 		return -EINVAL; /* a duplicate needs a shared mapping */
@@ -198,8 +317,6 @@ static long remap_trim(struct lp_vm *vm, uintptr_t old, size_t *oldlen,
 		return -EFAULT;
 	if (flags & MREMAP_DONTUNMAP)
 		return -EINVAL; /* not supported on managed memory */
-	if (!vm_covered(vm, old, old + len))
-		return -EFAULT; /* part of it is not ours: one mapping only */
 	if (!(flags & MREMAP_FIXED) && newlen <= len) {
 		int rc = newlen < len ? vm_munmap(vm, old + newlen, len - newlen) : 0;
 		return rc ? rc : (long)old;
@@ -208,32 +325,26 @@ static long remap_trim(struct lp_vm *vm, uintptr_t old, size_t *oldlen,
 		if (!aligned(want) || want + newlen < want ||
 		    (want < old + len && old < want + newlen))
 			return -EINVAL;
-		int rc = take_out(vm, want, newlen);
+		/* A source the kernel refuses leaves the destination as it
+		 * is: checked before anything there goes. */
+		int rc = fixed_source(old, len, newlen, &rp->spans, &rp->nspans);
+		if (!rc)
+			rc = take_out_landing(vm, old, want, newlen, rp->spans,
+					      rp->nspans);
 		if (rc)
 			return rc;
+	} else if (!vm_covered(vm, old, old + len)) {
+		return -EFAULT; /* a growth of more than one mapping */
 	}
 	/* Shrinking while moving: the kernel unmaps the tail first. */
 	if (newlen < len) {
 		int rc = vm_munmap(vm, old + newlen, len - newlen);
 		if (rc)
 			return rc;
-		*oldlen = newlen;
+		rp->oldlen = newlen;
 	}
 	return 0;
 }
-
-/* A move or growth of managed memory, prepared before the kernel acts so
- * that nothing fails after it. */
-struct remap {
-	uintptr_t old;
-	size_t oldlen, newlen;
-	struct lp_region *grown;   /* the last region grown, if in place */
-	struct lp_region **pieces; /* the regions of the range, cloned to be
-				    * moved (the last one takes the growth) */
-	size_t npieces;
-	uint64_t *vpns;            /* the pages of the range (spt_collect) */
-	size_t nvpns;
-};
 
 /* The regions the range becomes: moved (pieces) or grown in place. */
 static int remap_plan(struct lp_vm *vm, struct remap *rp)
@@ -322,9 +433,9 @@ static void reregister(struct lp_vm *vm, const struct lp_region *r)
  * A touch between the kernel's move and this, by another thread, still
  * reads zeros: the kernel offers no way to close that window.
  */
-static void reregister_neighbours(struct lp_vm *vm, const struct remap *rp, uintptr_t to)
+static void reregister_neighbours(struct lp_vm *vm, const struct remap *rp,
+				  uintptr_t lo, uintptr_t hi)
 {
-	uintptr_t lo = to, hi = to + rp->newlen;
 	uintptr_t old = rp->old, oend = rp->old + rp->oldlen;
 
 	pthread_rwlock_rdlock(&vm->map_lock);
@@ -349,14 +460,25 @@ static long remap_moved(struct lp_vm *vm, struct remap *rp, uintptr_t to)
 	struct lp_region **gone = NULL;
 	size_t ngone = 0;
 
-	/* The new mapping lost its registration and its write-protect bits
-	 * (no EVENT_REMAP): register it again and protect every page, so
-	 * that clean pages stay clean (dirty ones fault once, harmlessly). */
-	(void)prim_uffd_register(vm->uffd, to, rp->newlen,
-				 UFFDIO_REGISTER_MODE_MISSING |
-					 UFFDIO_REGISTER_MODE_WP);
-	(void)prim_uffd_wp(vm->uffd, to, rp->oldlen, true);
-	reregister_neighbours(vm, rp, to);
+	/* The new mappings lost their registration and their write-protect
+	 * bits (no EVENT_REMAP): each region is registered again and every
+	 * page of it protected, so that clean pages stay clean (dirty ones
+	 * fault once, harmlessly); the growth has no page yet. */
+	for (size_t i = 0; i < rp->npieces; i++) {
+		const struct lp_region *r = rp->pieces[i];
+		uintptr_t s = r->start - old + to, e = r->end - old + to;
+		uintptr_t kept = to + rp->oldlen < e ? to + rp->oldlen : e;
+		(void)prim_uffd_register(vm->uffd, s, e - s,
+					 UFFDIO_REGISTER_MODE_MISSING |
+						 UFFDIO_REGISTER_MODE_WP);
+		if (kept > s)
+			(void)prim_uffd_wp(vm->uffd, s, kept - s, true);
+	}
+	if (!rp->spans)
+		reregister_neighbours(vm, rp, to, to + rp->newlen);
+	for (size_t i = 0; i < rp->nspans; i++)
+		reregister_neighbours(vm, rp, to + (rp->spans[i].s - old),
+				      to + (rp->spans[i].e - old));
 
 	pthread_rwlock_wrlock(&vm->map_lock);
 	if (regions_take(&vm->regions, old, old + rp->oldlen, &gone, &ngone))
@@ -386,6 +508,52 @@ static long remap_moved(struct lp_vm *vm, struct remap *rp, uintptr_t to)
 	return (long)to;
 }
 
+/* The managed regions of [lo, hi) registered again (a move of several
+ * mappings undone: each lost its registration on the way). */
+static void reregister_range(struct lp_vm *vm, uintptr_t lo, uintptr_t hi)
+{
+	pthread_rwlock_rdlock(&vm->map_lock);
+	for (size_t i = 0; i < vm->regions.n; i++) {
+		const struct lp_region *r = vm->regions.v[i];
+		if (r->start < hi && lo < r->end)
+			reregister(vm, r);
+	}
+	pthread_rwlock_unlock(&vm->map_lock);
+}
+
+/* The kernel's move: one call, or, for a range of several mappings, one
+ * call per mapping (a registered range of several is refused by the
+ * kernel, which moves them only when none is registered); a failure
+ * midway moves back what had moved. */
+static void *kernel_move(struct lp_vm *vm, const struct remap *rp, int flags,
+			 uintptr_t want)
+{
+	if (!rp->spans)
+		return mremap((void *)rp->old, rp->oldlen, rp->newlen, flags,
+			      (void *)want);
+	for (size_t i = 0; i < rp->nspans; i++) {
+		const struct span *sp = &rp->spans[i];
+		size_t l = sp->e - sp->s;
+		void *to = (void *)(want + (sp->s - rp->old));
+		if (mremap((void *)sp->s, l, l, MREMAP_MAYMOVE | MREMAP_FIXED, to) !=
+		    MAP_FAILED)
+			continue;
+		int err = errno;
+		while (i--) {
+			sp = &rp->spans[i];
+			l = sp->e - sp->s;
+			to = (void *)(want + (sp->s - rp->old));
+			if (mremap(to, l, l, MREMAP_MAYMOVE | MREMAP_FIXED,
+				   (void *)sp->s) == MAP_FAILED)
+				vm_error(vm, -errno);
+		}
+		reregister_range(vm, rp->old, rp->old + rp->oldlen);
+		errno = err;
+		return MAP_FAILED;
+	}
+	return (void *)want;
+}
+
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want)
 {
@@ -399,9 +567,6 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 		return -EINVAL;
 	if (!vm_overlaps(vm, old, oldlen ? oldlen : LP_PG))
 		return mremap_unmanaged(vm, old, rawold, newlen, flags, want);
-	long rc = remap_trim(vm, old, &oldlen, newlen, flags, want);
-	if (rc)
-		return rc;
 
 	/*
 	 * Everything that could fail is prepared before the kernel acts:
@@ -413,15 +578,20 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	 * same page structs, moved (rekey).
 	 */
 	struct remap rp = { .old = old, .oldlen = oldlen, .newlen = newlen };
+	long rc = remap_trim(vm, &rp, flags, want);
+	if (rc) {
+		free(rp.spans);
+		return rc;
+	}
 	rc = remap_plan(vm, &rp);
 	vm_freeze(vm);
 	if (!rc)
 		rc = spt_collect(&vm->spt, old >> LP_PAGE_SHIFT,
-				 (old + oldlen) >> LP_PAGE_SHIFT, &rp.vpns,
+				 (old + rp.oldlen) >> LP_PAGE_SHIFT, &rp.vpns,
 				 &rp.nvpns);
 	void *p = MAP_FAILED;
 	if (!rc) {
-		p = mremap((void *)old, oldlen, newlen, flags, (void *)want);
+		p = kernel_move(vm, &rp, flags, want);
 		if (p == MAP_FAILED)
 			rc = -errno;
 	}
@@ -436,6 +606,7 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	free(rp.pieces);
 	region_put(rp.grown);
 	free(rp.vpns);
+	free(rp.spans);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include "common.h"
@@ -78,6 +79,7 @@ static void start_servers(const char *pass)
 		cr_skip_test("userfaultfd refused here");
 	snprintf(dir, sizeof dir, "/tmp/lp-remote-XXXXXX");
 	cr_assert(mkdtemp(dir));
+	pid_t parent = getpid();
 	for (int i = 0; i < SHARDS; i++) {
 		srv[i].port = free_port();
 		char port[16];
@@ -85,6 +87,10 @@ static void start_servers(const char *pass)
 		srv[i].pid = fork();
 		cr_assert(srv[i].pid >= 0);
 		if (srv[i].pid == 0) {
+			/* a test that crashes leaves no server behind */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(127);
 			int null = open("/dev/null", O_WRONLY);
 			dup2(null, 1);
 			dup2(null, 2);

@@ -166,6 +166,19 @@ Test(vmrun, remap_in_place_fixed_part_and_file, .timeout = 600)
 	compare("remap", "file", NULL);
 }
 
+/* Regressions: an mremap of a range of several mappings (split by
+ * mprotect) that the kernel refuses took the destination's pages out first
+ * (the program then crashed on it); a move of the same length, which Linux
+ * 6.17 makes one mapping at a time, failed with EFAULT (the kernel refuses
+ * it on registered memory: we move each).  A mapping the kernel keeps
+ * (MAP_GROWSDOWN, shared), mmapped or moved with MAP_FIXED over paged
+ * memory, was still paged as ours: its pages read zeros once "evicted". */
+Test(vmrun, remap_across_mappings_and_onto_paged_memory, .timeout = 600)
+{
+	compare("remap", "multi", NULL);
+	compare("remap", "replace", NULL);
+}
+
 /* mremap freezes the pager, which must first let every swap-in in flight
  * end: four threads read pages of another mapping (twice the cap) while
  * the main thread grows a mapping by moving it, 1024 times. */

@@ -25,6 +25,15 @@
  *   fork             a forked child moves (grows) a mapping its parent
  *                    wrote, much of it swapped out, and grows another in
  *                    place; the parent's pages stay its own
+ *   multi            a range of several mappings (split by mprotect, or
+ *                    with a hole): a growth and a shrinking MREMAP_FIXED
+ *                    are refused (EFAULT) and leave the destination whole;
+ *                    a move of the same length moves each mapping (Linux
+ *                    6.17+), the hole's destination kept; swapped out and
+ *                    back in between
+ *   replace          mappings the kernel keeps (MAP_GROWSDOWN, shared) moved or
+ *                    mapped with MAP_FIXED over paged memory: their pages
+ *                    stay theirs while everything else is swapped out
  *
  * Prints one line per check; exits 1 when a page is wrong.  A mismatch
  * also prints the first bad pages on stderr.
@@ -608,6 +617,148 @@ static int forked(size_t pages)
 	return bad || !WIFEXITED(st) || WEXITSTATUS(st) ? 1 : 0;
 }
 
+/* Touch 16 MiB: under a cap, every other page goes out. */
+static void squeeze(void)
+{
+	size_t len = 16ul << 20;
+	unsigned char *big = map_anon(NULL, len, 0);
+
+	if (big == MAP_FAILED)
+		return;
+	for (size_t i = 0; i < len; i += PG)
+		big[i] = (unsigned char)(i >> 12);
+	munmap(big, len);
+}
+
+static const char *result(void *q, void *want)
+{
+	return q == MAP_FAILED ? strerror(errno) : q == want ? "ok" : "elsewhere";
+}
+
+/* A range of several mappings moved, or refused. */
+static int multi(void)
+{
+	unsigned long bad = 0;
+	/* carved out of one reservation: no range overlaps another */
+	unsigned char *ar = mmap(NULL, 48 * PG, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *m = map_anon(ar, 16 * PG, MAP_FIXED);
+	unsigned char *d = map_anon(ar + 24 * PG, 16 * PG, MAP_FIXED);
+
+	if (ar == MAP_FAILED || m == MAP_FAILED || d == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	for (size_t k = 0; k < 16; k++) {
+		fill(m, k, 21);
+		fill(d, k, 23);
+	}
+	mprotect(m + 4 * PG, 4 * PG, PROT_READ); /* three mappings */
+	squeeze();
+	void *q = mremap(m, 16 * PG, 20 * PG, MREMAP_MAYMOVE);
+	printf("grow across mappings: %s\n", result(q, m));
+	q = mremap(m, 16 * PG, 12 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, d);
+	printf("shrinking fixed move across mappings: %s\n", result(q, d));
+	q = mremap(m, 16 * PG, 20 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, d);
+	printf("growing fixed move across mappings: %s\n", result(q, d));
+	bad += check_range("refused: source", m, 0, 16, 21);
+	bad += check_range("refused: destination", d, 0, 16, 23);
+	squeeze();
+	q = mremap(m, 16 * PG, 16 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, d);
+	printf("fixed move across mappings: %s\n", result(q, d));
+	if (q == d) {
+		bad += check_range("moved", d, 0, 16, 21);
+		printf("old range: %s\n", sig_name(probe(m)));
+		squeeze();
+		bad += check_range("moved, after swapping", d, 0, 16, 21);
+		for (size_t k = 0; k < 16; k++)
+			if (k < 4 || k >= 8)
+				fill(d, k, 22);
+		squeeze();
+		for (size_t k = 0; k < 16; k++)
+			bad += !check("moved, rewritten", d, k, k < 4 || k >= 8 ? 22 : 21);
+	}
+	/* a hole in the range: what the destination holds there stays */
+	unsigned char *g = map_anon(NULL, 8 * PG, 0), *e = map_anon(NULL, 8 * PG, 0);
+	if (g == MAP_FAILED || e == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	for (size_t k = 0; k < 8; k++) {
+		fill(g, k, 25);
+		fill(e, k, 27);
+	}
+	munmap(g + 3 * PG, PG);
+	squeeze();
+	q = mremap(g, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, e);
+	printf("fixed move over a hole: %s\n", result(q, e));
+	if (q == e) {
+		squeeze();
+		for (size_t k = 0; k < 8; k++)
+			bad += !check("over a hole", e, k, k == 3 ? 27 : 25);
+		for (size_t k = 0; k < 8; k++)
+			fill(e, k, 28);
+		squeeze();
+		bad += check_range("over a hole, rewritten", e, 0, 8, 28);
+	}
+	/* a range that starts in a hole is refused, the destination kept */
+	munmap(g, 8 * PG);
+	q = mremap(g + 3 * PG, 5 * PG, 5 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, d);
+	printf("fixed move from a hole: %s\n", result(q, d));
+	bad += check_range("destination of a refused move", d, 0, 4, 22);
+	printf("multi: %lu bad\n", bad);
+	return bad ? 1 : 0;
+}
+
+/* Mappings the kernel keeps, put over paged memory. */
+static int replace(void)
+{
+	unsigned long bad = 0;
+	unsigned char *d = map_anon(NULL, 8 * PG, 0);
+	unsigned char *l = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN, -1, 0);
+
+	if (d == MAP_FAILED || l == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	for (size_t k = 0; k < 8; k++)
+		fill(d, k, 31);
+	for (size_t k = 0; k < 4; k++)
+		fill(l, k, 29);
+	squeeze();
+	void *q = mremap(l, 4 * PG, 4 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, d + 2 * PG);
+	printf("growsdown mapping moved over paged memory: %s\n", result(q, d + 2 * PG));
+	for (int round = 0; round < 2; round++) {
+		squeeze();
+		for (size_t k = 0; k < 8; k++)
+			bad += k >= 2 && k < 6 ? !check("moved over", d + 2 * PG, k - 2, 29)
+					       : !check("moved over", d, k, 31);
+	}
+	/* mapped over it: shared, and private MAP_GROWSDOWN */
+	unsigned char *s = mmap(d, 2 * PG, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	unsigned char *t = mmap(d + 6 * PG, 2 * PG, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_FIXED, -1, 0);
+	printf("shared mapped over paged memory: %s\n", result(s, d));
+	printf("growsdown mapped over paged memory: %s\n", result(t, d + 6 * PG));
+	bool z = zero_page(d) && zero_page(d + PG) && zero_page(d + 6 * PG) &&
+		 zero_page(d + 7 * PG);
+	printf("mapped over: zero %s\n", z ? "yes" : "no");
+	for (size_t k = 0; k < 8; k++)
+		if (k < 2 || k >= 6)
+			fill(d, k, 33);
+	for (int round = 0; round < 2; round++) {
+		squeeze();
+		for (size_t k = 0; k < 8; k++)
+			bad += k >= 2 && k < 6 ? !check("mapped over", d + 2 * PG, k - 2, 29)
+					       : !check("mapped over", d, k, 33);
+	}
+	munmap(d, 8 * PG);
+	printf("replace: %lu bad\n", bad);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "move";
@@ -632,6 +783,10 @@ int main(int argc, char **argv)
 		return threads(argc > 2 ? pages : 1024);
 	if (!strcmp(mode, "fork"))
 		return forked(argc > 2 ? pages : 2048);
+	if (!strcmp(mode, "multi"))
+		return multi();
+	if (!strcmp(mode, "replace"))
+		return replace();
 	fprintf(stderr, "remap: unknown mode %s\n", mode);
 	return 2;
 }
