@@ -1007,9 +1007,15 @@ static void tier_balance(struct lp_vm *vm)
 			vm->ev.hold_short = frames_hold(&vm->fr, ext, 0) < ext;
 		return;
 	}
-	/* (Each memory store passes its pages on to the last store.) */
+	/* (Each memory store passes its pages on to the last store, and
+	 * holds no more than its part of what a shared budget lends us.) */
+	uint64_t lent = frames_lent(&vm->fr);
+	if (lent > vm->fr.n - ext)
+		lent = vm->fr.n - ext; /* (evict_set_hold()'s limit) */
 	uint32_t pool = 0;
 	for (unsigned i = 0; i + 1 < c->n; i++) {
+		if (c->s[i]->ops->lend)
+			c->s[i]->ops->lend(c->s[i], lent, vm->fr.n);
 		flush_store(vm, c->s[i]);
 		pool += c->s[i]->ops->pages(c->s[i]);
 	}

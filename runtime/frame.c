@@ -221,6 +221,23 @@ void frames_share_floor(struct lp_frames *fr, uint64_t floor)
 	pthread_mutex_unlock(&fr->lock);
 }
 
+uint64_t frames_lent(struct lp_frames *fr)
+{
+	pthread_mutex_lock(&fr->lock);
+	uint64_t n = fr->n;
+	if (fr->share) {
+		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
+		uint64_t lent = fr->used + (cap > sum ? cap - sum : 0);
+		/* (never below our floor: share_full() lets us have that) */
+		if (lent < fr->share_floor)
+			lent = fr->share_floor;
+		if (lent < n)
+			n = lent;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return n;
+}
+
 /* Under fr->lock: f goes back to the free list; waiters may take it.  A
  * frame actually free again, whoever freed it (an eviction, an unmap, a
  * handler giving one back), ends the stuck state: room exists, and pages

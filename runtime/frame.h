@@ -178,6 +178,9 @@ void frames_share(struct lp_frames *fr, struct frame_share *share,
  * part (*mine, which it no longer changes) leaves the sum.  Once. */
 void frame_share_drop(struct frame_share *share, _Atomic uint64_t *mine);
 void frames_share_floor(struct lp_frames *fr, uint64_t floor);
+/* The frames we may count on now: our budget, or, drawing on a share,
+ * our use and what the share has left (at most our budget). */
+uint64_t frames_lent(struct lp_frames *fr);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);
 /* Under pg's stripe lock: pg now holds frame f and is resident: tell the

@@ -79,6 +79,9 @@ struct lp_store_ops {
 	 * of use for them), and whether to pass pages on (flush_take). */
 	uint32_t (*pages)(struct lp_store *s);
 	bool (*over)(struct lp_store *s);
+	/* A shared budget lends the vm lent of its budget's frames now
+	 * (lent >= budget: all of it): hold a part to match. */
+	void (*lend)(struct lp_store *s, uint64_t lent, uint64_t budget);
 	/* Take up to n of the oldest pages to pass on: their slots, their
 	 * content in pages (n pages).  Returns how many.  They stay held
 	 * (and readable) until flush_done. */

@@ -88,6 +88,13 @@ bool zpool_forget(struct zpool *zp, uint64_t slot);
  * oldest entries on (near its limit). */
 uint32_t zpool_pages(struct zpool *zp);
 bool zpool_over(struct zpool *zp);
+/* A shared budget lends us lent of our budget's frames now: the pool
+ * holds at most (lent / budget)^2 of its largest share (its limit is cut,
+ * and zpool_over() says so), all of it again once lent >= budget.
+ * Pools of many processes under one budget would otherwise each keep a
+ * share of the whole, together more than the budget, and leave no frame
+ * to run on. */
+void zpool_lend(struct zpool *zp, uint64_t lent, uint64_t budget);
 /* Take up to n of the oldest entries for writing back: their slots in
  * slots[], their pages decompressed into bufs (n pages).  Returns how many.
  * An entry whose block is corrupt is never written out (that would hide
