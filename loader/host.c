@@ -203,6 +203,18 @@ void stats_fold(struct lp_stats *sum, const struct lp_stats *st)
 		sum->fault_kinds = st->fault_kinds;
 }
 
+/* The statistics of a process that ended join sum: what it counted, not
+ * what it held (its frames, slots and pool are gone with it). */
+static void stats_fold_ended(struct lp_stats *sum, const struct lp_stats *st)
+{
+	struct lp_stats end = *st;
+
+	end.resident_frames = 0;
+	end.swap_slots_used = 0;
+	end.tier_pages = end.tier_bytes = end.tier_frames = 0;
+	stats_fold(sum, &end);
+}
+
 /* Our program's record in the tree's log. */
 static void tree_log(struct lp_host *H, const struct lp_stats *st, bool running)
 {
@@ -1348,7 +1360,7 @@ static void budget_reap(struct lp_tree *T, int me)
 		}
 		tree_lock(T);
 		if (atomic_exchange(&T->counted[j], 0))
-			stats_fold(&T->done, &T->slot[j].stats);
+			stats_fold_ended(&T->done, &T->slot[j].stats);
 		tree_unlock(T);
 		atomic_store(&T->used[j], 0);
 	}
@@ -1729,7 +1741,7 @@ static void run_teardown(struct run *R, struct guard *G)
 		/* Our statistics join the tree's sum of those that ended. */
 		tree_lock(H->tree);
 		if (atomic_exchange(&H->tree->counted[H->slot], 0))
-			stats_fold(&H->tree->done, &H->sh->stats);
+			stats_fold_ended(&H->tree->done, &H->sh->stats);
 		tree_unlock(H->tree);
 	}
 	guard_set(G, G_TEARDOWN);

@@ -8,12 +8,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -431,7 +433,15 @@ int lp_exec_main(int argc, char **argv, char **envp)
 		return 0;
 	}
 	/* argv: mark, the tree's page, the program, its AT_EXECFN, then its
-	 * own argv; envp is its own. */
+	 * own argv; envp is its own.  We were executed as /proc/PID/fd/N:
+	 * our name would be "N"; a pager is named as the binary it is. */
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = 0;
+		const char *base = strrchr(self, '/');
+		prctl(PR_SET_NAME, base ? base + 1 : self, 0, 0, 0);
+	}
 	host_exec_main(argv[1], argv[2], argv[3], argv + 4, envp);
 	/* It cannot run managed: as the kernel would run it. */
 	syscall(SYS_execve, argv[2], argv + 4, envp, EXEC_MAGIC);

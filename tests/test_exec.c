@@ -122,10 +122,41 @@ Test(exec, a_tree_of_shells_with_a_compressed_tier_makes_progress, .timeout = 30
 #ifndef LP_HAVE_LZ4
 	cr_skip_test("this build has no lz4 (liblz4-dev)");
 #endif
-	compare_sh("for i in $(seq 1 60); do (x=$(seq 1 $((i*100)) | tail -1); "
-		   "echo \"$i $x\") & if [ $((i % 20)) = 0 ]; then wait; fi; done "
-		   "| sort -n | md5sum; wait; echo done",
-		   "4M", "--tier=lz4");
+	const char *cmd = "for i in $(seq 1 60); do (x=$(seq 1 $((i*100)) | tail -1); "
+			  "echo \"$i $x\") & if [ $((i % 20)) = 0 ]; then wait; fi; done "
+			  "| sort -n | md5sum; wait; echo done";
+	compare_sh(cmd, "4M", "--tier=lz4");
+	/* What the tree holds at the end is what its living processes hold:
+	 * the sum once added the last count of every one that ended (14245
+	 * frames "now" under a budget of 1024). */
+	char json[] = "/tmp/lp-exec-json-XXXXXX";
+	int fd = mkstemp(json);
+	cr_assert(fd >= 0);
+	close(fd);
+	char *js[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M", (char *)"--stats-json",
+		       json, (char *)"/bin/sh", (char *)"-c", (char *)cmd, NULL };
+	struct run_result r = run_captured(js, NULL, 120000);
+	char *text = read_file(json);
+	unlink(json);
+	cr_assert(text, "no statistics");
+	const char *rf = strstr(text, "\"resident_frames\":");
+	unsigned long now = rf ? strtoul(rf + 18, NULL, 10) : ~0ul;
+	cr_expect(now <= 1024, "the tree holds %lu frames at its end under a budget of 1024",
+		  now);
+	free(text);
+	run_result_free(&r);
+}
+
+/* Regression: the pager of an executed program was named "3" (the helper
+ * is executed as /proc/PID/fd/3): ps and top showed processes named by a
+ * number.  No process of the tree is named so, as natively. */
+Test(exec, no_process_of_the_tree_is_named_by_a_number, .timeout = 300)
+{
+	skip_without_uffd();
+	compare_sh("sleep 1 & sleep 0.2; for f in /proc/[0-9]*/comm; do "
+		   "read c < $f 2>/dev/null || continue; case $c in *[!0-9]*) ;; "
+		   "*) echo \"named $c\";; esac; done; wait",
+		   "8M", NULL);
 }
 
 Test(exec, same_pid_through_a_chain_of_execs, .timeout = 300)
