@@ -417,9 +417,12 @@ static unsigned live_copies(struct remote *rm, uint16_t where)
 	return n;
 }
 
-/* One slot whose copies fell below r: read a live copy, write it to the
- * next shards in ring order that answer and do not hold it. */
-static void remake_one(struct worker *w, uint64_t slot, uint32_t gen, uint16_t where)
+/* One slot whose copies fell below r (those on the shards of lost do not
+ * count): read a copy, write it to the next shards in ring order that
+ * answer and do not hold it.  Once r copies are elsewhere, the lost
+ * shards are no longer taken for holders. */
+static void remake_one(struct worker *w, uint64_t slot, uint32_t gen, uint16_t where,
+		       uint16_t lost)
 {
 	struct remote *rm = w->rm;
 	char key[KEYLEN];
@@ -440,8 +443,8 @@ static void remake_one(struct worker *w, uint64_t slot, uint32_t gen, uint16_t w
 	}
 	if (!val)
 		return; /* no copy answers: its reads will say so */
-	uint16_t added = 0;
-	for (unsigned k = 0; k < rm->n && live_copies(rm, where | added) < rm->r; k++) {
+	uint16_t added = 0, kept = (uint16_t)(where & ~lost);
+	for (unsigned k = 0; k < rm->n && live_copies(rm, kept | added) < rm->r; k++) {
 		unsigned s = (b + k) % rm->n;
 		redisContext *c = (where | added) >> s & 1 ? NULL : conn(w, s);
 		redisReply *rp = c ? redisCommand(c, "SET %s %b", key, val->str, (size_t)LP_PG) : NULL;
@@ -457,13 +460,25 @@ static void remake_one(struct worker *w, uint64_t slot, uint32_t gen, uint16_t w
 	struct slot_meta *m = &rm->meta[slot];
 	if (m->gen == gen && m->where) { /* (not freed or rewritten since) */
 		m->where |= added;
+		if (live_copies(rm, kept | added) >= rm->r)
+			m->where &= (uint16_t)~lost;
 		atomic_fetch_add(&rm->remade, (uint64_t)__builtin_popcount(added));
 	}
 	pthread_mutex_unlock(&rm->meta_mu);
 }
 
-/* The pages that had a copy on a shard of lost get r live copies again,
- * 64 slots at a time (requests go first: another worker serves them). */
+/*
+ * The pages that had a copy on a shard of lost get r live copies again,
+ * 64 slots at a time (requests go first: another worker serves them).
+ * The shards of lost do not count as holders for the whole pass, whether
+ * they answer again or not: a shard that failed may have restarted empty
+ * (its connections broke; it answers at once, without our keys).  When
+ * it was counted again as soon as it answered (a second), a table too
+ * large to go through in that time kept copies that were gone for its
+ * later slots: 3031 of 32768 pages were lost with a second shard.  A
+ * shard that only stalled keeps copies no longer counted; its keys go at
+ * the run's end.
+ */
 static void serve_remake(struct worker *w, unsigned lost)
 {
 	struct remote *rm = w->rm;
@@ -478,7 +493,8 @@ static void serve_remake(struct worker *w, unsigned lost)
 		pthread_mutex_lock(&rm->meta_mu);
 		for (; at < rm->cap && n < 64; at++) {
 			struct slot_meta m = rm->meta[at];
-			if ((m.where & lost) && live_copies(rm, m.where) < rm->r) {
+			if ((m.where & lost) &&
+			    live_copies(rm, (uint16_t)(m.where & ~lost)) < rm->r) {
 				slot[n] = at;
 				gen[n] = m.gen;
 				where[n++] = m.where;
@@ -487,7 +503,7 @@ static void serve_remake(struct worker *w, unsigned lost)
 		more = at < rm->cap;
 		pthread_mutex_unlock(&rm->meta_mu);
 		for (unsigned i = 0; i < n; i++)
-			remake_one(w, slot[i], gen[i], where[i]);
+			remake_one(w, slot[i], gen[i], where[i], (uint16_t)lost);
 	}
 }
 
