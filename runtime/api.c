@@ -287,9 +287,9 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 		st->tier_peak_frames += z.peak_pages;
 		st->tier_limit_frames += z.limit_pages;
 	}
-	/* The last store, when it is the remote one. */
+	/* The last store, when it is (or ends with) the remote one. */
 	const struct lp_store *last = chain_last(c);
-	if (last && !strcmp(last->ops->name, "remote")) {
+	if (last && strstr(last->ops->name, "remote")) {
 		struct lp_store_stats z;
 		last->ops->stats((struct lp_store *)last, &z);
 		st->remote_pages = z.entries;

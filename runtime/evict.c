@@ -691,7 +691,7 @@ static unsigned write_swap_run(struct lp_vm *vm, struct ev_out *o,
 	if (!w)
 		return i;
 	while (j < got && j - i < LP_IO_MAXV &&
-	       (j == i || (slots[j] == slots[j - 1] + 1 &&
+	       (j == i || (swap_run_joins(vm->swap, slots[j - 1], slots[j]) &&
 			   pooled[j] == pooled[i]))) {
 		struct ev_item *x = o->swap_it[j];
 		w->f[j - i] = x->f;
@@ -926,7 +926,7 @@ static void tier_wb_runs(struct lp_vm *vm, struct lp_store *from,
 {
 	for (unsigned i = 0; i < n;) {
 		unsigned j = i + 1;
-		while (j < n && slots[j] == slots[j - 1] + 1)
+		while (j < n && swap_run_joins(vm->swap, slots[j - 1], slots[j]))
 			j++;
 		struct ev_write *w = calloc(1, sizeof(*w));
 		unsigned char *buf = aligned_alloc(LP_PG, (size_t)(j - i) << LP_PAGE_SHIFT);

@@ -967,7 +967,7 @@ static unsigned ahead_read_swap(struct lp_handler *h, struct ahead *a)
 			continue;
 		}
 		unsigned j = i + 1;
-		while (j < a->n && !tier[j] && a->slot[j] == a->slot[j - 1] + 1)
+		while (j < a->n && !tier[j] && swap_run_joins(vm->swap, a->slot[j - 1], a->slot[j]))
 			j++;
 		first[nrd] = i;
 		rd[nrd++] = (struct lp_io_read){

@@ -238,6 +238,128 @@ static const struct lp_store_ops swap_file_ops = {
 	.destroy = file_destroy,
 };
 
+/* ---- the file, then a store beyond it (swap_spill_to()) ------------- */
+
+#define SPILL_BATCH 64 /* runs handed to one store's read_many at once */
+
+static bool spill(struct lp_swap *sw);
+
+static struct lp_swap *spill_of(struct lp_store *s)
+{
+	return (struct lp_swap *)((char *)s - offsetof(struct lp_swap, spill));
+}
+
+/* The store that holds slot. */
+static struct lp_store *holder(struct lp_swap *sw, uint64_t slot)
+{
+	return slot < __atomic_load_n(&sw->spill_from, __ATOMIC_RELAXED) ? &sw->file
+									 : sw->beyond;
+}
+
+static int spill_write(struct lp_store *s, struct lp_io *io,
+		       struct lp_io_req *req, uint64_t slot0)
+{
+	struct lp_store *h = holder(spill_of(s), slot0);
+
+	return h->ops->write(h, io, req, slot0);
+}
+
+static int spill_read(struct lp_store *s, struct lp_io *io,
+		      struct lp_io_req *req, uint64_t slot0)
+{
+	struct lp_store *h = holder(spill_of(s), slot0);
+
+	return h->ops->read(h, io, req, slot0);
+}
+
+static long spill_read_sync(struct lp_store *s, struct lp_io *io,
+			    uint64_t slot0, const struct iovec *iov, int n)
+{
+	struct lp_store *h = holder(spill_of(s), slot0);
+
+	return h->ops->read_sync(h, io, slot0, iov, n);
+}
+
+/* The runs (none spans both: swap_run_joins()) on each store, each store's
+ * at once. */
+static void spill_read_many(struct lp_store *s, struct lp_io *io,
+			    struct lp_io_read *rd, int n)
+{
+	struct lp_swap *sw = spill_of(s);
+	struct lp_io_read part[SPILL_BATCH];
+	int idx[SPILL_BATCH];
+
+	for (int pass = 0; pass < 2; pass++) {
+		struct lp_store *h = pass ? sw->beyond : &sw->file;
+		for (int i = 0; i < n;) {
+			int k = 0;
+			for (; i < n && k < SPILL_BATCH; i++)
+				if (holder(sw, rd[i].off) == h) {
+					idx[k] = i;
+					part[k++] = rd[i];
+				}
+			if (k)
+				h->ops->read_many(h, io, part, k);
+			for (int j = 0; j < k; j++)
+				rd[idx[j]].res = part[j].res;
+		}
+	}
+}
+
+static int spill_finish_read(struct lp_store *s, uint64_t slot, void *page)
+{
+	struct lp_store *h = holder(spill_of(s), slot);
+
+	return h->ops->finish_read(h, slot, page);
+}
+
+static bool spill_forget(struct lp_store *s, uint64_t slot)
+{
+	struct lp_store *h = holder(spill_of(s), slot);
+
+	return h->ops->forget(h, slot);
+}
+
+/* The store beyond's (what the file holds is the area's slots in use). */
+static void spill_stats(struct lp_store *s, struct lp_store_stats *out)
+{
+	struct lp_store *b = spill_of(s)->beyond;
+
+	b->ops->stats(b, out);
+}
+
+static void spill_destroy(struct lp_store *s)
+{
+	struct lp_store *b = spill_of(s)->beyond;
+
+	b->ops->destroy(b);
+}
+
+static const struct lp_store_ops swap_spill_ops = {
+	.name = "file+remote",
+	.write = spill_write,
+	.read = spill_read,
+	.read_sync = spill_read_sync,
+	.read_many = spill_read_many,
+	.finish_read = spill_finish_read,
+	.forget = spill_forget,
+	.stats = spill_stats,
+	.destroy = spill_destroy,
+};
+
+void swap_spill_to(struct lp_swap *sw, struct lp_store *beyond)
+{
+	pthread_mutex_lock(&sw->lock);
+	sw->beyond = beyond;
+	sw->spill.ops = &swap_spill_ops;
+	/* Full already (the file could not grow, or swap_max is reached):
+	 * from the next slot on. */
+	if (sw->cannot_grow || (sw->max_slots && sw->nslots >= sw->max_slots))
+		(void)spill(sw);
+	(void)chain_set_last(&sw->chain, &sw->spill);
+	pthread_mutex_unlock(&sw->lock);
+}
+
 int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 {
 	struct lp_swap *sw = calloc(1, sizeof(*sw));
@@ -261,6 +383,7 @@ int swap_open(struct lp_swap **out, const char *path, uint64_t max_bytes)
 	if (fl >= 0)
 		(void)fcntl(fd, F_SETFL, fl | O_DIRECT);
 	sw->fd = fd;
+	sw->spill_from = UINT64_MAX;
 	sw->file.ops = &swap_file_ops;
 	(void)chain_add(&sw->chain, &sw->file);
 	atomic_init(&sw->users, 1);
@@ -420,20 +543,34 @@ int swap_unseal(struct lp_swap *sw, uint64_t slot, void *buf)
 }
 #endif
 
-/* Grow the file by at least `want` slots (a multiple of 64).  0 or -errno. */
+/* Under sw->lock: the file is full; with a store beyond it, the slots
+ * from here on are that store's.  Whether there is one. */
+static bool spill(struct lp_swap *sw)
+{
+	if (!sw->beyond)
+		return false;
+	if (sw->spill_from == UINT64_MAX)
+		__atomic_store_n(&sw->spill_from, sw->nslots, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Grow the file (or, past it, the slots of the store beyond it) by at
+ * least `want` slots (a multiple of 64).  0 or -errno. */
 static int grow(struct lp_swap *sw, uint64_t want)
 {
+	bool beyond = sw->spill_from != UINT64_MAX;
+
 	/* A file that failed to grow is retried once a second: space may
 	 * have been freed on the filesystem since. */
-	if (sw->cannot_grow && prim_now_ns() - sw->grow_fail_ns < 1000000000u)
+	if (!beyond && sw->cannot_grow && prim_now_ns() - sw->grow_fail_ns < 1000000000u)
 		return sw->grow_error;
 	__atomic_store_n(&sw->cannot_grow, false, __ATOMIC_RELAXED);
 	uint64_t need = (want + 63) / 64 * 64;
 	uint64_t add = need > GROW_SLOTS ? need : GROW_SLOTS;
-	if (sw->max_slots) {
-		if (sw->nslots >= sw->max_slots)
+	if (sw->max_slots && !beyond) {
+		if (sw->nslots >= sw->max_slots && !(beyond = spill(sw)))
 			return -ENOSPC;
-		if (sw->nslots + add > sw->max_slots)
+		if (!beyond && sw->nslots + add > sw->max_slots)
 			add = sw->max_slots - sw->nslots;
 		if (need > add)
 			need = add;
@@ -442,8 +579,10 @@ static int grow(struct lp_swap *sw, uint64_t want)
 	if (rc)
 		return rc;
 	off_t from = (off_t)(sw->nslots * LP_PG), len = (off_t)(add * LP_PG);
-	/* (The file holds nothing when another store took its place.) */
-	if (chain_last(&sw->chain) == &sw->file && fallocate(sw->fd, 0, from, len) < 0) {
+	/* (The file holds nothing when another store took its place, nor
+	 * past the point where the store beyond it took over.) */
+	bool file = chain_last(&sw->chain) == &sw->file || (sw->beyond && !beyond);
+	if (file && fallocate(sw->fd, 0, from, len) < 0) {
 		rc = -errno;
 		/* Less room than a whole step: take what is needed now. */
 		if (rc == -ENOSPC && add > need) {
@@ -454,7 +593,9 @@ static int grow(struct lp_swap *sw, uint64_t want)
 		if (rc == -EOPNOTSUPP) {
 			rc = ftruncate(sw->fd, from + len) < 0 ? -errno : 0;
 		}
-		if (rc) {
+		if (rc && spill(sw)) {
+			rc = 0; /* the file is full: on to the store beyond */
+		} else if (rc) {
 			/* Full (or refused): no more growth until slots free. */
 			__atomic_store_n(&sw->cannot_grow, true, __ATOMIC_RELAXED);
 			sw->grow_error = rc;
@@ -490,10 +631,10 @@ static uint64_t free_words(struct lp_swap *sw, uint64_t k)
 	return UINT64_MAX;
 }
 
-/* Whether the n slots from s on are all free (and exist). */
+/* Whether the n slots from s on are all free (and exist, on one store). */
 static bool run_free(const struct lp_swap *sw, uint64_t s, unsigned n)
 {
-	if (s + n > sw->nslots)
+	if (s + n > sw->nslots || (s < sw->spill_from && s + n > sw->spill_from))
 		return false;
 	for (uint64_t i = s; i < s + n; i++)
 		if (sw->used[i / 64] & (1ull << (i % 64)))

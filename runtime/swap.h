@@ -42,6 +42,11 @@ struct lp_swap {
 	 * the slots are; destroyed with the area. */
 	struct lp_chain chain;
 	struct lp_store file;     /* the file as a store (its last) */
+	/* The file, then a store behind it (swap_spill_to()): slots from
+	 * spill_from on (UINT64_MAX until the file is full) are beyond's. */
+	struct lp_store *beyond;
+	uint64_t spill_from;
+	struct lp_store spill;    /* the two as the chain's last store */
 };
 
 /*
@@ -103,14 +108,34 @@ void swap_seal(struct lp_swap *sw, uint64_t slot, const void *page, void *out);
 /* Open the sealed page in buf, in place: 0, or -EBADMSG (altered). */
 int swap_unseal(struct lp_swap *sw, uint64_t slot, void *buf);
 
+/*
+ * The file first, then beyond (a remote store) once the file is full:
+ * swap_max reached, or the filesystem refusing to grow it.  Slots from
+ * there on live in beyond, those before in the file, for good; a run of
+ * slots never spans both (swap_run_joins()).  beyond is destroyed with
+ * the area.
+ */
+void swap_spill_to(struct lp_swap *sw, struct lp_store *beyond);
+
+/* Whether slot b continues a run that ends at slot a (one write or read
+ * of contiguous slots: b = a + 1, on the same store). */
+static inline bool swap_run_joins(const struct lp_swap *sw, uint64_t a, uint64_t b)
+{
+	uint64_t from = __atomic_load_n(&sw->spill_from, __ATOMIC_RELAXED);
+
+	return b == a + 1 && !(a < from && b >= from);
+}
+
 /* Whether slots run short: more than half of swap_max in use, or the file
- * could not grow.  A racy hint: resident pages then give up the swap copies
+ * could not grow (never with a store beyond the file).  A racy hint: resident pages then give up the swap copies
  * they keep (PGF_MAYBE), as the kernel frees its swap cache when swap is
  * half full. */
 static inline bool swap_scarce(const struct lp_swap *sw)
 {
 	uint64_t max = __atomic_load_n(&sw->max_slots, __ATOMIC_RELAXED);
 
+	if (sw->beyond)
+		return false;
 	return __atomic_load_n(&sw->cannot_grow, __ATOMIC_RELAXED) ||
 	       (max && __atomic_load_n(&sw->inuse, __ATOMIC_RELAXED) * 2 > max);
 }

@@ -186,7 +186,8 @@ static int own_tier(struct lp_vm *vm, const struct lp_config *cfg)
 	return rc;
 }
 
-/* The remote store in the file's place. */
+/* The remote store in the file's place, or, with a largest swap file,
+ * behind it: the file first, the remote store once it is full. */
 static int own_remote(struct lp_vm *vm, const struct lp_config *cfg)
 {
 	struct remote *rm;
@@ -194,7 +195,10 @@ static int own_remote(struct lp_vm *vm, const struct lp_config *cfg)
 
 	if (rc)
 		return rc;
-	(void)chain_set_last(&vm->swap->chain, remote_as_store(rm));
+	if (cfg->swap_max)
+		swap_spill_to(vm->swap, remote_as_store(rm));
+	else
+		(void)chain_set_last(&vm->swap->chain, remote_as_store(rm));
 	return 0;
 }
 

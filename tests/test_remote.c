@@ -214,6 +214,39 @@ Test(remote, pages_round_trip_on_two_of_three_shards)
 		cr_assert_eq(dbsize(i, NULL), 0, "shard %d keeps keys of the run", i);
 }
 
+/* With a largest swap file the chain is frames, the file, then the
+ * shards: the file takes the first slots, the shards the rest, and pages
+ * on both come back (also with a shard gone), each run of slots on one. */
+Test(remote, the_swap_file_first_then_the_shards)
+{
+	start_servers(NULL);
+	struct lp_vm *vm;
+	struct lp_config c = remote_cfg(2);
+	c.swap_max = 256 * PG;
+	c.flags &= ~LP_CFG_NO_READAHEAD;
+	VM_OR_SKIP(&vm, &c);
+	size_t pages = 2048;
+	uint64_t *p;
+	cr_assert_eq(lp_map_anon(vm, pages * PG, PROT_READ | PROT_WRITE, (void **)&p), 0);
+	fill_all(p, pages, 1);
+	cr_assert_eq(lost(p, pages, 1), 0);
+	struct lp_stats st = stats_of(vm);
+	cr_assert_geq(st.remote_pages, 1000, "%lu pages on the shards",
+		      (unsigned long)st.remote_pages);
+	cr_assert_geq(st.swap_slots_used, st.remote_pages + 200,
+		      "%lu slots in use, %lu of them on the shards: the file took few",
+		      (unsigned long)st.swap_slots_used, (unsigned long)st.remote_pages);
+	fill_all(p, pages, 2);
+	kill_server(0, SIGKILL);
+	cr_assert_eq(lost(p, pages, 2), 0, "pages lost with shard 0");
+	st = stats_of(vm);
+	cr_assert_eq(st.io_errors, 0, "%lu I/O errors, last %d", (unsigned long)st.io_errors,
+		     st.last_error);
+	lp_vm_destroy(vm);
+	for (int i = 1; i < SHARDS; i++)
+		cr_assert_eq(dbsize(i, NULL), 0, "shard %d keeps keys of the run", i);
+}
+
 /* Four threads scan their quarters with readahead on (runs of reads of
  * many slots at once), then read in a stride that defeats it: every page
  * back, from the shards. */
