@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <lazypage/lazypage.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -255,6 +256,40 @@ static inline struct run_result run_captured(char *const argv[],
 	close(out);
 	close(err);
 	return r;
+}
+
+/* ---- SIGBUS at a page (a page whose content is lost) ---- */
+
+__attribute__((unused)) static sigjmp_buf bus_jmp;
+__attribute__((unused)) static volatile void *bus_addr;
+__attribute__((unused)) static volatile int bus_code;
+
+static inline void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	bus_addr = si->si_addr;
+	bus_code = si->si_code;
+	siglongjmp(bus_jmp, 1);
+}
+
+/* SIGBUS goes to on_bus (touch_bus() catches it). */
+static inline void catch_bus(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* Touch page i of p; true when it raised SIGBUS (bus_addr: where). */
+static inline bool touch_bus(const uint64_t *p, size_t i, uint64_t *word)
+{
+	if (sigsetjmp(bus_jmp, 1))
+		return true;
+	*word = ((volatile const uint64_t *)p)[i * (PG / 8)];
+	return false;
 }
 
 #endif

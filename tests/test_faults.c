@@ -495,28 +495,6 @@ Test(faults, swap_on_full_tmpfs, .timeout = 120, .fini = tmpfs_gone)
 
 /* ---- swap reads -------------------------------------------------------- */
 
-static sigjmp_buf bus_jmp;
-static volatile void *bus_addr;
-static volatile int bus_code;
-
-static void on_bus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)uc;
-	bus_addr = si->si_addr;
-	bus_code = si->si_code;
-	siglongjmp(bus_jmp, 1);
-}
-
-/* Touch page i of p; true when it raised SIGBUS. */
-static bool touch_bus(const uint64_t *p, size_t i, uint64_t *word)
-{
-	if (sigsetjmp(bus_jmp, 1))
-		return true;
-	*word = ((volatile const uint64_t *)p)[i * (PG / 8)];
-	return false;
-}
-
 /* Pages on swap, then every swap read fails: each touch is SIGBUS at the
  * page's address (never a zero or stale page).  Reads work again: the same
  * pages read back intact. */

@@ -324,25 +324,6 @@ Test(remote, copies_lost_with_a_shard_are_made_again)
 	lp_vm_destroy(vm);
 }
 
-static sigjmp_buf bus_jmp;
-static volatile void *bus_addr;
-
-static void on_bus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)uc;
-	bus_addr = si->si_addr;
-	siglongjmp(bus_jmp, 1);
-}
-
-static bool touch_bus(const uint64_t *p, size_t i, uint64_t *word)
-{
-	if (sigsetjmp(bus_jmp, 1))
-		return true;
-	*word = ((volatile const uint64_t *)p)[i * (PG / 8)];
-	return false;
-}
-
 /* A shard that restarts empty lost its copies, although it answers: they
  * are made again on the others, so that a second shard's death later
  * loses nothing.  (Its connections break with the restart; the copies
@@ -361,11 +342,7 @@ Test(remote, a_shard_restarted_empty_gets_its_copies_made_again, .timeout = 300)
 	cr_assert_eq(lost(p, pages / 16, 1), 0);
 	sleep(6);
 	kill_server(1, SIGKILL);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = on_bus;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
+	catch_bus();
 	size_t bad = 0;
 	for (size_t i = 0; i < pages; i++) {
 		uint64_t w = 0;
@@ -379,11 +356,7 @@ Test(remote, a_shard_restarted_empty_gets_its_copies_made_again, .timeout = 300)
 
 Test(remote, no_copy_left_is_sigbus_never_zeros)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = on_bus;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGBUS, &sa, NULL);
+	catch_bus();
 	size_t pages = 256;
 	uint64_t *p;
 	struct lp_vm *vm = remote_vm(pages, &p, LP_CFG_NO_READAHEAD, 0);
