@@ -153,6 +153,12 @@ struct lp_evictor {
 	int why, last_why;
 	struct ev_item *items;     /* scratch for one round */
 	struct iovec *iov;         /* scratch for zaps */
+	uintptr_t runs;            /* where runs of pages are moved out
+				    * (EV_BATCH + EV_PARKS pages, registered),
+				    * or 0 */
+	bool pinned;               /* the mm has long-term pins: every page
+				    * leaves by UFFDIO_MOVE (evict.c) */
+	uint64_t pinned_ns;        /* when that was last looked at */
 	struct lp_tstats st;
 };
 

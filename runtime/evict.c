@@ -69,6 +69,8 @@ struct ev_item {
 	bool wp;          /* write-protected when taken */
 	bool moved;       /* parked by UFFDIO_MOVE (nothing left to drop) */
 	bool gone;        /* dropped by the program itself: zeros parked */
+	bool ran;         /* parked with its run (move_runs()) */
+	bool pinned;      /* the kernel would not move it: pinned for I/O */
 	bool ok;
 	struct lp_page *pg;
 	struct lp_region *r;
@@ -347,6 +349,22 @@ static int move_out(struct lp_vm *vm, uintptr_t addr, uintptr_t kva)
 	return rc;
 }
 
+/*
+ * A page the kernel will not move (-EBUSY) and that is mapped once only is
+ * pinned: the target of I/O in flight (O_DIRECT, process_vm_writev) or a
+ * registered buffer (io_uring).  The kernel goes on writing into it
+ * through the pin, whatever its page table says: copied and dropped, it
+ * would come back as the copy, and what the kernel wrote after would be
+ * lost (an O_DIRECT read into a buffer larger than half the cap lost up to
+ * 175 of 256 pages; every read into a registered buffer was lost).  So it
+ * stays in memory.  (A page shared with a forked child is refused too; it
+ * cannot be pinned for writing, and leaves by the copy path.)
+ */
+static bool pinned_page(uintptr_t addr, int rc)
+{
+	return rc == -EBUSY && prim_page_exclusive(addr) == 1;
+}
+
 /* Step 3b: move x's page into its kva slot (x->ok, x->moved), or copy it
  * there: then it must still leave the process, and true is returned. */
 static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
@@ -356,8 +374,11 @@ static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
 
 	/* The protection the region was mapped with may have changed since
 	 * (mprotect): never rely on it.  MOVE refuses what it cannot move
-	 * atomically; write protection works on any page. */
-	if (!x->wp && vm->have_move) {
+	 * atomically; write protection works on any page.  A clean page
+	 * (write-protected) is copied, unless the mm has long-term pins:
+	 * the kernel writes into a registered buffer without a write fault,
+	 * so no page of it is known clean (pinned_page()). */
+	if ((!x->wp || vm->ev.pinned) && vm->have_move) {
 		rc = move_out(vm, addr, kva);
 		if (rc == -EEXIST) {
 			zap_slot(vm, kva);
@@ -368,6 +389,8 @@ static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
 			return false;
 		if (rc == -ENOENT)
 			return park_gone(vm, x, kva);
+		if ((x->pinned = pinned_page(addr, rc)))
+			return false;
 	}
 	/* Copy path: stop writers first, then copy; the page leaves in the
 	 * caller's batch.  Only a page that is there is read (park_gone();
@@ -416,18 +439,66 @@ static int by_address(const void *a, const void *b)
 	return x->pg->vpn < y->pg->vpn ? -1 : x->pg->vpn > y->pg->vpn;
 }
 
-/* Step 3a': a dirty page is parked by one UFFDIO_MOVE, but each move is a
+/* Put back the pages of a run that left for the runs area but could not
+ * be copied into their kva slots: [at, at + n pages) from the area's
+ * offset k on.  (Their addresses are empty: the vm is theirs.) */
+static void run_back(struct lp_vm *vm, uintptr_t at, unsigned k, unsigned n)
+{
+	for (unsigned m = 0; m < n; m++) {
+		uintptr_t from = vm->ev.runs + ((uintptr_t)(k + m) << LP_PAGE_SHIFT);
+		if (prim_uffd_move(vm->uffd, at + ((uintptr_t)m << LP_PAGE_SHIFT), from, LP_PG))
+			vm_error(vm, -EIO);
+	}
+}
+
+/* Park the run d[0..n) (consecutive addresses): one UFFDIO_MOVE to the
+ * runs area, a copy into each kva slot, the area emptied in one batch.
+ * Returns how many pages from the first were parked; the page after them,
+ * if any, is refused by the kernel (pinned, or shared with a child). */
+static unsigned move_run(struct lp_vm *vm, struct ev_item **d, unsigned n)
+{
+	uintptr_t at = page_addr(d[0]->pg);
+	size_t moved = 0;
+
+	(void)prim_uffd_move_some(vm->uffd, vm->ev.runs, at, (size_t)n << LP_PAGE_SHIFT,
+				  &moved);
+	unsigned k = (unsigned)(moved >> LP_PAGE_SHIFT), ok = 0;
+	for (; ok < k; ok++) {
+		struct ev_item *x = d[ok];
+		const void *pg = (const void *)(vm->ev.runs + ((uintptr_t)ok << LP_PAGE_SHIFT));
+		if (copy_out(vm, kva_of(&vm->fr, x->f), pg))
+			break;
+		x->ok = x->moved = x->ran = true;
+	}
+	if (ok < k)
+		run_back(vm, page_addr(d[ok]->pg), ok, k - ok);
+	if (k)
+		(void)madvise((void *)vm->ev.runs, (size_t)k << LP_PAGE_SHIFT, MADV_DONTNEED);
+	return ok;
+}
+
+/*
+ * Step 3a': a dirty page is parked by one UFFDIO_MOVE, but each move is a
  * TLB flush of its own (an interrupt of every CPU the program runs on).
  * Runs of dirty pages at consecutive addresses (a sequential stream, a
- * clock sweeping a region) are write-protected in one call instead, one
- * flush per run, and take the copy path: copy, then one batched drop. */
-static void protect_runs(struct lp_vm *vm, struct ev_item *it, unsigned n)
+ * clock sweeping a region) leave in one move each instead, to the runs
+ * area, and are copied from there into their kva slots: one flush per
+ * run, and another for the area.  Write-protecting a run and copying it
+ * cost the same, but a page pinned for I/O (an O_DIRECT read into a
+ * buffer is a run of dirty pages) was then copied and dropped while the
+ * kernel wrote into it: the move stops at such a page, which takes the
+ * single path (move_or_copy(): kept in memory), and the run goes on
+ * after it.
+ */
+static void move_runs(struct lp_vm *vm, struct ev_item *it, unsigned n)
 {
 	struct ev_item *d[EV_BATCH + EV_PARKS];
 	unsigned nd = 0;
 
+	if (!vm->ev.runs || !vm->have_move)
+		return;
 	for (unsigned i = 0; i < n; i++)
-		if (it[i].park && !it[i].wp)
+		if (it[i].park && (!it[i].wp || vm->ev.pinned))
 			d[nd++] = &it[i];
 	if (nd < 2)
 		return;
@@ -437,13 +508,22 @@ static void protect_runs(struct lp_vm *vm, struct ev_item *it, unsigned n)
 		while (j < nd && d[j]->pg->vpn == d[j - 1]->pg->vpn + 1 &&
 		       d[j]->r == d[i]->r)
 			j++;
-		if (j - i > 1 &&
-		    prim_uffd_wp(vm->uffd, page_addr(d[i]->pg),
-				 (size_t)(j - i) << LP_PAGE_SHIFT, true) == 0)
-			for (unsigned k = i; k < j; k++)
-				d[k]->wp = true;
+		/* (A refused page is left for the single path.) */
+		while (j > i + 1)
+			i += move_run(vm, d + i, j - i) + 1;
 		i = j;
 	}
+}
+
+/* Whether the mm has long-term pins, looked at every 100 ms. */
+static void note_pins(struct lp_vm *vm)
+{
+	uint64_t now = prim_now_ns();
+
+	if (now - vm->ev.pinned_ns < 100000000ull || vm->parent)
+		return;
+	vm->ev.pinned_ns = now;
+	vm->ev.pinned = prim_pinned_kib() > 0;
 }
 
 /* Step 3: park the mapped pages among the items. */
@@ -452,10 +532,11 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 	struct iovec *zap = vm->ev.iov;
 	size_t nz = 0;
 
+	note_pins(vm);
 	empty_slots(vm, it, n);
-	protect_runs(vm, it, n);
+	move_runs(vm, it, n);
 	for (unsigned i = 0; i < n; i++) {
-		if (!it[i].park || !move_or_copy(vm, &it[i]))
+		if (!it[i].park || it[i].ran || !move_or_copy(vm, &it[i]))
 			continue;
 		zap[nz].iov_base = (void *)page_addr(it[i].pg);
 		zap[nz++].iov_len = LP_PG;
@@ -768,13 +849,20 @@ static void write_swap(struct lp_vm *vm, struct ev_out *o)
 static unsigned evict(struct lp_vm *vm, struct ev_item *it, unsigned n)
 {
 	struct ev_out o = { .ns = 0 };
+	bool pinned = false;
 
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		evict_one(vm, &it[i], &o);
+		pinned |= it[i].pinned;
+	}
 	write_swap(vm, &o);
 	(void)io_flush(&vm->ev.io);
+	/* Nothing can leave while the swap is full, or while the victims
+	 * are pinned for I/O (a read into a buffer larger than the budget
+	 * pins all of it until it ends): faults go on beyond the budget
+	 * until a frame is free again. */
 	update_stuck(vm, o.freed > 0,
-		     !o.progress && o.full && !vm->ev.pending);
+		     !o.progress && (o.full || pinned) && !vm->ev.pending);
 	return o.progress;
 }
 
@@ -1194,6 +1282,28 @@ static void evictor_kick(void *ctx)
 		(void)!write(vm->ev.wake_fd, &one, sizeof(one));
 }
 
+#define RUNS_LEN ((size_t)(EV_BATCH + EV_PARKS) << LP_PAGE_SHIFT)
+
+/* The area runs of pages leave to (move_runs()): registered, as the kva
+ * slots are (UFFDIO_MOVE moves only between registered ranges), and not
+ * inherited.  Without it, every page leaves alone. */
+static void runs_area(struct lp_vm *vm)
+{
+	void *p = mmap(NULL, RUNS_LEN, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return;
+	(void)madvise(p, RUNS_LEN, MADV_NOHUGEPAGE);
+	(void)madvise(p, RUNS_LEN, MADV_DONTFORK);
+	if (prim_uffd_register(vm->uffd, (uintptr_t)p, RUNS_LEN,
+			       UFFDIO_REGISTER_MODE_MISSING)) {
+		munmap(p, RUNS_LEN);
+		return;
+	}
+	vm->ev.runs = (uintptr_t)p;
+}
+
 int evictor_start(struct lp_vm *vm)
 {
 	struct lp_evictor *ev = &vm->ev;
@@ -1211,6 +1321,7 @@ int evictor_start(struct lp_vm *vm)
 	ev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ev->wake_fd < 0)
 		return -errno;
+	runs_area(vm);
 	frames_set_wake(&vm->fr, evictor_kick, vm);
 	rc = io_setup(&ev->io, 256);
 	if (rc)
@@ -1244,4 +1355,9 @@ void evictor_stop(struct lp_vm *vm)
 	free(ev->iov);
 	ev->items = NULL;
 	ev->iov = NULL;
+	if (ev->runs) {
+		(void)prim_uffd_unregister(vm->uffd, ev->runs, RUNS_LEN);
+		munmap((void *)ev->runs, RUNS_LEN);
+		ev->runs = 0;
+	}
 }

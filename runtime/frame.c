@@ -560,8 +560,16 @@ int frame_overflow_next(struct lp_frames *fr, uint64_t *vpn)
 
 	pthread_mutex_lock(&fr->lock);
 	/* Not `stuck`: free frames are room whatever that says (it may have
-	 * been raised for a waiter just after an unmap freed frames). */
-	if (fr->nov && !fr->waiting && fr->nfree >= fr->low && fr->nfree > 0) {
+	 * been raised for a waiter just after an unmap freed frames).  Free
+	 * frames go to waiters first, unless the shared budget keeps them
+	 * waiting: our pages beyond the budget count in its sum, and only
+	 * once they are adopted (the free frames taken) does the evictor
+	 * see the shortage and bring the sum down.  Waiting for the
+	 * waiters to go first left 127 frames free, a fault waiting for
+	 * ever, and the program stopped (a process_vm_writev into pinned
+	 * pages, under --mem 512K). */
+	if (fr->nov && (!fr->waiting || share_full(fr)) && fr->nfree >= fr->low &&
+	    fr->nfree > 0) {
 		*vpn = fr->ovq[--fr->nov];
 		rc = 0;
 	}

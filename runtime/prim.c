@@ -178,6 +178,27 @@ static int move_once(int fd, uintptr_t dst, uintptr_t src, size_t len)
 	return 0;
 }
 
+int prim_uffd_move_some(int fd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved)
+{
+	*moved = 0;
+	while (*moved < len) {
+		struct uffdio_move m = {
+			.dst = dst + *moved,
+			.src = src + *moved,
+			.len = len - *moved,
+			.mode = 0,
+		};
+		int rc = xioctl(fd, UFFDIO_MOVE, &m);
+		if (m.move > 0)
+			*moved += (size_t)m.move;
+		if (rc == 0)
+			*moved = len;
+		if (rc == 0 || !(m.move > 0 && rc == -EAGAIN))
+			return rc;
+	}
+	return 0;
+}
+
 static _Atomic(int (*)(uintptr_t, uintptr_t, int)) move_hook;
 
 void prim_set_move_hook(int (*fn)(uintptr_t dst, uintptr_t src, int rc))
@@ -213,6 +234,44 @@ int prim_uffd_poison(int fd, uintptr_t start, size_t len)
 	struct uffdio_poison p = { .range = { start, len }, .mode = 0 };
 
 	return xioctl(fd, UFFDIO_POISON, &p);
+}
+
+int prim_page_exclusive(uintptr_t addr)
+{
+	int saved = errno;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+	int rc;
+
+	if (fd < 0) {
+		rc = -errno;
+	} else {
+		ssize_t n = pread(fd, &e, sizeof e, (off_t)(addr >> LP_PAGE_SHIFT) * 8);
+		rc = n == (ssize_t)sizeof e ? (int)((e >> 63 & 1) && (e >> 56 & 1)) : -EIO;
+		close(fd);
+	}
+	errno = saved;
+	return rc;
+}
+
+long prim_pinned_kib(void)
+{
+	int saved = errno;
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	long kib = -ENOENT;
+
+	if (!f) {
+		kib = -errno;
+		errno = saved;
+		return kib;
+	}
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmPin: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	errno = saved;
+	return kib;
 }
 
 bool prim_mapped(uintptr_t addr)

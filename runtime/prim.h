@@ -47,6 +47,11 @@ int prim_uffd_copy_mode(int fd, uintptr_t dst, const void *src, size_t len,
 int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
 /* Move the pages of [src, src+len) to [dst, dst+len) without copying. */
 int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len);
+/* Move as much of [src, src+len) to [dst, ...) as the kernel will, in
+ * order: 0 when all of it moved, else the error that stopped it (-EBUSY:
+ * a page pinned for I/O or shared with a forked child), *moved the bytes
+ * moved before it.  (Not seen by the move hook.) */
+int prim_uffd_move_some(int fd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved);
 /* Tests: fn sees each UFFDIO_MOVE's answer and returns the one to give
  * (to play a kernel that answers wrongly); NULL removes it. */
 void prim_set_move_hook(int (*fn)(uintptr_t dst, uintptr_t src, int rc));
@@ -64,6 +69,15 @@ int prim_zap(int pidfd, const struct iovec *iov, size_t n);
 /* Whether the page at addr is in this process's page table (mincore():
  * never faults, whatever is registered there). */
 bool prim_mapped(uintptr_t addr);
+
+/* Whether the page at addr is present and mapped once only in this
+ * process's mm (/proc/self/pagemap, PM_MMAP_EXCLUSIVE): 1, 0, or -errno.
+ * A present, exclusive page that UFFDIO_MOVE refuses (-EBUSY) is pinned. */
+int prim_page_exclusive(uintptr_t addr);
+/* The pages of this process's mm pinned for the long term (io_uring's
+ * registered buffers, RDMA: VmPin of /proc/self/status), in KiB, or
+ * -errno. */
+long prim_pinned_kib(void);
 
 /* A pidfd for the calling process, or -errno. */
 int prim_pidfd_self(void);

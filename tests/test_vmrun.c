@@ -179,6 +179,21 @@ Test(vmrun, remap_across_mappings_and_onto_paged_memory, .timeout = 600)
 	compare("remap", "replace", NULL);
 }
 
+/* Regression: pages the kernel pins for I/O were evicted like any other
+ * (copied, dropped): the kernel went on writing into the pinned page,
+ * which the program never saw again.  An O_DIRECT read into a buffer four
+ * times the cap lost 403 of 512 pages at 512K, process_vm_writev all 256,
+ * an io_uring registered buffer every READ_FIXED and WRITE_FIXED (128 of
+ * 128 pages, at 4M too).  A pinned page stays in memory (the kernel
+ * refuses to move it); and a fault that waited meanwhile beyond the
+ * budget no longer waits for ever once frames are free. */
+Test(vmrun, pages_pinned_for_io_are_never_lost, .timeout = 600)
+{
+	compare("pinned", "odirect", NULL);
+	compare("pinned", "pvm", NULL);
+	compare("pinned", "fixed", NULL);
+}
+
 /* mremap freezes the pager, which must first let every swap-in in flight
  * end: four threads read pages of another mapping (twice the cap) while
  * the main thread grows a mapping by moving it, 1024 times. */
