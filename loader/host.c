@@ -855,7 +855,14 @@ static void *guard_main(void *arg)
 			(void)!read(g->ev, &v, sizeof v);
 		}
 		int phase = atomic_load(&g->phase);
-		if (p[1].revents) {
+		if (p[1].revents && atomic_load(&g->H->sh->phase) == SH_P_KIDS) {
+			/* The program ended and the caller returned its
+			 * status, as a shell does: the children it forked (or
+			 * the tree executed) go on, as natively, and we serve
+			 * them until they end.  (Taking this for the caller's
+			 * death killed them.) */
+			orphan = true;
+		} else if (p[1].revents) {
 			/* The caller died: so does the run. */
 			orphan = true;
 			if (phase == G_LOADING)

@@ -194,6 +194,60 @@ Test(vmrun, pages_pinned_for_io_are_never_lost, .timeout = 600)
 	compare("pinned", "fixed", NULL);
 }
 
+/* The content of path, or NULL when it cannot be read. */
+static char *read_text(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	char *buf;
+	size_t len;
+	if (fd < 0)
+		return NULL;
+	slurp(fd, &buf, &len);
+	close(fd);
+	return buf;
+}
+
+/* Regression: a forked child that outlives the program was killed when
+ * vmrun returned: the pager took vmrun's exit for its caller's death.
+ * The program ends; vmrun returns its status; the child goes on, served,
+ * as natively (README: the pager stays for the children). */
+Test(vmrun, a_child_that_outlives_the_program_goes_on, .timeout = 120)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char path[512];
+	snprintf(path, sizeof path, "%s/forks-dynamic", GUESTS);
+	for (int v = 0; v < 2; v++) {
+		char out[] = "/tmp/lp-orphan-XXXXXX";
+		int fd = mkstemp(out);
+		cr_assert(fd >= 0);
+		close(fd);
+		unlink(out);
+		char *nargv[] = { path, (char *)"orphan", out, NULL };
+		char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"1M", path,
+				  (char *)"orphan", out, NULL };
+		struct run_result r = run(v ? vargv : nargv);
+		cr_expect_eq(r.status, 0, "%s: status %#x\nstderr: %s", v ? "vmrun" : "native",
+			     r.status, r.err);
+		char *text = NULL;
+		for (int k = 0; k < 100 && !text; k++) {
+			usleep(100 * 1000);
+			text = read_text(out);
+			if (text && !strchr(text, '\n')) {
+				free(text);
+				text = NULL;
+			}
+		}
+		unlink(out);
+		cr_expect(text && !strcmp(text, "child alone: sum kept\n"),
+			  "%s: the child wrote %s", v ? "vmrun" : "native",
+			  text ? text : "nothing (killed?)");
+		free(text);
+		free(r.out);
+		free(r.err);
+	}
+}
+
 /* mremap freezes the pager, which must first let every swap-in in flight
  * end: four threads read pages of another mapping (twice the cap) while
  * the main thread grows a mapping by moving it, 1024 times. */

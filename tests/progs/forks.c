@@ -85,10 +85,36 @@ static int storm(void)
 	return 0;
 }
 
+/* The program exits at once; its child goes on a second later, alone,
+ * reads the memory it inherited (much of it swapped out under a cap) and
+ * writes its sum to path: natively it does. */
+static int orphan(const char *path)
+{
+	size_t n = 8 * MB;
+	unsigned char *heap = malloc(n);
+	for (size_t i = 0; i < n; i += 256)
+		heap[i] = (unsigned char)(i / 4096 + 5);
+	uint64_t before = sum(heap, n);
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid > 0)
+		return 0;
+	sleep(1);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		_exit(1);
+	fprintf(f, "child alone: sum %s\n", sum(heap, n) == before ? "kept" : "changed");
+	fclose(f);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "storm") == 0)
 		return storm();
+	if (argc > 2 && strcmp(argv[1], "orphan") == 0)
+		return orphan(argv[2]);
 	size_t n = 24 * MB;
 	unsigned char *heap = malloc(n);
 	for (size_t i = 0; i < n; i += 256)
