@@ -67,8 +67,8 @@
  * address space keeps the pager's break): that one comes to the pager.
  */
 enum {
-	L_BRK = 17, L_MMAP = 26, L_MADV = 32, L_CLONE = 37, L_EXEC = 40,
-	L_NOTIFY = 44, L_ALLOW = 45, L_LEN
+	L_BRK = 17, L_MMAP = 26, L_MADV = 32, L_CLONE = 38, L_EXEC = 41,
+	L_NOTIFY = 45, L_ALLOW = 46, L_LEN
 };
 #define TO(label, at) ((label) - (at) - 1)
 #define ARG_LO(n) ARG(n)
@@ -113,24 +113,26 @@ static struct sock_filter filter[L_LEN] = {
 	/* 29 */ LD(ARG(3)),
 	/* 30 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, MAP_FIXED),
 	/* 31 */ JEQ(0, TO(L_ALLOW, 31), TO(L_NOTIFY, 31)),
-	/* madvise: the advice that drops pages */
+	/* madvise: the advice that drops pages, and MADV_WIPEONFORK (fork.c
+	 * then reads which mappings the children get zeros in) */
 	/* 32 */ LD(ARG(2)),
 	/* 33 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 33), 0),
 	/* 34 */ JEQ(MADV_FREE, TO(L_NOTIFY, 34), 0),
 	/* 35 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 35), 0),
-	/* 36 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 36), 0, 0),
+	/* 36 */ JEQ(MADV_WIPEONFORK, TO(L_NOTIFY, 36), 0),
+	/* 37 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 37), 0, 0),
 	/* clone: fork-like (no CLONE_VM), or a thread with a tid word */
-	/* 37 */ LD(ARG(0)),
-	/* 38 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
-	/* 39 */ JEQ(CLONE_VM, TO(L_ALLOW, 39), TO(L_NOTIFY, 39)),
+	/* 38 */ LD(ARG(0)),
+	/* 39 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
+	/* 40 */ JEQ(CLONE_VM, TO(L_ALLOW, 40), TO(L_NOTIFY, 40)),
 	/* execve: the helper's own (exec.c: its unused fourth argument holds
 	 * EXEC_MAGIC) is the kernel's; any other comes to us */
-	/* 40 */ LD(ARG_LO(3)),
-	/* 41 */ JEQ((uint32_t)EXEC_MAGIC, 0, TO(L_NOTIFY, 41)),
-	/* 42 */ LD(ARG_HI(3)),
-	/* 43 */ JEQ((uint32_t)(EXEC_MAGIC >> 32), TO(L_ALLOW, 43), TO(L_NOTIFY, 43)),
-	/* 44 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* 45 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 41 */ LD(ARG_LO(3)),
+	/* 42 */ JEQ((uint32_t)EXEC_MAGIC, 0, TO(L_NOTIFY, 42)),
+	/* 43 */ LD(ARG_HI(3)),
+	/* 44 */ JEQ((uint32_t)(EXEC_MAGIC >> 32), TO(L_ALLOW, 44), TO(L_NOTIFY, 44)),
+	/* 45 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 46 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
 static const struct sock_fprog fprog = {
@@ -709,6 +711,8 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		/* fallthrough */
 	case SYS_munmap:
 	case SYS_madvise:
+		if (req->data.nr == SYS_madvise && a[2] == MADV_WIPEONFORK)
+			break; /* (a child's own forks: README, Limits) */
 		if (vm_overlaps(vm, a[0], a[1]))
 			(void)vm_discard(vm, a[0] & ~(LP_PG - 1), a[1], false);
 		break;
@@ -750,6 +754,12 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 			*res = vm_mremap(vm, a[0], a[1], a[2], (int)a[3], a[4]);
 		break;
 	case SYS_madvise:
+		if (a[2] == MADV_WIPEONFORK) {
+			/* The kernel marks the mapping; our forks read it. */
+			if (vm_overlaps(vm, a[0], a[1]))
+				vm_wipe_on_fork(vm);
+			break;
+		}
 		if ((handled = vm_overlaps(vm, a[0], a[1])))
 			*res = vm_discard(vm, a[0], a[1], true);
 		break;

@@ -182,6 +182,7 @@ struct lp_vm {
 	int stop_fd;               /* eventfd: handlers stop */
 	uint64_t features;         /* UFFD_FEATURE_* negotiated */
 	bool have_move, have_poison;
+	atomic_bool wipe_seen;     /* the program asked MADV_WIPEONFORK (fork.c) */
 
 	pthread_rwlock_t map_lock;
 	struct lp_regions regions;

@@ -33,8 +33,10 @@
  * inherited — fails with ESRCH.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fork.h"
 #include "verify.h"
@@ -96,6 +98,56 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 	return cp && st == PG_PARKED ? pg->frame : LP_NO_FRAME;
 }
 
+/* The mappings of ours marked MADV_WIPEONFORK ("wf" in the VmFlags of
+ * /proc/self/smaps: the kernel's own record, whatever was moved or
+ * unmapped since), into *out (n of them); the child gets none of their
+ * pages, as natively.  Read only once the program asked for it. */
+struct wipe {
+	uint64_t lo, hi; /* page numbers */
+};
+
+static size_t wipe_ranges(struct lp_vm *p, struct wipe **out)
+{
+	*out = NULL;
+	if (!atomic_load(&p->wipe_seen) || p->parent)
+		return 0;
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0, n = 0, room = 0;
+	unsigned long s = 0, e = 0;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long a, b;
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			s = a;
+			e = b;
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " wf"))
+			continue;
+		if (n == room) {
+			room = room ? 2 * room : 8;
+			struct wipe *w = realloc(*out, room * sizeof(*w));
+			if (!w)
+				break;
+			*out = w;
+		}
+		(*out)[n++] = (struct wipe){ s >> LP_PAGE_SHIFT, e >> LP_PAGE_SHIFT };
+	}
+	free(line);
+	fclose(f);
+	return n;
+}
+
+static bool wiped(const struct wipe *w, size_t n, uint64_t vpn)
+{
+	for (size_t i = 0; i < n; i++)
+		if (vpn >= w[i].lo && vpn < w[i].hi)
+			return true;
+	return false;
+}
+
 static int copy_table(struct lp_vm *p, struct lp_vm *c)
 {
 	struct parked {
@@ -105,12 +157,17 @@ static int copy_table(struct lp_vm *p, struct lp_vm *c)
 	} *todo = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
+	struct wipe *w;
+	size_t nw = wipe_ranges(p, &w);
 
 	for (unsigned i = 0; i < SPT_STRIPES; i++) {
 		struct spt_stripe *s = &p->spt.stripe[i];
 		pthread_mutex_lock(&s->lock);
 		for (size_t b = i; b < p->spt.nbucket; b += SPT_STRIPES) {
 			for (struct lp_page *pg = p->spt.bucket[b]; pg; pg = pg->next) {
+				/* (Left out: the child's page is made anew, zero.) */
+				if (nw && wiped(w, nw, pg->vpn))
+					continue;
 				uint32_t f = copy_page(c, pg);
 				if (f == LP_NO_FRAME)
 					continue;
@@ -144,6 +201,7 @@ static int copy_table(struct lp_vm *p, struct lp_vm *c)
 		}
 	}
 	free(todo);
+	free(w);
 	return rc;
 }
 

@@ -109,6 +109,11 @@ int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap)
 	return 0;
 }
 
+void vm_wipe_on_fork(struct lp_vm *vm)
+{
+	atomic_store(&vm->wipe_seen, true);
+}
+
 /*
  * Move the page structs vpns[0..n) (collected in [from, from+len)) to
  * [to, to+len) (mremap).  Each struct moves itself (spt_move) rather than

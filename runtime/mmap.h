@@ -22,6 +22,10 @@ int vm_munmap(struct lp_vm *vm, uintptr_t addr, size_t len);
  * them (zero; file bytes).  zap: also drop the page-table entries (our own
  * address space; a forked child's kernel call does it for itself). */
 int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap);
+/* The program asked madvise(MADV_WIPEONFORK) of managed memory (the
+ * kernel does it): its forked children must then get zeros there, not our
+ * copies of its pages (fork.c reads which mappings at each fork). */
+void vm_wipe_on_fork(struct lp_vm *vm);
 /* mremap(2) (MREMAP_DONTUNMAP is refused on managed memory). */
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want);

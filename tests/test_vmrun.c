@@ -207,6 +207,15 @@ static char *read_text(const char *path)
 	return buf;
 }
 
+/* Regression: MADV_WIPEONFORK pages that were swapped out came back in the
+ * child with the parent's content (our copy of the page table gave the
+ * child the parent's swap slots): 64 of 64 pages at 4M and 512K.  The
+ * child gets zeros there, as natively. */
+Test(vmrun, wipeonfork_pages_are_zero_in_the_child, .timeout = 300)
+{
+	compare("forks", "wipe", NULL);
+}
+
 /* Regression: a forked child that outlives the program was killed when
  * vmrun returned: the pager took vmrun's exit for its caller's death.
  * The program ends; vmrun returns its status; the child goes on, served,
