@@ -714,7 +714,7 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		if (req->data.nr == SYS_madvise && a[2] == MADV_WIPEONFORK)
 			break; /* (a child's own forks: README, Limits) */
 		if (vm_overlaps(vm, a[0], a[1]))
-			(void)vm_discard(vm, a[0] & ~(LP_PG - 1), a[1], false);
+			(void)vm_discard(vm, a[0] & ~(LP_PG - 1), a[1], 0);
 		break;
 	case SYS_mremap:
 		/* The kernel moves the mapping out of our reach: make every
@@ -725,7 +725,7 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 						   (int)a[3]);
 		/* and what it lands on is replaced */
 		if ((a[3] & MREMAP_FIXED) && vm_overlaps(vm, a[4], a[2]))
-			(void)vm_discard(vm, a[4] & ~(LP_PG - 1), a[2], false);
+			(void)vm_discard(vm, a[4] & ~(LP_PG - 1), a[2], 0);
 		break;
 	}
 	return SV_CONTINUE;
@@ -760,8 +760,11 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 				vm_wipe_on_fork(vm);
 			break;
 		}
+		/* (MADV_FREE is taken as MADV_DONTNEED: it may be.) */
 		if ((handled = vm_overlaps(vm, a[0], a[1])))
-			*res = vm_discard(vm, a[0], a[1], true);
+			*res = vm_discard(vm, a[0], a[1],
+					  a[2] == MADV_DONTNEED_LOCKED ? MADV_DONTNEED_LOCKED
+								       : MADV_DONTNEED);
 		break;
 	}
 	return handled ? SV_ANSWER : SV_CONTINUE;

@@ -96,7 +96,7 @@ int vm_munmap(struct lp_vm *vm, uintptr_t addr, size_t len)
 	return rc;
 }
 
-int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap)
+int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, int advice)
 {
 	len = round_len(len);
 	if (!aligned(addr) || addr + len < addr)
@@ -104,7 +104,7 @@ int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap)
 	/* The pages come back as their region makes them: zero, or the file
 	 * bytes for a private file mapping — what MADV_DONTNEED gives. */
 	vm_destroy_pages(vm, addr, addr + len);
-	if (zap && len && madvise((void *)addr, len, MADV_DONTNEED) < 0)
+	if (advice && len && madvise((void *)addr, len, advice) < 0)
 		return -errno;
 	return 0;
 }

@@ -19,9 +19,10 @@ long vm_mmap(struct lp_vm *vm, uintptr_t addr, size_t len, int prot, int flags,
 /* munmap(2): managed pages are destroyed, everything is unmapped. */
 int vm_munmap(struct lp_vm *vm, uintptr_t addr, size_t len);
 /* madvise(MADV_DONTNEED): managed pages come back as their region makes
- * them (zero; file bytes).  zap: also drop the page-table entries (our own
- * address space; a forked child's kernel call does it for itself). */
-int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, bool zap);
+ * them (zero; file bytes).  advice: also drop the page-table entries with
+ * it (MADV_DONTNEED, or MADV_DONTNEED_LOCKED for locked memory: our own
+ * address space); 0: not (a forked child's kernel call does it itself). */
+int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, int advice);
 /* The program asked madvise(MADV_WIPEONFORK) of managed memory (the
  * kernel does it): its forked children must then get zeros there, not our
  * copies of its pages (fork.c reads which mappings at each fork). */

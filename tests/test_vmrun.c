@@ -192,6 +192,8 @@ Test(vmrun, pages_pinned_for_io_are_never_lost, .timeout = 600)
 	compare("pinned", "odirect", NULL);
 	compare("pinned", "pvm", NULL);
 	compare("pinned", "fixed", NULL);
+	/* and madvise(MADV_DONTNEED_LOCKED) of mlocked memory was refused */
+	compare("pinned", "locked", NULL);
 }
 
 /* The content of path, or NULL when it cannot be read. */

@@ -10,6 +10,8 @@
  *   fixed    io_uring registered buffers (pinned until unregistered): a
  *            READ_FIXED into the buffer, its pages swapped out and in; then
  *            the program rewrites it and a WRITE_FIXED takes it to a file
+ *   locked   madvise(MADV_DONTNEED_LOCKED) of mlocked memory drops its pages
+ *            (it was refused with EINVAL, and nothing dropped)
  *
  * Each mode swaps the program's other memory out between steps (it touches
  * 24 MiB).  Prints one line per check; exits 1 when a page is wrong.
@@ -201,6 +203,35 @@ static int fixed(void)
 	return bad || rd || rd2 || wr ? 1 : 0;
 }
 
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+
+static int locked(void)
+{
+	size_t n = 16 * PG;
+	unsigned char *b = buffer(n);
+
+	fill(b, n, 3);
+	printf("locked: mlock %d\n", mlock(b, n));
+	int r = madvise(b + 4 * PG, 4 * PG, MADV_DONTNEED_LOCKED);
+	printf("locked: dontneed_locked %d %s\n", r, r ? strerror(errno) : "");
+	size_t zero = 0, kept = 0;
+	const uint64_t *q = (const uint64_t *)b;
+	for (size_t pg = 0; pg < 16; pg++) {
+		size_t z = 1, k = 1;
+		for (size_t w = pg * (PG / 8); w < (pg + 1) * (PG / 8); w++) {
+			z &= q[w] == 0;
+			k &= q[w] == word(w, 3);
+		}
+		zero += z;
+		kept += k;
+	}
+	printf("locked: %zu pages zero, %zu kept\n", zero, kept);
+	munlock(b, n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -212,6 +243,8 @@ int main(int argc, char **argv)
 		return pvm();
 	if (!strcmp(mode, "fixed"))
 		return fixed();
+	if (!strcmp(mode, "locked"))
+		return locked();
 	fprintf(stderr, "pinned: odirect, pvm or fixed\n");
 	return 2;
 }
