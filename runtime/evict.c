@@ -56,6 +56,10 @@
 #include "pagelife.h"
 #include "store.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #define EV_BATCH 64u      /* victims per round */
 #define EV_PARKS 256u     /* reference-bit parks per round */
 #define EV_RETRY_MS 100   /* pace of rounds while writes fail or wait */
@@ -389,6 +393,19 @@ static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
 			return false;
 		if (rc == -ENOENT)
 			return park_gone(vm, x, kva);
+		if (rc == -EBUSY && prim_page_exclusive(addr) == 1 &&
+		    madvise((void *)addr, LP_PG, MADV_POPULATE_WRITE) == 0) {
+			/* Mapped once, yet refused: pinned, or no longer
+			 * shared with a child that ended but not marked so
+			 * until a write (MOVE wants an exclusive page).  A
+			 * write made here (the page is dirty: no write
+			 * protection to meet) marks it; a pinned page stays
+			 * refused. */
+			rc = move_out(vm, addr, kva);
+			x->ok = x->moved = rc == 0;
+			if (x->ok)
+				return false;
+		}
 		if ((x->pinned = pinned_page(addr, rc)))
 			return false;
 	}
