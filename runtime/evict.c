@@ -353,22 +353,6 @@ static int move_out(struct lp_vm *vm, uintptr_t addr, uintptr_t kva)
 	return rc;
 }
 
-/*
- * A page the kernel will not move (-EBUSY) and that is mapped once only is
- * pinned: the target of I/O in flight (O_DIRECT, process_vm_writev) or a
- * registered buffer (io_uring).  The kernel goes on writing into it
- * through the pin, whatever its page table says: copied and dropped, it
- * would come back as the copy, and what the kernel wrote after would be
- * lost (an O_DIRECT read into a buffer larger than half the cap lost up to
- * 175 of 256 pages; every read into a registered buffer was lost).  So it
- * stays in memory.  (A page shared with a forked child is refused too; it
- * cannot be pinned for writing, and leaves by the copy path.)
- */
-static bool pinned_page(uintptr_t addr, int rc)
-{
-	return rc == -EBUSY && prim_page_exclusive(addr) == 1;
-}
-
 /* Step 3b: move x's page into its kva slot (x->ok, x->moved), or copy it
  * there: then it must still leave the process, and true is returned. */
 static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
@@ -381,7 +365,7 @@ static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
 	 * atomically; write protection works on any page.  A clean page
 	 * (write-protected) is copied, unless the mm has long-term pins:
 	 * the kernel writes into a registered buffer without a write fault,
-	 * so no page of it is known clean (pinned_page()). */
+	 * so no page of it is known clean (below). */
 	if ((!x->wp || vm->ev.pinned) && vm->have_move) {
 		rc = move_out(vm, addr, kva);
 		if (rc == -EEXIST) {
@@ -393,21 +377,32 @@ static bool move_or_copy(struct lp_vm *vm, struct ev_item *x)
 			return false;
 		if (rc == -ENOENT)
 			return park_gone(vm, x, kva);
-		if (rc == -EBUSY && prim_page_exclusive(addr) == 1 &&
-		    madvise((void *)addr, LP_PG, MADV_POPULATE_WRITE) == 0) {
-			/* Mapped once, yet refused: pinned, or no longer
-			 * shared with a child that ended but not marked so
-			 * until a write (MOVE wants an exclusive page).  A
-			 * write made here (the page is dirty: no write
-			 * protection to meet) marks it; a pinned page stays
-			 * refused. */
-			rc = move_out(vm, addr, kva);
-			x->ok = x->moved = rc == 0;
-			if (x->ok)
+		/*
+		 * Refused (-EBUSY) yet mapped once only: pinned, the target
+		 * of I/O in flight (O_DIRECT, process_vm_writev) or a
+		 * registered buffer (io_uring).  The kernel goes on writing
+		 * into it through the pin, whatever its page table says:
+		 * copied and dropped, it would come back as the copy and
+		 * lose what the kernel wrote after (an O_DIRECT read into a
+		 * buffer four times the cap lost 403 of 512 pages; every
+		 * read into a registered buffer was lost).  So it stays in
+		 * memory.  Or it was shared with a child that ended and is
+		 * not marked exclusive until written (MOVE wants that): a
+		 * write made here (the page is dirty: no write protection
+		 * to meet) marks it, and it moves.  (A page still shared
+		 * with a child cannot be pinned for writing: it leaves by
+		 * the copy path.)
+		 */
+		if (rc == -EBUSY && prim_page_exclusive(addr) == 1) {
+			if (madvise((void *)addr, LP_PG, MADV_POPULATE_WRITE) == 0) {
+				rc = move_out(vm, addr, kva);
+				x->ok = x->moved = rc == 0;
+				if (x->ok)
+					return false;
+			}
+			if ((x->pinned = rc == -EBUSY))
 				return false;
 		}
-		if ((x->pinned = pinned_page(addr, rc)))
-			return false;
 	}
 	/* Copy path: stop writers first, then copy; the page leaves in the
 	 * caller's batch.  Only a page that is there is read (park_gone();
@@ -537,7 +532,7 @@ static void note_pins(struct lp_vm *vm)
 {
 	uint64_t now = prim_now_ns();
 
-	if (now - vm->ev.pinned_ns < 100000000ull || vm->parent)
+	if (now - vm->ev.pinned_ns < 100000000ull)
 		return;
 	vm->ev.pinned_ns = now;
 	vm->ev.pinned = prim_pinned_kib() > 0;
@@ -1306,19 +1301,8 @@ static void evictor_kick(void *ctx)
  * inherited.  Without it, every page leaves alone. */
 static void runs_area(struct lp_vm *vm)
 {
-	void *p = mmap(NULL, RUNS_LEN, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return;
-	(void)madvise(p, RUNS_LEN, MADV_NOHUGEPAGE);
-	(void)madvise(p, RUNS_LEN, MADV_DONTFORK);
-	if (prim_uffd_register(vm->uffd, (uintptr_t)p, RUNS_LEN,
-			       UFFDIO_REGISTER_MODE_MISSING)) {
-		munmap(p, RUNS_LEN);
-		return;
-	}
-	vm->ev.runs = (uintptr_t)p;
+	if (prim_uffd_area(vm->uffd, RUNS_LEN, UFFDIO_REGISTER_MODE_MISSING, &vm->ev.runs))
+		vm->ev.runs = 0;
 }
 
 int evictor_start(struct lp_vm *vm)
@@ -1373,8 +1357,7 @@ void evictor_stop(struct lp_vm *vm)
 	ev->items = NULL;
 	ev->iov = NULL;
 	if (ev->runs) {
-		(void)prim_uffd_unregister(vm->uffd, ev->runs, RUNS_LEN);
-		munmap((void *)ev->runs, RUNS_LEN);
+		prim_uffd_area_free(vm->uffd, ev->runs, RUNS_LEN);
 		ev->runs = 0;
 	}
 }

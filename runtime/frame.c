@@ -75,18 +75,9 @@ static void set_watermarks(struct lp_frames *fr, uint32_t ra_max)
  * copy. */
 static int map_kva(struct lp_frames *fr)
 {
-	size_t len = (size_t)fr->n << LP_PAGE_SHIFT;
-	void *kva = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (kva == MAP_FAILED)
-		return -ENOMEM;
-	fr->kva = (uintptr_t)kva;
-	(void)madvise(kva, len, MADV_NOHUGEPAGE);
-	(void)madvise(kva, len, MADV_DONTFORK);
-	return prim_uffd_register(fr->uffd, fr->kva, len,
-				  UFFDIO_REGISTER_MODE_MISSING |
-					  UFFDIO_REGISTER_MODE_WP);
+	return prim_uffd_area(fr->uffd, (size_t)fr->n << LP_PAGE_SHIFT,
+			      UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+			      &fr->kva);
 }
 
 int frames_init(struct lp_frames *fr, const struct lp_frames_cfg *cfg)
@@ -133,11 +124,8 @@ void frames_fini(struct lp_frames *fr)
 {
 	if (fr->pol)
 		policy_destroy(fr->pops, fr->pol);
-	if (fr->kva) {
-		size_t len = (size_t)fr->n << LP_PAGE_SHIFT;
-		(void)prim_uffd_unregister(fr->uffd, fr->kva, len);
-		munmap((void *)fr->kva, len);
-	}
+	if (fr->kva)
+		prim_uffd_area_free(fr->uffd, fr->kva, (size_t)fr->n << LP_PAGE_SHIFT);
 	free(fr->tab);
 	free(fr->free);
 	free(fr->held);

@@ -178,6 +178,30 @@ static int move_once(int fd, uintptr_t dst, uintptr_t src, size_t len)
 	return 0;
 }
 
+int prim_uffd_area(int fd, size_t len, uint64_t mode, uintptr_t *addr)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	(void)madvise(p, len, MADV_NOHUGEPAGE);
+	(void)madvise(p, len, MADV_DONTFORK);
+	int rc = prim_uffd_register(fd, (uintptr_t)p, len, mode);
+	if (rc) {
+		munmap(p, len);
+		return rc;
+	}
+	*addr = (uintptr_t)p;
+	return 0;
+}
+
+void prim_uffd_area_free(int fd, uintptr_t addr, size_t len)
+{
+	(void)prim_uffd_unregister(fd, addr, len);
+	munmap((void *)addr, len);
+}
+
 int prim_uffd_move_some(int fd, uintptr_t dst, uintptr_t src, size_t len, size_t *moved)
 {
 	*moved = 0;

@@ -45,6 +45,11 @@ int prim_uffd_copy_mode(int fd, uintptr_t dst, const void *src, size_t len,
 			uint64_t mode);
 /* Write-protect (wp) or unprotect and wake [start, start+len). */
 int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
+/* An area of len bytes for the runtime's own pages (kva slots, runs of
+ * evicted pages): anonymous, never huge, not inherited by children,
+ * registered with fd in mode.  0 and *addr, or -errno (nothing mapped). */
+int prim_uffd_area(int fd, size_t len, uint64_t mode, uintptr_t *addr);
+void prim_uffd_area_free(int fd, uintptr_t addr, size_t len);
 /* Move the pages of [src, src+len) to [dst, dst+len) without copying. */
 int prim_uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len);
 /* Move as much of [src, src+len) to [dst, ...) as the kernel will, in
