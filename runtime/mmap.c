@@ -253,8 +253,12 @@ static int fixed_source(uintptr_t old, size_t oldlen, size_t newlen,
 static int take_out_landing(struct lp_vm *vm, uintptr_t old, uintptr_t want,
 			    size_t len, const struct span *spans, size_t n)
 {
-	if (!spans)
-		return vm_overlaps(vm, want, len) ? take_out(vm, want, len) : 0;
+	const struct span whole = { old, old + len };
+
+	if (!spans) {
+		spans = &whole;
+		n = 1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		uintptr_t at = want + (spans[i].s - old);
 		size_t l = spans[i].e - spans[i].s;
