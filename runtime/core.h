@@ -197,11 +197,12 @@ struct lp_vm {
 	/* Solo serving (fault.c): while one thread faults, only the handler
 	 * of its CPU polls the userfaultfd (solo, its index; -1: all do).
 	 * solo_tid faulted solo_run times in a row; solo_ok: handlers are
-	 * pinned, one per CPU. */
+	 * pinned, one per CPU; solo_ends counts the ends (for tests). */
 	bool solo_ok;
 	atomic_int solo;
 	atomic_int solo_tid;
 	atomic_uint solo_run;
+	atomic_uint solo_ends;
 	pthread_mutex_t solo_lock; /* the one looking: */
 	int solo_fd;               /* /proc/solo_tid/stat, or -1 */
 	pid_t solo_fd_tid;

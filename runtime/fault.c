@@ -307,6 +307,7 @@ static void solo_end(struct lp_vm *vm)
 	if (atomic_load_explicit(&vm->solo, memory_order_relaxed) < 0 ||
 	    atomic_exchange(&vm->solo, -1) < 0)
 		return;
+	atomic_fetch_add_explicit(&vm->solo_ends, 1, memory_order_relaxed);
 	for (unsigned i = 0; i < vm->nh; i++)
 		kick(&vm->h[i]);
 }

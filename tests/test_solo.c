@@ -94,8 +94,42 @@ static int handler_on(const struct lp_vm *vm, int cpu)
 	return -1;
 }
 
+/* One window of 1000 faults on CPU c: did c's handler serve them alone?
+ * NULL if so, else why not. */
+static const char *solo_window(struct lp_vm *vm, const uint64_t *p, int c,
+			       unsigned seed, char *why, size_t len)
+{
+	int cpu_other = -1;
+	for (unsigned i = 0; i < vm->nh; i++)
+		if (vm->h[i].cpu != c)
+			cpu_other = vm->h[i].cpu;
+	struct lp_handler *mine = &vm->h[handler_on(vm, c)];
+	struct lp_handler *other = &vm->h[handler_on(vm, cpu_other)];
+	uint64_t r0 = atomic_load(&mine->nread), r1 = atomic_load(&other->nread);
+	uint64_t w1 = sleeps(other->ktid);
+	unsigned e0 = atomic_load(&vm->solo_ends);
+	cr_assert_eq(read_random(p, 1000, seed), -1,
+		     "a page had other content (seed %u)", seed);
+	uint64_t mr = atomic_load(&mine->nread) - r0;
+	uint64_t or = atomic_load(&other->nread) - r1;
+	uint64_t ow = sleeps(other->ktid) - w1;
+	unsigned ends = atomic_load(&vm->solo_ends) - e0;
+	/* Served on its own CPU, and the other handler left alone
+	 * (without solo serving it wakes for nearly every fault). */
+	if (mr > 8 * or && ow * 4 < mr)
+		return NULL;
+	snprintf(why, len, "CPU %d's handler read %lu faults, the other %lu and "
+		 "woke %lu times; solo serving ended %u times", c,
+		 (unsigned long)mr, (unsigned long)or, (unsigned long)ow, ends);
+	return why;
+}
+
+/* A window may miss solo serving for reasons of the machine's load (the
+ * evictor falls behind, a fault waits for a frame, solo serving ends and
+ * takes 32 faults to come back): each round gets five windows, and one
+ * must show it.  Without solo serving every window fails. */
 Test(solo, one_thread_is_served_by_its_cpus_handler_and_followed_when_it_moves,
-     .timeout = 120)
+     .timeout = 240)
 {
 	int cpu[2];
 	uint64_t *p;
@@ -103,24 +137,16 @@ Test(solo, one_thread_is_served_by_its_cpus_handler_and_followed_when_it_moves,
 	struct lp_vm *vm = swapped_region(&p);
 	for (int round = 0; round < 4; round++) {
 		int c = cpu[round & 1];
-		struct lp_handler *mine = &vm->h[handler_on(vm, c)];
-		struct lp_handler *other = &vm->h[handler_on(vm, cpu[(round + 1) & 1])];
+		char why[5][160];
+		const char *bad = why[0];
 		pin(c);
 		/* 64 faults to go solo (32 to see a move), then: */
 		cr_assert_eq(read_random(p, 200, (unsigned)round + 1), -1);
-		uint64_t r0 = atomic_load(&mine->nread), r1 = atomic_load(&other->nread);
-		uint64_t w1 = sleeps(other->ktid);
-		cr_assert_eq(read_random(p, 1000, (unsigned)round + 100), -1,
-			     "a page had other content (round %d)", round);
-		uint64_t mr = atomic_load(&mine->nread) - r0;
-		uint64_t or = atomic_load(&other->nread) - r1;
-		uint64_t ow = sleeps(other->ktid) - w1;
-		/* Served on its own CPU, and the other handler left alone
-		 * (without solo serving it wakes for nearly every fault). */
-		cr_assert_gt(mr, 8 * or, "round %d: CPU %d's handler read %lu faults, "
-			     "the other %lu", round, c, (unsigned long)mr, (unsigned long)or);
-		cr_assert_lt(ow * 4, mr, "round %d: the other handler woke %lu times "
-			     "for %lu faults", round, (unsigned long)ow, (unsigned long)mr);
+		for (int w = 0; w < 5 && bad; w++)
+			bad = solo_window(vm, p, c, (unsigned)(round * 10 + w + 100),
+					  why[w], sizeof why[w]);
+		cr_assert_null(bad, "round %d, five windows: %s | %s | %s | %s | %s",
+			       round, why[0], why[1], why[2], why[3], why[4]);
 	}
 	struct lp_stats st;
 	cr_assert_eq(lp_stats_get(vm, &st), 0);
