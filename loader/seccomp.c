@@ -67,8 +67,8 @@
  * address space keeps the pager's break): that one comes to the pager.
  */
 enum {
-	L_BRK = 17, L_MMAP = 26, L_MADV = 32, L_CLONE = 38, L_EXEC = 41,
-	L_NOTIFY = 45, L_ALLOW = 46, L_LEN
+	L_BRK = 20, L_MMAP = 29, L_MADV = 35, L_CLONE = 41, L_EXEC = 44,
+	L_NOTIFY = 48, L_ALLOW = 49, L_LEN
 };
 #define TO(label, at) ((label) - (at) - 1)
 #define ARG_LO(n) ARG(n)
@@ -93,46 +93,50 @@ static struct sock_filter filter[L_LEN] = {
 	/* executing a program (exec.c) */
 	/* 14 */ JEQ(SYS_execve, TO(L_EXEC, 14), 0),
 	/* 15 */ JEQ(SYS_execveat, TO(L_NOTIFY, 15), 0),
-	/* 16 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 16), 0, 0),
+	/* locking memory (host: lp_lock_call) */
+	/* 16 */ JEQ(SYS_mlock, TO(L_NOTIFY, 16), 0),
+	/* 17 */ JEQ(SYS_mlock2, TO(L_NOTIFY, 17), 0),
+	/* 18 */ JEQ(SYS_mlockall, TO(L_NOTIFY, 18), 0),
+	/* 19 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 19), 0, 0),
 	/* brk: 0 or at least the first break (filled in by lp_seccomp_build
-	 * at 22, 23 and 25) is the kernel's */
-	/* 17 */ LD(ARG_LO(0)),
-	/* 18 */ JEQ(0, 0, TO(21, 18)),
-	/* 19 */ LD(ARG_HI(0)),
-	/* 20 */ JEQ(0, TO(L_ALLOW, 20), 0),
-	/* 21 */ LD(ARG_HI(0)),
-	/* 22 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 22), 0),
-	/* 23 */ JEQ(0, 0, TO(L_NOTIFY, 23)),
-	/* 24 */ LD(ARG_LO(0)),
-	/* 25 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 25), TO(L_NOTIFY, 25)),
+	 * at 25, 26 and 28) is the kernel's */
+	/* 20 */ LD(ARG_LO(0)),
+	/* 21 */ JEQ(0, 0, TO(24, 21)),
+	/* 22 */ LD(ARG_HI(0)),
+	/* 23 */ JEQ(0, TO(L_ALLOW, 23), 0),
+	/* 24 */ LD(ARG_HI(0)),
+	/* 25 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 0, TO(L_ALLOW, 25), 0),
+	/* 26 */ JEQ(0, 0, TO(L_NOTIFY, 26)),
+	/* 27 */ LD(ARG_LO(0)),
+	/* 28 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0, TO(L_ALLOW, 28), TO(L_NOTIFY, 28)),
 	/* mmap: private mappings (MAP_TYPE == MAP_PRIVATE), and any other
 	 * with MAP_FIXED (it may replace managed memory: host.c) */
-	/* 26 */ LD(ARG(3)),
-	/* 27 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
-	/* 28 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 28), 0),
 	/* 29 */ LD(ARG(3)),
-	/* 30 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, MAP_FIXED),
-	/* 31 */ JEQ(0, TO(L_ALLOW, 31), TO(L_NOTIFY, 31)),
+	/* 30 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
+	/* 31 */ JEQ(MAP_PRIVATE, TO(L_NOTIFY, 31), 0),
+	/* 32 */ LD(ARG(3)),
+	/* 33 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, MAP_FIXED),
+	/* 34 */ JEQ(0, TO(L_ALLOW, 34), TO(L_NOTIFY, 34)),
 	/* madvise: the advice that drops pages, and MADV_WIPEONFORK (fork.c
 	 * then reads which mappings the children get zeros in) */
-	/* 32 */ LD(ARG(2)),
-	/* 33 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 33), 0),
-	/* 34 */ JEQ(MADV_FREE, TO(L_NOTIFY, 34), 0),
-	/* 35 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 35), 0),
-	/* 36 */ JEQ(MADV_WIPEONFORK, TO(L_NOTIFY, 36), 0),
-	/* 37 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 37), 0, 0),
+	/* 35 */ LD(ARG(2)),
+	/* 36 */ JEQ(MADV_DONTNEED, TO(L_NOTIFY, 36), 0),
+	/* 37 */ JEQ(MADV_FREE, TO(L_NOTIFY, 37), 0),
+	/* 38 */ JEQ(MADV_DONTNEED_LOCKED, TO(L_NOTIFY, 38), 0),
+	/* 39 */ JEQ(MADV_WIPEONFORK, TO(L_NOTIFY, 39), 0),
+	/* 40 */ BPF_JUMP(BPF_JMP | BPF_JA, TO(L_ALLOW, 40), 0, 0),
 	/* clone: fork-like (no CLONE_VM), or a thread with a tid word */
-	/* 38 */ LD(ARG(0)),
-	/* 39 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
-	/* 40 */ JEQ(CLONE_VM, TO(L_ALLOW, 40), TO(L_NOTIFY, 40)),
+	/* 41 */ LD(ARG(0)),
+	/* 42 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, CLONE_VM | CLONE_CHILD_CLEARTID),
+	/* 43 */ JEQ(CLONE_VM, TO(L_ALLOW, 43), TO(L_NOTIFY, 43)),
 	/* execve: the helper's own (exec.c: its unused fourth argument holds
 	 * EXEC_MAGIC) is the kernel's; any other comes to us */
-	/* 41 */ LD(ARG_LO(3)),
-	/* 42 */ JEQ((uint32_t)EXEC_MAGIC, 0, TO(L_NOTIFY, 42)),
-	/* 43 */ LD(ARG_HI(3)),
-	/* 44 */ JEQ((uint32_t)(EXEC_MAGIC >> 32), TO(L_ALLOW, 44), TO(L_NOTIFY, 44)),
-	/* 45 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	/* 46 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* 44 */ LD(ARG_LO(3)),
+	/* 45 */ JEQ((uint32_t)EXEC_MAGIC, 0, TO(L_NOTIFY, 45)),
+	/* 46 */ LD(ARG_HI(3)),
+	/* 47 */ JEQ((uint32_t)(EXEC_MAGIC >> 32), TO(L_ALLOW, 47), TO(L_NOTIFY, 47)),
+	/* 48 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	/* 49 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
 static const struct sock_fprog fprog = {
@@ -144,9 +148,9 @@ const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk)
 {
 	/* 22: hi > first's hi: allow; 23: hi == first's hi: compare lo;
 	 * 25: lo >= first's lo: allow. */
-	filter[22].k = (uint32_t)((uint64_t)first_brk >> 32);
-	filter[23].k = filter[22].k;
-	filter[25].k = (uint32_t)first_brk;
+	filter[25].k = (uint32_t)((uint64_t)first_brk >> 32);
+	filter[26].k = filter[25].k;
+	filter[28].k = (uint32_t)first_brk;
 	return &fprog;
 }
 
@@ -699,7 +703,7 @@ static enum serve_how serve_fork(struct lp_host *H, struct lp_vm *vm,
 /* A memory call of a forked child, whose child vm is vm: prepare our
  * table, then the kernel acts. */
 static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
-				  const struct seccomp_notif *req)
+				  const struct seccomp_notif *req, long *res)
 {
 	const __u64 *a = req->data.args;
 
@@ -727,6 +731,25 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		if ((a[3] & MREMAP_FIXED) && vm_overlaps(vm, a[4], a[2]))
 			(void)vm_discard(vm, a[4] & ~(LP_PG - 1), a[2], 0);
 		break;
+	case SYS_mlockall:
+		/* Its populate would wait for ever on the child's probe page
+		 * (fork.c), and locked pages could not leave: the child's
+		 * memory is ours to page.  Checked as the kernel does, then
+		 * not done (README, Limits). */
+		*res = !a[0] || (a[0] & ~(uint64_t)(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
+				       a[0] == MCL_ONFAULT
+			       ? -EINVAL
+			       : 0;
+		return SV_ANSWER;
+	case SYS_mlock:
+	case SYS_mlock2:
+		if (vm_overlaps(vm, a[0], a[1])) {
+			*res = req->data.nr == SYS_mlock2 && (a[2] & ~(uint64_t)MLOCK_ONFAULT)
+				       ? -EINVAL
+				       : 0;
+			return SV_ANSWER;
+		}
+		break;
 	}
 	return SV_CONTINUE;
 }
@@ -752,6 +775,17 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 		if ((handled = vm_overlaps(vm, a[0], a[1] ? a[1] : LP_PG) ||
 			       ((a[3] & MREMAP_FIXED) && vm_overlaps(vm, a[4], a[2]))))
 			*res = vm_mremap(vm, a[0], a[1], a[2], (int)a[3], a[4]);
+		break;
+	case SYS_mlock:
+	case SYS_mlock2:
+		/* locked on fault by the kernel, then unlocked where we page */
+		if ((handled = vm_overlaps(vm, a[0], a[1])))
+			*res = vm_mlock(vm, a[0], a[1],
+					req->data.nr == SYS_mlock2 ? (unsigned)a[2] : 0);
+		break;
+	case SYS_mlockall:
+		handled = 1;
+		*res = vm_mlockall(vm, (int)a[0]);
 		break;
 	case SYS_madvise:
 		if (a[2] == MADV_WIPEONFORK) {
@@ -900,7 +934,7 @@ static enum serve_how serve_locked(struct lp_host *H,
 		*res = syscall(SYS_brk, 0);
 		return SV_ANSWER;
 	}
-	return ours ? serve_own(H, vm, req, res) : serve_child(H, vm, req);
+	return ours ? serve_own(H, vm, req, res) : serve_child(H, vm, req, res);
 }
 
 static void serve(struct lp_host *H, const struct seccomp_notif *req,

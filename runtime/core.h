@@ -156,6 +156,7 @@ struct lp_evictor {
 	uintptr_t runs;            /* where runs of pages are moved out
 				    * (EV_BATCH + EV_PARKS pages, registered),
 				    * or 0 */
+	size_t runs_len;
 	bool pinned;               /* the mm has long-term pins: every page
 				    * leaves by UFFDIO_MOVE (evict.c) */
 	uint64_t pinned_ns;        /* when that was last looked at */
@@ -183,6 +184,18 @@ struct lp_vm {
 	uint64_t features;         /* UFFD_FEATURE_* negotiated */
 	bool have_move, have_poison;
 	atomic_bool wipe_seen;     /* the program asked MADV_WIPEONFORK (fork.c) */
+	/* mremap (mmap.c): a move keeps its registration and sends an
+	 * UFFD_EVENT_REMAP, which the mover waits for us to read (a read
+	 * ends the wait: the event may be handled after the mover went on).
+	 * remaps_own: our vm_mremap() makes every move of this vm (vmrun's
+	 * program: its memory calls come to us), so no event is news;
+	 * remaps: a forked child's moves about to happen (their new length),
+	 * under defer_lock. */
+	atomic_bool remaps_own;
+	atomic_bool lock_future;   /* mlockall(MCL_FUTURE): new regions are
+				    * unlocked (vm_mlockall()) */
+	struct { uintptr_t old; size_t newlen; } remaps[8];
+	unsigned nremaps;
 
 	pthread_rwlock_t map_lock;
 	struct lp_regions regions;

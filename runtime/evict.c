@@ -1303,6 +1303,7 @@ static void runs_area(struct lp_vm *vm)
 {
 	if (prim_uffd_area(vm->uffd, RUNS_LEN, UFFDIO_REGISTER_MODE_MISSING, &vm->ev.runs))
 		vm->ev.runs = 0;
+	vm->ev.runs_len = vm->ev.runs ? RUNS_LEN : 0;
 }
 
 int evictor_start(struct lp_vm *vm)

@@ -1198,6 +1198,32 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
 	defer(h, &m);
 }
 
+/*
+ * A move we did not make ourselves: a forked child's (vm_child_mremap_prep(), mmap.c
+ * made its pages present), or, in a library's program, an mremap of a
+ * region (not supported: README).  Its new mapping is the kernel's, as
+ * natively: unprotected, then unregistered (the event gives the old
+ * length: a child's prep noted the new one).
+ */
+static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t len)
+{
+	if (atomic_load(&vm->remaps_own))
+		return; /* vm_mremap() moved it: it knows */
+	pthread_mutex_lock(&vm->defer_lock);
+	for (unsigned i = 0; i < vm->nremaps; i++) {
+		if (vm->remaps[i].old != from)
+			continue;
+		len = vm->remaps[i].newlen;
+		vm->remaps[i] = vm->remaps[--vm->nremaps];
+		break;
+	}
+	pthread_mutex_unlock(&vm->defer_lock);
+	/* (The mover, woken by our read, ends its "mm changing" soon.) */
+	for (int i = 0; i < 1000 && prim_uffd_wp(vm->uffd, to, len, false) == -EAGAIN; i++)
+		sched_yield();
+	(void)prim_uffd_unregister(vm->uffd, to, len);
+}
+
 static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 {
 	struct lp_vm *vm = h->vm;
@@ -1207,6 +1233,11 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 			vm->fork_event(vm, (int)m->arg.fork.ufd);
 		else
 			close((int)m->arg.fork.ufd);
+		return;
+	}
+	if (m->event == UFFD_EVENT_REMAP) {
+		remap_event(vm, (uintptr_t)m->arg.remap.from,
+			       (uintptr_t)m->arg.remap.to, (size_t)m->arg.remap.len);
 		return;
 	}
 	if (m->event != UFFD_EVENT_PAGEFAULT)

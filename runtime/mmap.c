@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "mmap.h"
 #include "verify.h"
@@ -420,47 +422,6 @@ static long remap_grown(struct lp_vm *vm, struct remap *rp)
 	return (long)old;
 }
 
-/* Register one region again, and protect its pages (see below). */
-static void reregister(struct lp_vm *vm, const struct lp_region *r)
-{
-	(void)prim_uffd_register(vm->uffd, r->start, r->end - r->start,
-				 UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
-	(void)prim_uffd_wp(vm->uffd, r->start, r->end - r->start, true);
-}
-
-/*
- * The kernel merges the moved mapping with a neighbour of ours when their
- * flags agree (the source's registration is the same context), and then
- * drops the registration of the merged whole (no EVENT_REMAP): the
- * neighbour's pages that were out then filled with zeros at their next
- * touch, without a fault to us (page by page moves of swapped memory lost
- * all but the last page: tests/test_remap.c).  So the managed regions on
- * either side of the destination, as far as they run on without a gap,
- * are registered again, and their pages protected (the registration's
- * end dropped their write-protect bits: clean pages must stay clean; a
- * dirty one faults once, harmlessly).  The old range is skipped: gone.
- * A touch between the kernel's move and this, by another thread, still
- * reads zeros: the kernel offers no way to close that window.
- */
-static void reregister_neighbours(struct lp_vm *vm, const struct remap *rp,
-				  uintptr_t lo, uintptr_t hi)
-{
-	uintptr_t old = rp->old, oend = rp->old + rp->oldlen;
-
-	pthread_rwlock_rdlock(&vm->map_lock);
-	for (struct lp_region *r; (r = regions_find(&vm->regions, lo - 1)) && r->end == lo &&
-				  !(r->start < oend && old < r->end);) {
-		reregister(vm, r);
-		lo = r->start;
-	}
-	for (struct lp_region *r; (r = regions_find(&vm->regions, hi)) && r->start == hi &&
-				  !(r->start < oend && old < r->end);) {
-		reregister(vm, r);
-		hi = r->end;
-	}
-	pthread_rwlock_unlock(&vm->map_lock);
-}
-
 /* The kernel moved the mapping to `to` with its pages (the vm frozen;
  * thawed here): the regions and the page structs move with it. */
 static long remap_moved(struct lp_vm *vm, struct remap *rp, uintptr_t to)
@@ -469,26 +430,12 @@ static long remap_moved(struct lp_vm *vm, struct remap *rp, uintptr_t to)
 	struct lp_region **gone = NULL;
 	size_t ngone = 0;
 
-	/* The new mappings lost their registration and their write-protect
-	 * bits (no EVENT_REMAP): each region is registered again and every
-	 * page of it protected, so that clean pages stay clean (dirty ones
-	 * fault once, harmlessly); the growth has no page yet. */
-	for (size_t i = 0; i < rp->npieces; i++) {
-		const struct lp_region *r = rp->pieces[i];
-		uintptr_t s = r->start - old + to, e = r->end - old + to;
-		uintptr_t kept = to + rp->oldlen < e ? to + rp->oldlen : e;
-		(void)prim_uffd_register(vm->uffd, s, e - s,
-					 UFFDIO_REGISTER_MODE_MISSING |
-						 UFFDIO_REGISTER_MODE_WP);
-		if (kept > s)
-			(void)prim_uffd_wp(vm->uffd, s, kept - s, true);
-	}
-	if (!rp->spans)
-		reregister_neighbours(vm, rp, to, to + rp->newlen);
-	for (size_t i = 0; i < rp->nspans; i++)
-		reregister_neighbours(vm, rp, to + (rp->spans[i].s - old),
-				      to + (rp->spans[i].e - old));
-
+	/* The new mappings kept their registration and their pages'
+	 * write-protect bits (EVENT_REMAP), and so did a neighbour the
+	 * kernel merged them with.  (Without it the kernel dropped the
+	 * registration of the merged whole: the neighbour's pages that were
+	 * out read zeros when another thread touched them before we could
+	 * register them again: tests/progs/remap.c, neighbour.) */
 	pthread_rwlock_wrlock(&vm->map_lock);
 	if (regions_take(&vm->regions, old, old + rp->oldlen, &gone, &ngone))
 		vm_error(vm, -ENOMEM);
@@ -517,19 +464,6 @@ static long remap_moved(struct lp_vm *vm, struct remap *rp, uintptr_t to)
 	return (long)to;
 }
 
-/* The managed regions of [lo, hi) registered again (a move of several
- * mappings undone: each lost its registration on the way). */
-static void reregister_range(struct lp_vm *vm, uintptr_t lo, uintptr_t hi)
-{
-	pthread_rwlock_rdlock(&vm->map_lock);
-	for (size_t i = 0; i < vm->regions.n; i++) {
-		const struct lp_region *r = vm->regions.v[i];
-		if (r->start < hi && lo < r->end)
-			reregister(vm, r);
-	}
-	pthread_rwlock_unlock(&vm->map_lock);
-}
-
 /* The kernel's move: one call, or, for a range of several mappings, one
  * call per mapping (a registered range of several is refused by the
  * kernel, which moves them only when none is registered); a failure
@@ -556,11 +490,57 @@ static void *kernel_move(struct lp_vm *vm, const struct remap *rp, int flags,
 				   (void *)sp->s) == MAP_FAILED)
 				vm_error(vm, -errno);
 		}
-		reregister_range(vm, rp->old, rp->old + rp->oldlen);
 		errno = err;
 		return MAP_FAILED;
 	}
 	return (void *)want;
+}
+
+/* munlock what of [lo, hi) is ours: managed regions and the areas the
+ * evictor moves pages between (UFFDIO_MOVE wants both ends locked or
+ * neither) or that must stay empty (the probe page). */
+static void unlock_ours(struct lp_vm *vm, uintptr_t lo, uintptr_t hi)
+{
+	pthread_rwlock_rdlock(&vm->map_lock);
+	for (size_t i = 0; i < vm->regions.n; i++) {
+		const struct lp_region *r = vm->regions.v[i];
+		uintptr_t s = r->start > lo ? r->start : lo, e = r->end < hi ? r->end : hi;
+		if (s < e)
+			(void)munlock((void *)s, e - s);
+	}
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (lo || hi != UINTPTR_MAX)
+		return;
+	if (vm->ev.runs)
+		(void)munlock((void *)vm->ev.runs, vm->ev.runs_len);
+	if (vm->fr.kva)
+		(void)munlock((void *)vm->fr.kva, (size_t)vm->fr.n << LP_PAGE_SHIFT);
+	if (vm->zeros)
+		(void)munlock(vm->zeros, (size_t)LP_ZA_MAX << LP_PAGE_SHIFT);
+	if (vm->probe)
+		(void)munlock((void *)vm->probe, LP_PG);
+}
+
+long vm_mlock(struct lp_vm *vm, uintptr_t addr, size_t len, unsigned flags)
+{
+	if (syscall(SYS_mlock2, addr, len, flags | MLOCK_ONFAULT))
+		return -errno;
+	uintptr_t s = addr & ~(LP_PG - 1), e = addr + len;
+	unlock_ours(vm, s, e < s ? UINTPTR_MAX - LP_PG + 1 : e);
+	return 0;
+}
+
+long vm_mlockall(struct lp_vm *vm, int flags)
+{
+	if (!flags || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
+	    flags == MCL_ONFAULT)
+		return -EINVAL;
+	if (mlockall(flags | MCL_ONFAULT))
+		return -errno;
+	if (flags & MCL_FUTURE) /* (until munlockall, which we do not see) */
+		atomic_store(&vm->lock_future, true);
+	unlock_ours(vm, 0, UINTPTR_MAX);
+	return 0;
 }
 
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
@@ -600,6 +580,9 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 				 &rp.nvpns);
 	void *p = MAP_FAILED;
 	if (!rc) {
+		/* (Each move waits until a handler reads its event: they read
+		 * while we are frozen, deferring faults.) */
+		atomic_store(&vm->remaps_own, true);
 		p = kernel_move(vm, &rp, flags, want);
 		if (p == MAP_FAILED)
 			rc = -errno;
@@ -626,9 +609,22 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	newlen = round_len(newlen);
 	if (!aligned(old) || !oldlen || old + oldlen < old)
 		return -EINVAL;
-	/* A move: the kernel takes what is present; the new mapping is not
-	 * registered (no EVENT_REMAP). */
+	/* A move: the kernel takes what is present; its event
+	 * (vm_remap_event()) hands the new mapping to the kernel. */
 	(void)vm_populate(vm, h, old, oldlen);
+	if (flags & MREMAP_MAYMOVE) {
+		/* (A note left by a move that failed is replaced here before
+		 * any other move of old can send an event.) */
+		pthread_mutex_lock(&vm->defer_lock);
+		unsigned n = 0;
+		while (n < vm->nremaps && vm->remaps[n].old != old)
+			n++;
+		if (n == vm->nremaps)
+			n = vm->nremaps < 8 ? vm->nremaps++ : 7;
+		vm->remaps[n].old = old;
+		vm->remaps[n].newlen = newlen;
+		pthread_mutex_unlock(&vm->defer_lock);
+	}
 	if (newlen <= oldlen || (flags & MREMAP_FIXED) || old + newlen < old)
 		return 0;
 	/* Growing in place keeps the registration: faults on the growth come

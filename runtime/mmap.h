@@ -27,6 +27,16 @@ int vm_discard(struct lp_vm *vm, uintptr_t addr, size_t len, int advice);
  * kernel does it): its forked children must then get zeros there, not our
  * copies of its pages (fork.c reads which mappings at each fork). */
 void vm_wipe_on_fork(struct lp_vm *vm);
+/* mlock2(2) of a range with managed memory, and mlockall(2), made by the
+ * program's pager (its address space): the kernel checks and locks, on
+ * fault only; then managed memory and our own areas are unlocked again,
+ * since we page them (a populate would wait on our registered areas for
+ * ever, and a locked page can neither be dropped nor moved out).
+ * MCL_FUTURE locks on fault (a populate at mmap would fill managed
+ * memory behind our back): regions made later are unlocked likewise.
+ * 0 or -errno. */
+long vm_mlock(struct lp_vm *vm, uintptr_t addr, size_t len, unsigned flags);
+long vm_mlockall(struct lp_vm *vm, int flags);
 /* mremap(2) (MREMAP_DONTUNMAP is refused on managed memory). */
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want);

@@ -34,7 +34,11 @@ static int open_uffd(struct lp_vm *vm)
 		return rc == -ENOSYS ? -ENOSYS : rc;
 	if (!(have & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 		return -ENOSYS; /* dirty tracking needs write-protect faults */
-	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID;
+	/* (4.11, older than write-protect faults: always there with them) */
+	if (!(have & UFFD_FEATURE_EVENT_REMAP))
+		return -ENOSYS; /* an mremap would drop its neighbours' registration */
+	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID |
+			UFFD_FEATURE_EVENT_REMAP;
 	if (vm->vmflags & VMF_FORK) {
 		if (!(have & UFFD_FEATURE_EVENT_FORK))
 			return -ENOSYS;
@@ -632,6 +636,8 @@ int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
 		(void)madvise(p, len, MADV_NOHUGEPAGE);
 		if (!(vm->vmflags & VMF_FORK))
 			(void)madvise(p, len, MADV_DONTFORK);
+		if (atomic_load(&vm->lock_future))
+			(void)munlock(p, len);
 		rc = prim_uffd_register(vm->uffd, start, len,
 					UFFDIO_REGISTER_MODE_MISSING |
 						UFFDIO_REGISTER_MODE_WP);

@@ -196,6 +196,16 @@ Test(vmrun, pages_pinned_for_io_are_never_lost, .timeout = 600)
 	compare("pinned", "locked", NULL);
 }
 
+/* Regression: mlockall(MCL_CURRENT) populates every mapping, ours too: it
+ * waited for ever on the probe page (registered, never to be filled),
+ * even uncapped; locked managed pages could not leave under a cap.  The
+ * pager locks on fault and unlocks what it pages; a child's lock calls
+ * are checked and not done. */
+Test(vmrun, mlockall_and_mlock_beyond_the_cap, .timeout = 600)
+{
+	compare("pinned", "lockall", NULL);
+}
+
 /* The content of path, or NULL when it cannot be read. */
 static char *read_text(const char *path)
 {
@@ -257,6 +267,16 @@ Test(vmrun, a_child_that_outlives_the_program_goes_on, .timeout = 120)
 		free(r.out);
 		free(r.err);
 	}
+}
+
+/* Regression: the kernel merged a moved mapping with its managed
+ * neighbour and dropped the registration of both; we registered them
+ * again after the move, but a thread reading one of the neighbour's
+ * swapped-out pages in between read zeros (1 to 1321 pages lost in every
+ * run at 4M).  EVENT_REMAP keeps the registration. */
+Test(vmrun, remap_beside_threads_reading_the_neighbour, .timeout = 900)
+{
+	compare("remap", "neighbour", NULL);
 }
 
 /* mremap freezes the pager, which must first let every swap-in in flight

@@ -12,6 +12,11 @@
  *            the program rewrites it and a WRITE_FIXED takes it to a file
  *   locked   madvise(MADV_DONTNEED_LOCKED) of mlocked memory drops its pages
  *            (it was refused with EINVAL, and nothing dropped)
+ *   lockall  mlockall(MCL_CURRENT | MCL_FUTURE) with a buffer four times
+ *            the cap, a second one mapped after it, mlock of a third, the
+ *            errors mlock and mlockall give natively, and a forked child
+ *            doing the same: every page right (under vmrun the populate
+ *            waited for ever on a page of ours, even uncapped)
  *
  * Each mode swaps the program's other memory out between steps (it touches
  * 24 MiB).  Prints one line per check; exits 1 when a page is wrong.
@@ -25,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PG 4096ul
@@ -232,6 +238,49 @@ static int locked(void)
 	return 0;
 }
 
+static int lock_and_check(const char *who)
+{
+	size_t n = 16ul << 20;
+	unsigned char *a = buffer(n);
+	fill(a, n, 5);
+	int r = mlockall(MCL_CURRENT | MCL_FUTURE);
+	printf("lockall %s: mlockall %d %s\n", who, r, r ? strerror(errno) : "");
+	unsigned char *b = buffer(n), *c = buffer(n);
+	fill(b, n, 6);
+	fill(c, n, 7);
+	r = mlock(c, n);
+	printf("lockall %s: mlock %d %s\n", who, r, r ? strerror(errno) : "");
+	squeeze();
+	size_t bad = bad_pages(a, n, 5) + bad_pages(b, n, 6) + bad_pages(c, n, 7);
+	errno = 0;
+	r = mlockall(0);
+	printf("lockall %s: mlockall(0) %d %s\n", who, r, strerror(errno));
+	unsigned char *d = buffer(3 * PG); /* with a hole in the middle */
+	munmap(d + PG, PG);
+	errno = 0;
+	r = mlock(d, 3 * PG);
+	printf("lockall %s: mlock over a hole %d %s\n", who, r, strerror(errno));
+	munmap(d, 3 * PG);
+	munlockall();
+	printf("lockall %s: %zu bad pages\n", who, bad);
+	munmap(a, n);
+	munmap(b, n);
+	munmap(c, n);
+	return bad ? 1 : 0;
+}
+
+static int lockall(void)
+{
+	int rc = lock_and_check("parent");
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(lock_and_check("child"));
+	int st = 0;
+	waitpid(pid, &st, 0);
+	printf("lockall: child exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128);
+	return rc || st;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -245,6 +294,8 @@ int main(int argc, char **argv)
 		return fixed();
 	if (!strcmp(mode, "locked"))
 		return locked();
+	if (!strcmp(mode, "lockall"))
+		return lockall();
 	fprintf(stderr, "pinned: odirect, pvm or fixed\n");
 	return 2;
 }

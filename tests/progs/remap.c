@@ -31,6 +31,13 @@
  *                    a move of the same length moves each mapping (Linux
  *                    6.17+), the hole's destination kept; swapped out and
  *                    back in between
+ *   neighbour [N]    move the end of a mapping away and back N times
+ *                    (default 400), while four threads
+ *                    read that other one, twice the cap, page after random
+ *                    page (the kernel merges the two: the merged whole
+ *                    lost its registration, and a read of one of the
+ *                    neighbour's swapped-out pages before we registered it
+ *                    again read zeros)
  *   replace          mappings the kernel keeps (MAP_GROWSDOWN, shared) moved or
  *                    mapped with MAP_FIXED over paged memory: their pages
  *                    stay theirs while everything else is swapped out
@@ -759,6 +766,60 @@ static int replace(void)
 	return bad ? 1 : 0;
 }
 
+static int neighbour(size_t times)
+{
+	enum { M = 16 };
+	size_t nlen = READ_PAGES * PG, mlen = M * PG;
+	/* [reader's pages][hole for M][guard] and [guard][M's home][guard]:
+	 * the guards (PROT_NONE) keep the home from merging with anything. */
+	unsigned char *a = map_anon(NULL, nlen + mlen + PG, 0);
+	unsigned char *home = map_anon(NULL, mlen + 2 * PG, 0);
+	struct readers r = { .a = a };
+	pthread_t t[READERS];
+	unsigned long bad = 0;
+
+	if (a == MAP_FAILED || home == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	unsigned char *hole = a + nlen, *m = home + PG;
+	/* M is carved from the reader's mapping (their anonymous memory
+	 * one), so that moving it back where it was merges the two. */
+	for (size_t k = 0; k < READ_PAGES; k++)
+		fill(a, k, 1);
+	for (size_t k = 0; k < M; k++)
+		fill(hole, k, 3);
+	mprotect(hole + mlen, PG, PROT_NONE);
+	mprotect(home, PG, PROT_NONE);
+	mprotect(m + mlen, PG, PROT_NONE);
+	if (mremap(hole, mlen, mlen, MREMAP_MAYMOVE | MREMAP_FIXED, m) != m) {
+		perror("mremap");
+		return 2;
+	}
+	for (int i = 0; i < READERS; i++)
+		if (pthread_create(&t[i], NULL, read_pages, &r)) {
+			perror("pthread_create");
+			return 2;
+		}
+	for (size_t n = 0; n < times; n++) {
+		if (mremap(m, mlen, mlen, MREMAP_MAYMOVE | MREMAP_FIXED, hole) != hole ||
+		    mremap(hole, mlen, mlen, MREMAP_MAYMOVE | MREMAP_FIXED, m) != m) {
+			perror("mremap");
+			return 2;
+		}
+		bad += !check("neighbour (moved)", m, n % M, 3);
+	}
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < READERS; i++)
+		pthread_join(t[i], NULL);
+	bad += atomic_load(&r.bad);
+	bad += check_range("neighbour", a, 0, READ_PAGES, 1);
+	bad += check_range("neighbour (moved)", m, 0, M, 3);
+	printf("neighbour: %zu moves beside %u pages read by %d threads, %lu bad\n",
+	       times, READ_PAGES, READERS, bad);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "move";
@@ -787,6 +848,8 @@ int main(int argc, char **argv)
 		return multi();
 	if (!strcmp(mode, "replace"))
 		return replace();
+	if (!strcmp(mode, "neighbour"))
+		return neighbour(argc > 2 ? pages : 400);
 	fprintf(stderr, "remap: unknown mode %s\n", mode);
 	return 2;
 }
