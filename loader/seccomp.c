@@ -591,30 +591,39 @@ static bool left_fork(pid_t tid)
  * waiting when the thread asks again or is seen in another call.
  */
 static int wait_fork_event(struct lp_host *H, struct lp_vm *vm, uint64_t seen,
-			   uint64_t seen_started, pid_t tid)
+			   uint64_t seen_started, uint64_t seen_read, pid_t tid)
 {
-	for (int ms = 0;; ms++) {
-		if (vm_wait_fork(vm, seen, 1) == 0)
+	/* (Looked at every 50 us: a fork restarted by a signal is back here
+	 * within microseconds, and the sooner it is let go again the less
+	 * likely the next tick of a timer restarts it again.) */
+	for (int k = 0;; k++) {
+		if (vm_wait_fork(vm, seen, 50) == 0)
 			return 0;
 		if (vm_fork_started(vm, seen_started))
 			break; /* the child vm is being built: wait for it */
-		if (ms >= 2000)
+		if (k >= 40000)
 			return -ETIMEDOUT;
-		if ((H->queue && queued_from(H->queue, tid)) || left_fork(tid)) {
+		if ((H->queue && queued_from(H->queue, tid)) || (k % 20 == 19 && left_fork(tid))) {
 			/* Out of the call: its event, if any, was read (the
-			 * caller waits for that); it is counted a moment
-			 * later. */
-			for (int k = 0; k < 20 && !vm_fork_started(vm, seen_started); k++)
-				usleep(1000);
+			 * caller waits for that) and is taken a moment later.
+			 * A fork a signal restarts (one pending when it
+			 * begins) sends none, and must be let go at once: a
+			 * timer firing while we wait restarted every one
+			 * (1 to 10 ms timers: 50 forks never ended). */
+			for (int j = 0; j < 1000 && !vm_fork_started(vm, seen_started); j++) {
+				if (vm_fork_unread(vm, seen_read))
+					return -ECHILD; /* failed: no event */
+				usleep(20);
+			}
 			if (!vm_fork_started(vm, seen_started))
-				return -ECHILD; /* failed: no event */
+				return -ECHILD;
 			break;
 		}
 	}
 	/* A child vm is being built from our table: it must not change
 	 * meanwhile, however long that takes. */
 	for (int s = 0; s < 60; s++)
-		if (vm_wait_fork(vm, seen, 1000) == 0)
+		if (vm_wait_fork(vm, seen, 1000000) == 0)
 			return 0;
 	return -ETIMEDOUT;
 }
@@ -635,12 +644,13 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 
 	uint64_t seen, seen_started;
 	vm_fork_counts(vm, &seen, &seen_started);
+	uint64_t seen_read = vm_forks_read(vm);
 
 	vm_freeze(vm);
 	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	int sent = send_resp(H, resp);
 	/* No event comes when the fork fails before copying memory. */
-	int rc = sent ? -ENOENT : wait_fork_event(H, vm, seen, seen_started, req->pid);
+	int rc = sent ? -ENOENT : wait_fork_event(H, vm, seen, seen_started, seen_read, req->pid);
 	vm_thaw(vm);
 	if (rc)
 		return;

@@ -249,6 +249,12 @@ struct lp_vm {
 	struct lp_vm *newest;      /* the child vm of the last fork served */
 	unsigned nkids, capkids;
 	uint64_t forks_started;  /* fork events taken (under kids_lock) */
+	/* A handler's read of the userfaultfd ends a forker's wait before the
+	 * handler takes the event: uffd_readers counts the handlers between
+	 * a read and the count of the fork events it returned (forks_read),
+	 * so that none in there and no new count means no event was read. */
+	atomic_int uffd_readers;
+	atomic_ulong forks_read;
 	uint64_t forks_served;   /* fork events done: child vm built or failed */
 	atomic_bool dead;          /* a child vm whose process is gone */
 

@@ -1318,8 +1318,20 @@ static void unpoison_due(struct lp_handler *h, bool all)
 static int read_faults(struct lp_handler *h)
 {
 	struct uffd_msg msg[FAULT_BATCH];
-	ssize_t n = read(h->vm->uffd, msg, sizeof(msg));
+	struct lp_vm *vm = h->vm;
+	bool forks = vm->fork_event != NULL;
 
+	if (forks)
+		atomic_fetch_add(&vm->uffd_readers, 1);
+	ssize_t n = read(vm->uffd, msg, sizeof(msg));
+	if (forks) {
+		unsigned nf = 0;
+		for (ssize_t i = 0; i < n / (ssize_t)sizeof(*msg); i++)
+			nf += msg[i].event == UFFD_EVENT_FORK;
+		if (nf)
+			atomic_fetch_add(&vm->forks_read, nf);
+		atomic_fetch_sub(&vm->uffd_readers, 1);
+	}
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 0 : -1;
 	uint64_t t0 = prim_now_ns();

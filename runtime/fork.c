@@ -287,6 +287,16 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 		(void)served(p, NULL);
 }
 
+uint64_t vm_forks_read(struct lp_vm *vm)
+{
+	return atomic_load(&vm->forks_read);
+}
+
+bool vm_fork_unread(struct lp_vm *vm, uint64_t seen)
+{
+	return atomic_load(&vm->uffd_readers) == 0 && atomic_load(&vm->forks_read) == seen;
+}
+
 bool vm_fork_started(struct lp_vm *vm, uint64_t seen)
 {
 	pthread_mutex_lock(&vm->kids_lock);
@@ -295,12 +305,17 @@ bool vm_fork_started(struct lp_vm *vm, uint64_t seen)
 	return started;
 }
 
-int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms)
+int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_us)
 {
 	struct timespec ts;
 	int rc = 0;
 
-	prim_deadline(&ts, timeout_ms);
+	prim_deadline(&ts, timeout_us / 1000);
+	ts.tv_nsec += (long)(timeout_us % 1000) * 1000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&vm->kids_lock);
 	while (vm->forks_served <= seen && rc == 0)
 		rc = pthread_cond_timedwait(&vm->kids_cond, &vm->kids_lock, &ts);

@@ -16,8 +16,13 @@
  * address space behind ufd (taken).  A vm that serves forks has it as its
  * fork_event hook.  Context: a handler of vm. */
 void vm_fork_event(struct lp_vm *vm, int ufd);
-/* Wait (up to timeout_ms) until vm has served more than `seen` forks. */
-int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_ms);
+/* Wait (up to timeout_us) until vm has served more than `seen` forks. */
+int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_us);
+/* The fork events read so far from vm's userfaultfd; and, once a forker
+ * has left its call, whether it certainly sent none (no read since
+ * `seen` of these, and none half done): its fork failed. */
+uint64_t vm_forks_read(struct lp_vm *vm);
+bool vm_fork_unread(struct lp_vm *vm, uint64_t seen);
 /* Whether a fork event beyond `seen` (forks_started) was taken. */
 bool vm_fork_started(struct lp_vm *vm, uint64_t seen);
 /* Free the child vms of vm whose process is gone (all: every one), and
