@@ -1539,8 +1539,11 @@ static void run_started(struct run *R, struct guard *G)
 		if (H->own_parent)
 			atomic_store(&H->tree->counted[H->slot], 1);
 	}
-	if (pthread_create(&H->notify, NULL, notify_main, H) == 0)
+	int err = pthread_create(&H->notify, NULL, notify_main, H);
+	if (err == 0)
 		H->notify_up = true;
+	else
+		notify_cannot_start(H, err);
 	budget_start(H);
 	H->sh->pid = H->pid;
 	atomic_store(&H->sh->state, SH_RUNNING);

@@ -170,6 +170,9 @@ struct lp_host {
  * the pager answers.  Not thread-safe (one filter per pager). */
 const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk);
 void *notify_main(void *host);
+/* A thread serving the program's calls could not start (err): the
+ * program is killed, the reason said on stderr. */
+void notify_cannot_start(struct lp_host *H, int err);
 /* A pager of a program the tree executed: withdraw the children it
  * published that it no longer serves (all of them: at its end). */
 void tree_kids_sweep(struct lp_host *H, bool all);

@@ -1151,6 +1151,24 @@ static void *ring_main(void *arg)
 	return NULL;
 }
 
+/* A thread that serves the program's calls could not start (RLIMIT_DATA,
+ * RLIMIT_NPROC, memory): its first call would wait for ever.  It is
+ * killed instead, and the reason said on its standard error (ours is
+ * /dev/null by now). */
+void notify_cannot_start(struct lp_host *H, int err)
+{
+	int fd = H->pidfd >= 0 ? (int)syscall(SYS_pidfd_getfd, H->pidfd, 2, 0) : -1;
+	dprintf(fd >= 0 ? fd : 2,
+		"vmrun: cannot start a thread to serve the program's system "
+		"calls: %s (the pager shares the program's limits: ulimit -d, "
+		"-u); the program is killed\n",
+		strerror(err));
+	if (fd >= 0)
+		close(fd);
+	if (H->pid > 0)
+		(void)kill(H->pid, SIGKILL);
+}
+
 void *notify_main(void *arg)
 {
 	struct lp_host *H = arg;
@@ -1168,8 +1186,11 @@ void *notify_main(void *arg)
 	pthread_mutex_init(&q.lock, NULL);
 	pthread_cond_init(&q.cond, NULL);
 	pthread_t server;
-	if (pthread_create(&server, NULL, serve_main, &q))
+	int err = pthread_create(&server, NULL, serve_main, &q);
+	if (err) {
+		notify_cannot_start(H, err);
 		return NULL;
+	}
 	H->queue = &q;
 
 	/* One receiver per CPU we may run on; this thread waits for the end.
@@ -1194,11 +1215,13 @@ void *notify_main(void *arg)
 	unsigned started = 0;
 	for (unsigned i = 0; i < nr; i++) {
 		atomic_init(&rs[i].done, false);
-		if (pthread_create(&rs[i].thread, NULL,
-				   H->own_parent ? ring_main : receive_main, &rs[i]))
+		if ((err = pthread_create(&rs[i].thread, NULL,
+					  H->own_parent ? ring_main : receive_main, &rs[i])))
 			break;
 		started++;
 	}
+	if (!started)
+		notify_cannot_start(H, err); /* (and on to the end) */
 	/* Until told to stop, or nobody has the filter any more (HUP). */
 	struct pollfd pfd[2] = {
 		{ .fd = H->listener, .events = 0 },

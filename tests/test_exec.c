@@ -111,6 +111,18 @@ Test(exec, a_pipeline_of_programs_each_far_beyond_the_cap_pages_out, .timeout = 
 		  "(it ran unmanaged?)", hwm);
 }
 
+/* Regression: the pager shares the program's address space, and its
+ * mappings count against the program's RLIMIT_AS: glibc reserved 64 MiB
+ * per malloc arena of the pager (one per thread) and 8 MiB per thread
+ * stack, 480 MiB in all, and a program under `ulimit -v` that runs
+ * natively crashed or failed.  The pager keeps to about 30 MiB. */
+Test(exec, a_program_under_ulimit_v_runs_as_natively, .timeout = 300)
+{
+	skip_without_uffd();
+	/* 48 MiB touched under a 100 MiB limit of address space */
+	compare_sh("ulimit -v 102400 && " G " touch 48; echo status $?", "8M", NULL);
+}
+
 /* Regression: sixty shells at once under one 4 MiB budget with the
  * compressed tier made no progress (none of the first twenty done in
  * 90 s; 9 s without the tier): each process's pool kept a share of the

@@ -6,8 +6,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <lazypage/lazypage.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -369,8 +370,30 @@ static void report(struct lp_proc *p, int stats, const char *json, int json_fd)
 	}
 }
 
+/*
+ * The pager shares the program's address space, so its mappings count
+ * against the program's RLIMIT_AS and RLIMIT_DATA (ulimit -v, -d).  glibc
+ * would reserve 64 MiB of address space per malloc arena (one per thread)
+ * and give each thread an 8 MiB stack: 480 MiB of address space and 80 MiB
+ * of data for a pager of ten threads, and python3 under `ulimit -v 100000`
+ * crashed (natively it runs).  One arena, and stacks of 1 MiB (our deepest
+ * is a few pages): about 30 MiB in all.
+ */
+static void lean_pager(void)
+{
+	pthread_attr_t a;
+
+	(void)mallopt(M_ARENA_MAX, 1);
+	if (pthread_attr_init(&a) == 0) {
+		(void)pthread_attr_setstacksize(&a, 1u << 20);
+		(void)pthread_setattr_default_np(&a);
+		pthread_attr_destroy(&a);
+	}
+}
+
 int main(int argc, char **argv, char **envp)
 {
+	lean_pager();
 	/* A program our program executed starts here (and never returns). */
 	lp_exec_main(argc, argv, envp);
 	struct vmrun_opts o;
