@@ -31,6 +31,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1089,6 +1090,27 @@ static int open_interp(struct lp_host *H, const char *path)
 	return 0;
 }
 
+/* Whether the kernel would give the program at fd privileges (what makes
+ * AT_SECURE): a set-user-ID file of another owner, a set-group-ID one of
+ * another group, file capabilities for a caller other than root; not on
+ * a nosuid mount, nor under no_new_privs.  What, or NULL. */
+static const char *privileged(int fd)
+{
+	struct stat st;
+	struct statvfs vfs;
+
+	if (fstat(fd, &st) || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 ||
+	    (fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_NOSUID)))
+		return NULL;
+	if ((st.st_mode & S_ISUID) && st.st_uid != geteuid())
+		return "set-user-ID";
+	if ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP) && st.st_gid != getegid())
+		return "set-group-ID";
+	if (geteuid() != 0 && fgetxattr(fd, "security.capability", NULL, 0) > 0)
+		return "given file capabilities";
+	return NULL;
+}
+
 /* Find the program, follow its #! lines, open it and its ELF interpreter:
  * *pargv is the program's argv (after the interpreters), *execfn the path
  * it was found at.  0 or -errno (said). */
@@ -1120,6 +1142,14 @@ static int load_program(struct lp_host *H, const char *name, char *const argv[],
 	if (rc)
 		return rc;
 	*pargv = av;
+	const char *why = privileged(fd);
+	if (why) {
+		close(fd);
+		host_fail(H->sh, -EPERM, LP_SPAWN_PRIVILEGED,
+			  "%s is %s: the kernel would run it with privileges "
+			  "lazypage cannot give", path, why);
+		return -EPERM;
+	}
 
 	rc = elf_open_fd(fd, path, &H->prog.elf, msg, sizeof msg);
 	close(fd);

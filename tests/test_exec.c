@@ -7,8 +7,11 @@
  * lines (a process's peak resident size) are checked on their own.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -121,6 +124,44 @@ Test(exec, a_program_under_ulimit_v_runs_as_natively, .timeout = 300)
 	skip_without_uffd();
 	/* 48 MiB touched under a 100 MiB limit of address space */
 	compare_sh("ulimit -v 102400 && " G " touch 48; echo status $?", "8M", NULL);
+}
+
+/* Regression: vmrun loaded a set-user-ID program itself and ran it with
+ * the caller's identity (`id -u` of a copy owned by nobody said 0 under
+ * root; natively 65534).  It runs natively now, as an exec'd one does. */
+Test(exec, a_set_user_id_program_runs_with_its_owner_as_natively, .timeout = 120)
+{
+	skip_without_uffd();
+	if (geteuid() != 0)
+		cr_skip_test("needs root: a set-user-ID copy owned by another user");
+	char dir[] = "suid-XXXXXX", path[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/id", dir);
+	int in = open("/usr/bin/id", O_RDONLY | O_CLOEXEC);
+	int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	cr_assert(in >= 0 && out >= 0, "copy of /usr/bin/id");
+	char buf[65536];
+	for (ssize_t n; (n = read(in, buf, sizeof buf)) > 0;)
+		cr_assert_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	cr_assert_eq(chown(path, 65534, 65534), 0);
+	cr_assert_eq(chmod(path, 04755), 0);
+	char *nargv[] = { path, (char *)"-u", NULL };
+	char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M", path,
+			  (char *)"-u", NULL };
+	struct run_result n = run_captured(nargv, NULL, 60000);
+	struct run_result m = run_captured(vargv, NULL, 60000);
+	unlink(path);
+	rmdir(dir);
+	if (n.out && !strcmp(n.out, "0\n"))
+		cr_skip_test("set-user-ID bits are ignored here (nosuid mount?)");
+	cr_expect_eq(m.status, n.status);
+	cr_expect_str_eq(m.out, n.out, "effective user under vmrun: %s, natively: %s",
+			 m.out, n.out);
+	cr_expect_not_null(strstr(m.err, "runs natively"), "stderr: %s", m.err);
+	run_result_free(&n);
+	run_result_free(&m);
 }
 
 /* Regression: sixty shells at once under one 4 MiB budget with the

@@ -434,6 +434,13 @@ int main(int argc, char **argv, char **envp)
 	struct lp_proc *p;
 	struct lp_spawn_err err;
 	int rc = lp_spawn(&p, argv[o.prog], argv + o.prog, NULL, &cfg, &err);
+	if (rc && err.kind == LP_SPAWN_PRIVILEGED) {
+		/* As a program we run executes one (README, Limits). */
+		fprintf(stderr, "vmrun: note: %s; it runs natively, unmanaged\n", err.msg);
+		execvp(argv[o.prog], argv + o.prog);
+		fprintf(stderr, "vmrun: %s: %s\n", argv[o.prog], strerror(errno));
+		return errno == ENOENT ? EX_NOTFOUND : EX_NOEXEC;
+	}
 	if (rc) {
 		fprintf(stderr, "vmrun: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 		return spawn_status(err.kind);

@@ -486,6 +486,10 @@ enum lp_spawn_error {
 			       * and why; exists and is no directory: EEXIST) */
 	LP_SPAWN_CONFIG,      /* cfg refused, or a LAZYPAGE_* variable
 			       * malformed (msg names it) */
+	LP_SPAWN_PRIVILEGED,  /* set-user-ID, set-group-ID or with file
+			       * capabilities: the kernel would run it with
+			       * privileges a pager cannot give (run it
+			       * natively, as vmrun does) */
 };
 
 struct lp_spawn_err {
