@@ -93,7 +93,7 @@ static struct sock_filter filter[L_LEN] = {
 	/* executing a program (exec.c) */
 	/* 14 */ JEQ(SYS_execve, TO(L_EXEC, 14), 0),
 	/* 15 */ JEQ(SYS_execveat, TO(L_NOTIFY, 15), 0),
-	/* locking memory (host: lp_lock_call) */
+	/* locking memory (serve_own: vm_mlock; serve_child) */
 	/* 16 */ JEQ(SYS_mlock, TO(L_NOTIFY, 16), 0),
 	/* 17 */ JEQ(SYS_mlock2, TO(L_NOTIFY, 17), 0),
 	/* 18 */ JEQ(SYS_mlockall, TO(L_NOTIFY, 18), 0),
@@ -146,8 +146,8 @@ static const struct sock_fprog fprog = {
 
 const struct sock_fprog *lp_seccomp_build(uintptr_t first_brk)
 {
-	/* 22: hi > first's hi: allow; 23: hi == first's hi: compare lo;
-	 * 25: lo >= first's lo: allow. */
+	/* 25: hi > first's hi: allow; 26: hi == first's hi: compare lo;
+	 * 28: lo >= first's lo: allow. */
 	filter[25].k = (uint32_t)((uint64_t)first_brk >> 32);
 	filter[26].k = filter[25].k;
 	filter[28].k = (uint32_t)first_brk;
