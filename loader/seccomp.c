@@ -629,6 +629,34 @@ static int wait_fork_event(struct lp_host *H, struct lp_vm *vm, uint64_t seen,
 }
 
 /*
+ * A forked child whose vm could not be built (the pager's memory is the
+ * program's: RLIMIT_DATA): nobody can serve its memory, and its pages not
+ * copied yet must never read as zeros.  Its userfaultfd (ufd) was kept
+ * open, so its faults wait; it is killed, the reason said on its standard
+ * error, and the userfaultfd closed only once it is dead.
+ */
+static void kill_unserved(pid_t pid, int ufd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int fd = pfd >= 0 ? (int)syscall(SYS_pidfd_getfd, pfd, 2, 0) : -1;
+
+	if (fd >= 0) {
+		dprintf(fd, "vmrun: cannot serve the memory of a forked child "
+			    "(pid %d): %s (the pager shares the program's "
+			    "limits: ulimit -d); the child is killed\n",
+			pid, strerror(ENOMEM));
+		close(fd);
+	}
+	if (pfd >= 0 && syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+		(void)poll(&p, 1, 1000); /* readable once it has exited */
+	}
+	if (pfd >= 0)
+		close(pfd);
+	close(ufd);
+}
+
+/*
  * A fork of a process whose memory vm serves.  The pages must hold still
  * while the kernel copies the page tables and while the child vm copies
  * ours: freeze, let the fork go, wait for its UFFD_EVENT_FORK to be served,
@@ -652,8 +680,12 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 	/* No event comes when the fork fails before copying memory. */
 	int rc = sent ? -ENOENT : wait_fork_event(H, vm, seen, seen_started, seen_read, req->pid);
 	vm_thaw(vm);
-	if (rc)
+	int unserved = vm_fork_unserved(vm);
+	if (rc) {
+		if (unserved >= 0)
+			close(unserved);
 		return;
+	}
 
 	/* The kernel links the child into our caller's children before it
 	 * sends the fork event, so it is listed now unless it has been
@@ -667,6 +699,10 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 				old = now[i] == before[j];
 			if (old)
 				continue;
+			if (unserved >= 0) {
+				kill_unserved(now[i], unserved);
+				return;
+			}
 			vm_name_newest_kid(vm, now[i]);
 			tree_kid_add(H, now[i]);
 			return;
@@ -674,6 +710,8 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 		usleep(200);
 	}
 	/* Gone already (it exited and was reaped): its vm finds out alone. */
+	if (unserved >= 0)
+		close(unserved);
 }
 
 /* What serving a notification decided. */

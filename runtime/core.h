@@ -256,6 +256,10 @@ struct lp_vm {
 	atomic_int uffd_readers;
 	atomic_ulong forks_read;
 	uint64_t forks_served;   /* fork events done: child vm built or failed */
+	int unserved_ufd;          /* the userfaultfd of the last forked child
+				    * whose vm could not be built, kept open
+				    * (its faults wait) until the host kills it;
+				    * -1 (under kids_lock) */
 	atomic_bool dead;          /* a child vm whose process is gone */
 
 	bool fr_up;                /* frames_init() ran (its locks exist) */

@@ -33,6 +33,7 @@
  * inherited — fails with ESRCH.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -70,8 +71,10 @@ static struct lp_page *page_born(struct lp_vm *c, const struct lp_page *pg,
 
 /* Copy one page of the parent (stripe locked) into the child's table.
  * Returns the parent's frame when the page is parked and must be copied
- * into the child once the lock is dropped, else LP_NO_FRAME. */
-static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
+ * into the child once the lock is dropped, else LP_NO_FRAME; *err: -ENOMEM
+ * when the child's table could not take the page (the child would fill it
+ * anew: zeros, or its region's initial content, in place of its own). */
+static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg, int *err)
 {
 	enum lp_page_state st = (enum lp_page_state)pg->state;
 
@@ -93,8 +96,10 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg)
 		(void)frame_get(&c->fr, &f, NULL); /* no budget: counts it */
 	}
 	spt_unlock(s);
-	if (!cp)
+	if (!cp) {
 		vm_error(c, -ENOMEM);
+		*err = -ENOMEM;
+	}
 	return cp && st == PG_PARKED ? pg->frame : LP_NO_FRAME;
 }
 
@@ -168,7 +173,7 @@ static int copy_table(struct lp_vm *p, struct lp_vm *c)
 				/* (Left out: the child's page is made anew, zero.) */
 				if (nw && wiped(w, nw, pg->vpn))
 					continue;
-				uint32_t f = copy_page(c, pg);
+				uint32_t f = copy_page(c, pg, &rc);
 				if (f == LP_NO_FRAME)
 					continue;
 				if (n == cap) {
@@ -263,6 +268,12 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	pthread_cond_broadcast(&p->kids_cond);
 	pthread_mutex_unlock(&p->kids_lock);
 
+	/* A copy of the child's userfaultfd, in case its vm cannot be built
+	 * (RLIMIT_DATA: the pager's memory is the program's): closed, the
+	 * kernel would unregister the child's ranges and every page not
+	 * copied yet — code, file data, pages on swap — would read as zeros.
+	 * Kept open, the child's faults wait until the host kills it. */
+	int keep = fcntl(ufd, F_DUPFD_CLOEXEC, 3);
 	int rc = vm_alloc(&c, &(struct vm_spec){ .parent = p, .ufd = ufd },
 			  NULL);
 	if (!rc) {
@@ -270,21 +281,36 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 		c->fork_event = vm_fork_event;
 		rc = copy_regions(p, c);
 	}
-	if (!rc) {
-		(void)copy_table(p, c); /* errors are kept in the child's stats */
+	if (!rc)
+		rc = copy_table(p, c);
+	if (!rc)
 		rc = vm_start(c);
-	}
 	bool counted = !rc;
 	if (!rc)
 		rc = served(p, c);
 	if (rc) {
-		/* The child runs on without us: its untouched pages would
-		 * read as zeros.  Make that loud rather than silent. */
 		vm_error(p, rc);
 		vm_child_destroy(c);
+		pthread_mutex_lock(&p->kids_lock);
+		if (p->unserved_ufd >= 0)
+			close(p->unserved_ufd);
+		p->unserved_ufd = keep;
+		pthread_mutex_unlock(&p->kids_lock);
+		keep = -1;
 	}
+	if (keep >= 0)
+		close(keep);
 	if (!counted)
 		(void)served(p, NULL);
+}
+
+int vm_fork_unserved(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->kids_lock);
+	int ufd = vm->unserved_ufd;
+	vm->unserved_ufd = -1;
+	pthread_mutex_unlock(&vm->kids_lock);
+	return ufd;
 }
 
 uint64_t vm_forks_read(struct lp_vm *vm)

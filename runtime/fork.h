@@ -42,6 +42,10 @@ void vm_fork_counts(struct lp_vm *vm, uint64_t *served, uint64_t *started);
 /* pid is the process of the child vm of the last fork served (the host
  * finds it in /proc after the fork), unless that one is named already. */
 void vm_name_newest_kid(struct lp_vm *vm, pid_t pid);
+/* The last fork served could not get a child vm: the child's userfaultfd,
+ * kept open so that its faults wait (the caller kills the child, then
+ * closes it), or -1.  Taken: the next call returns -1. */
+int vm_fork_unserved(struct lp_vm *vm);
 /* The child vm, at any depth below vm, whose process match() accepts
  * (called with each named child's pid, under its parent's kids_lock), or
  * NULL.  A child found whose address space is gone (its process executed

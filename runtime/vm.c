@@ -66,6 +66,7 @@ static struct lp_vm *vm_new(void)
 	if (!vm)
 		return NULL;
 	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = vm->thaw_fd = -1;
+	vm->unserved_ufd = -1;
 	vm->owner = getpid();
 	pthread_rwlock_init(&vm->map_lock, NULL);
 	pthread_mutex_init(&vm->api_lock, NULL);
@@ -344,6 +345,8 @@ void vm_free(struct lp_vm *vm)
 		munmap(vm->zeros, (size_t)LP_ZA_MAX << LP_PAGE_SHIFT);
 	if (vm->uffd >= 0)
 		close(vm->uffd);
+	if (vm->unserved_ufd >= 0)
+		close(vm->unserved_ufd);
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
 	if (vm->stop_fd >= 0)

@@ -164,6 +164,25 @@ Test(exec, a_set_user_id_program_runs_with_its_owner_as_natively, .timeout = 120
 	run_result_free(&m);
 }
 
+/* Regression: under `ulimit -d` a forked child's pager state could not be
+ * built; the pager closed the child's userfaultfd and the child ran on,
+ * its pages not copied yet read as zeros (bash of pyenv's python3 shim
+ * died executing a zero page of its own code).  The child is killed with
+ * a reason now (or the fork refused), never run on zeros. */
+Test(exec, a_forked_child_the_pager_cannot_serve_never_reads_zeros, .timeout = 300)
+{
+	skip_without_uffd();
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c",
+			 (char *)"ulimit -d 78125 && exec " VMRUN " --mem 16M "
+				 GUESTS "/forks-dynamic starved /bin/sh",
+			 NULL };
+	struct run_result r = run_captured(argv, NULL, 240000);
+	cr_expect_eq(r.status, 0, "status %#x\nstdout: %s\nstderr: %s", r.status,
+		     r.out, r.err);
+	cr_expect_not_null(strstr(r.out, "0 wrong"), "stdout: %s", r.out);
+	run_result_free(&r);
+}
+
 /* Regression: sixty shells at once under one 4 MiB budget with the
  * compressed tier made no progress (none of the first twenty done in
  * 90 s; 9 s without the tier): each process's pool kept a share of the

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -196,8 +198,65 @@ static int timer(void)
 	return ok == 50 ? 0 : 1;
 }
 
+/* Under a small RLIMIT_DATA (set before vmrun: the pager's memory counts
+ * against the same address space): fill private memory to the limit,
+ * leave less than a child's pager state needs, fork 8 times; each child
+ * reads a page of a file mapping it never touched.  Its content must be
+ * the file's, or the child killed (SIGKILL, with a reason), or the fork
+ * refused: never zeros (the pager closed the child's userfaultfd when its
+ * vm could not be built, and the child ran on, its code pages zero). */
+static int starved(const char *path)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_DATA, &rl) || rl.rlim_cur == RLIM_INFINITY) {
+		fprintf(stderr, "starved: needs a data limit (ulimit -d)\n");
+		return 2;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 64 << 12;
+	unsigned char *m = fd < 0 ? MAP_FAILED : mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED) {
+		perror(path);
+		return 2;
+	}
+	void *last[2] = { 0 };
+	for (size_t n = 0;; n++) {
+		void *p = mmap(NULL, 256 << 10, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		last[n % 2] = p;
+	}
+	munmap(last[0], 256 << 10);
+	munmap(last[1], 256 << 10);
+	int bad = 0, done = 0;
+	for (int round = 0; round < 8; round++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			continue;
+		if (pid == 0) {
+			unsigned char want[4096];
+			off_t off = (off_t)(8 + round) << 12;
+			if (pread(fd, want, sizeof want, off) != (ssize_t)sizeof want)
+				_exit(2);
+			_exit(memcmp(m + off, want, sizeof want) ? 3 : 0);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		if ((WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
+		    (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+			done++;
+		else
+			bad++;
+	}
+	printf("starved: %d children right or killed, %d wrong\n", done, bad);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && strcmp(argv[1], "starved") == 0)
+		return starved(argv[2]);
 	if (argc > 1 && strcmp(argv[1], "timer") == 0)
 		return timer();
 	if (argc > 1 && strcmp(argv[1], "wipe") == 0)
