@@ -775,7 +775,20 @@ struct guard {
 	atomic_int phase;       /* G_* */
 	pthread_t th;
 	bool up;
+	pthread_mutex_t vm_lock; /* H->vm is there while !vm_gone */
+	bool vm_gone;
 };
+
+/* SIGKILL to the children of our vm, unless the teardown freed it (an
+ * exec'd pager tearing down when the top pager went: the guard read the
+ * freed vm's lock, and the pager died of SIGSEGV at the end of runs). */
+static void guard_kill_kids(struct guard *g)
+{
+	pthread_mutex_lock(&g->vm_lock);
+	if (!g->vm_gone)
+		vm_signal_kids(g->H->vm, SIGKILL);
+	pthread_mutex_unlock(&g->vm_lock);
+}
 
 static long now_ms(void)
 {
@@ -847,7 +860,7 @@ static void *guard_main(void *arg)
 			 * program and its children die; so do we, at once. */
 			if (g->H->pid > 0)
 				kill(g->H->pid, SIGKILL);
-			vm_signal_kids(g->H->vm, SIGKILL);
+			guard_kill_kids(g);
 			wait_parent_gone(g->H);
 			_exit(0);
 		}
@@ -870,7 +883,7 @@ static void *guard_main(void *arg)
 				_exit(1); /* a program cloned just now dies with us */
 			if (g->H->pid > 0)
 				kill(g->H->pid, SIGKILL);
-			vm_signal_kids(g->H->vm, SIGKILL);
+			guard_kill_kids(g);
 			tree_kill(g->H);
 			if (deadline < 0)
 				deadline = now_ms() + GUARD_MS;
@@ -878,7 +891,7 @@ static void *guard_main(void *arg)
 		if (phase == G_TEARDOWN && deadline < 0)
 			deadline = now_ms() + GUARD_MS;
 		if (deadline >= 0 && now_ms() >= deadline) {
-			vm_signal_kids(g->H->vm, SIGKILL);
+			guard_kill_kids(g);
 			wait_parent_gone(g->H);
 			_exit(0);
 		}
@@ -893,6 +906,7 @@ static void guard_start(struct guard *g, struct lp_host *H, int caller_fd)
 	g->H = H;
 	g->caller_fd = caller_fd;
 	atomic_init(&g->phase, G_LOADING);
+	pthread_mutex_init(&g->vm_lock, NULL);
 	g->ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (g->ev < 0)
 		return;
@@ -1792,6 +1806,9 @@ static void run_teardown(struct run *R, struct guard *G)
 		pthread_join(H->notify, NULL);
 	}
 	handler_free(H->h);
+	pthread_mutex_lock(&G->vm_lock);
+	G->vm_gone = true;
+	pthread_mutex_unlock(&G->vm_lock);
 	lp_vm_destroy(H->vm);
 	free(R->tstack); /* the program is gone */
 	free(R->t);
