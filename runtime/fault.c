@@ -370,12 +370,15 @@ static void solo_note(struct lp_vm *vm, pid_t tid)
 
 /* A frame for a fault, waiting for the evictor if need be (solo serving
  * ends first). */
-static int fault_frame(struct lp_vm *vm, uint32_t *f)
+static int fault_frame(struct lp_handler *h, uint32_t *f)
 {
+	struct lp_vm *vm = h->vm;
 	uint64_t ticket = 0;
 	int rc = frame_try_get(&vm->fr, f, &ticket);
 	if (rc) {
 		solo_end(vm);
+		if (h->aio.queued) /* the batch's reads go before we wait */
+			(void)io_flush(&h->aio);
 		rc = frame_get(&vm->fr, f, &ticket);
 	}
 	if (!rc && (vm->flags & LP_CFG_SYNC_EVICT))
@@ -394,7 +397,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	struct lp_fill fill = { 0 };
 	int rc;
 
-	rc = fault_frame(vm, &ld.f);
+	rc = fault_frame(h, &ld.f);
 	if (rc) {
 		load_abort(vm, pg);
 		if (rc == -EAGAIN) /* a freeze waits for us: serve it later */
@@ -403,6 +406,8 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	}
 	if (async_start(h, &ld))
 		return; /* answered when its read completes */
+	if (h->aio.queued) /* (the reads of the batch so far go first) */
+		(void)io_flush(&h->aio);
 	memset(h->buf, 0, LP_PG);
 	ld.t_sub = prim_now_ns();
 	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
@@ -1229,6 +1234,8 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	struct lp_vm *vm = h->vm;
 
 	if (m->event == UFFD_EVENT_FORK) {
+		if (h->aio.queued)
+			(void)io_flush(&h->aio);
 		if (vm->fork_event)
 			vm->fork_event(vm, (int)m->arg.fork.ufd);
 		else
@@ -1337,8 +1344,15 @@ static int read_faults(struct lp_handler *h)
 	uint64_t t0 = prim_now_ns();
 	int k = (int)((size_t)n / sizeof(msg[0]));
 	atomic_fetch_add_explicit(&h->nread, (uint64_t)k, memory_order_relaxed);
+	/* The swap-ins of a batch are submitted together: one system call,
+	 * one doorbell of the device (a VM exit: 15 % of the CPU time of 4
+	 * threads missing at random went to them). */
+	if (k > 1)
+		io_plug(&h->aio);
 	for (int i = 0; i < k; i++)
 		handle(h, &msg[i], t0);
+	if (k > 1)
+		io_unplug(&h->aio);
 	return k;
 }
 

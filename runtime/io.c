@@ -95,6 +95,19 @@ void io_teardown(struct lp_io *io)
 	io->up = false;
 }
 
+void io_plug(struct lp_io *io)
+{
+	io->plugged = true;
+}
+
+void io_unplug(struct lp_io *io)
+{
+	io->plugged = false;
+	/* (Left in the ring if this fails: the next submit takes them.) */
+	if (io->queued)
+		(void)io_flush(io);
+}
+
 static struct io_uring_sqe *sqe_get(struct lp_io *io)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
@@ -259,6 +272,19 @@ static int queue_rw(struct lp_io *io, struct lp_io_req *req)
 		complete_now(io, req, -EBUSY);
 		return 0;
 	}
+	if (io->plugged && !inj) {
+		/* req->iov stays as it is until the request completes. */
+		if (op == LP_IO_READ)
+			io_uring_prep_readv(sqe, req->fd, req->iov, (unsigned)req->niov,
+					    req->off);
+		else
+			io_uring_prep_writev(sqe, req->fd, req->iov, (unsigned)req->niov,
+					     req->off);
+		io_uring_sqe_set_data(sqe, req);
+		io->inflight++;
+		io->queued++;
+		return 0;
+	}
 	if (op == LP_IO_READ)
 		io_uring_prep_readv(sqe, req->fd, cur, (unsigned)ncur, req->off);
 	else
@@ -267,6 +293,8 @@ static int queue_rw(struct lp_io *io, struct lp_io_req *req)
 	io->inflight++;
 	/* cur lives on this stack frame: submit while it is valid. */
 	int rc = io_uring_submit(&io->ring);
+	if (rc >= 0)
+		io->queued = 0; /* (those queued before went with it) */
 	return rc < 0 ? rc : 0;
 }
 
@@ -344,6 +372,8 @@ int io_flush(struct lp_io *io)
 {
 	int rc = io_uring_submit(&io->ring);
 
+	if (rc >= 0)
+		io->queued = 0;
 	return rc < 0 ? rc : 0;
 }
 

@@ -21,6 +21,8 @@ struct lp_io_req;
 struct lp_io {
 	struct io_uring ring;
 	bool up;
+	bool plugged;               /* io_plug(): reads and writes queue */
+	unsigned queued;            /* ...this many, not yet submitted */
 	unsigned inflight;          /* requests submitted, not yet reaped */
 	struct lp_io_req *imm[LP_IO_MAXV * 2]; /* failed before submission */
 	unsigned nimm;
@@ -39,6 +41,12 @@ typedef long (*lp_io_fault_fn)(void *ctx, enum lp_io_op op, int fd,
 void io_set_fault_hook(lp_io_fault_fn fn, void *ctx);
 
 int io_setup(struct lp_io *io, unsigned entries);
+/* Between io_plug() and io_unplug(), io_submit_read/write queue their
+ * request and submit nothing: one io_uring_enter (one doorbell of the
+ * device) for a batch.  io_flush() (below) submits what is queued and
+ * stays plugged: before anything that may block. */
+void io_plug(struct lp_io *io);
+void io_unplug(struct lp_io *io);
 void io_teardown(struct lp_io *io);
 
 /* Read at off into iov: returns the bytes read (short only at end of
