@@ -345,3 +345,54 @@ Test(store, the_swap_file_as_the_last_store)
 	free(out);
 	free(back);
 }
+
+/* Plugged (the fault path's batches: runtime/fault.c, read_faults), reads
+ * queue and nothing reaches the kernel; unplugged, they go together, and
+ * each comes back with its own page. */
+#define NP 4
+Test(store, plugged_reads_go_together_at_the_unplug)
+{
+	char path[] = "/tmp/lp-plug-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	unlink(path);
+	unsigned char *pages = aligned_alloc(LP_PG, NP * LP_PG);
+	unsigned char *back = aligned_alloc(LP_PG, NP * LP_PG);
+	cr_assert(pages && back);
+	for (unsigned i = 0; i < NP * LP_PG; i++)
+		pages[i] = (unsigned char)(i / LP_PG * 31 + i);
+	cr_assert_eq(pwrite(fd, pages, NP * LP_PG, 0), (ssize_t)(NP * LP_PG));
+	memset(back, 0, NP * LP_PG);
+
+	struct lp_io io;
+	cr_assert_eq(io_setup(&io, 8), 0);
+	struct lp_io_req r[NP];
+	io_plug(&io);
+	for (unsigned k = 0; k < NP; k++) {
+		/* in reverse order, each into its own buffer */
+		unsigned p = NP - 1 - k;
+		r[k] = (struct lp_io_req){ .fd = fd, .off = (uint64_t)p * LP_PG,
+					   .niov = 1,
+					   .iov = { { back + p * LP_PG, LP_PG } } };
+		cr_assert_eq(io_submit_read(&io, &r[k]), 0);
+	}
+	struct lp_io_req *done[NP];
+	cr_assert_eq(io.queued, NP, "plugged: %u queued", io.queued);
+	cr_assert_eq(io_uring_sq_ready(&io.ring), NP, "nothing submitted yet");
+	io_unplug(&io);
+	cr_assert_eq(io.queued, 0u);
+	cr_assert_eq(io_uring_sq_ready(&io.ring), 0u, "all submitted at once");
+	int got = 0;
+	while (got < NP) {
+		int n = io_reap(&io, done + got, NP - got, 1000);
+		cr_assert_gt(n, 0, "reads lost after the unplug (%d of %d back)", got, NP);
+		got += n;
+	}
+	for (unsigned k = 0; k < NP; k++)
+		cr_assert_eq(r[k].res, 0, "read %u: %d", k, r[k].res);
+	cr_assert_eq(memcmp(back, pages, NP * LP_PG), 0);
+	io_teardown(&io);
+	close(fd);
+	free(pages);
+	free(back);
+}
