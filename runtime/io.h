@@ -88,8 +88,8 @@ struct lp_io_req {
 	void *owner;
 };
 
-/* Queue req (iov, niov, fd, off set by the caller).  Submission happens at
- * the next io_flush() or io_reap(). */
+/* Queue req (iov, niov, fd, off set by the caller).  Submitted at once;
+ * plugged (io_plug()), at the unplug or the next io_flush() or io_reap(). */
 int io_submit_write(struct lp_io *io, struct lp_io_req *req);
 /* The same for a read of iov at off: res 0 once all of it is read, -EIO
  * at the end of the file. */
