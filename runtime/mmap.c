@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "mmap.h"
 #include "verify.h"
@@ -506,25 +504,26 @@ static void unlock_ours(struct lp_vm *vm, uintptr_t lo, uintptr_t hi)
 		const struct lp_region *r = vm->regions.v[i];
 		uintptr_t s = r->start > lo ? r->start : lo, e = r->end < hi ? r->end : hi;
 		if (s < e)
-			(void)munlock((void *)s, e - s);
+			(void)prim_munlock((void *)s, e - s);
 	}
 	pthread_rwlock_unlock(&vm->map_lock);
 	if (lo || hi != UINTPTR_MAX)
 		return;
 	if (vm->ev.runs)
-		(void)munlock((void *)vm->ev.runs, vm->ev.runs_len);
+		(void)prim_munlock((void *)vm->ev.runs, vm->ev.runs_len);
 	if (vm->fr.kva)
-		(void)munlock((void *)vm->fr.kva, (size_t)vm->fr.n << LP_PAGE_SHIFT);
+		(void)prim_munlock((void *)vm->fr.kva, (size_t)vm->fr.n << LP_PAGE_SHIFT);
 	if (vm->zeros)
-		(void)munlock(vm->zeros, (size_t)LP_ZA_MAX << LP_PAGE_SHIFT);
+		(void)prim_munlock(vm->zeros, (size_t)LP_ZA_MAX << LP_PAGE_SHIFT);
 	if (vm->probe)
-		(void)munlock((void *)vm->probe, LP_PG);
+		(void)prim_munlock((void *)vm->probe, LP_PG);
 }
 
 long vm_mlock(struct lp_vm *vm, uintptr_t addr, size_t len, unsigned flags)
 {
-	if (syscall(SYS_mlock2, addr, len, flags | MLOCK_ONFAULT))
-		return -errno;
+	int rc = prim_mlock2(addr, len, flags | MLOCK_ONFAULT);
+	if (rc)
+		return rc;
 	uintptr_t s = addr & ~(LP_PG - 1), e = addr + len;
 	unlock_ours(vm, s, e < s ? UINTPTR_MAX - LP_PG + 1 : e);
 	return 0;
@@ -535,8 +534,9 @@ long vm_mlockall(struct lp_vm *vm, int flags)
 	if (!flags || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
 	    flags == MCL_ONFAULT)
 		return -EINVAL;
-	if (mlockall(flags | MCL_ONFAULT))
-		return -errno;
+	int rc = prim_mlockall(flags | MCL_ONFAULT);
+	if (rc)
+		return rc;
 	if (flags & MCL_FUTURE) /* (until munlockall, which we do not see) */
 		atomic_store(&vm->lock_future, true);
 	unlock_ours(vm, 0, UINTPTR_MAX);

@@ -493,3 +493,18 @@ int prim_proc_stat(pid_t pid, char *state, pid_t *ppid)
 	*ppid = pp;
 	return 0;
 }
+
+int prim_mlock2(uintptr_t addr, size_t len, unsigned flags)
+{
+	return syscall(SYS_mlock2, addr, len, flags) ? -errno : 0;
+}
+
+int prim_munlock(const void *addr, size_t len)
+{
+	return syscall(SYS_munlock, addr, len) ? -errno : 0;
+}
+
+int prim_mlockall(int flags)
+{
+	return syscall(SYS_mlockall, flags) ? -errno : 0;
+}

@@ -123,4 +123,11 @@ void prim_page_digest(const void *page, uint64_t seed, uint64_t out[2]);
 int prim_block_signals(void *old_sigset);
 int prim_restore_signals(const void *old_sigset);
 
+/* mlock2(2), munlock(2), mlockall(2) as system calls: sanitizers make the
+ * libc functions do nothing, and a lock we make must be undone by us.
+ * 0 or -errno. */
+int prim_mlock2(uintptr_t addr, size_t len, unsigned flags);
+int prim_munlock(const void *addr, size_t len);
+int prim_mlockall(int flags);
+
 #endif /* LP_PRIM_H */

@@ -640,7 +640,7 @@ int vm_map_region(struct lp_vm *vm, uintptr_t at, int mflags, size_t len,
 		if (!(vm->vmflags & VMF_FORK))
 			(void)madvise(p, len, MADV_DONTFORK);
 		if (atomic_load(&vm->lock_future))
-			(void)munlock(p, len);
+			(void)prim_munlock(p, len);
 		rc = prim_uffd_register(vm->uffd, start, len,
 					UFFDIO_REGISTER_MODE_MISSING |
 						UFFDIO_REGISTER_MODE_WP);
