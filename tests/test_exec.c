@@ -70,6 +70,15 @@ static void skip_without_uffd(void)
 		cr_skip_test("userfaultfd refused here: vmrun cannot run");
 }
 
+/* A memory limit around a sanitized vmrun: its shadow memory alone is
+ * terabytes of address space. */
+static void skip_under_sanitizers(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	cr_skip_test("a sanitizer's shadow memory alone exceeds the limit");
+#endif
+}
+
 /* Run the shell command natively and under vmrun --mem cap (extra: one
  * more vmrun option or NULL); outputs and statuses must be equal.  The
  * largest VmHWM any process noted under vmrun (KiB) is returned. */
@@ -122,6 +131,7 @@ Test(exec, a_pipeline_of_programs_each_far_beyond_the_cap_pages_out, .timeout = 
 Test(exec, a_program_under_ulimit_v_runs_as_natively, .timeout = 300)
 {
 	skip_without_uffd();
+	skip_under_sanitizers();
 	/* 48 MiB touched under a 100 MiB limit of address space */
 	compare_sh("ulimit -v 102400 && " G " touch 48; echo status $?", "8M", NULL);
 }
@@ -172,6 +182,7 @@ Test(exec, a_set_user_id_program_runs_with_its_owner_as_natively, .timeout = 120
 Test(exec, a_forked_child_the_pager_cannot_serve_never_reads_zeros, .timeout = 300)
 {
 	skip_without_uffd();
+	skip_under_sanitizers();
 	char *argv[] = { (char *)"/bin/sh", (char *)"-c",
 			 (char *)"ulimit -d 78125 && exec " VMRUN " --mem 16M "
 				 GUESTS "/forks-dynamic starved /bin/sh",
