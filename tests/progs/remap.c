@@ -398,7 +398,13 @@ static int fixed(void)
 	printf("fixed onto a private mapping: %s\n",
 	       q == b ? "ok" : q == MAP_FAILED ? strerror(errno) : "elsewhere");
 	bad += check_range("fixed onto private", b, 0, 8, 1);
-	printf("old range after the move: %s\n", sig_name(probe(a)));
+	/* Gone: unmapped (SIGSEGV), or, under vmrun, reused by the pager,
+	 * which shares the address space (an ASan build's allocator took it
+	 * in 1 of 40 runs), but never holding the moved pages. */
+	int sig = probe(a);
+	printf("old range after the move: %s\n",
+	       sig == SIGSEGV || (sig == 0 && *(uint64_t *)a != word(0, 1, 0)) ? "gone"
+									     : sig_name(sig));
 	/* private onto the shared arena, growing */
 	q = mremap(b, 8 * PG, 10 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, u);
 	printf("fixed onto a shared mapping, growing: %s\n",
