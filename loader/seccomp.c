@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/futex.h>
 #include <linux/kcmp.h>
 #include <linux/sched.h>
@@ -748,6 +749,79 @@ static enum serve_how serve_fork(struct lp_host *H, struct lp_vm *vm,
 	return SV_CONTINUE;
 }
 
+/* A number from /proc/TID/status ("VmLck:", in KiB; "CapEff:", hex). */
+static uint64_t status_field(pid_t tid, const char *key, int base)
+{
+	char path[64], line[256];
+	uint64_t v = 0;
+	size_t kl = strlen(key);
+
+	snprintf(path, sizeof path, "/proc/%d/status", tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, key, kl)) {
+			v = strtoull(line + kl, NULL, base);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/*
+ * The kernel's checks of mlock and mlockall (mm/mlock.c), with the
+ * caller's capability and RLIMIT_MEMLOCK: the pager makes the call with
+ * its own, which a program that dropped privileges (setuid, a lower
+ * limit) no longer has.  bytes: what the call would lock (mlockall:
+ * MCL_CURRENT's whole address space, ours in it).  0 or -errno.
+ */
+static int lock_check(pid_t tid, uint64_t bytes)
+{
+	/* (/proc/TID/limits, not prlimit(): a caller that changed its uids
+	 * refuses prlimit to a pager without CAP_SYS_RESOURCE) */
+	char path[64], line[256], cur[32] = "";
+	snprintf(path, sizeof path, "/proc/%d/limits", tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0; /* cannot tell: the kernel decides */
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Max locked memory %31s", cur) == 1)
+			break;
+	fclose(f);
+	if (!cur[0] || !strcmp(cur, "unlimited") ||
+	    (status_field(tid, "CapEff:", 16) >> CAP_IPC_LOCK) & 1)
+		return 0;
+	uint64_t limit = strtoull(cur, NULL, 10);
+	if (limit == 0)
+		return -EPERM;
+	return bytes > limit ? -ENOMEM : 0;
+}
+
+/* Flags mlockall (a) or mlock2 (!a) refuses with EINVAL. */
+static bool lock_flags_bad(const struct seccomp_notif *req)
+{
+	const __u64 *a = req->data.args;
+
+	if (req->data.nr == SYS_mlockall)
+		return !a[0] || (a[0] & ~(uint64_t)(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
+		       a[0] == MCL_ONFAULT;
+	return req->data.nr == SYS_mlock2 && (a[2] & ~(uint64_t)MLOCK_ONFAULT);
+}
+
+/* lock_check() of a call nr (mlock, mlock2, mlockall) with args a. */
+static int lock_call_check(const struct seccomp_notif *req)
+{
+	const __u64 *a = req->data.args;
+	pid_t tid = (pid_t)req->pid;
+
+	if (req->data.nr != SYS_mlockall)
+		return lock_check(tid, a[1] + status_field(tid, "VmLck:", 10) * 1024);
+	if (!(a[0] & MCL_CURRENT))
+		return lock_check(tid, 0);
+	return lock_check(tid, status_field(tid, "VmSize:", 10) * 1024);
+}
+
 /* A memory call of a forked child, whose child vm is vm: prepare our
  * table, then the kernel acts. */
 static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
@@ -784,17 +858,12 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		 * (fork.c), and locked pages could not leave: the child's
 		 * memory is ours to page.  Checked as the kernel does, then
 		 * not done (README, Limits). */
-		*res = !a[0] || (a[0] & ~(uint64_t)(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
-				       a[0] == MCL_ONFAULT
-			       ? -EINVAL
-			       : 0;
+		*res = lock_flags_bad(req) ? -EINVAL : lock_call_check(req);
 		return SV_ANSWER;
 	case SYS_mlock:
 	case SYS_mlock2:
 		if (vm_overlaps(vm, a[0], a[1])) {
-			*res = req->data.nr == SYS_mlock2 && (a[2] & ~(uint64_t)MLOCK_ONFAULT)
-				       ? -EINVAL
-				       : 0;
+			*res = lock_flags_bad(req) ? -EINVAL : lock_call_check(req);
 			return SV_ANSWER;
 		}
 		break;
@@ -827,13 +896,16 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 	case SYS_mlock:
 	case SYS_mlock2:
 		/* locked on fault by the kernel, then unlocked where we page */
-		if ((handled = vm_overlaps(vm, a[0], a[1])))
+		/* (the kernel checks the flags first, then the caller) */
+		if ((handled = vm_overlaps(vm, a[0], a[1])) &&
+		    (lock_flags_bad(req) || (*res = lock_call_check(req)) == 0))
 			*res = vm_mlock(vm, a[0], a[1],
 					req->data.nr == SYS_mlock2 ? (unsigned)a[2] : 0);
 		break;
 	case SYS_mlockall:
 		handled = 1;
-		*res = vm_mlockall(vm, (int)a[0]);
+		if (lock_flags_bad(req) || (*res = lock_call_check(req)) == 0)
+			*res = vm_mlockall(vm, (int)a[0]);
 		break;
 	case SYS_madvise:
 		if (a[2] == MADV_WIPEONFORK) {

@@ -204,6 +204,8 @@ Test(vmrun, pages_pinned_for_io_are_never_lost, .timeout = 600)
 Test(vmrun, mlockall_and_mlock_beyond_the_cap, .timeout = 600)
 {
 	compare("pinned", "lockall", NULL);
+	/* The kernel's checks with the program's rights, not the pager's. */
+	compare("pinned", "lockperm", NULL);
 }
 
 /* The content of path, or NULL when it cannot be read. */

@@ -17,6 +17,11 @@
  *            errors mlock and mlockall give natively, and a forked child
  *            doing the same: every page right (under vmrun the populate
  *            waited for ever on a page of ours, even uncapped)
+ *   lockperm a forked child, then the program, drop CAP_IPC_LOCK (setuid
+ *            to nobody, when root) under a 1 MiB RLIMIT_MEMLOCK: mlock of
+ *            8 MiB and mlockall fail with ENOMEM, and with EPERM under a
+ *            limit of 0 (the pager makes the call with its own rights:
+ *            they succeeded)
  *
  * Each mode swaps the program's other memory out between steps (it touches
  * 24 MiB).  Prints one line per check; exits 1 when a page is wrong.
@@ -29,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -281,6 +287,41 @@ static int lockall(void)
 	return rc || st;
 }
 
+static void drop_and_try(const char *who, unsigned char *b, size_t n)
+{
+	struct rlimit rl = { 1 << 20, 1 << 20 };
+	setrlimit(RLIMIT_MEMLOCK, &rl);
+	if (geteuid() == 0 && setuid(65534))
+		perror("setuid");
+	errno = 0;
+	int r = mlock(b, n);
+	printf("lockperm %s: mlock of 8 MiB %d %s\n", who, r, strerror(errno));
+	errno = 0;
+	r = mlockall(MCL_CURRENT);
+	printf("lockperm %s: mlockall %d %s\n", who, r, strerror(errno));
+	rl.rlim_cur = 0;
+	setrlimit(RLIMIT_MEMLOCK, &rl);
+	errno = 0;
+	r = mlock(b, PG);
+	printf("lockperm %s: mlock under a limit of 0 %d %s\n", who, r, strerror(errno));
+}
+
+static int lockperm(void)
+{
+	size_t n = 8ul << 20;
+	unsigned char *b = buffer(n);
+	fill(b, n, 9);
+	pid_t pid = fork();
+	if (pid == 0) {
+		drop_and_try("child", b, n);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	drop_and_try("program", b, n);
+	printf("lockperm: %zu bad pages\n", bad_pages(b, n, 9));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -296,6 +337,8 @@ int main(int argc, char **argv)
 		return locked();
 	if (!strcmp(mode, "lockall"))
 		return lockall();
+	if (!strcmp(mode, "lockperm"))
+		return lockperm();
 	fprintf(stderr, "pinned: odirect, pvm or fixed\n");
 	return 2;
 }
