@@ -1204,11 +1204,11 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
 }
 
 /*
- * A move we did not make ourselves: a forked child's (vm_child_mremap_prep(), mmap.c
- * made its pages present), or, in a library's program, an mremap of a
- * region (not supported: README).  Its new mapping is the kernel's, as
- * natively: unprotected, then unregistered (the event gives the old
- * length: a child's prep noted the new one).
+ * A move we did not make ourselves: a forked child's (its prep,
+ * vm_child_mremap_prep() in mmap.c, made its pages present), or, in a
+ * library's program, an mremap of a region (not supported: README).  Its
+ * new mapping is the kernel's, as natively: unprotected, then
+ * unregistered (the event gives the old length: the prep noted the new).
  */
 static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t len)
 {
