@@ -749,24 +749,12 @@ static enum serve_how serve_fork(struct lp_host *H, struct lp_vm *vm,
 	return SV_CONTINUE;
 }
 
-/* A number from /proc/TID/status ("VmLck:", in KiB; "CapEff:", hex). */
+/* A number from /proc/TID/status ("VmLck:", in KiB; "CapEff:", hex), 0
+ * when there is none. */
 static uint64_t status_field(pid_t tid, const char *key, int base)
 {
-	char path[64], line[256];
 	uint64_t v = 0;
-	size_t kl = strlen(key);
-
-	snprintf(path, sizeof path, "/proc/%d/status", tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (!strncmp(line, key, kl)) {
-			v = strtoull(line + kl, NULL, base);
-			break;
-		}
-	fclose(f);
-	return v;
+	return prim_status_field(tid, key, base, &v) ? 0 : v;
 }
 
 /*

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -278,24 +280,37 @@ int prim_page_exclusive(uintptr_t addr)
 	return rc;
 }
 
-long prim_pinned_kib(void)
+int prim_status_field(pid_t tid, const char *key, int base, uint64_t *v)
 {
-	int saved = errno;
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[128];
-	long kib = -ENOENT;
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	int saved = errno, rc = -ENOENT;
 
+	if (tid)
+		snprintf(path, sizeof path, "/proc/%d/status", tid);
+	else
+		snprintf(path, sizeof path, "/proc/self/status");
+	FILE *f = fopen(path, "re");
 	if (!f) {
-		kib = -errno;
+		rc = -errno;
 		errno = saved;
-		return kib;
+		return rc;
 	}
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmPin: %ld", &kib) == 1)
-			break;
+	while (rc && fgets(line, sizeof line, f))
+		if (!strncmp(line, key, kl)) {
+			*v = strtoull(line + kl, NULL, base);
+			rc = 0;
+		}
 	fclose(f);
 	errno = saved;
-	return kib;
+	return rc;
+}
+
+long prim_pinned_kib(void)
+{
+	uint64_t kib;
+	int rc = prim_status_field(0, "VmPin:", 10, &kib);
+	return rc ? rc : (long)kib;
 }
 
 bool prim_mapped(uintptr_t addr)
@@ -399,18 +414,8 @@ int prim_restore_signals(const void *old)
 
 pid_t prim_tgid_of(pid_t tid)
 {
-	char path[64], line[128];
-	int tgid = tid;
-
-	snprintf(path, sizeof path, "/proc/%d/status", tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return tid;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
+	uint64_t tgid;
+	return prim_status_field(tid, "Tgid:", 10, &tgid) ? tid : (pid_t)tgid;
 }
 
 int prim_thread_stat_open(pid_t tid)

@@ -79,6 +79,10 @@ bool prim_mapped(uintptr_t addr);
  * process's mm (/proc/self/pagemap, PM_MMAP_EXCLUSIVE): 1, 0, or -errno.
  * A present, exclusive page that UFFDIO_MOVE refuses (-EBUSY) is pinned. */
 int prim_page_exclusive(uintptr_t addr);
+/* The number after key ("VmPin:", "Tgid:", "CapEff:") in /proc/TID/status
+ * (tid 0: /proc/self), in base: 0 and *v, or -errno (-ENOENT: no such
+ * line).  errno is kept. */
+int prim_status_field(pid_t tid, const char *key, int base, uint64_t *v);
 /* The pages of this process's mm pinned for the long term (io_uring's
  * registered buffers, RDMA: VmPin of /proc/self/status), in KiB, or
  * -errno. */
