@@ -797,12 +797,15 @@ static bool lock_flags_bad(const struct seccomp_notif *req)
 	return req->data.nr == SYS_mlock2 && (a[2] & ~(uint64_t)MLOCK_ONFAULT);
 }
 
-/* lock_check() of a call nr (mlock, mlock2, mlockall) with args a. */
+/* The kernel's checks of a lock call (mlock, mlock2, mlockall), in its
+ * order: the flags (EINVAL), then the caller's right (lock_check()). */
 static int lock_call_check(const struct seccomp_notif *req)
 {
 	const __u64 *a = req->data.args;
 	pid_t tid = (pid_t)req->pid;
 
+	if (lock_flags_bad(req))
+		return -EINVAL;
 	if (req->data.nr != SYS_mlockall)
 		return lock_check(tid, a[1] + status_field(tid, "VmLck:", 10) * 1024);
 	if (!(a[0] & MCL_CURRENT))
@@ -846,12 +849,12 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		 * (fork.c), and locked pages could not leave: the child's
 		 * memory is ours to page.  Checked as the kernel does, then
 		 * not done (README, Limits). */
-		*res = lock_flags_bad(req) ? -EINVAL : lock_call_check(req);
+		*res = lock_call_check(req);
 		return SV_ANSWER;
 	case SYS_mlock:
 	case SYS_mlock2:
 		if (vm_overlaps(vm, a[0], a[1])) {
-			*res = lock_flags_bad(req) ? -EINVAL : lock_call_check(req);
+			*res = lock_call_check(req);
 			return SV_ANSWER;
 		}
 		break;
@@ -884,15 +887,14 @@ static enum serve_how serve_own(struct lp_host *H, struct lp_vm *vm,
 	case SYS_mlock:
 	case SYS_mlock2:
 		/* locked on fault by the kernel, then unlocked where we page */
-		/* (the kernel checks the flags first, then the caller) */
 		if ((handled = vm_overlaps(vm, a[0], a[1])) &&
-		    (lock_flags_bad(req) || (*res = lock_call_check(req)) == 0))
+		    (*res = lock_call_check(req)) == 0)
 			*res = vm_mlock(vm, a[0], a[1],
 					req->data.nr == SYS_mlock2 ? (unsigned)a[2] : 0);
 		break;
 	case SYS_mlockall:
 		handled = 1;
-		if (lock_flags_bad(req) || (*res = lock_call_check(req)) == 0)
+		if ((*res = lock_call_check(req)) == 0)
 			*res = vm_mlockall(vm, (int)a[0]);
 		break;
 	case SYS_madvise:

@@ -531,9 +531,7 @@ long vm_mlock(struct lp_vm *vm, uintptr_t addr, size_t len, unsigned flags)
 
 long vm_mlockall(struct lp_vm *vm, int flags)
 {
-	if (!flags || (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
-	    flags == MCL_ONFAULT)
-		return -EINVAL;
+	/* (Bad flags stay bad with MCL_ONFAULT added: the kernel's EINVAL.) */
 	int rc = prim_mlockall(flags | MCL_ONFAULT);
 	if (rc)
 		return rc;
