@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -629,6 +630,21 @@ static int wait_fork_event(struct lp_host *H, struct lp_vm *vm, uint64_t seen,
 	return -ETIMEDOUT;
 }
 
+/* A message on the standard error of the process behind pidfd (ours is
+ * /dev/null once the program runs), or on ours when that cannot be had. */
+__attribute__((format(printf, 2, 3)))
+static void say_on_stderr_of(int pidfd, const char *fmt, ...)
+{
+	int fd = pidfd >= 0 ? (int)syscall(SYS_pidfd_getfd, pidfd, 2, 0) : -1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdprintf(fd >= 0 ? fd : 2, fmt, ap);
+	va_end(ap);
+	if (fd >= 0)
+		close(fd);
+}
+
 /*
  * A forked child whose vm could not be built (the pager's memory is the
  * program's: RLIMIT_DATA): nobody can serve its memory, and its pages not
@@ -639,15 +655,13 @@ static int wait_fork_event(struct lp_host *H, struct lp_vm *vm, uint64_t seen,
 static void kill_unserved(pid_t pid, int ufd)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	int fd = pfd >= 0 ? (int)syscall(SYS_pidfd_getfd, pfd, 2, 0) : -1;
 
-	if (fd >= 0) {
-		dprintf(fd, "vmrun: cannot serve the memory of a forked child "
-			    "(pid %d): %s (the pager shares the program's "
-			    "limits: ulimit -d); the child is killed\n",
-			pid, strerror(ENOMEM));
-		close(fd);
-	}
+	if (pfd >= 0)
+		say_on_stderr_of(pfd, "vmrun: cannot serve the memory of a forked "
+				      "child (pid %d): %s (the pager shares the "
+				      "program's limits: ulimit -d); the child is "
+				      "killed\n",
+				 pid, strerror(ENOMEM));
 	if (pfd >= 0 && syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
 		struct pollfd p = { .fd = pfd, .events = POLLIN };
 		(void)poll(&p, 1, 1000); /* readable once it has exited */
@@ -1257,14 +1271,11 @@ static void *ring_main(void *arg)
  * /dev/null by now). */
 void notify_cannot_start(struct lp_host *H, int err)
 {
-	int fd = H->pidfd >= 0 ? (int)syscall(SYS_pidfd_getfd, H->pidfd, 2, 0) : -1;
-	dprintf(fd >= 0 ? fd : 2,
-		"vmrun: cannot start a thread to serve the program's system "
-		"calls: %s (the pager shares the program's limits: ulimit -d, "
-		"-u); the program is killed\n",
-		strerror(err));
-	if (fd >= 0)
-		close(fd);
+	say_on_stderr_of(H->pidfd, "vmrun: cannot start a thread to serve the "
+				   "program's system calls: %s (the pager shares "
+				   "the program's limits: ulimit -d, -u); the "
+				   "program is killed\n",
+			 strerror(err));
 	if (H->pid > 0)
 		(void)kill(H->pid, SIGKILL);
 }
