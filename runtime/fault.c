@@ -368,6 +368,14 @@ static void solo_note(struct lp_vm *vm, pid_t tid)
 	}
 }
 
+/* The swap-ins a batch of faults queued so far go to the device now
+ * (read_faults() plugged h->aio): before anything that may block. */
+static void flush_batch(struct lp_handler *h)
+{
+	if (h->aio.queued)
+		(void)io_flush(&h->aio);
+}
+
 /* A frame for a fault, waiting for the evictor if need be (solo serving
  * ends first). */
 static int fault_frame(struct lp_handler *h, uint32_t *f)
@@ -377,8 +385,7 @@ static int fault_frame(struct lp_handler *h, uint32_t *f)
 	int rc = frame_try_get(&vm->fr, f, &ticket);
 	if (rc) {
 		solo_end(vm);
-		if (h->aio.queued) /* the batch's reads go before we wait */
-			(void)io_flush(&h->aio);
+		flush_batch(h);
 		rc = frame_get(&vm->fr, f, &ticket);
 	}
 	if (!rc && (vm->flags & LP_CFG_SYNC_EVICT))
@@ -406,8 +413,7 @@ static void load(struct lp_handler *h, struct lp_region *r, struct lp_page *pg,
 	}
 	if (async_start(h, &ld))
 		return; /* answered when its read completes */
-	if (h->aio.queued) /* (the reads of the batch so far go first) */
-		(void)io_flush(&h->aio);
+	flush_batch(h);
 	memset(h->buf, 0, LP_PG);
 	ld.t_sub = prim_now_ns();
 	rc = pg->ops->swap_in(h, pg, r, h->buf, &fill);
@@ -1234,8 +1240,7 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	struct lp_vm *vm = h->vm;
 
 	if (m->event == UFFD_EVENT_FORK) {
-		if (h->aio.queued)
-			(void)io_flush(&h->aio);
+		flush_batch(h);
 		if (vm->fork_event)
 			vm->fork_event(vm, (int)m->arg.fork.ufd);
 		else
