@@ -241,6 +241,21 @@ static int signal_of(int st)
 	return sig;
 }
 
+/*
+ * The process exited.  A thread still attached (its stop did not come in
+ * time, then it exited) is a zombie whose exit is reported to us first:
+ * taken now, or its parent's wait would never see it (a program waiting
+ * for its children hung so).  -ESRCH.
+ */
+static int gone(struct lp_inject *in)
+{
+	if (in->seized) {
+		reap(in->pid, in->seized);
+		in->seized = 0;
+	}
+	return -ESRCH;
+}
+
 /* Wait for our interrupt's stop: 1 stopped, 0 gone, -1 not yet. */
 static int wait_interrupt(struct lp_inject *in, pid_t tid, uint64_t deadline,
 			  const atomic_bool *stop)
@@ -357,7 +372,7 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 	if (!n)
 		return 0;
 	if (!alive(in))
-		return -ESRCH;
+		return gone(in);
 	int saved_errno = errno;
 	uint64_t t0 = now_ns();
 	pid_t tid = in->seized;
@@ -423,6 +438,59 @@ out:
 	in->ns += now_ns() - t0;
 	errno = saved_errno;
 	return (int)rc;
+}
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+struct rseq_config { /* struct ptrace_rseq_configuration */
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size, signature, flags, pad;
+};
+
+int inject_learn_rseq(struct lp_inject *in, int wait_ms)
+{
+	if (in->refused)
+		return -ENOTSUP;
+	if (!alive(in))
+		return gone(in);
+	pid_t tid = in->seized ? in->seized : pick_thread(in->pid);
+	if (tid && tid == in->rseq_tid)
+		return 0;
+	if (!tid)
+		return -ESRCH;
+	int saved = errno, rc = 0;
+	if (!in->seized) {
+		if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) ||
+		    ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+			rc = -errno;
+			errno = saved;
+			return rc;
+		}
+		in->seized = tid;
+	}
+	int w = wait_interrupt(in, tid, now_ns() + (uint64_t)wait_ms * 1000000ull, NULL);
+	if (w == -1) {
+		errno = saved;
+		return -EAGAIN; /* still attached: a later call lets it go */
+	}
+	in->seized = 0;
+	if (w != 1) {
+		errno = saved;
+		return w ? -EAGAIN : -ESRCH;
+	}
+	struct rseq_config c = { 0 };
+	long n = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof c, &c);
+	if (n >= 0 || errno == EIO || errno == EINVAL) { /* (no rseq: none to know) */
+		in->rseq_tid = tid;
+		in->rseq = n >= 0 ? (uintptr_t)c.rseq_abi_pointer : 0;
+	} else {
+		rc = -errno;
+	}
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	errno = saved;
+	return rc;
 }
 
 void inject_release(struct lp_inject *in, int wait_ms)

@@ -57,6 +57,8 @@ struct lp_inject {
 	pid_t seized;       /* a thread attached whose stop is not seen yet */
 	bool refused;       /* -ENOTSUP once: never again */
 	uint64_t calls, pages, failed, ns; /* statistics */
+	pid_t rseq_tid;     /* the thread whose rseq area is known, or 0 */
+	uintptr_t rseq;     /* its rseq area (0: none registered) */
 };
 
 /* Whether this kernel runs process_madvise(PIDFD_SELF_THREAD,
@@ -85,6 +87,14 @@ int inject_attach_pid(struct lp_inject *in, pid_t pid);
  */
 int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 	       int wait_ms, const atomic_bool *stop);
+/*
+ * Learn the rseq area of the thread a drop would stop (in->rseq_tid,
+ * in->rseq): the kernel writes it as the thread returns to user mode to
+ * make the call, so a page there must be in place (not being taken away
+ * by the caller) for the call to be made.  0 or -errno (-EAGAIN: no stop
+ * within wait_ms).  Once per thread: 0 at once when it is known.
+ */
+int inject_learn_rseq(struct lp_inject *in, int wait_ms);
 /* Let go of a thread still attached (waiting up to wait_ms for its stop),
  * close the pidfd. */
 void inject_release(struct lp_inject *in, int wait_ms);

@@ -143,7 +143,8 @@ static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
 		s = spt_lock(&vm->spt, nvpn);
 		struct lp_page *stale = spt_find(&vm->spt, nvpn);
 		if (stale && !page_owned(stale) && !(stale->flags & PGF_IO)) {
-			if (stale->state == PG_RESIDENT || stale->state == PG_PARKED)
+			if ((stale->state == PG_RESIDENT || stale->state == PG_PARKED) &&
+			    !(stale->flags & PGF_SHARED_IN))
 				frame_release(&vm->fr, stale->frame);
 			page_remove(vm, stale);
 		}
@@ -600,6 +601,23 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	return rc;
 }
 
+void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len)
+{
+	uintptr_t end = start + round_len(len);
+	struct lp_region **gone = NULL;
+	size_t n = 0;
+
+	if (!aligned(start) || end < start)
+		return;
+	vm_destroy_pages(vm, start, end);
+	pthread_rwlock_wrlock(&vm->map_lock);
+	int rc = regions_take(&vm->regions, start, end, &gone, &n);
+	pthread_rwlock_unlock(&vm->map_lock);
+	for (size_t i = 0; !rc && i < n; i++)
+		region_put(gone[i]);
+	free(gone);
+}
+
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 			 size_t oldlen, size_t newlen, int flags)
 {
@@ -609,7 +627,19 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 		return -EINVAL;
 	/* A move: the kernel takes what is present; its event
 	 * (vm_remap_event()) hands the new mapping to the kernel. */
+	/* (Its only thread may wait for us in this call, unable to stop for
+	 * the evictor's drops: the pages come in beyond the budget.) */
+	frames_open(&vm->fr, true);
 	(void)vm_populate(vm, h, old, oldlen);
+	frames_open(&vm->fr, false);
+	/* Where the kernel moves it, the old range is no longer ours: its
+	 * pages must not stay in our table (a forked child's evictor would
+	 * take a page of whatever is mapped there next).  Forgotten now,
+	 * present: a growth in place or a failed move keeps them, correct,
+	 * merely unknown to us (never evicted).  The region stays: a fault
+	 * there must still find one. */
+	if (flags & MREMAP_MAYMOVE)
+		vm_destroy_pages(vm, old, old + oldlen);
 	if (flags & MREMAP_MAYMOVE) {
 		/* (A note left by a move that failed is replaced here before
 		 * any other move of old can send an event.) */
