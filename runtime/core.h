@@ -164,6 +164,7 @@ struct lp_evictor {
 	uint64_t excess;           /* a child vm, this round: frames_excess() */
 	struct lp_io_req kid_poll; /* a child vm: its process's pidfd, polled */
 	bool kid_polled;
+	uint64_t kid_miss_ns;      /* a child vm: out of reach since, or 0 */
 	struct lp_tstats st;
 };
 

@@ -647,6 +647,7 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 #define KID_PARK_LEN ((size_t)(EV_BATCH + EV_PARKS) << LP_PAGE_SHIFT)
 #define KID_WAIT_MS 100 /* for a thread of the child to stop */
 #define KID_LOOK_MS 250 /* a child that maps memory: its mappings read */
+#define KID_LOST_MS 200 /* out of reach this long: as if for good */
 
 void evict_kids_prepare(struct lp_vm *vm)
 {
@@ -707,10 +708,13 @@ static bool kid_ready(struct lp_vm *vm)
 	return true;
 }
 
-/* Whether the child may still be reached (neither refused nor gone). */
+/* Whether the child may still be reached: neither refused nor gone, nor
+ * out of reach for longer than KID_LOST_MS (its pid not named yet, no stop
+ * in time: faults would wait for ever behind a drop that never comes). */
 static bool kid_reachable(struct lp_vm *vm)
 {
-	return !vm->inj.refused && !atomic_load(&vm->dead);
+	return !vm->inj.refused && !atomic_load(&vm->dead) &&
+	       (!vm->ev.kid_miss_ns || prim_now_ns() - vm->ev.kid_miss_ns < KID_LOST_MS * 1000000ull);
 }
 
 /* The child's pagemap entry for addr (0 when it cannot be read). */
@@ -821,6 +825,12 @@ static int kid_zap(struct lp_vm *vm, const struct iovec *zap, size_t nz)
 static bool kid_settle(struct lp_vm *vm)
 {
 	bool ready = kid_ready(vm);
+
+	/* (Since when it is out of reach: kid_reachable().) */
+	if (ready)
+		vm->ev.kid_miss_ns = 0;
+	else if (!vm->ev.kid_miss_ns)
+		vm->ev.kid_miss_ns = prim_now_ns();
 
 	if (ready && (vm->park_dirty || vm->inj.seized) &&
 	    kid_zap(vm, &(struct iovec){ (void *)vm->kid_park, KID_PARK_LEN }, 1) == 0)
