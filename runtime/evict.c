@@ -783,7 +783,12 @@ static bool kid_move_or_copy(struct lp_vm *vm, struct ev_item *x, unsigned *used
 	}
 	if (!kid_mapped(vm, addr))
 		return park_gone(vm, x, kva);
-	if (!x->wp && prim_uffd_wp(vm->uffd, addr, LP_PG, true) != 0)
+	int rc = x->wp ? 0 : prim_uffd_wp(vm->uffd, addr, LP_PG, true);
+	/* Not registered with us (neither moved nor protected): it cannot
+	 * leave, and faults must not wait for it (as if pinned). */
+	if (rc == -ENOENT)
+		x->pinned = true;
+	if (rc)
 		return false;
 	if (kid_read(vm, kva, addr) != 0)
 		return false;
