@@ -837,7 +837,7 @@ static bool kid_settle(struct lp_vm *vm)
 	else if (!vm->ev.kid_miss_ns)
 		vm->ev.kid_miss_ns = prim_now_ns();
 
-	if (ready && (vm->park_dirty || vm->inj.seized) &&
+	if (ready && (vm->park_dirty || inject_pending(&vm->inj)) &&
 	    kid_zap(vm, &(struct iovec){ (void *)vm->kid_park, KID_PARK_LEN }, 1) == 0)
 		vm->park_dirty = false;
 	return ready;
@@ -1537,7 +1537,7 @@ static bool round_once(struct lp_vm *vm)
 	ev->waited = false;
 	release_kva(vm);
 	unsigned adopted = adopt_overflow(vm);
-	if (vm->parent && vm->inj.seized)
+	if (vm->parent && inject_pending(&vm->inj))
 		(void)kid_settle(vm);
 	/* (A child's new memory: fork.c's hook.) */
 	if (vm->adopt && atomic_load(&vm->maps_noted) && kid_ready(vm))
@@ -1619,7 +1619,7 @@ static void *evictor_main(void *arg)
 			 __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED) ||
 			 frame_overflow_pending(&vm->fr))
 			timeout = EV_RETRY_MS;
-		else if (vm->parent && (vm->inj.seized ||
+		else if (vm->parent && (inject_pending(&vm->inj) ||
 					(kid_reachable(vm) &&
 					 atomic_load(&vm->maps_noted) != vm->maps_scanned)))
 			timeout = 1; /* (kid_settle(), vm->adopt) */
