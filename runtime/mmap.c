@@ -618,20 +618,14 @@ void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len)
 	free(gone);
 }
 
-/*
- * Before a forked child's move of [addr, addr + len): every page we know
- * there present, and held so (vm_pin()).  The kernel moves what is
- * present, and the new mapping is the kernel's: a page missing at the
- * move reads as zero there.  vm_populate() is not enough: a page the
- * evictor had copied and write-protected was still present, then its
- * drop came after, and busybox's sort (its array moved by realloc at
- * --mem 512K) read a zero pointer in about 1 run in 10 under load.
- * vm_pin() waits for an eviction under way to end, faults the page back,
- * and keeps it from being chosen again.
- */
-static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr, size_t len)
+/* Make every page we know in [addr, addr + len) present (untouched
+ * anonymous pages are zero either way); with pin, held so too (vm_pin()).
+ * h is the host's handler context, made for the parent vm: it serves the
+ * faults of this vm (a child's) meanwhile. */
+static void fault_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
+			size_t len, bool pin)
 {
-	struct lp_vm *hv = h->vm; /* (the host's handler context: as vm_populate) */
+	struct lp_vm *hv = h->vm;
 	h->vm = vm;
 	for (uintptr_t a = addr; a < addr + len; a += LP_PG) {
 		pthread_rwlock_rdlock(&vm->map_lock);
@@ -642,11 +636,13 @@ static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr, si
 			continue;
 		uint64_t vpn = a >> LP_PAGE_SHIFT;
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
-		bool known = spt_find(&vm->spt, vpn) != NULL;
+		struct lp_page *pg = spt_find(&vm->spt, vpn);
+		bool want = pg ? pin || pg->state != PG_RESIDENT : !sparse;
 		spt_unlock(s);
-		/* Untouched anonymous pages are zero either way. */
-		if ((known || !sparse) && vm_pin(h, a) == -EAGAIN)
+		if (want && pin && vm_pin(h, a) == -EAGAIN)
 			vm_error(vm, -EAGAIN);
+		else if (want && !pin)
+			vm_fault_in(h, a);
 	}
 	h->vm = hv;
 }
@@ -662,8 +658,13 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	 * (vm_remap_event()) hands the new mapping to the kernel. */
 	/* (Its only thread may wait for us in this call, unable to stop for
 	 * the evictor's drops: the pages come in beyond the budget.) */
+	/* Each page held present (vm_pin()), not merely faulted in: a page
+	 * the evictor had copied and write-protected is still mapped, and
+	 * its drop could come after us, just before the move: missing
+	 * there, it read as zero in the kernel's new mapping (busybox's
+	 * sort, its array moved by realloc at --mem 512K, 1 run in 10). */
 	frames_open(&vm->fr, true);
-	pin_range(vm, h, old, oldlen);
+	fault_range(vm, h, old, oldlen, true);
 	frames_open(&vm->fr, false);
 	/* Where the kernel moves it, the old range is no longer ours: its
 	 * pages must not stay in our table (a forked child's evictor would
@@ -725,27 +726,6 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 		size_t len)
 {
-	len = round_len(len);
-	/* h is the host's handler context, made for the parent vm: serve
-	 * the faults of this vm (a child's) through it meanwhile. */
-	struct lp_vm *hv = h->vm;
-	h->vm = vm;
-	for (uintptr_t a = addr; a < addr + len; a += LP_PG) {
-		pthread_rwlock_rdlock(&vm->map_lock);
-		struct lp_region *r = regions_find(&vm->regions, a);
-		bool sparse = r && r->kind == RK_ANON;
-		pthread_rwlock_unlock(&vm->map_lock);
-		if (!r)
-			continue;
-		uint64_t vpn = a >> LP_PAGE_SHIFT;
-		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
-		struct lp_page *pg = spt_find(&vm->spt, vpn);
-		bool want = pg ? pg->state != PG_RESIDENT : !sparse;
-		spt_unlock(s);
-		/* Untouched anonymous pages are zero either way. */
-		if (want)
-			vm_fault_in(h, a);
-	}
-	h->vm = hv;
+	fault_range(vm, h, addr, round_len(len), false);
 	return 0;
 }
