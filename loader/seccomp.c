@@ -827,6 +827,31 @@ static int lock_call_check(const struct seccomp_notif *req)
 	return lock_check(tid, status_field(tid, "VmSize:", 10) * 1024);
 }
 
+/* Whether [lo, hi) of process pid is mapped without a hole (the kernel's
+ * mlock refuses a hole with ENOMEM).  Cannot tell: yes. */
+static bool range_mapped(pid_t pid, uintptr_t lo, uintptr_t hi)
+{
+	char path[48], line[512];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return true;
+	uintptr_t at = lo; /* (the lines come in address order) */
+	while (at < hi && fgets(line, sizeof line, f)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= at)
+			continue;
+		if (s > at)
+			break;
+		at = e;
+		/* (the rest of a long line) */
+		while (!strchr(line, '\n') && fgets(line, sizeof line, f))
+			;
+	}
+	fclose(f);
+	return at >= hi;
+}
+
 /* A memory call of a forked child, whose child vm is vm: prepare our
  * table, then the kernel acts. */
 static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
@@ -836,11 +861,19 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 
 	switch (req->data.nr) {
 	case SYS_mmap:
+		/* new anonymous memory: the child vm adopts it once made */
+		if ((a[3] & MAP_ANONYMOUS) && (a[3] & MAP_TYPE) == MAP_PRIVATE &&
+		    (a[2] & PROT_WRITE))
+			vm_child_mapped(vm, (pid_t)req->pid);
 		/* a mapping over the child's managed memory replaces it */
-		if (!replaces(a[3]) || !vm_overlaps(vm, a[0], a[1]))
-			break;
-		/* fallthrough */
+		if (replaces(a[3]) && vm_overlaps(vm, a[0], a[1]))
+			vm_child_forget(vm, a[0] & ~(LP_PG - 1), a[1]);
+		break;
 	case SYS_munmap:
+		/* (its pages and regions: a mapping made there later is new) */
+		if (vm_overlaps(vm, a[0], a[1]))
+			vm_child_forget(vm, a[0], a[1]);
+		break;
 	case SYS_madvise:
 		if (req->data.nr == SYS_madvise && a[2] == MADV_WIPEONFORK)
 			break; /* (a child's own forks: README, Limits) */
@@ -869,6 +902,12 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 	case SYS_mlock2:
 		if (vm_overlaps(vm, a[0], a[1])) {
 			*res = lock_call_check(req);
+			/* (then, as the kernel: a hole in the range) */
+			uintptr_t lo = a[0] & ~(uintptr_t)(LP_PG - 1);
+			if (!*res && a[1] &&
+			    !range_mapped((pid_t)req->pid, lo,
+					  (a[0] + a[1] + LP_PG - 1) & ~(uintptr_t)(LP_PG - 1)))
+				*res = -ENOMEM;
 			return SV_ANSWER;
 		}
 		break;

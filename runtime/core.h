@@ -39,6 +39,7 @@
 #include "lazypage/lazypage.h"
 #include "compat.h"
 #include "frame.h"
+#include "inject.h"
 #include "io.h"
 #include "page.h"
 #include "prim.h"
@@ -160,6 +161,10 @@ struct lp_evictor {
 	bool pinned;               /* the mm has long-term pins: every page
 				    * leaves by UFFDIO_MOVE (evict.c) */
 	uint64_t pinned_ns;        /* when that was last looked at */
+	uint64_t excess;           /* a child vm, this round: frames_excess() */
+	struct lp_io_req kid_poll; /* a child vm: its process's pidfd, polled */
+	bool kid_polled;
+	uint64_t kid_miss_ns;      /* a child vm: out of reach since, or 0 */
 	struct lp_tstats st;
 };
 
@@ -220,6 +225,7 @@ struct lp_vm {
 	int solo_fd;               /* /proc/solo_tid/stat, or -1 */
 	pid_t solo_fd_tid;
 	struct lp_evictor ev;
+	struct lp_tstats kids_st;  /* what its child vms counted, as each ended */
 
 	/* API callers (lp_sync, lp_unmap, destroy): one ring, one lock */
 	pthread_mutex_t api_lock;
@@ -235,6 +241,29 @@ struct lp_vm {
 	struct lp_vm *parent;      /* set in a child vm */
 	pid_t pid;                 /* a child vm: its process, once known */
 	uintptr_t probe;           /* VMF_FORK: a registered page, for liveness */
+	/*
+	 * Forked children under the budget (evict.c, "A forked child's
+	 * pages"): made by a vm that serves forks with a budget, inherited
+	 * by every child vm (and by the child processes, at the same
+	 * addresses).  kid_park == 0: children run without a budget.
+	 */
+	struct inj_scratch kid_scratch; /* for injected drops */
+	uintptr_t kid_park;        /* registered, inherited, never touched by
+				    * the parent: a child's pages leave to it */
+	/* A child vm with a budget (its evictor's): */
+	struct lp_inject inj;      /* drops pages in the child process */
+	int pagemap_fd;            /* /proc/PID/pagemap, or -1 */
+	bool park_dirty;           /* kid_park may hold pages: drop it first */
+	/* A child vm's new mappings (fork.c, "Memory a child maps"): its
+	 * evictor calls adopt(vm) each round; the mappings the child had
+	 * before its first anonymous mmap (old_maps, nold) are never taken. */
+	void (*adopt)(struct lp_vm *vm);
+	_Atomic uint64_t maps_noted, note_ns; /* anonymous mmaps seen (seccomp) */
+	uint64_t maps_scanned, scan_ns;       /* (the evictor's) */
+	pthread_mutex_t maps_lock;            /* old_maps */
+	struct lp_range { uintptr_t lo, hi; } *old_maps;
+	size_t nold;
+	bool maps_known;
 	pthread_rwlock_t freeze_lock; /* held for reading by each fault service
 				    * and evictor round; vm_freeze() writes */
 	atomic_bool freezing;      /* a freeze waits: faults give up waiting

@@ -600,7 +600,8 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		pthread_rwlock_unlock(&vm->map_lock);
 		/* Being unmapped (the thread will fault for real once the
 		 * range is gone), or a kva slot touched by our own thread. */
-		if (vm->fr.n && addr - vm->fr.kva < ((uintptr_t)vm->fr.n << LP_PAGE_SHIFT))
+		if (vm->fr.n && !vm->parent &&
+		    addr - vm->fr.kva < ((uintptr_t)vm->fr.n << LP_PAGE_SHIFT))
 			(void)prim_uffd_copy(vm->uffd, addr, vm->zero, LP_PG,
 					     false);
 		page_wake(vm, addr);
@@ -662,6 +663,16 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
 	uint64_t drop = LP_NO_SLOT;
 	bool counted = false;
 
+	/* A forked child's write to a page it shares with its parent makes
+	 * a copy (the kernel's): new memory, which waits for room as a
+	 * fault waits for a frame.  (The page stays protected meanwhile.) */
+	if (pg && (pg->flags & PGF_SHARED_IN) && pg->state == PG_RESIDENT) {
+		spt_unlock(s);
+		frames_wait_room(&vm->fr);
+		s = spt_lock(&vm->spt, vpn);
+		pg = spt_find(&vm->spt, vpn);
+	}
+
 	if (pg && page_owned(pg)) {
 		pg->flags |= PGF_WAITERS;
 		spt_unlock(s);
@@ -671,6 +682,13 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
 		counted = (pg->flags & PGF_WP) != 0;
 		pg->flags &= (uint16_t)~PGF_WP;
 		drop = page_dirty_locked(pg, true);
+		/* A forked child writes a page it shares with its parent: a
+		 * copy of its own, counted from now on (beyond the budget
+		 * until its evictor adopts it into a frame). */
+		if (pg->flags & PGF_SHARED_IN) {
+			pg->flags &= (uint16_t)~PGF_SHARED_IN;
+			frame_overflow(&vm->fr, 1);
+		}
 	}
 	/* Unprotect (and wake) under the lock, so that the evictor never
 	 * sees the page between our decision and the kernel's.  A page we

@@ -25,6 +25,11 @@ uint64_t vm_forks_read(struct lp_vm *vm);
 bool vm_fork_unread(struct lp_vm *vm, uint64_t seen);
 /* Whether a fork event beyond `seen` (forks_started) was taken. */
 bool vm_fork_started(struct lp_vm *vm, uint64_t seen);
+/* A forked child (child vm c) made an anonymous private mmap, which the
+ * kernel makes (tid: its calling thread, waiting for the seccomp host's
+ * answer): its evictor adopts the new memory soon ("Memory a child maps",
+ * fork.c).  Nothing for a child vm without a budget. */
+void vm_child_mapped(struct lp_vm *c, pid_t tid);
 /* Free the child vms of vm whose process is gone (all: every one), and
  * the gone ones among the children of those that live on. */
 void vm_reap_kids(struct lp_vm *vm, bool all);

@@ -72,7 +72,8 @@ static void set_watermarks(struct lp_frames *fr, uint32_t ra_max)
 
 /* The kva area: one slot per frame, registered like the regions (same
  * protection bits), so that pages can be moved in and out without a
- * copy. */
+ * copy.  Without a userfaultfd (a forked child's table: its pages live in
+ * another address space, and come here by copy), plain memory. */
 static int map_kva(struct lp_frames *fr)
 {
 	return prim_uffd_area(fr->uffd, (size_t)fr->n << LP_PAGE_SHIFT,
@@ -209,6 +210,65 @@ void frames_share_floor(struct lp_frames *fr, uint64_t floor)
 	pthread_mutex_unlock(&fr->lock);
 }
 
+uint64_t frames_room(struct lp_frames *fr)
+{
+	pthread_mutex_lock(&fr->lock);
+	uint64_t room = fr->n > fr->used ? fr->n - fr->used : 0;
+	if (fr->share) {
+		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
+		if (cap < sum + room)
+			room = cap > sum ? cap - sum : 0;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return room;
+}
+
+void frames_wait_room(struct lp_frames *fr)
+{
+	pthread_mutex_lock(&fr->lock);
+	while (fr->n && share_full(fr) && !fr->stuck && !fr->open &&
+	       !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
+		fr->waiting++;
+		struct fr_wake w = wake_if(fr, true);
+		pthread_mutex_unlock(&fr->lock);
+		wake_call(w);
+		pthread_mutex_lock(&fr->lock);
+		struct timespec ts;
+		prim_deadline(&ts, 2);
+		pthread_cond_timedwait(&fr->cond, &fr->lock, &ts);
+		fr->waiting--;
+	}
+	pthread_mutex_unlock(&fr->lock);
+}
+
+void frames_open(struct lp_frames *fr, bool open)
+{
+	pthread_mutex_lock(&fr->lock);
+	if (open)
+		fr->open++;
+	else if (fr->open)
+		fr->open--;
+	if (open)
+		pthread_cond_broadcast(&fr->cond);
+	pthread_mutex_unlock(&fr->lock);
+}
+
+uint64_t frames_excess(struct lp_frames *fr)
+{
+	uint64_t over = 0;
+
+	pthread_mutex_lock(&fr->lock);
+	if (fr->share && fr->used > fr->share_floor) {
+		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
+		if (sum > cap)
+			over = sum - cap;
+		if (over > fr->used - fr->share_floor)
+			over = fr->used - fr->share_floor;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return over;
+}
+
 uint64_t frames_lent(struct lp_frames *fr)
 {
 	pthread_mutex_lock(&fr->lock);
@@ -274,7 +334,7 @@ static bool give_up_wait(struct lp_frames *fr, int *rc)
 		*rc = -EAGAIN;
 		return true;
 	}
-	if (fr->stuck) {
+	if (fr->stuck || fr->open) {
 		/* Nothing can be evicted (swap full, writes failing): keep the
 		 * page anyway, beyond the budget, rather than lose data or
 		 * stop the program. */
@@ -320,7 +380,7 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		pthread_mutex_unlock(&fr->lock);
 		wake_call(w);
 		pthread_mutex_lock(&fr->lock);
-		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck &&
+		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck && !fr->open &&
 		    !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
 			/* (Others' frames going back to the shared budget do
 			 * not signal us: look again now and then.) */
@@ -572,9 +632,13 @@ int frame_adopt(struct lp_frames *fr, struct lp_page *pg)
 	pthread_mutex_lock(&fr->lock);
 	if (fr->nfree) {
 		uint32_t f = fr->free[--fr->nfree];
-		/* Counted in `used` since it came in: only the kind changes. */
-		if (fr->overflow)
+		/* Counted in `used` since it came in: only the kind changes;
+		 * a child's inherited page counts from now on. */
+		if (pg->flags & PGF_SHARED_IN)
+			account(fr, 1);
+		else if (fr->overflow)
 			fr->overflow--;
+		pg->flags &= (uint16_t)~PGF_SHARED_IN;
 		join_policy(fr, f, pg);
 		pg->frame = f;
 		rc = 0;

@@ -63,6 +63,8 @@ struct lp_frames {
 	uint32_t awaiting;        /* handlers in frame_await_victims() */
 	bool stuck;               /* the evictor cannot make room (swap full);
 				   * any frame freed ends it (push_free) */
+	uint32_t open;            /* waits for the program itself under way
+				   * (frames_open()) */
 	const struct lp_policy_ops *pops;
 	void *pol;
 	struct lp_policy_host host;
@@ -113,7 +115,8 @@ struct lp_frames_cfg {
 	uint64_t seed;               /* the policy's randomness */
 	uint32_t ra_max;             /* largest readahead window, in frames:
 				      * two of them are kept free */
-	int uffd;                    /* the kva area is registered on it */
+	int uffd;                    /* the kva area is registered on it;
+				      * -1: plain memory (a child vm) */
 	const atomic_bool *stopping; /* set: a wait ends, -ESHUTDOWN */
 	const atomic_bool *freezing; /* set: a wait ends, -EAGAIN */
 	struct lp_tstats *st;        /* counts C_FRAME_WAIT */
@@ -181,6 +184,25 @@ void frames_share_floor(struct lp_frames *fr, uint64_t floor);
 /* The frames we may count on now: our budget, or, drawing on a share,
  * our use and what the share has left (at most our budget). */
 uint64_t frames_lent(struct lp_frames *fr);
+/* How many more frames we may count now: within our budget and within
+ * what the share has left. */
+uint64_t frames_room(struct lp_frames *fr);
+/* Wait, as frame_get() does, while the shared budget is spent and we use
+ * our floor or more, for our evictor to make room; without taking a frame
+ * (a forked child about to write a page it shares with its parent: the
+ * kernel's copy is new memory). */
+void frames_wait_room(struct lp_frames *fr);
+/* While open (calls with true outnumber those with false), faults take no
+ * frame and never wait for one: the page is kept beyond the budget (as
+ * when stuck), to be adopted later.  For whoever waits for something of
+ * the program's own that a fault waiting for a frame may stand in the way
+ * of: the evictor making a forked child's thread drop pages (evict.c),
+ * and a child's mremap, whose pages are brought in while its thread waits
+ * for us (mmap.c). */
+void frames_open(struct lp_frames *fr, bool open);
+/* How far the share's sum is beyond its cap, as far as our use above our
+ * floor can make up for it (0: not beyond, or no share). */
+uint64_t frames_excess(struct lp_frames *fr);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);
 /* Under pg's stripe lock: pg now holds frame f and is resident: tell the

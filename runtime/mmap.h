@@ -40,6 +40,9 @@ long vm_mlockall(struct lp_vm *vm, int flags);
 /* mremap(2) (MREMAP_DONTUNMAP is refused on managed memory). */
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want);
+/* A forked child's munmap (or mapping over) [start, start+len), before the
+ * kernel acts: its pages and regions leave our table (nothing unmapped). */
+void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len);
 /* A forked child's mremap of [old, old+oldlen), before the kernel acts
  * (it is not served by us): every page made present, and a growth in
  * place, if that is what the kernel does, known to the child's regions. */
