@@ -40,6 +40,12 @@ static uint64_t now_ns(void)
 	return prim_now_ns();
 }
 
+/* The deadline wait_ms from now. */
+static uint64_t after_ms(int wait_ms)
+{
+	return now_ns() + (uint64_t)wait_ms * 1000000ull;
+}
+
 static bool supported;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
@@ -444,7 +450,7 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 	if (!alive(in))
 		return gone(in);
 	int saved_errno = errno;
-	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)wait_ms * 1000000ull;
+	uint64_t t0 = now_ns(), deadline = after_ms(wait_ms);
 	pid_t tid = in->seized;
 	long rc = finish_mid(in, deadline, stop);
 
@@ -498,7 +504,7 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 		goto out;
 	}
 	/* (From the stop: as long again for the call to be reached.) */
-	rc = run_call(in, tid, &regs, n, now_ns() + (uint64_t)wait_ms * 1000000ull, stop);
+	rc = run_call(in, tid, &regs, n, after_ms(wait_ms), stop);
 	if (rc >= 0)
 		rc = (size_t)rc == want ? 0 : -EIO;
 out:
@@ -528,7 +534,7 @@ int inject_learn_rseq(struct lp_inject *in, int wait_ms)
 		return -ENOTSUP;
 	if (!alive(in))
 		return gone(in);
-	int mrc = finish_mid(in, now_ns() + (uint64_t)wait_ms * 1000000ull, NULL);
+	int mrc = finish_mid(in, after_ms(wait_ms), NULL);
 	if (mrc)
 		return mrc;
 	pid_t tid = in->seized ? in->seized : pick_thread(in->pid);
@@ -546,7 +552,7 @@ int inject_learn_rseq(struct lp_inject *in, int wait_ms)
 		}
 		in->seized = tid;
 	}
-	int w = wait_interrupt(in, tid, now_ns() + (uint64_t)wait_ms * 1000000ull, NULL);
+	int w = wait_interrupt(in, tid, after_ms(wait_ms), NULL);
 	if (w == -1) {
 		errno = saved;
 		return -EAGAIN; /* still attached: a later call lets it go */
@@ -574,10 +580,10 @@ void inject_release(struct lp_inject *in, int wait_ms)
 	/* (One still on its way to an abandoned call after wait_ms, blocked
 	 * in a fault all that time, is let go by the kernel as we exit, and
 	 * would return from the empty call with our registers.) */
-	(void)finish_mid(in, now_ns() + (uint64_t)wait_ms * 1000000ull, NULL);
+	(void)finish_mid(in, after_ms(wait_ms), NULL);
 	if (in->seized) {
 		pid_t tid = in->seized;
-		uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ull;
+		uint64_t deadline = after_ms(wait_ms);
 		if (wait_interrupt(in, tid, deadline, NULL) == 1)
 			ptrace(PTRACE_DETACH, tid, 0, 0);
 		in->seized = 0;
