@@ -798,22 +798,18 @@ static bool kid_move_or_copy(struct lp_vm *vm, struct ev_item *x, unsigned *used
 
 /*
  * Step 3: drop zap[0..nz) in the child, in calls of INJ_MAXV ranges.  0 or
- * the first error.  The thread made to drop them may fault on its way
- * (the kernel writes its rseq area as it returns to user mode, a page we
- * may have evicted), and the fault may need a frame, which only we can
- * free: the frame table stays open meanwhile (such a fault goes beyond
- * the budget; without it, both waited for a second).
+ * the first error.  (The thread made to drop them may fault on its way:
+ * kid_waiting() lets it.)
  */
 static int kid_zap(struct lp_vm *vm, const struct iovec *zap, size_t nz)
 {
 	int rc = 0;
 
-	frames_open(&vm->fr, true);
 	for (size_t i = 0; i < nz && !rc; i += INJ_MAXV) {
 		size_t k = nz - i < INJ_MAXV ? nz - i : INJ_MAXV;
 		rc = inject_zap(&vm->inj, zap + i, k, KID_WAIT_MS, &vm->stopping);
 	}
-	frames_open(&vm->fr, false); /* (failures: vm->inj.failed) */
+	/* (failures: vm->inj.failed) */
 	/* Traced by someone else (a debugger): never, as if refused. */
 	if (rc == -EPERM)
 		vm->inj.refused = true;

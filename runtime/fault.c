@@ -1151,11 +1151,13 @@ static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	uint64_t flags = m->arg.pagefault.flags;
 	pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
 
+	frames_serving(tid); /* (frames_open()) */
 	if (flags & UFFD_PAGEFAULT_FLAG_WP)
 		service_wp(h, addr, t0);
 	else
 		service_missing(h, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE, tid,
 				t0);
+	frames_serving(0);
 }
 
 /* Serve the faults deferred while the vm was frozen, if it is not now. */

@@ -223,10 +223,40 @@ uint64_t frames_room(struct lp_frames *fr)
 	return room;
 }
 
+/* The program's thread whose fault the calling thread serves, and the
+ * depth of its frames_beyond() calls. */
+static _Thread_local pid_t serving;
+static _Thread_local unsigned beyond;
+
+void frames_serving(pid_t tid)
+{
+	serving = tid;
+}
+
+void frames_beyond(bool on)
+{
+	if (on)
+		beyond++;
+	else if (beyond)
+		beyond--;
+}
+
+/* Under fr->lock: whether the calling thread's take may go beyond the
+ * budget now (frames_open(), frames_beyond()). */
+static bool opened(const struct lp_frames *fr)
+{
+	if (beyond || fr->open_any)
+		return true;
+	for (unsigned i = 0; serving && i < FR_OPEN_MAX; i++)
+		if (fr->open[i].n && fr->open[i].tid == serving)
+			return true;
+	return false;
+}
+
 void frames_wait_room(struct lp_frames *fr)
 {
 	pthread_mutex_lock(&fr->lock);
-	while (fr->n && share_full(fr) && !fr->stuck && !fr->open &&
+	while (fr->n && share_full(fr) && !fr->stuck && !opened(fr) &&
 	       !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
 		fr->waiting++;
 		struct fr_wake w = wake_if(fr, true);
@@ -241,17 +271,33 @@ void frames_wait_room(struct lp_frames *fr)
 	pthread_mutex_unlock(&fr->lock);
 }
 
-void frames_open(struct lp_frames *fr, bool open)
+void frames_open(struct lp_frames *fr, pid_t tid, bool open)
 {
+	unsigned i, hole = FR_OPEN_MAX;
+
 	pthread_mutex_lock(&fr->lock);
-	if (open)
-		fr->open++;
-	else if (fr->open)
-		fr->open--;
-	if (open)
+	for (i = 0; i < FR_OPEN_MAX && fr->open[i].tid != tid; i++)
+		if (!fr->open[i].n && hole == FR_OPEN_MAX)
+			hole = i;
+	if (open) {
+		if (i == FR_OPEN_MAX && hole < FR_OPEN_MAX) {
+			fr->open[hole].tid = tid;
+			i = hole;
+		}
+		if (i < FR_OPEN_MAX)
+			fr->open[i].n++;
+		else
+			fr->open_any++;
 		pthread_cond_broadcast(&fr->cond);
+	} else if (i < FR_OPEN_MAX && fr->open[i].n) {
+		if (!--fr->open[i].n)
+			fr->open[i].tid = 0;
+	} else if (fr->open_any) {
+		fr->open_any--;
+	}
 	pthread_mutex_unlock(&fr->lock);
 }
+
 
 uint64_t frames_excess(struct lp_frames *fr)
 {
@@ -334,7 +380,7 @@ static bool give_up_wait(struct lp_frames *fr, int *rc)
 		*rc = -EAGAIN;
 		return true;
 	}
-	if (fr->stuck || fr->open) {
+	if (fr->stuck || opened(fr)) {
 		/* Nothing can be evicted (swap full, writes failing): keep the
 		 * page anyway, beyond the budget, rather than lose data or
 		 * stop the program. */
@@ -380,7 +426,7 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		pthread_mutex_unlock(&fr->lock);
 		wake_call(w);
 		pthread_mutex_lock(&fr->lock);
-		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck && !fr->open &&
+		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck && !opened(fr) &&
 		    !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
 			/* (Others' frames going back to the shared budget do
 			 * not signal us: look again now and then.) */

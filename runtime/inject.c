@@ -270,12 +270,24 @@ static int gone(struct lp_inject *in)
 	return -ESRCH;
 }
 
+/* next_stop(), the owner told meanwhile (in->waiting). */
+static int await_stop(struct lp_inject *in, pid_t tid, uint64_t deadline,
+		      const atomic_bool *stop)
+{
+	if (in->waiting)
+		in->waiting(in->waiting_ctx, tid, true);
+	int st = next_stop(in->pid, tid, deadline, stop);
+	if (in->waiting)
+		in->waiting(in->waiting_ctx, tid, false);
+	return st;
+}
+
 /* Wait for our interrupt's stop: 1 stopped, 0 gone, -1 not yet. */
 static int wait_interrupt(struct lp_inject *in, pid_t tid, uint64_t deadline,
 			  const atomic_bool *stop)
 {
 	for (;;) {
-		int st = next_stop(in->pid, tid, deadline, stop);
+		int st = await_stop(in, tid, deadline, stop);
 		if (st <= 0)
 			return st;
 		if (event_of(st) == PTRACE_EVENT_STOP && !group_stop(st))
@@ -372,8 +384,9 @@ static long finish_call(struct lp_inject *in, pid_t tid,
 {
 	bool entered = false;
 	for (;;) {
-		int st = next_stop(in->pid, tid, entered ? INJ_FOREVER : deadline,
-				   entered ? NULL : stop);
+		/* (In the call, it waits for nothing of ours.) */
+		int st = entered ? next_stop(in->pid, tid, INJ_FOREVER, NULL)
+				 : await_stop(in, tid, deadline, stop);
 		if (st == 0)
 			return -ESRCH;
 		if (st < 0)

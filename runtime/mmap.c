@@ -661,9 +661,9 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	 * its drop could come after us, just before the move: missing
 	 * there, it read as zero in the kernel's new mapping (busybox's
 	 * sort, its array moved by realloc at --mem 512K, 1 run in 10). */
-	frames_open(&vm->fr, true);
+	frames_beyond(true);
 	pin_range(vm, h, old, oldlen);
-	frames_open(&vm->fr, false);
+	frames_beyond(false);
 	/* Where the kernel moves it, the old range is no longer ours: its
 	 * pages must not stay in our table (a forked child's evictor would
 	 * take a page of whatever is mapped there next).  Forgotten now,
