@@ -258,6 +258,10 @@ struct lp_vm {
 	 * evictor calls adopt(vm) each round; the mappings the child had
 	 * before its first anonymous mmap (old_maps, nold) are never taken. */
 	void (*adopt)(struct lp_vm *vm);
+	/* A child vm's move of memory (the kernel's, UFFD_EVENT_REMAP), to
+	 * [to, to + len): what of it adopt() took meanwhile comes back and
+	 * leaves our table (fork.c).  Called by a fault handler, h. */
+	void (*moved)(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
 	_Atomic uint64_t maps_noted, note_ns; /* anonymous mmaps seen (seccomp) */
 	uint64_t maps_scanned, scan_ns;       /* (the evictor's) */
 	pthread_mutex_t maps_lock;            /* old_maps */

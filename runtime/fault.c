@@ -1236,8 +1236,11 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
  * new mapping is the kernel's, as natively: unprotected, then
  * unregistered (the event gives the old length: the prep noted the new).
  */
-static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t len)
+static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
+			size_t len)
 {
+	struct lp_vm *vm = h->vm;
+
 	if (atomic_load(&vm->remaps_own))
 		return; /* vm_mremap() moved it: it knows */
 	pthread_mutex_lock(&vm->defer_lock);
@@ -1249,6 +1252,8 @@ static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t l
 		break;
 	}
 	pthread_mutex_unlock(&vm->defer_lock);
+	if (vm->moved)
+		vm->moved(vm, h, to, len);
 	/* (The mover, woken by our read, ends its "mm changing" soon.) */
 	for (int i = 0; i < 1000 && prim_uffd_wp(vm->uffd, to, len, false) == -EAGAIN; i++)
 		sched_yield();
@@ -1268,7 +1273,7 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 		return;
 	}
 	if (m->event == UFFD_EVENT_REMAP) {
-		remap_event(vm, (uintptr_t)m->arg.remap.from,
+		remap_event(h, (uintptr_t)m->arg.remap.from,
 			       (uintptr_t)m->arg.remap.to, (size_t)m->arg.remap.len);
 		return;
 	}

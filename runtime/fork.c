@@ -544,8 +544,10 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	if (!rc) {
 		/* The child may fork in turn: its vm serves that too. */
 		c->fork_event = vm_fork_event;
-		if (c->fr.n)
+		if (c->fr.n) {
 			c->adopt = adopt_new_maps;
+			c->moved = vm_child_moved;
+		}
 		join_share(p, c);
 		rc = copy_regions(p, c);
 	}

@@ -645,6 +645,25 @@ static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 	h->vm = hv;
 }
 
+void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len)
+{
+	len = round_len(len);
+	if (!aligned(to) || !len || to + len < to)
+		return;
+	pthread_rwlock_rdlock(&vm->map_lock);
+	bool taken = false;
+	for (size_t i = 0; i < vm->regions.n && !taken; i++)
+		taken = vm->regions.v[i]->start < to + len && vm->regions.v[i]->end > to;
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (!taken)
+		return;
+	/* (Beyond the budget: they leave our table at once.) */
+	frames_beyond(true);
+	pin_range(vm, h, to, len);
+	frames_beyond(false);
+	vm_child_forget(vm, to, len);
+}
+
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 			 size_t oldlen, size_t newlen, int flags)
 {
