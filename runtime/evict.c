@@ -210,11 +210,13 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 		if (!want && fr->waiting && !ev->pending)
 			want = 1;
 	}
-	/* A forked child's share of the tree's budget: what it inherited
-	 * counts at once, and it may sit idle beyond its part (no fault of
-	 * its own asks for room): what the tree holds beyond the cap leaves
-	 * without being asked. */
-	if (vm->parent && ev->excess > ev->pending && ev->excess - ev->pending > want)
+	/* A share of the tree's budget (frames_excess()): what a forked
+	 * child inherited counts at once, and it may sit idle beyond its
+	 * part (no fault of its own asks for room): what the tree holds
+	 * beyond the cap leaves without being asked; and what any member
+	 * holds beyond its fair part leaves while one below its own waits
+	 * (its faults kick us: share_kick()). */
+	if (ev->excess > ev->pending && ev->excess - ev->pending > want)
 		want = (uint32_t)(ev->excess - ev->pending);
 	if (want > EV_BATCH)
 		want = EV_BATCH;
@@ -1538,7 +1540,7 @@ static bool round_once(struct lp_vm *vm)
 	/* (A child's new memory: fork.c's hook.) */
 	if (vm->adopt && atomic_load(&vm->maps_noted) && kid_ready(vm))
 		vm->adopt(vm);
-	ev->excess = vm->parent ? frames_excess(&vm->fr) : 0;
+	ev->excess = frames_excess(&vm->fr, vm->parent != NULL);
 	unsigned n = select_items(vm, it);
 	unsigned progress = 0;
 	if (n) {
@@ -1619,7 +1621,7 @@ static void *evictor_main(void *arg)
 					(kid_reachable(vm) &&
 					 atomic_load(&vm->maps_noted) != vm->maps_scanned)))
 			timeout = 1; /* (kid_settle(), vm->adopt) */
-		else if (vm->parent && frames_excess(&vm->fr))
+		else if (frames_excess(&vm->fr, vm->parent != NULL))
 			timeout = EV_RETRY_MS; /* (select_items()) */
 		else if (frames_awaited(vm))
 			/* Never sleep for good while a fault waits for a

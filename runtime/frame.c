@@ -139,13 +139,31 @@ void frames_fini(struct lp_frames *fr)
 	memset(fr, 0, sizeof(*fr));
 }
 
+/* This process's tables with a wake callback, for kicks across a shared
+ * budget (share_kick()).  Taken before any table's lock. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lp_frames *reg_head;
+
 void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx), void *ctx)
 {
+	pthread_mutex_lock(&reg_lock);
+	struct lp_frames **pp = &reg_head;
+	while (*pp && *pp != fr)
+		pp = &(*pp)->reg_next;
+	if (wake && !*pp) {
+		fr->reg_next = reg_head;
+		reg_head = fr;
+	} else if (!wake && *pp) {
+		*pp = fr->reg_next;
+		fr->reg_next = NULL;
+	}
 	pthread_mutex_lock(&fr->lock);
 	fr->wake = wake;
 	fr->wake_ctx = ctx;
 	pthread_mutex_unlock(&fr->lock);
+	pthread_mutex_unlock(&reg_lock);
 }
+
 
 static void account(struct lp_frames *fr, int delta)
 {
@@ -171,6 +189,70 @@ static bool share_full(const struct lp_frames *fr)
 	       atomic_load(&fr->share->used) >= fr->share->cap;
 }
 
+/* A member's fair part of share: its cap over its members, never below
+ * floor. */
+static uint64_t share_fair(const struct frame_share *share, uint64_t floor)
+{
+	uint32_t m = atomic_load(&share->members);
+	uint64_t fair = share->cap / (m ? m : 1);
+	return fair > floor ? fair : floor;
+}
+
+/* A fault of fr, below its fair part, waits for room in share: kick the
+ * evictors of this process's other members beyond theirs, which give
+ * frames up (frames_excess()).  (Members in other processes, pagers of
+ * programs executed, are balanced by their budget threads.)  Without any
+ * table's lock. */
+static void share_kick(const struct lp_frames *fr, const struct frame_share *share,
+		       uint64_t fair)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct lp_frames *m = reg_head; m; m = m->reg_next) {
+		/* (Read without m's lock: a hint; its evictor looks again.) */
+		if (m != fr && __atomic_load_n(&m->share, __ATOMIC_RELAXED) == share &&
+		    __atomic_load_n(&m->used, __ATOMIC_RELAXED) > fair && m->wake)
+			m->wake(m->wake_ctx);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Under fr->lock, waiting for room: whether fr waits below its fair part
+ * of a full share (others must give up frames for it). */
+static bool waits_short(const struct lp_frames *fr)
+{
+	return share_full(fr) && fr->used < share_fair(fr->share, fr->share_floor);
+}
+
+/* Under fr->lock, about to wait for room: count us among the share's
+ * short waiters while we are one (*on: the share we are counted in), and
+ * return the share whose members to kick (share_kick(), after the
+ * unlock; fair: our fair part), or NULL. */
+static const struct frame_share *note_short(struct lp_frames *fr,
+					    struct frame_share **on, uint64_t *fair)
+{
+	bool now = waits_short(fr);
+	if (*on && (!now || *on != fr->share)) {
+		atomic_fetch_sub(&(*on)->short_waiters, 1);
+		*on = NULL;
+	}
+	if (!now)
+		return NULL;
+	if (!*on) {
+		*on = fr->share;
+		atomic_fetch_add(&(*on)->short_waiters, 1);
+	}
+	*fair = share_fair(fr->share, fr->share_floor);
+	return fr->share;
+}
+
+/* The wait over: no longer among the short waiters. */
+static void end_short(struct frame_share **on)
+{
+	if (*on)
+		atomic_fetch_sub(&(*on)->short_waiters, 1);
+	*on = NULL;
+}
+
 void frames_share(struct lp_frames *fr, struct frame_share *share,
 		  _Atomic uint64_t *mine)
 {
@@ -183,7 +265,11 @@ void frames_share(struct lp_frames *fr, struct frame_share *share,
 		if (fr->share_mine)
 			atomic_fetch_sub(fr->share_mine, fr->used);
 		atomic_fetch_sub(&fr->share->used, fr->used);
+		if (fr->share != share)
+			atomic_fetch_sub(&fr->share->members, 1);
 	}
+	if (share && share != fr->share)
+		atomic_fetch_add(&share->members, 1);
 	fr->share = share;
 	fr->share_mine = share ? mine : NULL;
 	if (share) {
@@ -256,18 +342,24 @@ static bool opened(const struct lp_frames *fr)
 void frames_wait_room(struct lp_frames *fr)
 {
 	pthread_mutex_lock(&fr->lock);
+	struct frame_share *on = NULL;
 	while (fr->n && share_full(fr) && !fr->stuck && !opened(fr) &&
 	       !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
 		fr->waiting++;
 		struct fr_wake w = wake_if(fr, true);
+		uint64_t fair = 0;
+		const struct frame_share *kick = note_short(fr, &on, &fair);
 		pthread_mutex_unlock(&fr->lock);
 		wake_call(w);
+		if (kick)
+			share_kick(fr, kick, fair);
 		pthread_mutex_lock(&fr->lock);
 		struct timespec ts;
 		prim_deadline(&ts, 2);
 		pthread_cond_timedwait(&fr->cond, &fr->lock, &ts);
 		fr->waiting--;
 	}
+	end_short(&on);
 	pthread_mutex_unlock(&fr->lock);
 }
 
@@ -299,15 +391,23 @@ void frames_open(struct lp_frames *fr, pid_t tid, bool open)
 }
 
 
-uint64_t frames_excess(struct lp_frames *fr)
+uint64_t frames_excess(struct lp_frames *fr, bool beyond_cap)
 {
 	uint64_t over = 0;
 
 	pthread_mutex_lock(&fr->lock);
 	if (fr->share && fr->used > fr->share_floor) {
 		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
-		if (sum > cap)
+		if (beyond_cap && sum > cap)
 			over = sum - cap;
+		/* Some member below its fair part waits for room: what we
+		 * hold beyond ours goes (the victims of each member chosen by
+		 * its own policy: a global choice approximated by making the
+		 * largest give way first). */
+		uint64_t fair = share_fair(fr->share, fr->share_floor);
+		if (atomic_load(&fr->share->short_waiters) && fr->used > fair &&
+		    fr->used - fair > over)
+			over = fr->used - fair;
 		if (over > fr->used - fr->share_floor)
 			over = fr->used - fr->share_floor;
 	}
@@ -412,8 +512,10 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		pthread_mutex_unlock(&fr->lock);
 		return 0;
 	}
+	struct frame_share *on = NULL;
 	while (fr->nfree == 0 || share_full(fr)) {
 		if (give_up_wait(fr, &rc)) {
+			end_short(&on);
 			pthread_mutex_unlock(&fr->lock);
 			return rc;
 		}
@@ -423,8 +525,12 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		}
 		fr->waiting++;
 		struct fr_wake w = wake_if(fr, true);
+		uint64_t fair = 0;
+		const struct frame_share *kick = note_short(fr, &on, &fair);
 		pthread_mutex_unlock(&fr->lock);
 		wake_call(w);
+		if (kick)
+			share_kick(fr, kick, fair);
 		pthread_mutex_lock(&fr->lock);
 		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck && !opened(fr) &&
 		    !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
@@ -436,6 +542,7 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		}
 		fr->waiting--;
 	}
+	end_short(&on);
 	*f = fr->free[--fr->nfree];
 	account(fr, 1);
 	take_ticket(fr, ticket);

@@ -99,6 +99,7 @@ struct lp_frames {
 	 * ask.  Called without the lock. */
 	void (*wake)(void *ctx);
 	void *wake_ctx;
+	struct lp_frames *reg_next; /* this process's tables with a wake */
 };
 
 /*
@@ -111,6 +112,10 @@ struct lp_frames {
 struct frame_share {
 	_Atomic uint64_t used, peak;
 	uint64_t cap;
+	/* Tables drawing on it, and their faults waiting for room while
+	 * their table holds less than its fair part (cap / members): tables
+	 * beyond theirs then give frames up (frames_excess()). */
+	_Atomic uint32_t members, short_waiters;
 };
 
 /* What the owner of a frame table tells frames_init().  With n == 0 only
@@ -215,9 +220,12 @@ void frames_serving(pid_t tid);
  * for takes on behalf of a thread that waits for us and so cannot let
  * pages go meanwhile (a forked child's mremap, mmap.c). */
 void frames_beyond(bool on);
-/* How far the share's sum is beyond its cap, as far as our use above our
- * floor can make up for it (0: not beyond, or no share). */
-uint64_t frames_excess(struct lp_frames *fr);
+/* What our table should give up now, as far as our use above our floor
+ * can make up for it (0: nothing, or no share): with beyond_cap, how far
+ * the share's sum is beyond its cap (a forked child's part: what it
+ * inherited counts at once); and, while a member below its fair part
+ * waits for room, what we hold beyond ours. */
+uint64_t frames_excess(struct lp_frames *fr, bool beyond_cap);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);
 /* Under pg's stripe lock: pg now holds frame f and is resident: tell the
