@@ -257,16 +257,25 @@ static int starved(const char *path)
  * them each time it was asked. */
 static size_t peak_resident;
 
-static void note_resident(const uint64_t *m, size_t pages)
+/* How many pages of [m, m + pages) mincore() sees resident ((size_t)-1:
+ * it cannot say). */
+static size_t resident_now(const uint64_t *m, size_t pages)
 {
 	static unsigned char vec[1 << 16];
 	size_t n = 0;
 
 	if (pages > sizeof vec || mincore((void *)m, pages * 4096, vec))
-		return;
+		return (size_t)-1;
 	for (size_t i = 0; i < pages; i++)
 		n += vec[i] & 1;
-	if (n > peak_resident)
+	return n;
+}
+
+static void note_resident(const uint64_t *m, size_t pages)
+{
+	size_t n = resident_now(m, pages);
+
+	if (n != (size_t)-1 && n > peak_resident)
 		peak_resident = n;
 }
 
@@ -421,18 +430,6 @@ static int allocate(const char *mbs, const char *kidss)
 	return bad ? 1 : 0;
 }
 
-/* How many pages of [m, m + pages) mincore() sees resident. */
-static size_t resident_now(const uint64_t *m, size_t pages)
-{
-	static unsigned char vec[1 << 16];
-	size_t n = 0;
-
-	if (pages > sizeof vec || mincore((void *)m, pages * 4096, vec))
-		return pages;
-	for (size_t i = 0; i < pages; i++)
-		n += vec[i] & 1;
-	return n;
-}
 
 /*
  * An idle parent and busy children: the parent fills mb MiB, then `kids`
@@ -480,6 +477,8 @@ static int idle_parent(const char *mbs, const char *kidss, const char *kmbs)
 			continue;
 		}
 		size_t n = resident_now(m, pages);
+		if (n == (size_t)-1)
+			return 2;
 		if (n < fewest)
 			fewest = n;
 		usleep(10000);
