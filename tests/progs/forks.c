@@ -313,6 +313,18 @@ static void fill_pages(uint64_t *m, size_t pages, uint64_t who)
 			m[pg * 512 + w] = word_of(who, pg, w);
 }
 
+/* New private anonymous memory of `pages` pages, filled by writer who;
+ * NULL if it cannot be mapped. */
+static uint64_t *map_filled(size_t pages, uint64_t who)
+{
+	uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	fill_pages(m, pages, who);
+	return m;
+}
+
 /* A child's end: how much of its memory it held at once, and its status. */
 static void child_done(int k, size_t pages, int r)
 {
@@ -345,11 +357,9 @@ static int inherit(const char *mbs, const char *kidss)
 {
 	size_t pages = (size_t)atoi(mbs) * 256;
 	int kids = atoi(kidss), bad = 0;
-	uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	uint64_t *m = map_filled(pages, 0);
+	if (!m)
 		return 2;
-	fill_pages(m, pages, 0);
 	fflush(stdout);
 	for (int k = 0; k < kids; k++) {
 		pid_t pid = fork();
@@ -443,11 +453,9 @@ static int idle_parent(const char *mbs, const char *kidss, const char *kmbs)
 {
 	size_t pages = (size_t)atoi(mbs) * 256, kpages = (size_t)atoi(kmbs) * 256;
 	int kids = atoi(kidss), bad = 0;
-	uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	uint64_t *m = map_filled(pages, 0);
+	if (!m)
 		return 2;
-	fill_pages(m, pages, 0);
 	fflush(stdout);
 	for (int k = 0; k < kids; k++) {
 		pid_t pid = fork();
@@ -455,11 +463,9 @@ static int idle_parent(const char *mbs, const char *kidss, const char *kmbs)
 			return 2;
 		if (pid)
 			continue;
-		uint64_t *c = mmap(NULL, kpages * 4096, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (c == MAP_FAILED)
+		uint64_t *c = map_filled(kpages, (uint64_t)k + 7);
+		if (!c)
 			_exit(2);
-		fill_pages(c, kpages, (uint64_t)k + 7);
 		int r = 0;
 		for (int pass = 0; pass < 4 && !r; pass++)
 			r = check_pages(c, 0, kpages, (uint64_t)k + 7, "child reads its memory");
