@@ -99,6 +99,7 @@ struct lp_handler {
 	/* faults whose fill met -EAGAIN (the mm was changing): retried */
 	uintptr_t retry[64];
 	uint8_t retry_write[64];
+	pid_t retry_tid[64];       /* the faulting thread (frames_serving()) */
 	unsigned nretry;
 	/* pages answered with SIGBUS (UFFDIO_POISON), oldest first: their
 	 * marker is cleared after LP_POISON_MS so that a later touch reads

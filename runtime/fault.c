@@ -81,6 +81,7 @@ static void retry_later(struct lp_handler *h, uintptr_t addr, bool write)
 	if (h->nretry < sizeof(h->retry) / sizeof(h->retry[0])) {
 		h->retry[h->nretry] = addr;
 		h->retry_write[h->nretry] = write;
+		h->retry_tid[h->nretry] = frames_served();
 		h->nretry++;
 	} else {
 		/* The thread refaults when woken; better than forgetting it. */
@@ -1226,6 +1227,7 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
 	m.event = UFFD_EVENT_PAGEFAULT;
 	m.arg.pagefault.address = addr;
 	m.arg.pagefault.flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
+	m.arg.pagefault.feat.ptid = (__u32)frames_served(); /* (frames_open()) */
 	defer(h, &m);
 }
 
@@ -1293,12 +1295,18 @@ static void run_retries(struct lp_handler *h)
 	unsigned n = h->nretry;
 	uintptr_t addr[64];
 	uint8_t wr[64];
+	pid_t tid[64];
 
 	memcpy(addr, h->retry, n * sizeof(*addr));
 	memcpy(wr, h->retry_write, n);
+	memcpy(tid, h->retry_tid, n * sizeof(*tid));
 	h->nretry = 0;
-	for (unsigned i = 0; i < n; i++)
-		service_missing(h, addr[i], wr[i], 0, prim_now_ns());
+	for (unsigned i = 0; i < n; i++) {
+		/* (Still that thread's fault: frames_open() counts.) */
+		frames_serving(tid[i]);
+		service_missing(h, addr[i], wr[i], tid[i], prim_now_ns());
+		frames_serving(0);
+	}
 }
 
 /* Clear the poison marker of a page that could not be read, so that its

@@ -319,6 +319,11 @@ void frames_serving(pid_t tid)
 	serving = tid;
 }
 
+pid_t frames_served(void)
+{
+	return serving;
+}
+
 void frames_beyond(bool on)
 {
 	if (on)

@@ -215,6 +215,8 @@ void frames_open(struct lp_frames *fr, pid_t tid, bool open);
 /* The calling thread of ours serves a fault of the program's thread tid
  * (0: none), until called again: frames_open() lets it through. */
 void frames_serving(pid_t tid);
+/* The thread named by the calling thread's last frames_serving(). */
+pid_t frames_served(void);
 /* While on (calls with true outnumber those with false), the calling
  * thread's own frame_get() calls go beyond the budget rather than wait:
  * for takes on behalf of a thread that waits for us and so cannot let
