@@ -827,31 +827,6 @@ static int lock_call_check(const struct seccomp_notif *req)
 	return lock_check(tid, status_field(tid, "VmSize:", 10) * 1024);
 }
 
-/* Whether [lo, hi) of process pid is mapped without a hole (the kernel's
- * mlock refuses a hole with ENOMEM).  Cannot tell: yes. */
-static bool range_mapped(pid_t pid, uintptr_t lo, uintptr_t hi)
-{
-	char path[48], line[512];
-	snprintf(path, sizeof path, "/proc/%d/maps", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return true;
-	uintptr_t at = lo; /* (the lines come in address order) */
-	while (at < hi && fgets(line, sizeof line, f)) {
-		unsigned long s, e;
-		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= at)
-			continue;
-		if (s > at)
-			break;
-		at = e;
-		/* (the rest of a long line) */
-		while (!strchr(line, '\n') && fgets(line, sizeof line, f))
-			;
-	}
-	fclose(f);
-	return at >= hi;
-}
-
 /* A memory call of a forked child, whose child vm is vm: prepare our
  * table, then the kernel acts. */
 static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
@@ -905,8 +880,8 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 			/* (then, as the kernel: a hole in the range) */
 			uintptr_t lo = a[0] & ~(uintptr_t)(LP_PG - 1);
 			if (!*res && a[1] &&
-			    !range_mapped((pid_t)req->pid, lo,
-					  (a[0] + a[1] + LP_PG - 1) & ~(uintptr_t)(LP_PG - 1)))
+			    !vm_child_range_mapped((pid_t)req->pid, lo,
+						   (a[0] + a[1] + LP_PG - 1) & ~(uintptr_t)(LP_PG - 1)))
 				*res = -ENOMEM;
 			return SV_ANSWER;
 		}

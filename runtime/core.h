@@ -99,6 +99,7 @@ struct lp_handler {
 	/* faults whose fill met -EAGAIN (the mm was changing): retried */
 	uintptr_t retry[64];
 	uint8_t retry_write[64];
+	pid_t retry_tid[64];       /* the faulting thread (frames_serving()) */
 	unsigned nretry;
 	/* pages answered with SIGBUS (UFFDIO_POISON), oldest first: their
 	 * marker is cleared after LP_POISON_MS so that a later touch reads
@@ -258,6 +259,10 @@ struct lp_vm {
 	 * evictor calls adopt(vm) each round; the mappings the child had
 	 * before its first anonymous mmap (old_maps, nold) are never taken. */
 	void (*adopt)(struct lp_vm *vm);
+	/* A child vm's move of memory (the kernel's, UFFD_EVENT_REMAP), to
+	 * [to, to + len): what of it adopt() took meanwhile comes back and
+	 * leaves our table (fork.c).  Called by a fault handler, h. */
+	void (*moved)(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
 	_Atomic uint64_t maps_noted, note_ns; /* anonymous mmaps seen (seccomp) */
 	uint64_t maps_scanned, scan_ns;       /* (the evictor's) */
 	pthread_mutex_t maps_lock;            /* old_maps */

@@ -210,11 +210,13 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 		if (!want && fr->waiting && !ev->pending)
 			want = 1;
 	}
-	/* A forked child's share of the tree's budget: what it inherited
-	 * counts at once, and it may sit idle beyond its part (no fault of
-	 * its own asks for room): what the tree holds beyond the cap leaves
-	 * without being asked. */
-	if (vm->parent && ev->excess > ev->pending && ev->excess - ev->pending > want)
+	/* A share of the tree's budget (frames_excess()): what a forked
+	 * child inherited counts at once, and it may sit idle beyond its
+	 * part (no fault of its own asks for room): what the tree holds
+	 * beyond the cap leaves without being asked; and what any member
+	 * holds beyond its fair part leaves while one below its own waits
+	 * (its faults kick us: share_kick()). */
+	if (ev->excess > ev->pending && ev->excess - ev->pending > want)
 		want = (uint32_t)(ev->excess - ev->pending);
 	if (want > EV_BATCH)
 		want = EV_BATCH;
@@ -798,22 +800,18 @@ static bool kid_move_or_copy(struct lp_vm *vm, struct ev_item *x, unsigned *used
 
 /*
  * Step 3: drop zap[0..nz) in the child, in calls of INJ_MAXV ranges.  0 or
- * the first error.  The thread made to drop them may fault on its way
- * (the kernel writes its rseq area as it returns to user mode, a page we
- * may have evicted), and the fault may need a frame, which only we can
- * free: the frame table stays open meanwhile (such a fault goes beyond
- * the budget; without it, both waited for a second).
+ * the first error.  (The thread made to drop them may fault on its way:
+ * kid_waiting() lets it.)
  */
 static int kid_zap(struct lp_vm *vm, const struct iovec *zap, size_t nz)
 {
 	int rc = 0;
 
-	frames_open(&vm->fr, true);
 	for (size_t i = 0; i < nz && !rc; i += INJ_MAXV) {
 		size_t k = nz - i < INJ_MAXV ? nz - i : INJ_MAXV;
 		rc = inject_zap(&vm->inj, zap + i, k, KID_WAIT_MS, &vm->stopping);
 	}
-	frames_open(&vm->fr, false); /* (failures: vm->inj.failed) */
+	/* (failures: vm->inj.failed) */
 	/* Traced by someone else (a debugger): never, as if refused. */
 	if (rc == -EPERM)
 		vm->inj.refused = true;
@@ -1542,7 +1540,7 @@ static bool round_once(struct lp_vm *vm)
 	/* (A child's new memory: fork.c's hook.) */
 	if (vm->adopt && atomic_load(&vm->maps_noted) && kid_ready(vm))
 		vm->adopt(vm);
-	ev->excess = vm->parent ? frames_excess(&vm->fr) : 0;
+	ev->excess = frames_excess(&vm->fr, vm->parent != NULL);
 	unsigned n = select_items(vm, it);
 	unsigned progress = 0;
 	if (n) {
@@ -1623,7 +1621,7 @@ static void *evictor_main(void *arg)
 					(kid_reachable(vm) &&
 					 atomic_load(&vm->maps_noted) != vm->maps_scanned)))
 			timeout = 1; /* (kid_settle(), vm->adopt) */
-		else if (vm->parent && frames_excess(&vm->fr))
+		else if (frames_excess(&vm->fr, vm->parent != NULL))
 			timeout = EV_RETRY_MS; /* (select_items()) */
 		else if (frames_awaited(vm))
 			/* Never sleep for good while a fault waits for a

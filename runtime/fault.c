@@ -81,6 +81,7 @@ static void retry_later(struct lp_handler *h, uintptr_t addr, bool write)
 	if (h->nretry < sizeof(h->retry) / sizeof(h->retry[0])) {
 		h->retry[h->nretry] = addr;
 		h->retry_write[h->nretry] = write;
+		h->retry_tid[h->nretry] = frames_served();
 		h->nretry++;
 	} else {
 		/* The thread refaults when woken; better than forgetting it. */
@@ -1151,11 +1152,13 @@ static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	uint64_t flags = m->arg.pagefault.flags;
 	pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
 
+	frames_serving(tid); /* (frames_open()) */
 	if (flags & UFFD_PAGEFAULT_FLAG_WP)
 		service_wp(h, addr, t0);
 	else
 		service_missing(h, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE, tid,
 				t0);
+	frames_serving(0);
 }
 
 /* Serve the faults deferred while the vm was frozen, if it is not now. */
@@ -1224,6 +1227,7 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
 	m.event = UFFD_EVENT_PAGEFAULT;
 	m.arg.pagefault.address = addr;
 	m.arg.pagefault.flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
+	m.arg.pagefault.feat.ptid = (__u32)frames_served(); /* (frames_open()) */
 	defer(h, &m);
 }
 
@@ -1234,8 +1238,11 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
  * new mapping is the kernel's, as natively: unprotected, then
  * unregistered (the event gives the old length: the prep noted the new).
  */
-static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t len)
+static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
+			size_t len)
 {
+	struct lp_vm *vm = h->vm;
+
 	if (atomic_load(&vm->remaps_own))
 		return; /* vm_mremap() moved it: it knows */
 	pthread_mutex_lock(&vm->defer_lock);
@@ -1247,6 +1254,8 @@ static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t l
 		break;
 	}
 	pthread_mutex_unlock(&vm->defer_lock);
+	if (vm->moved)
+		vm->moved(vm, h, to, len);
 	/* (The mover, woken by our read, ends its "mm changing" soon.) */
 	for (int i = 0; i < 1000 && prim_uffd_wp(vm->uffd, to, len, false) == -EAGAIN; i++)
 		sched_yield();
@@ -1266,7 +1275,7 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 		return;
 	}
 	if (m->event == UFFD_EVENT_REMAP) {
-		remap_event(vm, (uintptr_t)m->arg.remap.from,
+		remap_event(h, (uintptr_t)m->arg.remap.from,
 			       (uintptr_t)m->arg.remap.to, (size_t)m->arg.remap.len);
 		return;
 	}
@@ -1286,12 +1295,18 @@ static void run_retries(struct lp_handler *h)
 	unsigned n = h->nretry;
 	uintptr_t addr[64];
 	uint8_t wr[64];
+	pid_t tid[64];
 
 	memcpy(addr, h->retry, n * sizeof(*addr));
 	memcpy(wr, h->retry_write, n);
+	memcpy(tid, h->retry_tid, n * sizeof(*tid));
 	h->nretry = 0;
-	for (unsigned i = 0; i < n; i++)
-		service_missing(h, addr[i], wr[i], 0, prim_now_ns());
+	for (unsigned i = 0; i < n; i++) {
+		/* (Still that thread's fault: frames_open() counts.) */
+		frames_serving(tid[i]);
+		service_missing(h, addr[i], wr[i], tid[i], prim_now_ns());
+		frames_serving(0);
+	}
 }
 
 /* Clear the poison marker of a page that could not be read, so that its

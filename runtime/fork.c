@@ -276,6 +276,20 @@ static size_t read_maps(pid_t tid, bool all, struct lp_range **out)
 	return n;
 }
 
+bool vm_child_range_mapped(pid_t tid, uintptr_t lo, uintptr_t hi)
+{
+	struct lp_range *v = NULL;
+	size_t n = read_maps(tid, true, &v);
+	uintptr_t at = lo;
+
+	/* (in address order: a range past `at` is a hole) */
+	for (size_t i = 0; i < n && at < hi && v[i].lo <= at; i++)
+		if (v[i].hi > at)
+			at = v[i].hi;
+	free(v);
+	return !n || at >= hi;
+}
+
 void vm_child_mapped(struct lp_vm *c, pid_t tid)
 {
 	if (!c->parent || !c->fr.n || !c->adopt)
@@ -530,8 +544,10 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	if (!rc) {
 		/* The child may fork in turn: its vm serves that too. */
 		c->fork_event = vm_fork_event;
-		if (c->fr.n)
+		if (c->fr.n) {
 			c->adopt = adopt_new_maps;
+			c->moved = vm_child_moved;
+		}
 		join_share(p, c);
 		rc = copy_regions(p, c);
 	}

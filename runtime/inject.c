@@ -40,6 +40,12 @@ static uint64_t now_ns(void)
 	return prim_now_ns();
 }
 
+/* The deadline wait_ms from now. */
+static uint64_t after_ms(int wait_ms)
+{
+	return now_ns() + (uint64_t)wait_ms * 1000000ull;
+}
+
 static bool supported;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
@@ -264,12 +270,24 @@ static int gone(struct lp_inject *in)
 	return -ESRCH;
 }
 
+/* next_stop(), the owner told meanwhile (in->waiting). */
+static int await_stop(struct lp_inject *in, pid_t tid, uint64_t deadline,
+		      const atomic_bool *stop)
+{
+	if (in->waiting)
+		in->waiting(in->waiting_ctx, tid, true);
+	int st = next_stop(in->pid, tid, deadline, stop);
+	if (in->waiting)
+		in->waiting(in->waiting_ctx, tid, false);
+	return st;
+}
+
 /* Wait for our interrupt's stop: 1 stopped, 0 gone, -1 not yet. */
 static int wait_interrupt(struct lp_inject *in, pid_t tid, uint64_t deadline,
 			  const atomic_bool *stop)
 {
 	for (;;) {
-		int st = next_stop(in->pid, tid, deadline, stop);
+		int st = await_stop(in, tid, deadline, stop);
 		if (st <= 0)
 			return st;
 		if (event_of(st) == PTRACE_EVENT_STOP && !group_stop(st))
@@ -366,8 +384,9 @@ static long finish_call(struct lp_inject *in, pid_t tid,
 {
 	bool entered = false;
 	for (;;) {
-		int st = next_stop(in->pid, tid, entered ? INJ_FOREVER : deadline,
-				   entered ? NULL : stop);
+		/* (In the call, it waits for nothing of ours.) */
+		int st = entered ? next_stop(in->pid, tid, INJ_FOREVER, NULL)
+				 : await_stop(in, tid, deadline, stop);
 		if (st == 0)
 			return -ESRCH;
 		if (st < 0)
@@ -444,7 +463,7 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 	if (!alive(in))
 		return gone(in);
 	int saved_errno = errno;
-	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)wait_ms * 1000000ull;
+	uint64_t t0 = now_ns(), deadline = after_ms(wait_ms);
 	pid_t tid = in->seized;
 	long rc = finish_mid(in, deadline, stop);
 
@@ -498,7 +517,7 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 		goto out;
 	}
 	/* (From the stop: as long again for the call to be reached.) */
-	rc = run_call(in, tid, &regs, n, now_ns() + (uint64_t)wait_ms * 1000000ull, stop);
+	rc = run_call(in, tid, &regs, n, after_ms(wait_ms), stop);
 	if (rc >= 0)
 		rc = (size_t)rc == want ? 0 : -EIO;
 out:
@@ -528,7 +547,7 @@ int inject_learn_rseq(struct lp_inject *in, int wait_ms)
 		return -ENOTSUP;
 	if (!alive(in))
 		return gone(in);
-	int mrc = finish_mid(in, now_ns() + (uint64_t)wait_ms * 1000000ull, NULL);
+	int mrc = finish_mid(in, after_ms(wait_ms), NULL);
 	if (mrc)
 		return mrc;
 	pid_t tid = in->seized ? in->seized : pick_thread(in->pid);
@@ -546,7 +565,7 @@ int inject_learn_rseq(struct lp_inject *in, int wait_ms)
 		}
 		in->seized = tid;
 	}
-	int w = wait_interrupt(in, tid, now_ns() + (uint64_t)wait_ms * 1000000ull, NULL);
+	int w = wait_interrupt(in, tid, after_ms(wait_ms), NULL);
 	if (w == -1) {
 		errno = saved;
 		return -EAGAIN; /* still attached: a later call lets it go */
@@ -574,10 +593,10 @@ void inject_release(struct lp_inject *in, int wait_ms)
 	/* (One still on its way to an abandoned call after wait_ms, blocked
 	 * in a fault all that time, is let go by the kernel as we exit, and
 	 * would return from the empty call with our registers.) */
-	(void)finish_mid(in, now_ns() + (uint64_t)wait_ms * 1000000ull, NULL);
+	(void)finish_mid(in, after_ms(wait_ms), NULL);
 	if (in->seized) {
 		pid_t tid = in->seized;
-		uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ull;
+		uint64_t deadline = after_ms(wait_ms);
 		if (wait_interrupt(in, tid, deadline, NULL) == 1)
 			ptrace(PTRACE_DETACH, tid, 0, 0);
 		in->seized = 0;

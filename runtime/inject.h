@@ -66,6 +66,12 @@ struct lp_inject {
 	uint64_t calls, pages, failed, ns; /* statistics */
 	pid_t rseq_tid;     /* the thread whose rseq area is known, or 0 */
 	uintptr_t rseq;     /* its rseq area (0: none registered) */
+	/* Told (on) when we begin to wait for thread tid to stop or to
+	 * reach our call, and (!on) when we stop waiting: a fault of that
+	 * thread meanwhile may be what keeps it from stopping.  NULL:
+	 * nobody to tell. */
+	void (*waiting)(void *ctx, pid_t tid, bool on);
+	void *waiting_ctx;
 };
 
 /* Whether this kernel runs process_madvise(PIDFD_SELF_THREAD,

@@ -618,12 +618,13 @@ void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len)
 	free(gone);
 }
 
-/* Make every page we know in [addr, addr + len) present (untouched
- * anonymous pages are zero either way); with pin, held so too (vm_pin()).
- * h is the host's handler context, made for the parent vm: it serves the
- * faults of this vm (a child's) meanwhile. */
-static void fault_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
-			size_t len, bool pin)
+/* Make every page we know in [addr, addr + len) present and keep it so
+ * (vm_pin(): an eviction under way ends first, and none begins after);
+ * untouched anonymous pages are zero either way.  h is the host's handler
+ * context, made for the parent vm: it serves the faults of this vm (a
+ * child's) meanwhile. */
+static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
+		      size_t len)
 {
 	struct lp_vm *hv = h->vm;
 	h->vm = vm;
@@ -636,15 +637,31 @@ static void fault_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 			continue;
 		uint64_t vpn = a >> LP_PAGE_SHIFT;
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
-		struct lp_page *pg = spt_find(&vm->spt, vpn);
-		bool want = pg ? pin || pg->state != PG_RESIDENT : !sparse;
+		bool known = spt_find(&vm->spt, vpn) != NULL;
 		spt_unlock(s);
-		if (want && pin && vm_pin(h, a) == -EAGAIN)
+		if ((known || !sparse) && vm_pin(h, a) == -EAGAIN)
 			vm_error(vm, -EAGAIN);
-		else if (want && !pin)
-			vm_fault_in(h, a);
 	}
 	h->vm = hv;
+}
+
+void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len)
+{
+	len = round_len(len);
+	if (!aligned(to) || !len || to + len < to)
+		return;
+	pthread_rwlock_rdlock(&vm->map_lock);
+	bool taken = false;
+	for (size_t i = 0; i < vm->regions.n && !taken; i++)
+		taken = vm->regions.v[i]->start < to + len && vm->regions.v[i]->end > to;
+	pthread_rwlock_unlock(&vm->map_lock);
+	if (!taken)
+		return;
+	/* (Beyond the budget: they leave our table at once.) */
+	frames_beyond(true);
+	pin_range(vm, h, to, len);
+	frames_beyond(false);
+	vm_child_forget(vm, to, len);
 }
 
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
@@ -663,9 +680,9 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	 * its drop could come after us, just before the move: missing
 	 * there, it read as zero in the kernel's new mapping (busybox's
 	 * sort, its array moved by realloc at --mem 512K, 1 run in 10). */
-	frames_open(&vm->fr, true);
-	fault_range(vm, h, old, oldlen, true);
-	frames_open(&vm->fr, false);
+	frames_beyond(true);
+	pin_range(vm, h, old, oldlen);
+	frames_beyond(false);
 	/* Where the kernel moves it, the old range is no longer ours: its
 	 * pages must not stay in our table (a forked child's evictor would
 	 * take a page of whatever is mapped there next).  Forgotten now,
@@ -721,11 +738,4 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	if (rc)
 		vm_error(vm, rc);
 	return rc;
-}
-
-int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
-		size_t len)
-{
-	fault_range(vm, h, addr, round_len(len), false);
-	return 0;
 }

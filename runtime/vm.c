@@ -121,6 +121,18 @@ static int own_config(struct lp_vm *vm, const struct lp_config *cfg,
 	return 0;
 }
 
+/* The evictor waits for a thread of child vm ctx to stop for a drop
+ * (inject.h): a fault of that thread meanwhile goes beyond the budget.
+ * The kernel writes its rseq area (or a signal frame) as it returns to
+ * user mode, a page we may have evicted; that fault needs a frame only
+ * the waiting evictor can free (without this, both waited a second). */
+static void kid_waiting(void *ctx, pid_t tid, bool on)
+{
+	struct lp_vm *vm = ctx;
+
+	frames_open(&vm->fr, tid, on);
+}
+
 /* A child vm: the userfaultfd of the child process, the parent's
  * configuration, and what it shares with the parent (swap file, zero pages,
  * probe), which the parent outlives. */
@@ -145,6 +157,8 @@ static void inherit(struct lp_vm *c, struct lp_vm *p, int ufd)
 	c->kid_park = p->kid_park;
 	c->park_dirty = p->parent != NULL;
 	inject_init(&c->inj, &c->kid_scratch);
+	c->inj.waiting = kid_waiting;
+	c->inj.waiting_ctx = c;
 }
 
 /* What every vm has: a zero page, its eventfds, its page table, its verify

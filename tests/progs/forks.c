@@ -257,16 +257,25 @@ static int starved(const char *path)
  * them each time it was asked. */
 static size_t peak_resident;
 
-static void note_resident(const uint64_t *m, size_t pages)
+/* How many pages of [m, m + pages) mincore() sees resident ((size_t)-1:
+ * it cannot say). */
+static size_t resident_now(const uint64_t *m, size_t pages)
 {
 	static unsigned char vec[1 << 16];
 	size_t n = 0;
 
 	if (pages > sizeof vec || mincore((void *)m, pages * 4096, vec))
-		return;
+		return (size_t)-1;
 	for (size_t i = 0; i < pages; i++)
 		n += vec[i] & 1;
-	if (n > peak_resident)
+	return n;
+}
+
+static void note_resident(const uint64_t *m, size_t pages)
+{
+	size_t n = resident_now(m, pages);
+
+	if (n != (size_t)-1 && n > peak_resident)
 		peak_resident = n;
 }
 
@@ -304,6 +313,18 @@ static void fill_pages(uint64_t *m, size_t pages, uint64_t who)
 			m[pg * 512 + w] = word_of(who, pg, w);
 }
 
+/* New private anonymous memory of `pages` pages, filled by writer who;
+ * NULL if it cannot be mapped. */
+static uint64_t *map_filled(size_t pages, uint64_t who)
+{
+	uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	fill_pages(m, pages, who);
+	return m;
+}
+
 /* A child's end: how much of its memory it held at once, and its status. */
 static void child_done(int k, size_t pages, int r)
 {
@@ -336,11 +357,9 @@ static int inherit(const char *mbs, const char *kidss)
 {
 	size_t pages = (size_t)atoi(mbs) * 256;
 	int kids = atoi(kidss), bad = 0;
-	uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	uint64_t *m = map_filled(pages, 0);
+	if (!m)
 		return 2;
-	fill_pages(m, pages, 0);
 	fflush(stdout);
 	for (int k = 0; k < kids; k++) {
 		pid_t pid = fork();
@@ -402,11 +421,16 @@ static int allocate(const char *mbs, const char *kidss)
 		fill_pages(fresh, q, (uint64_t)k + 99);
 		for (int pass = 0; pass < 2 && !r; pass++) {
 			r = check_pages(m, 0, pages - q, (uint64_t)k + 7, "child reads what stayed");
-			for (size_t pg = 0; pg < q && !r; pg++)
-				r = moved[pg * 512 + (pages - q + pg) % 64] !=
-				    word_of((uint64_t)k + 7, pages - q + pg, (pages - q + pg) % 64);
-			if (r)
-				printf("child reads what moved: wrong\n");
+			for (size_t pg = 0; pg < q && !r; pg++) {
+				size_t w = (pages - q + pg) % 64;
+				uint64_t want = word_of((uint64_t)k + 7, pages - q + pg, w);
+				r = moved[pg * 512 + w] != want;
+				if (r)
+					printf("child reads what moved: page %zu of %zu (pass %d) "
+					       "word %zu is %#llx, not %#llx (at %p, from %p)\n", pg, q, pass, w,
+					       (unsigned long long)moved[pg * 512 + w],
+					       (unsigned long long)want, (void *)&moved[pg * 512], (void *)&m[(pages - q + pg) * 512]);
+			}
 			r = r || check_pages(fresh, 0, q, (uint64_t)k + 99, "child reads what it mapped after");
 		}
 		child_done(k, pages, r);
@@ -416,8 +440,65 @@ static int allocate(const char *mbs, const char *kidss)
 	return bad ? 1 : 0;
 }
 
+
+/*
+ * An idle parent and busy children: the parent fills mb MiB, then `kids`
+ * children each map kmb MiB of their own, fill it and read it back four
+ * times, while the parent only waits, looking every 10 ms at how much of
+ * its memory is resident.  Under a cap, an idle parent gives up what it
+ * holds beyond its fair part to children that wait for room below theirs.
+ * Reports the fewest of its pages it saw resident.
+ */
+static int idle_parent(const char *mbs, const char *kidss, const char *kmbs)
+{
+	size_t pages = (size_t)atoi(mbs) * 256, kpages = (size_t)atoi(kmbs) * 256;
+	int kids = atoi(kidss), bad = 0;
+	uint64_t *m = map_filled(pages, 0);
+	if (!m)
+		return 2;
+	fflush(stdout);
+	for (int k = 0; k < kids; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid)
+			continue;
+		uint64_t *c = map_filled(kpages, (uint64_t)k + 7);
+		if (!c)
+			_exit(2);
+		int r = 0;
+		for (int pass = 0; pass < 4 && !r; pass++)
+			r = check_pages(c, 0, kpages, (uint64_t)k + 7, "child reads its memory");
+		_exit(r);
+	}
+	size_t fewest = pages;
+	for (int left = kids; left > 0;) {
+		int st = 0;
+		pid_t w = waitpid(-1, &st, WNOHANG);
+		if (w < 0)
+			return 2;
+		if (w > 0) {
+			left--;
+			bad += !WIFEXITED(st) || WEXITSTATUS(st);
+			continue;
+		}
+		size_t n = resident_now(m, pages);
+		if (n == (size_t)-1)
+			return 2;
+		if (n < fewest)
+			fewest = n;
+		usleep(10000);
+	}
+	bad += check_pages(m, 0, pages, 0, "parent reads its own");
+	printf("idle parent: %d children, %d wrong; its pages resident: %zu of %zu at the fewest\n",
+	       kids, bad, fewest, pages);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 4 && strcmp(argv[1], "idle") == 0)
+		return idle_parent(argv[2], argv[3], argv[4]);
 	if (argc > 3 && strcmp(argv[1], "allocate") == 0)
 		return allocate(argv[2], argv[3]);
 	if (argc > 3 && strcmp(argv[1], "inherit") == 0)
