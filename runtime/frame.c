@@ -143,9 +143,27 @@ void frames_fini(struct lp_frames *fr)
  * budget (share_kick()).  Taken before any table's lock. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lp_frames *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+/* In a child process after fork(): none of the tables is its own (their
+ * evictors stayed in the parent), and the lock may have been held by a
+ * thread that did not come along. */
+static void reg_after_fork(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	reg_lock = fresh;
+	reg_head = NULL;
+}
+
+static void reg_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, reg_after_fork);
+}
 
 void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx), void *ctx)
 {
+	(void)pthread_once(&reg_once, reg_init);
 	pthread_mutex_lock(&reg_lock);
 	struct lp_frames **pp = &reg_head;
 	while (*pp && *pp != fr)
@@ -163,7 +181,6 @@ void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx), void *ctx)
 	pthread_mutex_unlock(&fr->lock);
 	pthread_mutex_unlock(&reg_lock);
 }
-
 
 static void account(struct lp_frames *fr, int delta)
 {
