@@ -622,12 +622,15 @@ void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len)
  * (vm_pin(): an eviction under way ends first, and none begins after);
  * untouched anonymous pages are zero either way.  h is the host's handler
  * context, made for the parent vm: it serves the faults of this vm (a
- * child's) meanwhile. */
+ * child's) meanwhile.  The pages come in beyond the budget: both callers
+ * hand them to the kernel next (and in a move's prep the child's thread
+ * waits for us, unable to stop for the evictor's drops). */
 static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 		      size_t len)
 {
 	struct lp_vm *hv = h->vm;
 	h->vm = vm;
+	frames_beyond(true);
 	for (uintptr_t a = addr; a < addr + len; a += LP_PG) {
 		pthread_rwlock_rdlock(&vm->map_lock);
 		struct lp_region *r = regions_find(&vm->regions, a);
@@ -642,6 +645,7 @@ static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 		if ((known || !sparse) && vm_pin(h, a) == -EAGAIN)
 			vm_error(vm, -EAGAIN);
 	}
+	frames_beyond(false);
 	h->vm = hv;
 }
 
@@ -650,17 +654,9 @@ void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t
 	len = round_len(len);
 	if (!aligned(to) || !len || to + len < to)
 		return;
-	pthread_rwlock_rdlock(&vm->map_lock);
-	bool taken = false;
-	for (size_t i = 0; i < vm->regions.n && !taken; i++)
-		taken = vm->regions.v[i]->start < to + len && vm->regions.v[i]->end > to;
-	pthread_rwlock_unlock(&vm->map_lock);
-	if (!taken)
+	if (!vm_overlaps(vm, to, len))
 		return;
-	/* (Beyond the budget: they leave our table at once.) */
-	frames_beyond(true);
 	pin_range(vm, h, to, len);
-	frames_beyond(false);
 	vm_child_forget(vm, to, len);
 }
 
@@ -680,9 +676,7 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	 * its drop could come after us, just before the move: missing
 	 * there, it read as zero in the kernel's new mapping (busybox's
 	 * sort, its array moved by realloc at --mem 512K, 1 run in 10). */
-	frames_beyond(true);
 	pin_range(vm, h, old, oldlen);
-	frames_beyond(false);
 	/* Where the kernel moves it, the old range is no longer ours: its
 	 * pages must not stay in our table (a forked child's evictor would
 	 * take a page of whatever is mapped there next).  Forgotten now,
