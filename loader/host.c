@@ -1608,6 +1608,17 @@ static int wait_status(const siginfo_t *si)
 	return 0;
 }
 
+/* Whether a forked child still has memory of ours to be served (the child
+ * vms of those gone are freed). */
+static bool kids_remain(struct lp_host *H)
+{
+	pthread_mutex_lock(&H->lock);
+	vm_reap_kids(H->vm, false);
+	unsigned kids = vm_kids_count(H->vm);
+	pthread_mutex_unlock(&H->lock);
+	return kids != 0;
+}
+
 /* The program ended: its last statistics are published, and printed if
  * LAZYPAGE_STATS asked. */
 /* The first program ended: the pagers of the images it executed publish
@@ -1631,6 +1642,10 @@ static void program_ended(struct run *R)
 {
 	R->H.ended = true;
 	wait_exec_stats(&R->H);
+	/* The forked children that ended join the figures (their vms are
+	 * freed now: before, a child that ended before its parent was
+	 * missing from them, its evictions too). */
+	(void)kids_remain(&R->H);
 	host_publish_stats(&R->H);
 	if (R->stats_fd < 0)
 		return;
@@ -1675,16 +1690,6 @@ static bool report_program(struct run *R, bool running)
 	return running;
 }
 
-/* Whether a forked child still has memory of ours to be served (the child
- * vms of those gone are freed). */
-static bool kids_remain(struct lp_host *H)
-{
-	pthread_mutex_lock(&H->lock);
-	vm_reap_kids(H->vm, false);
-	unsigned kids = vm_kids_count(H->vm);
-	pthread_mutex_unlock(&H->lock);
-	return kids != 0;
-}
 
 /* Whether pagers of programs the tree executed still serve, or still
  * end (the top pager receives their notifications: it stays for them;

@@ -836,11 +836,19 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 
 	switch (req->data.nr) {
 	case SYS_mmap:
+		/* new anonymous memory: the child vm adopts it once made */
+		if ((a[3] & MAP_ANONYMOUS) && (a[3] & MAP_TYPE) == MAP_PRIVATE &&
+		    (a[2] & PROT_WRITE))
+			vm_child_mapped(vm, (pid_t)req->pid);
 		/* a mapping over the child's managed memory replaces it */
-		if (!replaces(a[3]) || !vm_overlaps(vm, a[0], a[1]))
-			break;
-		/* fallthrough */
+		if (replaces(a[3]) && vm_overlaps(vm, a[0], a[1]))
+			vm_child_forget(vm, a[0] & ~(LP_PG - 1), a[1]);
+		break;
 	case SYS_munmap:
+		/* (its pages and regions: a mapping made there later is new) */
+		if (vm_overlaps(vm, a[0], a[1]))
+			vm_child_forget(vm, a[0], a[1]);
+		break;
 	case SYS_madvise:
 		if (req->data.nr == SYS_madvise && a[2] == MADV_WIPEONFORK)
 			break; /* (a child's own forks: README, Limits) */
@@ -869,6 +877,12 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 	case SYS_mlock2:
 		if (vm_overlaps(vm, a[0], a[1])) {
 			*res = lock_call_check(req);
+			/* (then, as the kernel: a hole in the range) */
+			uintptr_t lo = a[0] & ~(uintptr_t)(LP_PG - 1);
+			if (!*res && a[1] &&
+			    !vm_child_range_mapped((pid_t)req->pid, lo,
+						   (a[0] + a[1] + LP_PG - 1) & ~(uintptr_t)(LP_PG - 1)))
+				*res = -ENOMEM;
 			return SV_ANSWER;
 		}
 		break;

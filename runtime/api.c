@@ -248,7 +248,7 @@ int lp_sync(struct lp_vm *vm, void *addr, size_t len)
 
 int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 {
-	struct lp_tstats *blocks[LP_MAX_THREADS + 2];
+	struct lp_tstats *blocks[LP_MAX_THREADS + 3];
 	unsigned n = 0;
 
 	if (!vm || !st || !vm->ready)
@@ -260,6 +260,7 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 		blocks[n++] = &vm->h[i].st;
 	blocks[n++] = &vm->ev.st;
 	blocks[n++] = &vm->api_st;
+	blocks[n++] = &vm->kids_st; /* (the forked children that ended) */
 	st_sum(blocks, n, st);
 
 	pthread_mutex_lock(&vm->fr.lock);

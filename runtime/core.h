@@ -39,6 +39,7 @@
 #include "lazypage/lazypage.h"
 #include "compat.h"
 #include "frame.h"
+#include "inject.h"
 #include "io.h"
 #include "page.h"
 #include "prim.h"
@@ -98,6 +99,7 @@ struct lp_handler {
 	/* faults whose fill met -EAGAIN (the mm was changing): retried */
 	uintptr_t retry[64];
 	uint8_t retry_write[64];
+	pid_t retry_tid[64];       /* the faulting thread (frames_serving()) */
 	unsigned nretry;
 	/* pages answered with SIGBUS (UFFDIO_POISON), oldest first: their
 	 * marker is cleared after LP_POISON_MS so that a later touch reads
@@ -160,6 +162,10 @@ struct lp_evictor {
 	bool pinned;               /* the mm has long-term pins: every page
 				    * leaves by UFFDIO_MOVE (evict.c) */
 	uint64_t pinned_ns;        /* when that was last looked at */
+	uint64_t excess;           /* a child vm, this round: frames_excess() */
+	struct lp_io_req kid_poll; /* a child vm: its process's pidfd, polled */
+	bool kid_polled;
+	uint64_t kid_miss_ns;      /* a child vm: out of reach since, or 0 */
 	struct lp_tstats st;
 };
 
@@ -220,6 +226,7 @@ struct lp_vm {
 	int solo_fd;               /* /proc/solo_tid/stat, or -1 */
 	pid_t solo_fd_tid;
 	struct lp_evictor ev;
+	struct lp_tstats kids_st;  /* what its child vms counted, as each ended */
 
 	/* API callers (lp_sync, lp_unmap, destroy): one ring, one lock */
 	pthread_mutex_t api_lock;
@@ -235,6 +242,33 @@ struct lp_vm {
 	struct lp_vm *parent;      /* set in a child vm */
 	pid_t pid;                 /* a child vm: its process, once known */
 	uintptr_t probe;           /* VMF_FORK: a registered page, for liveness */
+	/*
+	 * Forked children under the budget (evict.c, "A forked child's
+	 * pages"): made by a vm that serves forks with a budget, inherited
+	 * by every child vm (and by the child processes, at the same
+	 * addresses).  kid_park == 0: children run without a budget.
+	 */
+	struct inj_scratch kid_scratch; /* for injected drops */
+	uintptr_t kid_park;        /* registered, inherited, never touched by
+				    * the parent: a child's pages leave to it */
+	/* A child vm with a budget (its evictor's): */
+	struct lp_inject inj;      /* drops pages in the child process */
+	int pagemap_fd;            /* /proc/PID/pagemap, or -1 */
+	bool park_dirty;           /* kid_park may hold pages: drop it first */
+	/* A child vm's new mappings (fork.c, "Memory a child maps"): its
+	 * evictor calls adopt(vm) each round; the mappings the child had
+	 * before its first anonymous mmap (old_maps, nold) are never taken. */
+	void (*adopt)(struct lp_vm *vm);
+	/* A child vm's move of memory (the kernel's, UFFD_EVENT_REMAP), to
+	 * [to, to + len): what of it adopt() took meanwhile comes back and
+	 * leaves our table (fork.c).  Called by a fault handler, h. */
+	void (*moved)(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
+	_Atomic uint64_t maps_noted, note_ns; /* anonymous mmaps seen (seccomp) */
+	uint64_t maps_scanned, scan_ns;       /* (the evictor's) */
+	pthread_mutex_t maps_lock;            /* old_maps */
+	struct lp_range { uintptr_t lo, hi; } *old_maps;
+	size_t nold;
+	bool maps_known;
 	pthread_rwlock_t freeze_lock; /* held for reading by each fault service
 				    * and evictor round; vm_freeze() writes */
 	atomic_bool freezing;      /* a freeze waits: faults give up waiting

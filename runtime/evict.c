@@ -42,11 +42,14 @@
  * adopted into them (step 0), so that the budget holds again.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "evict.h"
@@ -138,12 +141,35 @@ static void release_kva(struct lp_vm *vm)
 static unsigned adopt_overflow(struct lp_vm *vm)
 {
 	unsigned n = 0;
-	uint64_t vpn;
+	size_t nskip = 0, capskip = 0;
+	uint64_t vpn, *skip = NULL;
+	/* A forked child's pages shared with its parent count once taken:
+	 * only as far as the budget has room (kept aside meanwhile). */
+	uint64_t room = vm->parent ? frames_room(&vm->fr) : UINT64_MAX;
 
 	while (frame_overflow_next(&vm->fr, &vpn) == 0) {
 		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 		struct lp_page *pg = spt_find(&vm->spt, vpn);
 		bool later = false;
+		bool shared = pg && pg->frame == LP_NO_FRAME &&
+			      (pg->flags & PGF_SHARED_IN) && pg->state == PG_RESIDENT;
+		if (shared && room)
+			room--;
+		else if (shared) {
+			if (nskip == capskip) {
+				capskip = capskip ? 2 * capskip : 256;
+				uint64_t *t = realloc(skip, capskip * sizeof(*t));
+				if (!t) {
+					frame_overflow_note(&vm->fr, vpn);
+					spt_unlock(s);
+					break;
+				}
+				skip = t;
+			}
+			skip[nskip++] = vpn;
+			spt_unlock(s);
+			continue;
+		}
 		if (pg && pg->frame == LP_NO_FRAME) {
 			if (pg->state == PG_RESIDENT && frame_adopt(&vm->fr, pg) == 0)
 				n++;
@@ -160,6 +186,12 @@ static unsigned adopt_overflow(struct lp_vm *vm)
 		if (later)
 			break;
 	}
+	for (size_t i = 0; i < nskip; i++) {
+		struct spt_stripe *s = spt_lock(&vm->spt, skip[i]);
+		frame_overflow_note(&vm->fr, skip[i]);
+		spt_unlock(s);
+	}
+	free(skip);
 	return n;
 }
 
@@ -178,6 +210,14 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 		if (!want && fr->waiting && !ev->pending)
 			want = 1;
 	}
+	/* A share of the tree's budget (frames_excess()): what a forked
+	 * child inherited counts at once, and it may sit idle beyond its
+	 * part (no fault of its own asks for room): what the tree holds
+	 * beyond the cap leaves without being asked; and what any member
+	 * holds beyond its fair part leaves while one below its own waits
+	 * (its faults kick us: share_kick()). */
+	if (ev->excess > ev->pending && ev->excess - ev->pending > want)
+		want = (uint32_t)(ev->excess - ev->pending);
 	if (want > EV_BATCH)
 		want = EV_BATCH;
 	fr->sweep_left = want * vm->ref_scan;
@@ -283,6 +323,10 @@ static void zap_slot(struct lp_vm *vm, uintptr_t kva)
 
 static int copy_out(struct lp_vm *vm, uintptr_t kva, const void *src)
 {
+	if (vm->parent) { /* a child vm's kva slots are plain memory */
+		memcpy((void *)kva, src, LP_PG);
+		return 0;
+	}
 	int rc = prim_uffd_copy(vm->uffd, kva, src, LP_PG, false);
 
 	if (rc == -EEXIST) {
@@ -535,8 +579,10 @@ static void note_pins(struct lp_vm *vm)
 	if (now - vm->ev.pinned_ns < 100000000ull)
 		return;
 	vm->ev.pinned_ns = now;
-	vm->ev.pinned = prim_pinned_kib() > 0;
+	vm->ev.pinned = prim_pinned_kib(vm->parent ? vm->inj.pid : 0) > 0;
 }
+
+static void park_kid(struct lp_vm *vm, struct ev_item *it, unsigned n);
 
 /* Step 3: park the mapped pages among the items. */
 static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
@@ -544,6 +590,10 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 	struct iovec *zap = vm->ev.iov;
 	size_t nz = 0;
 
+	if (vm->parent) {
+		park_kid(vm, it, n);
+		return;
+	}
 	note_pins(vm);
 	empty_slots(vm, it, n);
 	move_runs(vm, it, n);
@@ -563,6 +613,283 @@ static void park(struct lp_vm *vm, struct ev_item *it, unsigned n)
 				x->ok = false;
 		}
 	}
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].park)
+			park_done(vm, &it[i]);
+}
+
+/*
+ * ---- A forked child's pages ----
+ *
+ * A child vm serves another process's address space: its pages cannot be
+ * moved into our kva slots, and no call of ours unmaps a page of another
+ * mm (process_madvise() takes only advice that frees nothing there).  So a
+ * child's page leaves in three steps, the last one made by the child
+ * itself:
+ *   1. it leaves its address: a dirty page by UFFDIO_MOVE (the child's
+ *      userfaultfd) into the park area, which the child inherited
+ *      registered from the parent (kid_park: EV_BATCH + EV_PARKS pages,
+ *      never touched by the parent); a clean page, or one the kernel will
+ *      not move (shared with the parent since the fork), is write-protected
+ *      and stays where it is;
+ *   2. its content is copied into its kva slot (process_vm_readv): from
+ *      here on it is parked, as a page of our own would be;
+ *   3. one injected call (inject.h: a thread of the child made to call
+ *      process_madvise(MADV_DONTNEED) on itself) drops the park area and
+ *      the write-protected pages together.
+ * A page that the kernel refuses to move and that is the child's alone is
+ * pinned (I/O in flight into it): it stays, as ours do.  If the drop
+ * fails (the child is stopped, traced by a debugger, gone), the
+ * write-protected pages are still the live copies and stay resident; the
+ * moved ones are parked all the same (their addresses are empty), and the
+ * park area is dropped first next time (park_dirty).  Pages the drop
+ * cannot take count as pinned: faults go on beyond the budget rather than
+ * wait for what will not come (update_stuck()).
+ */
+#define KID_PARK_LEN ((size_t)(EV_BATCH + EV_PARKS) << LP_PAGE_SHIFT)
+#define KID_WAIT_MS 100 /* for a thread of the child to stop */
+#define KID_LOOK_MS 250 /* a child that maps memory: its mappings read */
+#define KID_LOST_MS 200 /* out of reach this long: as if for good */
+
+void evict_kids_prepare(struct lp_vm *vm)
+{
+	if (!vm->have_move || inject_scratch_new(&vm->kid_scratch))
+		return;
+	void *p = mmap(NULL, KID_PARK_LEN, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p != MAP_FAILED) {
+		(void)madvise(p, KID_PARK_LEN, MADV_NOHUGEPAGE);
+		if (!prim_uffd_register(vm->uffd, (uintptr_t)p, KID_PARK_LEN,
+					UFFDIO_REGISTER_MODE_MISSING)) {
+			vm->kid_park = (uintptr_t)p;
+			return;
+		}
+		munmap(p, KID_PARK_LEN);
+	}
+	inject_scratch_free(&vm->kid_scratch);
+}
+
+void evict_kids_release(struct lp_vm *vm)
+{
+	if (!vm->kid_park)
+		return;
+	prim_uffd_area_free(vm->uffd, vm->kid_park, KID_PARK_LEN);
+	vm->kid_park = 0;
+	inject_scratch_free(&vm->kid_scratch);
+}
+
+/* Whether the child can be reached: its process named (by the host, just
+ * after the fork), held by a pidfd, its pagemap open. */
+static bool kid_ready(struct lp_vm *vm)
+{
+	if (vm->inj.refused)
+		return false;
+	if (!vm->inj.pid) {
+		pid_t pid = __atomic_load_n(&vm->pid, __ATOMIC_ACQUIRE);
+		if (pid <= 0 || inject_attach_pid(&vm->inj, pid))
+			return false;
+	}
+	/* Its exit wakes us (kid_gone()). */
+	if (!vm->ev.kid_polled) {
+		vm->ev.kid_poll.fd = vm->inj.pidfd;
+		vm->ev.kid_polled = io_submit_poll(&vm->ev.io, &vm->ev.kid_poll) == 0;
+	}
+	if (inject_learn_rseq(&vm->inj, KID_WAIT_MS))
+		return false;
+	if (vm->pagemap_fd < 0) {
+		char path[48];
+		snprintf(path, sizeof path, "/proc/%d/pagemap", vm->inj.pid);
+		vm->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+		/* (The pidfd names the process: the pid is not reused yet
+		 * while it is still there.) */
+		if (vm->pagemap_fd < 0 || syscall(SYS_pidfd_send_signal, vm->inj.pidfd, 0, NULL, 0)) {
+			vm->inj.refused = true;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Whether the child may still be reached: neither refused nor gone, nor
+ * out of reach for longer than KID_LOST_MS (its pid not named yet, no stop
+ * in time: faults would wait for ever behind a drop that never comes). */
+static bool kid_reachable(struct lp_vm *vm)
+{
+	return !vm->inj.refused && !atomic_load(&vm->dead) &&
+	       (!vm->ev.kid_miss_ns || prim_now_ns() - vm->ev.kid_miss_ns < KID_LOST_MS * 1000000ull);
+}
+
+/* The child's pagemap entry for addr (0 when it cannot be read). */
+static uint64_t kid_pagemap(struct lp_vm *vm, uintptr_t addr)
+{
+	uint64_t e = 0;
+
+	if (pread(vm->pagemap_fd, &e, sizeof e, (off_t)(addr >> LP_PAGE_SHIFT) * 8) !=
+	    (ssize_t)sizeof e)
+		return 0;
+	return e;
+}
+
+/* Whether the child has a page at addr: mapped, or on the kernel's swap
+ * (a copy of it reads it back). */
+static bool kid_mapped(struct lp_vm *vm, uintptr_t addr)
+{
+	return kid_pagemap(vm, addr) >> 62 != 0;
+}
+
+/* Copy the child's page at addr into kva: 0 or -errno. */
+static int kid_read(struct lp_vm *vm, uintptr_t kva, uintptr_t addr)
+{
+	struct iovec l = { (void *)kva, LP_PG }, r = { (void *)addr, LP_PG };
+	ssize_t n = process_vm_readv(vm->inj.pid, &l, 1, &r, 1, 0);
+
+	return n == (ssize_t)LP_PG ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/* Step 1 and 2 for x (as move_or_copy() for ours): parked (x->ok,
+ * x->moved: its address is empty), or copied with its page
+ * write-protected, to be dropped: then true. */
+static bool kid_move_or_copy(struct lp_vm *vm, struct ev_item *x, unsigned *used)
+{
+	uintptr_t addr = page_addr(x->pg), kva = kva_of(&vm->fr, x->f);
+
+	/* The kernel writes there as the dropping thread resumes (kid_zap()):
+	 * it stays. */
+	if (vm->inj.rseq && addr == (vm->inj.rseq & ~(uintptr_t)(LP_PG - 1)))
+		return false;
+	if ((!x->wp || vm->ev.pinned) && !vm->park_dirty) {
+		uintptr_t slot = vm->kid_park + ((uintptr_t)*used << LP_PAGE_SHIFT);
+		int rc = prim_uffd_move(vm->uffd, slot, addr, LP_PG);
+		if (rc && kid_mapped(vm, slot) && !kid_mapped(vm, addr))
+			rc = 0; /* (moved whatever was answered: move_out()) */
+		if (rc == 0) {
+			++*used;
+			if (kid_read(vm, kva, slot) == 0) {
+				x->ok = x->moved = true;
+				return false;
+			}
+			/* The child is gone, or its memory unreadable: the
+			 * page goes back. */
+			if (prim_uffd_move(vm->uffd, addr, slot, LP_PG))
+				vm_error(vm, -EIO);
+			return false;
+		}
+		if (rc == -ENOENT)
+			return park_gone(vm, x, kva);
+		/* Refused and the child's alone: pinned for I/O (see
+		 * move_or_copy()); shared with the parent: copied below. */
+		if (rc == -EBUSY && (kid_pagemap(vm, addr) >> 56 & 1)) {
+			x->pinned = true;
+			return false;
+		}
+	}
+	if (!kid_mapped(vm, addr))
+		return park_gone(vm, x, kva);
+	int rc = x->wp ? 0 : prim_uffd_wp(vm->uffd, addr, LP_PG, true);
+	/* Not registered with us (neither moved nor protected): it cannot
+	 * leave, and faults must not wait for it (as if pinned). */
+	if (rc == -ENOENT)
+		x->pinned = true;
+	if (rc)
+		return false;
+	if (kid_read(vm, kva, addr) != 0)
+		return false;
+	x->ok = true;
+	return true;
+}
+
+/*
+ * Step 3: drop zap[0..nz) in the child, in calls of INJ_MAXV ranges.  0 or
+ * the first error.  (The thread made to drop them may fault on its way:
+ * kid_waiting() lets it.)
+ */
+static int kid_zap(struct lp_vm *vm, const struct iovec *zap, size_t nz)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < nz && !rc; i += INJ_MAXV) {
+		size_t k = nz - i < INJ_MAXV ? nz - i : INJ_MAXV;
+		rc = inject_zap(&vm->inj, zap + i, k, KID_WAIT_MS, &vm->stopping);
+	}
+	/* (failures: vm->inj.failed) */
+	/* Traced by someone else (a debugger): never, as if refused. */
+	if (rc == -EPERM)
+		vm->inj.refused = true;
+	return rc;
+}
+
+/*
+ * Before a round of a child vm: a park area that may hold pages is dropped
+ * before pages move in, and a thread that did not stop in time for the
+ * last drop (inject_zap()'s -EAGAIN: still attached, it stops soon after)
+ * must be let go: it would wait in its stop for good.  The drop of the
+ * area does both.  Returns whether the child can be reached.
+ */
+static bool kid_settle(struct lp_vm *vm)
+{
+	bool ready = kid_ready(vm);
+
+	/* (Since when it is out of reach: kid_reachable().) */
+	if (ready)
+		vm->ev.kid_miss_ns = 0;
+	else if (!vm->ev.kid_miss_ns)
+		vm->ev.kid_miss_ns = prim_now_ns();
+
+	if (ready && (vm->park_dirty || inject_pending(&vm->inj)) &&
+	    kid_zap(vm, &(struct iovec){ (void *)vm->kid_park, KID_PARK_LEN }, 1) == 0)
+		vm->park_dirty = false;
+	return ready;
+}
+
+/* The child process exited: its frames leave the budget it shared at once
+ * (the others may need them now; its vm is freed when the host next looks
+ * for dead children). */
+static void kid_gone(struct lp_vm *vm)
+{
+	atomic_store(&vm->dead, true);
+	frames_share(&vm->fr, NULL, NULL);
+}
+
+/* park() for a child vm. */
+static void park_kid(struct lp_vm *vm, struct ev_item *it, unsigned n)
+{
+	struct iovec *zap = vm->ev.iov;
+	size_t nz = 0;
+	unsigned used = 0;
+	bool ready = kid_settle(vm);
+
+	if (ready)
+		note_pins(vm);
+	empty_slots(vm, it, n);
+	for (unsigned i = 0; i < n && ready; i++) {
+		if (!it[i].park || !kid_move_or_copy(vm, &it[i], &used))
+			continue;
+		zap[nz].iov_base = (void *)page_addr(it[i].pg);
+		zap[nz++].iov_len = LP_PG;
+	}
+	if (used) {
+		zap[nz].iov_base = (void *)vm->kid_park;
+		zap[nz++].iov_len = (size_t)used << LP_PAGE_SHIFT;
+	}
+	if (nz && kid_zap(vm, zap, nz)) {
+		vm->park_dirty |= used > 0;
+		/* A page still there is the live copy: not parked (and, when
+		 * the child can no longer be reached, as if pinned). */
+		for (unsigned i = 0; i < n; i++) {
+			struct ev_item *x = &it[i];
+			if (x->ok && x->park && !x->moved &&
+			    kid_mapped(vm, page_addr(x->pg))) {
+				x->ok = false;
+				x->pinned = !kid_reachable(vm);
+			}
+		}
+	}
+	/* Nothing can leave a child that cannot be reached for good: as if
+	 * pinned, faults go on beyond the budget (update_stuck()).  One that
+	 * merely did not stop in time is tried again soon; its faults wait. */
+	if (!ready && !kid_reachable(vm))
+		for (unsigned i = 0; i < n; i++)
+			it[i].pinned = it[i].park;
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].park)
 			park_done(vm, &it[i]);
@@ -834,7 +1161,12 @@ static void write_swap(struct lp_vm *vm, struct ev_out *o)
 	const void *pages[EV_BATCH];
 	for (unsigned k = 0; k < got; k++)
 		pages[k] = (const void *)kva_of(&vm->fr, o->swap_it[k]->f);
-	chain_offer(&vm->swap->chain, slots, pages, got, pooled);
+	/* (A forked child's pages go to the last store: the memory stores
+	 * live in the budget of the vm that made them, its parent's.) */
+	if (vm->parent)
+		memset(pooled, 0, sizeof(pooled));
+	else
+		chain_offer(&vm->swap->chain, slots, pages, got, pooled);
 	while (i < got) {
 		unsigned next = write_swap_run(vm, o, slots, pooled, i, got);
 		if (next == i) {
@@ -1102,6 +1434,10 @@ static void tier_balance(struct lp_vm *vm)
 	const struct lp_chain *c = &vm->swap->chain;
 	uint32_t ext = atomic_load(&vm->ev.ext_hold);
 
+	/* (The memory stores are sized by the vm that made them.) */
+	if (vm->parent)
+		return;
+
 	if (!chain_has_memory(c)) {
 		if (ext || vm->fr.nheld)
 			vm->ev.hold_short = frames_hold(&vm->fr, ext, 0) < ext;
@@ -1121,6 +1457,11 @@ static void tier_balance(struct lp_vm *vm)
 	}
 	(void)io_flush(&vm->ev.io);
 	vm->ev.hold_short = frames_hold(&vm->fr, pool + ext, pool) < pool + ext;
+}
+
+void evict_poke(struct lp_vm *vm)
+{
+	evictor_kick(vm);
 }
 
 void evict_set_hold(struct lp_vm *vm, uint32_t frames)
@@ -1194,6 +1535,12 @@ static bool round_once(struct lp_vm *vm)
 	ev->waited = false;
 	release_kva(vm);
 	unsigned adopted = adopt_overflow(vm);
+	if (vm->parent && inject_pending(&vm->inj))
+		(void)kid_settle(vm);
+	/* (A child's new memory: fork.c's hook.) */
+	if (vm->adopt && atomic_load(&vm->maps_noted) && kid_ready(vm))
+		vm->adopt(vm);
+	ev->excess = frames_excess(&vm->fr, vm->parent != NULL);
 	unsigned n = select_items(vm, it);
 	unsigned progress = 0;
 	if (n) {
@@ -1243,7 +1590,9 @@ static void *evictor_main(void *arg)
 		/* While frozen (a fork is being copied), pages hold still. */
 		pthread_rwlock_rdlock(&vm->freeze_lock);
 		for (int i = 0; i < n; i++) {
-			if (done[i] == &ev->poll) {
+			if (done[i] == &ev->kid_poll) {
+				kid_gone(vm);
+			} else if (done[i] == &ev->poll) {
 				uint64_t v;
 				(void)!read(ev->wake_fd, &v, sizeof(v));
 				atomic_store(&ev->kicked, false);
@@ -1268,6 +1617,12 @@ static void *evictor_main(void *arg)
 			 __atomic_load_n(&vm->fr.stuck, __ATOMIC_RELAXED) ||
 			 frame_overflow_pending(&vm->fr))
 			timeout = EV_RETRY_MS;
+		else if (vm->parent && (inject_pending(&vm->inj) ||
+					(kid_reachable(vm) &&
+					 atomic_load(&vm->maps_noted) != vm->maps_scanned)))
+			timeout = 1; /* (kid_settle(), vm->adopt) */
+		else if (frames_excess(&vm->fr, vm->parent != NULL))
+			timeout = EV_RETRY_MS; /* (select_items()) */
 		else if (frames_awaited(vm))
 			/* Never sleep for good while a fault waits for a
 			 * frame: what kept this round from freeing one (a page
@@ -1276,8 +1631,14 @@ static void *evictor_main(void *arg)
 			timeout = EV_WAIT_MS;
 		else
 			timeout = -1;
+		/* A child that maps memory is looked at now and then. */
+		if (vm->adopt && atomic_load(&vm->maps_noted) && kid_reachable(vm) &&
+		    (timeout < 0 || timeout > KID_LOOK_MS))
+			timeout = KID_LOOK_MS;
 	}
 	release_kva(vm);
+	if (vm->parent) /* (ptrace: only this thread can let go) */
+		inject_release(&vm->inj, KID_WAIT_MS);
 	return NULL;
 }
 
@@ -1323,7 +1684,8 @@ int evictor_start(struct lp_vm *vm)
 	ev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ev->wake_fd < 0)
 		return -errno;
-	runs_area(vm);
+	if (!vm->parent)
+		runs_area(vm);
 	frames_set_wake(&vm->fr, evictor_kick, vm);
 	rc = io_setup(&ev->io, 256);
 	if (rc)

@@ -15,6 +15,15 @@
 int evictor_start(struct lp_vm *vm);
 /* Stop it, once its writes in flight are done (vm->stopping set). */
 void evictor_stop(struct lp_vm *vm);
+/* A vm that serves forks, with a budget: make what its forked children
+ * need to be under one (the park area and the injection scratch, evict.c:
+ * "A forked child's pages"), inherited by them; nothing if the kernel
+ * cannot (vm->kid_park stays 0: children run without a budget).  Released
+ * by evict_kids_release() when the vm is freed. */
+void evict_kids_prepare(struct lp_vm *vm);
+void evict_kids_release(struct lp_vm *vm);
+/* Wake the evictor of vm for a round soon (it has something to look at). */
+void evict_poke(struct lp_vm *vm);
 /* Keep frames out of use (evicting to free them): a budget this vm shares
  * with others (vmrun's process tree) lends it only its table less these.
  * Wakes the evictor. */

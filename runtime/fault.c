@@ -81,6 +81,7 @@ static void retry_later(struct lp_handler *h, uintptr_t addr, bool write)
 	if (h->nretry < sizeof(h->retry) / sizeof(h->retry[0])) {
 		h->retry[h->nretry] = addr;
 		h->retry_write[h->nretry] = write;
+		h->retry_tid[h->nretry] = frames_served();
 		h->nretry++;
 	} else {
 		/* The thread refaults when woken; better than forgetting it. */
@@ -600,7 +601,8 @@ static void service_missing(struct lp_handler *h, uintptr_t addr, bool write,
 		pthread_rwlock_unlock(&vm->map_lock);
 		/* Being unmapped (the thread will fault for real once the
 		 * range is gone), or a kva slot touched by our own thread. */
-		if (vm->fr.n && addr - vm->fr.kva < ((uintptr_t)vm->fr.n << LP_PAGE_SHIFT))
+		if (vm->fr.n && !vm->parent &&
+		    addr - vm->fr.kva < ((uintptr_t)vm->fr.n << LP_PAGE_SHIFT))
 			(void)prim_uffd_copy(vm->uffd, addr, vm->zero, LP_PG,
 					     false);
 		page_wake(vm, addr);
@@ -662,6 +664,16 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
 	uint64_t drop = LP_NO_SLOT;
 	bool counted = false;
 
+	/* A forked child's write to a page it shares with its parent makes
+	 * a copy (the kernel's): new memory, which waits for room as a
+	 * fault waits for a frame.  (The page stays protected meanwhile.) */
+	if (pg && (pg->flags & PGF_SHARED_IN) && pg->state == PG_RESIDENT) {
+		spt_unlock(s);
+		frames_wait_room(&vm->fr);
+		s = spt_lock(&vm->spt, vpn);
+		pg = spt_find(&vm->spt, vpn);
+	}
+
 	if (pg && page_owned(pg)) {
 		pg->flags |= PGF_WAITERS;
 		spt_unlock(s);
@@ -671,6 +683,13 @@ static void service_wp(struct lp_handler *h, uintptr_t addr, uint64_t t0)
 		counted = (pg->flags & PGF_WP) != 0;
 		pg->flags &= (uint16_t)~PGF_WP;
 		drop = page_dirty_locked(pg, true);
+		/* A forked child writes a page it shares with its parent: a
+		 * copy of its own, counted from now on (beyond the budget
+		 * until its evictor adopts it into a frame). */
+		if (pg->flags & PGF_SHARED_IN) {
+			pg->flags &= (uint16_t)~PGF_SHARED_IN;
+			frame_overflow(&vm->fr, 1);
+		}
 	}
 	/* Unprotect (and wake) under the lock, so that the evictor never
 	 * sees the page between our decision and the kernel's.  A page we
@@ -1133,11 +1152,13 @@ static void serve(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 	uint64_t flags = m->arg.pagefault.flags;
 	pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
 
+	frames_serving(tid); /* (frames_open()) */
 	if (flags & UFFD_PAGEFAULT_FLAG_WP)
 		service_wp(h, addr, t0);
 	else
 		service_missing(h, addr, flags & UFFD_PAGEFAULT_FLAG_WRITE, tid,
 				t0);
+	frames_serving(0);
 }
 
 /* Serve the faults deferred while the vm was frozen, if it is not now. */
@@ -1206,6 +1227,7 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
 	m.event = UFFD_EVENT_PAGEFAULT;
 	m.arg.pagefault.address = addr;
 	m.arg.pagefault.flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
+	m.arg.pagefault.feat.ptid = (__u32)frames_served(); /* (frames_open()) */
 	defer(h, &m);
 }
 
@@ -1216,8 +1238,11 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
  * new mapping is the kernel's, as natively: unprotected, then
  * unregistered (the event gives the old length: the prep noted the new).
  */
-static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t len)
+static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
+			size_t len)
 {
+	struct lp_vm *vm = h->vm;
+
 	if (atomic_load(&vm->remaps_own))
 		return; /* vm_mremap() moved it: it knows */
 	pthread_mutex_lock(&vm->defer_lock);
@@ -1229,6 +1254,8 @@ static void remap_event(struct lp_vm *vm, uintptr_t from, uintptr_t to, size_t l
 		break;
 	}
 	pthread_mutex_unlock(&vm->defer_lock);
+	if (vm->moved)
+		vm->moved(vm, h, to, len);
 	/* (The mover, woken by our read, ends its "mm changing" soon.) */
 	for (int i = 0; i < 1000 && prim_uffd_wp(vm->uffd, to, len, false) == -EAGAIN; i++)
 		sched_yield();
@@ -1248,7 +1275,7 @@ static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)
 		return;
 	}
 	if (m->event == UFFD_EVENT_REMAP) {
-		remap_event(vm, (uintptr_t)m->arg.remap.from,
+		remap_event(h, (uintptr_t)m->arg.remap.from,
 			       (uintptr_t)m->arg.remap.to, (size_t)m->arg.remap.len);
 		return;
 	}
@@ -1268,12 +1295,18 @@ static void run_retries(struct lp_handler *h)
 	unsigned n = h->nretry;
 	uintptr_t addr[64];
 	uint8_t wr[64];
+	pid_t tid[64];
 
 	memcpy(addr, h->retry, n * sizeof(*addr));
 	memcpy(wr, h->retry_write, n);
+	memcpy(tid, h->retry_tid, n * sizeof(*tid));
 	h->nretry = 0;
-	for (unsigned i = 0; i < n; i++)
-		service_missing(h, addr[i], wr[i], 0, prim_now_ns());
+	for (unsigned i = 0; i < n; i++) {
+		/* (Still that thread's fault: frames_open() counts.) */
+		frames_serving(tid[i]);
+		service_missing(h, addr[i], wr[i], tid[i], prim_now_ns());
+		frames_serving(0);
+	}
 }
 
 /* Clear the poison marker of a page that could not be read, so that its

@@ -26,9 +26,11 @@
  * vm is (vm.h); here are what it copies from its parent, the parent's
  * bookkeeping of its children, and reaping them.
  *
- * A child vm has its own handler thread and no budget (the kernel offers no
- * way to unmap a page of another process's address space without it), and
- * shares the swap file.  It notices that its process is gone (exit or
+ * A child vm has its own handler thread, and an evictor with its parent's
+ * budget and policy when the parent could prepare one (evict.c, "A forked
+ * child's pages": the child's own thread drops its pages), drawing on the
+ * budget its parent draws on; it adopts the memory the child maps (below),
+ * and shares the swap file.  It notices that its process is gone (exit or
  * execve) when filling its probe page — a page registered in the parent and
  * inherited — fails with ESRCH.
  */
@@ -38,8 +40,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "evict.h"
 #include "fork.h"
+#include "mmap.h"
 #include "verify.h"
 #include "prim.h"
 #include "vm.h"
@@ -91,7 +96,13 @@ static uint32_t copy_page(struct lp_vm *c, const struct lp_page *pg, int *err)
 				       st == PG_EVICTED ? PG_EVICTED : PG_RESIDENT);
 	if (cp && c->vf && cp->state == PG_EVICTED)
 		verify_inherit(c, pg->vpn);
-	if (cp && cp->state == PG_RESIDENT) {
+	if (cp && cp->state == PG_RESIDENT && c->fr.n) {
+		/* The parent's memory still (copied on write): not counted
+		 * until the child writes it (it is write-protected below) or
+		 * its evictor adopts it into a frame, to evict it. */
+		cp->flags |= PGF_SHARED_IN | PGF_WP;
+		frame_overflow_note(&c->fr, cp->vpn);
+	} else if (cp && cp->state == PG_RESIDENT) {
 		uint32_t f;
 		(void)frame_get(&c->fr, &f, NULL); /* no budget: counts it */
 	}
@@ -210,6 +221,260 @@ static int copy_table(struct lp_vm *p, struct lp_vm *c)
 	return rc;
 }
 
+/*
+ * ---- Memory a child maps ----
+ *
+ * A forked child's own mmap calls are made by the kernel (we cannot make
+ * a call in another process's address space), so its new anonymous
+ * memory is not registered.  The child vm takes it afterwards: the seccomp
+ * host tells it of each anonymous private mmap (vm_child_mapped()), and
+ * its evictor, at once (again for 20 ms until it is there) and every 250 ms after, reads
+ * the child's mappings and adopts each anonymous private writable range
+ * that is new: registered, a region of its own, its pages already there
+ * resident beyond the budget (adopted into frames and evicted as any).
+ * New means outside every mapping the child had when it first mapped
+ * memory (old_maps, read while that call waited for us): that excludes
+ * our own memory, which the child inherited with the rest of the address
+ * space and never touches, and what the kernel keeps (the break).
+ */
+#define ADOPT_RETRY_NS 20000000ull
+#define ADOPT_EVERY_NS 250000000ull
+
+/* The anonymous private ranges of /proc/TID/maps (writable only, when
+ * `writable`), or all of its ranges (`all`), into *out. */
+static size_t read_maps(pid_t tid, bool all, struct lp_range **out)
+{
+	char path[48];
+	snprintf(path, sizeof path, "/proc/%d/maps", tid);
+	FILE *f = fopen(path, "re");
+	size_t n = 0, cap = 0;
+	char *line = NULL;
+	size_t lcap = 0;
+
+	*out = NULL;
+	if (!f)
+		return 0;
+	while (getline(&line, &lcap, f) > 0) {
+		unsigned long lo, hi, ino;
+		char perms[8] = "", name[16] = "";
+		if (sscanf(line, "%lx-%lx %7s %*x %*x:%*x %lu %15s", &lo, &hi, perms, &ino,
+			   name) < 4)
+			continue;
+		if (!all && (ino || name[0] || perms[1] != 'w' || perms[3] != 'p'))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct lp_range *v = realloc(*out, cap * sizeof(*v));
+			if (!v)
+				break;
+			*out = v;
+		}
+		(*out)[n++] = (struct lp_range){ lo, hi };
+	}
+	free(line);
+	fclose(f);
+	return n;
+}
+
+bool vm_child_range_mapped(pid_t tid, uintptr_t lo, uintptr_t hi)
+{
+	struct lp_range *v = NULL;
+	size_t n = read_maps(tid, true, &v);
+	uintptr_t at = lo;
+
+	/* (in address order: a range past `at` is a hole) */
+	for (size_t i = 0; i < n && at < hi && v[i].lo <= at; i++)
+		if (v[i].hi > at)
+			at = v[i].hi;
+	free(v);
+	return !n || at >= hi;
+}
+
+void vm_child_mapped(struct lp_vm *c, pid_t tid)
+{
+	if (!c->parent || !c->fr.n || !c->adopt)
+		return;
+	pthread_mutex_lock(&c->maps_lock);
+	if (!c->maps_known) {
+		c->nold = read_maps(tid, true, &c->old_maps);
+		c->maps_known = c->nold > 0;
+	}
+	pthread_mutex_unlock(&c->maps_lock);
+	atomic_store(&c->note_ns, prim_now_ns());
+	atomic_fetch_add(&c->maps_noted, 1);
+	evict_poke(c);
+}
+
+/* The pages of [lo, hi) the child has (mapped, or on the kernel's swap),
+ * taken as resident, dirty pages of the new region: beyond the budget
+ * until the evictor adopts them.  Pages a fault brought in meanwhile are
+ * known already. */
+static void adopt_present(struct lp_vm *c, int pm, uintptr_t lo, uintptr_t hi)
+{
+	uint64_t e[512];
+
+	for (uintptr_t at = lo; at < hi;) {
+		size_t n = (hi - at) >> LP_PAGE_SHIFT;
+		if (n > 512)
+			n = 512;
+		ssize_t got = pread(pm, e, n * 8, (off_t)(at >> LP_PAGE_SHIFT) * 8);
+		if (got <= 0)
+			return;
+		n = (size_t)got / 8;
+		for (size_t i = 0; i < n; i++) {
+			if (!(e[i] >> 62))
+				continue;
+			uint64_t vpn = (at >> LP_PAGE_SHIFT) + i;
+			struct spt_stripe *s = spt_lock(&c->spt, vpn);
+			struct lp_page *pg = spt_find(&c->spt, vpn) ? NULL
+					   : spt_insert(&c->spt, vpn, &lp_anon_ops);
+			if (pg) {
+				pg->state = PG_RESIDENT;
+				pg->backing = BK_ZERO;
+				pg->flags |= PGF_DIRTY;
+				frame_overflow(&c->fr, 1);
+				frame_overflow_note(&c->fr, vpn);
+			}
+			spt_unlock(s);
+		}
+		at += n << LP_PAGE_SHIFT;
+	}
+}
+
+/* Adopt [lo, hi) of the child: 0 or -errno (nothing taken). */
+static int adopt_range(struct lp_vm *c, int pm, uintptr_t lo, uintptr_t hi)
+{
+	struct lp_region *r = region_new(lo, hi, PROT_READ | PROT_WRITE, RK_ANON);
+
+	if (!r)
+		return -ENOMEM;
+	int rc = prim_uffd_register(c->uffd, lo, hi - lo,
+				    UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+	if (!rc) {
+		pthread_rwlock_wrlock(&c->map_lock);
+		rc = regions_insert(&c->regions, r);
+		pthread_rwlock_unlock(&c->map_lock);
+		if (rc)
+			(void)prim_uffd_unregister(c->uffd, lo, hi - lo);
+	}
+	if (rc) {
+		region_put(r);
+		return rc;
+	}
+	adopt_present(c, pm, lo, hi);
+	return 0;
+}
+
+static int by_lo(const void *a, const void *b)
+{
+	const struct lp_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Adopt the parts of [lo, hi) outside what the child had and outside its
+ * regions (a new mapping may have merged with an old one): how many. */
+static unsigned adopt_new_parts(struct lp_vm *c, uintptr_t lo, uintptr_t hi)
+{
+	struct lp_range *b = malloc((c->nold + 1) * sizeof(*b));
+	size_t nb = 0;
+	unsigned took = 0;
+
+	if (!b)
+		return 0;
+	for (size_t i = 0; i < c->nold; i++)
+		if (c->old_maps[i].lo < hi && lo < c->old_maps[i].hi)
+			b[nb++] = c->old_maps[i];
+	qsort(b, nb, sizeof(*b), by_lo);
+	uintptr_t at = lo;
+	for (size_t i = 0; i <= nb && at < hi; i++) {
+		uintptr_t end = i < nb ? (b[i].lo > lo ? b[i].lo : lo) : hi;
+		/* [at, end) is new; within it, what no region has yet */
+		while (at < end) {
+			uintptr_t s = at;
+			while (s < end && vm_overlaps(c, s, LP_PG))
+				s += LP_PG;
+			uintptr_t e = s;
+			while (e < end && !vm_overlaps(c, e, LP_PG))
+				e += LP_PG;
+			if (e > s && adopt_range(c, c->pagemap_fd, s, e) == 0)
+				took++;
+			at = e;
+		}
+		if (i < nb && b[i].hi > at)
+			at = b[i].hi;
+	}
+	free(b);
+	return took;
+}
+
+/* Whether [lo, hi) is all inside one region of c (adopted or inherited:
+ * nothing to look at page by page). */
+static bool meets_region(struct lp_vm *c, uintptr_t lo, uintptr_t hi)
+{
+	pthread_rwlock_rdlock(&c->map_lock);
+	struct lp_region *r = regions_find(&c->regions, lo);
+	bool in = r && r->end >= hi;
+	pthread_rwlock_unlock(&c->map_lock);
+	return in;
+}
+
+/* The evictor's hook (vm->adopt). */
+static void adopt_new_maps(struct lp_vm *c)
+{
+	uint64_t noted = atomic_load(&c->maps_noted), now = prim_now_ns();
+
+	if (!noted || c->pagemap_fd < 0 || !c->pid)
+		return;
+	if (noted == c->maps_scanned && now - c->scan_ns < ADOPT_EVERY_NS)
+		return;
+	c->scan_ns = now;
+	struct lp_range *v;
+	size_t n = read_maps(c->pid, false, &v);
+	unsigned took = 0;
+	pthread_mutex_lock(&c->maps_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!meets_region(c, v[i].lo, v[i].hi))
+			took += adopt_new_parts(c, v[i].lo, v[i].hi);
+	}
+	pthread_mutex_unlock(&c->maps_lock);
+	free(v);
+	/* The call we were told of may not be made yet (we are told
+	 * before the kernel makes it): looked at again soon, for a while. */
+	if (took || now - atomic_load(&c->note_ns) >= ADOPT_RETRY_NS)
+		c->maps_scanned = noted;
+}
+
+/* A child vm with a budget draws on the budget its parent draws on (the
+ * tree's, in vmrun), with the same floor; else its budget is its own. */
+static void join_share(struct lp_vm *p, struct lp_vm *c)
+{
+	if (!c->fr.n)
+		return;
+	pthread_mutex_lock(&p->fr.lock);
+	struct frame_share *share = p->fr.share;
+	_Atomic uint64_t *mine = p->fr.share_mine;
+	uint64_t floor = p->fr.share_floor;
+	pthread_mutex_unlock(&p->fr.lock);
+	if (share)
+		evict_share(c, share, mine, floor);
+}
+
+/* With a budget, what the child inherited resident is write-protected, so
+ * that its first write is seen (PGF_SHARED_IN).  (A range registered
+ * without write protection refuses: its writes go unseen.) */
+static void protect_inherited(struct lp_vm *c)
+{
+	if (!c->fr.n)
+		return;
+	pthread_rwlock_rdlock(&c->map_lock);
+	for (size_t i = 0; i < c->regions.n; i++) {
+		const struct lp_region *r = c->regions.v[i];
+		(void)prim_uffd_wp(c->uffd, r->start, r->end - r->start, true);
+	}
+	pthread_rwlock_unlock(&c->map_lock);
+}
+
 static int copy_regions(struct lp_vm *p, struct lp_vm *c)
 {
 	int rc = 0;
@@ -279,10 +544,17 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 	if (!rc) {
 		/* The child may fork in turn: its vm serves that too. */
 		c->fork_event = vm_fork_event;
+		if (c->fr.n) {
+			c->adopt = adopt_new_maps;
+			c->moved = vm_child_moved;
+		}
+		join_share(p, c);
 		rc = copy_regions(p, c);
 	}
 	if (!rc)
 		rc = copy_table(p, c);
+	if (!rc)
+		protect_inherited(c);
 	if (!rc)
 		rc = vm_start(c);
 	bool counted = !rc;
@@ -354,8 +626,18 @@ void vm_child_destroy(struct lp_vm *c)
 {
 	if (!c)
 		return;
+	/* What it counted joins its parent's figures (lp_stats_get()); its
+	 * handlers' blocks go with them (its process is gone: they count
+	 * nothing more). */
+	for (unsigned i = 0; c->parent && i < c->nh; i++)
+		st_fold(&c->parent->kids_st, &c->h[i].st);
 	vm_stop(c);
 	vm_reap_kids(c, true);
+	if (c->parent) {
+		st_fold(&c->parent->kids_st, &c->ev.st);
+		st_fold(&c->parent->kids_st, &c->api_st);
+		st_fold(&c->parent->kids_st, &c->kids_st);
+	}
 	vm_free(c);
 }
 

@@ -25,6 +25,15 @@ uint64_t vm_forks_read(struct lp_vm *vm);
 bool vm_fork_unread(struct lp_vm *vm, uint64_t seen);
 /* Whether a fork event beyond `seen` (forks_started) was taken. */
 bool vm_fork_started(struct lp_vm *vm, uint64_t seen);
+/* A forked child (child vm c) made an anonymous private mmap, which the
+ * kernel makes (tid: its calling thread, waiting for the seccomp host's
+ * answer): its evictor adopts the new memory soon ("Memory a child maps",
+ * fork.c).  Nothing for a child vm without a budget. */
+void vm_child_mapped(struct lp_vm *c, pid_t tid);
+/* Whether [lo, hi) of process tid is mapped without a hole (the kernel's
+ * mlock refuses a hole with ENOMEM); when its mappings cannot be read,
+ * true: the caller cannot tell. */
+bool vm_child_range_mapped(pid_t tid, uintptr_t lo, uintptr_t hi);
 /* Free the child vms of vm whose process is gone (all: every one), and
  * the gone ones among the children of those that live on. */
 void vm_reap_kids(struct lp_vm *vm, bool all);

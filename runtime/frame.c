@@ -72,7 +72,8 @@ static void set_watermarks(struct lp_frames *fr, uint32_t ra_max)
 
 /* The kva area: one slot per frame, registered like the regions (same
  * protection bits), so that pages can be moved in and out without a
- * copy. */
+ * copy.  Without a userfaultfd (a forked child's table: its pages live in
+ * another address space, and come here by copy), plain memory. */
 static int map_kva(struct lp_frames *fr)
 {
 	return prim_uffd_area(fr->uffd, (size_t)fr->n << LP_PAGE_SHIFT,
@@ -138,12 +139,47 @@ void frames_fini(struct lp_frames *fr)
 	memset(fr, 0, sizeof(*fr));
 }
 
+/* This process's tables with a wake callback, for kicks across a shared
+ * budget (share_kick()).  Taken before any table's lock. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lp_frames *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+/* In a child process after fork(): none of the tables is its own (their
+ * evictors stayed in the parent), and the lock may have been held by a
+ * thread that did not come along. */
+static void reg_after_fork(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	reg_lock = fresh;
+	reg_head = NULL;
+}
+
+static void reg_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, reg_after_fork);
+}
+
 void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx), void *ctx)
 {
+	(void)pthread_once(&reg_once, reg_init);
+	pthread_mutex_lock(&reg_lock);
+	struct lp_frames **pp = &reg_head;
+	while (*pp && *pp != fr)
+		pp = &(*pp)->reg_next;
+	if (wake && !*pp) {
+		fr->reg_next = reg_head;
+		reg_head = fr;
+	} else if (!wake && *pp) {
+		*pp = fr->reg_next;
+		fr->reg_next = NULL;
+	}
 	pthread_mutex_lock(&fr->lock);
 	fr->wake = wake;
 	fr->wake_ctx = ctx;
 	pthread_mutex_unlock(&fr->lock);
+	pthread_mutex_unlock(&reg_lock);
 }
 
 static void account(struct lp_frames *fr, int delta)
@@ -170,6 +206,70 @@ static bool share_full(const struct lp_frames *fr)
 	       atomic_load(&fr->share->used) >= fr->share->cap;
 }
 
+/* A member's fair part of share: its cap over its members, never below
+ * floor. */
+static uint64_t share_fair(const struct frame_share *share, uint64_t floor)
+{
+	uint32_t m = atomic_load(&share->members);
+	uint64_t fair = share->cap / (m ? m : 1);
+	return fair > floor ? fair : floor;
+}
+
+/* A fault of fr, below its fair part, waits for room in share: kick the
+ * evictors of this process's other members beyond theirs, which give
+ * frames up (frames_excess()).  (Members in other processes, pagers of
+ * programs executed, are balanced by their budget threads.)  Without any
+ * table's lock. */
+static void share_kick(const struct lp_frames *fr, const struct frame_share *share,
+		       uint64_t fair)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct lp_frames *m = reg_head; m; m = m->reg_next) {
+		/* (Read without m's lock: a hint; its evictor looks again.) */
+		if (m != fr && __atomic_load_n(&m->share, __ATOMIC_RELAXED) == share &&
+		    __atomic_load_n(&m->used, __ATOMIC_RELAXED) > fair && m->wake)
+			m->wake(m->wake_ctx);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Under fr->lock, waiting for room: whether fr waits below its fair part
+ * of a full share (others must give up frames for it). */
+static bool waits_short(const struct lp_frames *fr)
+{
+	return share_full(fr) && fr->used < share_fair(fr->share, fr->share_floor);
+}
+
+/* Under fr->lock, about to wait for room: count us among the share's
+ * short waiters while we are one (*on: the share we are counted in), and
+ * return the share whose members to kick (share_kick(), after the
+ * unlock; fair: our fair part), or NULL. */
+static const struct frame_share *note_short(struct lp_frames *fr,
+					    struct frame_share **on, uint64_t *fair)
+{
+	bool now = waits_short(fr);
+	if (*on && (!now || *on != fr->share)) {
+		atomic_fetch_sub(&(*on)->short_waiters, 1);
+		*on = NULL;
+	}
+	if (!now)
+		return NULL;
+	if (!*on) {
+		*on = fr->share;
+		atomic_fetch_add(&(*on)->short_waiters, 1);
+	}
+	*fair = share_fair(fr->share, fr->share_floor);
+	return fr->share;
+}
+
+/* The wait over: no longer among the short waiters. */
+static void end_short(struct frame_share **on)
+{
+	if (*on)
+		atomic_fetch_sub(&(*on)->short_waiters, 1);
+	*on = NULL;
+}
+
 void frames_share(struct lp_frames *fr, struct frame_share *share,
 		  _Atomic uint64_t *mine)
 {
@@ -182,7 +282,11 @@ void frames_share(struct lp_frames *fr, struct frame_share *share,
 		if (fr->share_mine)
 			atomic_fetch_sub(fr->share_mine, fr->used);
 		atomic_fetch_sub(&fr->share->used, fr->used);
+		if (fr->share != share)
+			atomic_fetch_sub(&fr->share->members, 1);
 	}
+	if (share && share != fr->share)
+		atomic_fetch_add(&share->members, 1);
 	fr->share = share;
 	fr->share_mine = share ? mine : NULL;
 	if (share) {
@@ -207,6 +311,130 @@ void frames_share_floor(struct lp_frames *fr, uint64_t floor)
 	if (lower)
 		pthread_cond_broadcast(&fr->cond);
 	pthread_mutex_unlock(&fr->lock);
+}
+
+uint64_t frames_room(struct lp_frames *fr)
+{
+	pthread_mutex_lock(&fr->lock);
+	uint64_t room = fr->n > fr->used ? fr->n - fr->used : 0;
+	if (fr->share) {
+		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
+		if (cap < sum + room)
+			room = cap > sum ? cap - sum : 0;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return room;
+}
+
+/* The program's thread whose fault the calling thread serves, and the
+ * depth of its frames_beyond() calls. */
+static _Thread_local pid_t serving;
+static _Thread_local unsigned beyond;
+
+void frames_serving(pid_t tid)
+{
+	serving = tid;
+}
+
+pid_t frames_served(void)
+{
+	return serving;
+}
+
+void frames_beyond(bool on)
+{
+	if (on)
+		beyond++;
+	else if (beyond)
+		beyond--;
+}
+
+/* Under fr->lock: whether the calling thread's take may go beyond the
+ * budget now (frames_open(), frames_beyond()). */
+static bool opened(const struct lp_frames *fr)
+{
+	if (beyond || fr->open_any)
+		return true;
+	for (unsigned i = 0; serving && i < FR_OPEN_MAX; i++)
+		if (fr->open[i].n && fr->open[i].tid == serving)
+			return true;
+	return false;
+}
+
+void frames_wait_room(struct lp_frames *fr)
+{
+	pthread_mutex_lock(&fr->lock);
+	struct frame_share *on = NULL;
+	while (fr->n && share_full(fr) && !fr->stuck && !opened(fr) &&
+	       !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
+		fr->waiting++;
+		struct fr_wake w = wake_if(fr, true);
+		uint64_t fair = 0;
+		const struct frame_share *kick = note_short(fr, &on, &fair);
+		pthread_mutex_unlock(&fr->lock);
+		wake_call(w);
+		if (kick)
+			share_kick(fr, kick, fair);
+		pthread_mutex_lock(&fr->lock);
+		struct timespec ts;
+		prim_deadline(&ts, 2);
+		pthread_cond_timedwait(&fr->cond, &fr->lock, &ts);
+		fr->waiting--;
+	}
+	end_short(&on);
+	pthread_mutex_unlock(&fr->lock);
+}
+
+void frames_open(struct lp_frames *fr, pid_t tid, bool open)
+{
+	unsigned i, hole = FR_OPEN_MAX;
+
+	pthread_mutex_lock(&fr->lock);
+	for (i = 0; i < FR_OPEN_MAX && fr->open[i].tid != tid; i++)
+		if (!fr->open[i].n && hole == FR_OPEN_MAX)
+			hole = i;
+	if (open) {
+		if (i == FR_OPEN_MAX && hole < FR_OPEN_MAX) {
+			fr->open[hole].tid = tid;
+			i = hole;
+		}
+		if (i < FR_OPEN_MAX)
+			fr->open[i].n++;
+		else
+			fr->open_any++;
+		pthread_cond_broadcast(&fr->cond);
+	} else if (i < FR_OPEN_MAX && fr->open[i].n) {
+		if (!--fr->open[i].n)
+			fr->open[i].tid = 0;
+	} else if (fr->open_any) {
+		fr->open_any--;
+	}
+	pthread_mutex_unlock(&fr->lock);
+}
+
+
+uint64_t frames_excess(struct lp_frames *fr, bool beyond_cap)
+{
+	uint64_t over = 0;
+
+	pthread_mutex_lock(&fr->lock);
+	if (fr->share && fr->used > fr->share_floor) {
+		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
+		if (beyond_cap && sum > cap)
+			over = sum - cap;
+		/* Some member below its fair part waits for room: what we
+		 * hold beyond ours goes (the victims of each member chosen by
+		 * its own policy: a global choice approximated by making the
+		 * largest give way first). */
+		uint64_t fair = share_fair(fr->share, fr->share_floor);
+		if (atomic_load(&fr->share->short_waiters) && fr->used > fair &&
+		    fr->used - fair > over)
+			over = fr->used - fair;
+		if (over > fr->used - fr->share_floor)
+			over = fr->used - fr->share_floor;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return over;
 }
 
 uint64_t frames_lent(struct lp_frames *fr)
@@ -274,7 +502,7 @@ static bool give_up_wait(struct lp_frames *fr, int *rc)
 		*rc = -EAGAIN;
 		return true;
 	}
-	if (fr->stuck) {
+	if (fr->stuck || opened(fr)) {
 		/* Nothing can be evicted (swap full, writes failing): keep the
 		 * page anyway, beyond the budget, rather than lose data or
 		 * stop the program. */
@@ -306,8 +534,10 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		pthread_mutex_unlock(&fr->lock);
 		return 0;
 	}
+	struct frame_share *on = NULL;
 	while (fr->nfree == 0 || share_full(fr)) {
 		if (give_up_wait(fr, &rc)) {
+			end_short(&on);
 			pthread_mutex_unlock(&fr->lock);
 			return rc;
 		}
@@ -317,10 +547,14 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		}
 		fr->waiting++;
 		struct fr_wake w = wake_if(fr, true);
+		uint64_t fair = 0;
+		const struct frame_share *kick = note_short(fr, &on, &fair);
 		pthread_mutex_unlock(&fr->lock);
 		wake_call(w);
+		if (kick)
+			share_kick(fr, kick, fair);
 		pthread_mutex_lock(&fr->lock);
-		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck &&
+		if ((fr->nfree == 0 || share_full(fr)) && !fr->stuck && !opened(fr) &&
 		    !atomic_load(fr->stopping) && !atomic_load(fr->freezing)) {
 			/* (Others' frames going back to the shared budget do
 			 * not signal us: look again now and then.) */
@@ -330,6 +564,7 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 		}
 		fr->waiting--;
 	}
+	end_short(&on);
 	*f = fr->free[--fr->nfree];
 	account(fr, 1);
 	take_ticket(fr, ticket);
@@ -572,9 +807,13 @@ int frame_adopt(struct lp_frames *fr, struct lp_page *pg)
 	pthread_mutex_lock(&fr->lock);
 	if (fr->nfree) {
 		uint32_t f = fr->free[--fr->nfree];
-		/* Counted in `used` since it came in: only the kind changes. */
-		if (fr->overflow)
+		/* Counted in `used` since it came in: only the kind changes;
+		 * a child's inherited page counts from now on. */
+		if (pg->flags & PGF_SHARED_IN)
+			account(fr, 1);
+		else if (fr->overflow)
 			fr->overflow--;
+		pg->flags &= (uint16_t)~PGF_SHARED_IN;
 		join_policy(fr, f, pg);
 		pg->frame = f;
 		rc = 0;

@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "page.h"
 #include "policy.h"
@@ -48,6 +49,8 @@ struct lp_frame {
 	uint8_t in_policy;    /* the policy knows it */
 };
 
+#define FR_OPEN_MAX 4
+
 struct lp_frames {
 	uint32_t n;               /* budget; 0 = unlimited (no table) */
 	struct lp_frame *tab;
@@ -63,6 +66,11 @@ struct lp_frames {
 	uint32_t awaiting;        /* handlers in frame_await_victims() */
 	bool stuck;               /* the evictor cannot make room (swap full);
 				   * any frame freed ends it (push_free) */
+	/* Threads of the program whose faults may go beyond the budget
+	 * meanwhile (frames_open()), with counts; open_any: opened with the
+	 * table full, for every fault. */
+	struct { pid_t tid; uint32_t n; } open[FR_OPEN_MAX];
+	uint32_t open_any;
 	const struct lp_policy_ops *pops;
 	void *pol;
 	struct lp_policy_host host;
@@ -91,6 +99,7 @@ struct lp_frames {
 	 * ask.  Called without the lock. */
 	void (*wake)(void *ctx);
 	void *wake_ctx;
+	struct lp_frames *reg_next; /* this process's tables with a wake */
 };
 
 /*
@@ -103,6 +112,10 @@ struct lp_frames {
 struct frame_share {
 	_Atomic uint64_t used, peak;
 	uint64_t cap;
+	/* Tables drawing on it, and their faults waiting for room while
+	 * their table holds less than its fair part (cap / members): tables
+	 * beyond theirs then give frames up (frames_excess()). */
+	_Atomic uint32_t members, short_waiters;
 };
 
 /* What the owner of a frame table tells frames_init().  With n == 0 only
@@ -113,7 +126,8 @@ struct lp_frames_cfg {
 	uint64_t seed;               /* the policy's randomness */
 	uint32_t ra_max;             /* largest readahead window, in frames:
 				      * two of them are kept free */
-	int uffd;                    /* the kva area is registered on it */
+	int uffd;                    /* the kva area is registered on it;
+				      * -1: plain memory (a child vm) */
 	const atomic_bool *stopping; /* set: a wait ends, -ESHUTDOWN */
 	const atomic_bool *freezing; /* set: a wait ends, -EAGAIN */
 	struct lp_tstats *st;        /* counts C_FRAME_WAIT */
@@ -181,6 +195,39 @@ void frames_share_floor(struct lp_frames *fr, uint64_t floor);
 /* The frames we may count on now: our budget, or, drawing on a share,
  * our use and what the share has left (at most our budget). */
 uint64_t frames_lent(struct lp_frames *fr);
+/* How many more frames we may count now: within our budget and within
+ * what the share has left. */
+uint64_t frames_room(struct lp_frames *fr);
+/* Wait, as frame_get() does, while the shared budget is spent and we use
+ * our floor or more, for our evictor to make room; without taking a frame
+ * (a forked child about to write a page it shares with its parent: the
+ * kernel's copy is new memory). */
+void frames_wait_room(struct lp_frames *fr);
+/* While open for thread tid of the program (calls with true outnumber
+ * those with false), the faults of that thread (frames_serving()) take no
+ * frame and never wait for one: the page is kept beyond the budget (as
+ * when stuck), to be adopted later.  For whoever waits for that thread to
+ * do something that a fault of its own waiting for a frame may stand in
+ * the way of: the evictor waiting for a forked child's thread to stop and
+ * drop pages (evict.c).  Other threads' faults wait as ever: only the
+ * thread waited for may pass the budget, and only meanwhile. */
+void frames_open(struct lp_frames *fr, pid_t tid, bool open);
+/* The calling thread of ours serves a fault of the program's thread tid
+ * (0: none), until called again: frames_open() lets it through. */
+void frames_serving(pid_t tid);
+/* The thread named by the calling thread's last frames_serving(). */
+pid_t frames_served(void);
+/* While on (calls with true outnumber those with false), the calling
+ * thread's own frame_get() calls go beyond the budget rather than wait:
+ * for takes on behalf of a thread that waits for us and so cannot let
+ * pages go meanwhile (a forked child's mremap, mmap.c). */
+void frames_beyond(bool on);
+/* What our table should give up now, as far as our use above our floor
+ * can make up for it (0: nothing, or no share): with beyond_cap, how far
+ * the share's sum is beyond its cap (a forked child's part: what it
+ * inherited counts at once); and, while a member below its fair part
+ * waits for room, what we hold beyond ours. */
+uint64_t frames_excess(struct lp_frames *fr, bool beyond_cap);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);
 /* Under pg's stripe lock: pg now holds frame f and is resident: tell the

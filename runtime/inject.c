@@ -30,10 +30,20 @@
 
 _Static_assert(INJ_VEC_OFF + INJ_MAXV * sizeof(struct iovec) <= INJ_SCRATCH_LEN,
 	       "the scratch area holds INJ_MAXV ranges");
+_Static_assert(sizeof(((struct lp_inject *)0)->mid_regs) == sizeof(struct user_regs_struct),
+	       "mid_regs holds a struct user_regs_struct");
+/* No deadline: until the thread stops or is gone. */
+#define INJ_FOREVER UINT64_MAX
 
 static uint64_t now_ns(void)
 {
 	return prim_now_ns();
+}
+
+/* The deadline wait_ms from now. */
+static uint64_t after_ms(int wait_ms)
+{
+	return now_ns() + (uint64_t)wait_ms * 1000000ull;
 }
 
 static bool supported;
@@ -241,12 +251,43 @@ static int signal_of(int st)
 	return sig;
 }
 
+/*
+ * The process exited.  A thread still attached (its stop did not come in
+ * time, then it exited) is a zombie whose exit is reported to us first:
+ * taken now, or its parent's wait would never see it (a program waiting
+ * for its children hung so).  -ESRCH.
+ */
+static int gone(struct lp_inject *in)
+{
+	if (in->seized) {
+		reap(in->pid, in->seized);
+		in->seized = 0;
+	}
+	if (in->mid) {
+		reap(in->pid, in->mid);
+		in->mid = 0;
+	}
+	return -ESRCH;
+}
+
+/* next_stop(), the owner told meanwhile (in->waiting). */
+static int await_stop(struct lp_inject *in, pid_t tid, uint64_t deadline,
+		      const atomic_bool *stop)
+{
+	if (in->waiting)
+		in->waiting(in->waiting_ctx, tid, true);
+	int st = next_stop(in->pid, tid, deadline, stop);
+	if (in->waiting)
+		in->waiting(in->waiting_ctx, tid, false);
+	return st;
+}
+
 /* Wait for our interrupt's stop: 1 stopped, 0 gone, -1 not yet. */
 static int wait_interrupt(struct lp_inject *in, pid_t tid, uint64_t deadline,
 			  const atomic_bool *stop)
 {
 	for (;;) {
-		int st = next_stop(in->pid, tid, deadline, stop);
+		int st = await_stop(in, tid, deadline, stop);
 		if (st <= 0)
 			return st;
 		if (event_of(st) == PTRACE_EVENT_STOP && !group_stop(st))
@@ -290,7 +331,9 @@ static void give_back(pid_t pid, pid_t tid, const struct user_regs_struct *saved
 	if (at_exit && restart && !ptrace(PTRACE_INTERRUPT, tid, 0, 0) &&
 	    !ptrace(PTRACE_CONT, tid, 0, 0)) {
 		for (;;) {
-			int st = next_stop(pid, tid, 0, NULL);
+			/* (It comes before the thread returns to user mode:
+			 * nothing it waits for is ours.) */
+			int st = next_stop(pid, tid, INJ_FOREVER, NULL);
 			if (st <= 0)
 				return;
 			if (event_of(st) == PTRACE_EVENT_STOP)
@@ -305,29 +348,49 @@ static void give_back(pid_t pid, pid_t tid, const struct user_regs_struct *saved
 	(void)ptrace(PTRACE_DETACH, tid, 0, (void *)(long)sig);
 }
 
-/* Run the call on stopped thread tid: its result, or -EINTR/-ESRCH. */
-static long run_call(struct lp_inject *in, pid_t tid,
-		     const struct user_regs_struct *saved, size_t n)
+/*
+ * The thread, let go towards our call, did not reach it by the deadline:
+ * on its way back to user mode it may write its rseq area or take a
+ * signal's frame, and a fault there waits for its vm's handler, which may
+ * wait for whatever holds the caller (a fork's freeze of the vm waits
+ * for the evictor's round, and the handler behind it: seen in a run that
+ * then left the child stopped for good).  The ranges are emptied (the
+ * kernel reads them only once the call is made), the registers kept: the
+ * thread is given back at its next stop, by a later call.
+ */
+static long abandon_call(struct lp_inject *in, pid_t tid,
+			 const struct user_regs_struct *saved, size_t n)
 {
-	struct user_regs_struct r = *saved;
+	struct iovec none[INJ_MAXV];
+	memset(none, 0, n * sizeof(*none));
+	struct iovec l = { none, n * sizeof(*none) };
+	struct iovec r = { (void *)(in->sc.addr + INJ_VEC_OFF), n * sizeof(*none) };
+	(void)process_vm_writev(tid, &l, 1, &r, 1, 0);
+	memcpy(in->mid_regs, saved, sizeof(*saved));
+	in->mid = tid;
+	return -EAGAIN;
+}
 
-	r.rip = in->sc.sysinsn;
-	r.orig_rax = (unsigned long long)-1; /* no restart of what it was in */
-	r.rax = SYS_process_madvise;
-	r.rdi = (unsigned long long)INJ_PIDFD_SELF_THREAD;
-	r.rsi = in->sc.addr + INJ_VEC_OFF;
-	r.rdx = n;
-	r.r10 = MADV_DONTNEED;
-	r.r8 = 0;
-	if (ptrace(PTRACE_SETREGS, tid, 0, &r) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
-		give_back(in->pid, tid, saved, false, 0);
-		return -ESRCH;
-	}
+/*
+ * Wait for tid's way through our call (entered: its entry stop was seen)
+ * and give it back: the call's result, -EINTR (a signal came first: not
+ * made), -ESRCH, or -EAGAIN (not at the call by deadline: abandon_call()).
+ * Once in the call, the wait has no deadline: the call itself waits for
+ * nothing of ours (the scratch area is never registered).
+ */
+static long finish_call(struct lp_inject *in, pid_t tid,
+			const struct user_regs_struct *saved, size_t n,
+			uint64_t deadline, const atomic_bool *stop)
+{
 	bool entered = false;
 	for (;;) {
-		int st = next_stop(in->pid, tid, 0, NULL);
-		if (st <= 0)
+		/* (In the call, it waits for nothing of ours.) */
+		int st = entered ? next_stop(in->pid, tid, INJ_FOREVER, NULL)
+				 : await_stop(in, tid, deadline, stop);
+		if (st == 0)
 			return -ESRCH;
+		if (st < 0)
+			return abandon_call(in, tid, saved, n);
 		if (WSTOPSIG(st) == (SIGTRAP | 0x80) && !event_of(st)) {
 			if (entered) {
 				struct user_regs_struct out;
@@ -349,6 +412,47 @@ static long run_call(struct lp_inject *in, pid_t tid,
 	}
 }
 
+/* A thread left on its way to an abandoned call: given back now if it
+ * stopped by deadline (0, or -ESRCH), else -EAGAIN. */
+static int finish_mid(struct lp_inject *in, uint64_t deadline, const atomic_bool *stop)
+{
+	if (!in->mid)
+		return 0;
+	pid_t tid = in->mid;
+	struct user_regs_struct saved;
+	memcpy(&saved, in->mid_regs, sizeof(saved));
+	in->mid = 0;
+	long rc = finish_call(in, tid, &saved, INJ_MAXV, deadline, stop);
+	return rc == -EAGAIN ? -EAGAIN : rc == -ESRCH ? -ESRCH : 0;
+}
+
+bool inject_pending(const struct lp_inject *in)
+{
+	return in->seized || in->mid;
+}
+
+/* Run the call on stopped thread tid: as finish_call(). */
+static long run_call(struct lp_inject *in, pid_t tid,
+		     const struct user_regs_struct *saved, size_t n,
+		     uint64_t deadline, const atomic_bool *stop)
+{
+	struct user_regs_struct r = *saved;
+
+	r.rip = in->sc.sysinsn;
+	r.orig_rax = (unsigned long long)-1; /* no restart of what it was in */
+	r.rax = SYS_process_madvise;
+	r.rdi = (unsigned long long)INJ_PIDFD_SELF_THREAD;
+	r.rsi = in->sc.addr + INJ_VEC_OFF;
+	r.rdx = n;
+	r.r10 = MADV_DONTNEED;
+	r.r8 = 0;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &r) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+		give_back(in->pid, tid, saved, false, 0);
+		return -ESRCH;
+	}
+	return finish_call(in, tid, saved, n, deadline, stop);
+}
+
 int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 	       int wait_ms, const atomic_bool *stop)
 {
@@ -357,12 +461,14 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 	if (!n)
 		return 0;
 	if (!alive(in))
-		return -ESRCH;
+		return gone(in);
 	int saved_errno = errno;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), deadline = after_ms(wait_ms);
 	pid_t tid = in->seized;
-	long rc;
+	long rc = finish_mid(in, deadline, stop);
 
+	if (rc == -EAGAIN || rc == -ESRCH)
+		goto out;
 	if (!tid) {
 		tid = pick_thread(in->pid);
 		if (!tid || ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD)) {
@@ -375,7 +481,7 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 		}
 		in->seized = tid;
 	}
-	int w = wait_interrupt(in, tid, t0 + (uint64_t)wait_ms * 1000000ull, stop);
+	int w = wait_interrupt(in, tid, deadline, stop);
 	if (w == -1) {
 		rc = -EAGAIN; /* still attached: a later call lets it go */
 		goto out;
@@ -410,7 +516,8 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 		rc = -EFAULT;
 		goto out;
 	}
-	rc = run_call(in, tid, &regs, n);
+	/* (From the stop: as long again for the call to be reached.) */
+	rc = run_call(in, tid, &regs, n, after_ms(wait_ms), stop);
 	if (rc >= 0)
 		rc = (size_t)rc == want ? 0 : -EIO;
 out:
@@ -425,11 +532,71 @@ out:
 	return (int)rc;
 }
 
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+struct rseq_config { /* struct ptrace_rseq_configuration */
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size, signature, flags, pad;
+};
+
+int inject_learn_rseq(struct lp_inject *in, int wait_ms)
+{
+	if (in->refused)
+		return -ENOTSUP;
+	if (!alive(in))
+		return gone(in);
+	int mrc = finish_mid(in, after_ms(wait_ms), NULL);
+	if (mrc)
+		return mrc;
+	pid_t tid = in->seized ? in->seized : pick_thread(in->pid);
+	if (tid && tid == in->rseq_tid)
+		return 0;
+	if (!tid)
+		return -ESRCH;
+	int saved = errno, rc = 0;
+	if (!in->seized) {
+		if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) ||
+		    ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+			rc = -errno;
+			errno = saved;
+			return rc;
+		}
+		in->seized = tid;
+	}
+	int w = wait_interrupt(in, tid, after_ms(wait_ms), NULL);
+	if (w == -1) {
+		errno = saved;
+		return -EAGAIN; /* still attached: a later call lets it go */
+	}
+	in->seized = 0;
+	if (w != 1) {
+		errno = saved;
+		return w ? -EAGAIN : -ESRCH;
+	}
+	struct rseq_config c = { 0 };
+	long n = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof c, &c);
+	if (n >= 0 || errno == EIO || errno == EINVAL) { /* (no rseq: none to know) */
+		in->rseq_tid = tid;
+		in->rseq = n >= 0 ? (uintptr_t)c.rseq_abi_pointer : 0;
+	} else {
+		rc = -errno;
+	}
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	errno = saved;
+	return rc;
+}
+
 void inject_release(struct lp_inject *in, int wait_ms)
 {
+	/* (One still on its way to an abandoned call after wait_ms, blocked
+	 * in a fault all that time, is let go by the kernel as we exit, and
+	 * would return from the empty call with our registers.) */
+	(void)finish_mid(in, after_ms(wait_ms), NULL);
 	if (in->seized) {
 		pid_t tid = in->seized;
-		uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ull;
+		uint64_t deadline = after_ms(wait_ms);
 		if (wait_interrupt(in, tid, deadline, NULL) == 1)
 			ptrace(PTRACE_DETACH, tid, 0, 0);
 		in->seized = 0;

@@ -55,8 +55,23 @@ struct lp_inject {
 	pid_t pid;          /* the process; 0: not known yet */
 	int pidfd;          /* the process, opened by inject_attach_pid */
 	pid_t seized;       /* a thread attached whose stop is not seen yet */
+	/* A thread let go towards our call that did not reach it in time
+	 * (it faulted on its way back to user mode, and the fault waited):
+	 * the call's ranges are emptied, and its registers (mid_regs, a
+	 * struct user_regs_struct) go back at its next stop, seen by a later
+	 * call.  Never left attached and stopped for good. */
+	pid_t mid;
+	unsigned long long mid_regs[27];
 	bool refused;       /* -ENOTSUP once: never again */
 	uint64_t calls, pages, failed, ns; /* statistics */
+	pid_t rseq_tid;     /* the thread whose rseq area is known, or 0 */
+	uintptr_t rseq;     /* its rseq area (0: none registered) */
+	/* Told (on) when we begin to wait for thread tid to stop or to
+	 * reach our call, and (!on) when we stop waiting: a fault of that
+	 * thread meanwhile may be what keeps it from stopping.  NULL:
+	 * nobody to tell. */
+	void (*waiting)(void *ctx, pid_t tid, bool on);
+	void *waiting_ctx;
 };
 
 /* Whether this kernel runs process_madvise(PIDFD_SELF_THREAD,
@@ -85,6 +100,17 @@ int inject_attach_pid(struct lp_inject *in, pid_t pid);
  */
 int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 	       int wait_ms, const atomic_bool *stop);
+/* Whether a thread is attached or on its way to an abandoned call: a
+ * later inject_zap() (or inject_release()) must look at it soon. */
+bool inject_pending(const struct lp_inject *in);
+/*
+ * Learn the rseq area of the thread a drop would stop (in->rseq_tid,
+ * in->rseq): the kernel writes it as the thread returns to user mode to
+ * make the call, so a page there must be in place (not being taken away
+ * by the caller) for the call to be made.  0 or -errno (-EAGAIN: no stop
+ * within wait_ms).  Once per thread: 0 at once when it is known.
+ */
+int inject_learn_rseq(struct lp_inject *in, int wait_ms);
 /* Let go of a thread still attached (waiting up to wait_ms for its stop),
  * close the pidfd. */
 void inject_release(struct lp_inject *in, int wait_ms);

@@ -143,7 +143,8 @@ static void rekey(struct lp_vm *vm, const uint64_t *vpns, size_t n,
 		s = spt_lock(&vm->spt, nvpn);
 		struct lp_page *stale = spt_find(&vm->spt, nvpn);
 		if (stale && !page_owned(stale) && !(stale->flags & PGF_IO)) {
-			if (stale->state == PG_RESIDENT || stale->state == PG_PARKED)
+			if ((stale->state == PG_RESIDENT || stale->state == PG_PARKED) &&
+			    !(stale->flags & PGF_SHARED_IN))
 				frame_release(&vm->fr, stale->frame);
 			page_remove(vm, stale);
 		}
@@ -600,6 +601,65 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	return rc;
 }
 
+void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len)
+{
+	uintptr_t end = start + round_len(len);
+	struct lp_region **gone = NULL;
+	size_t n = 0;
+
+	if (!aligned(start) || end < start)
+		return;
+	vm_destroy_pages(vm, start, end);
+	pthread_rwlock_wrlock(&vm->map_lock);
+	int rc = regions_take(&vm->regions, start, end, &gone, &n);
+	pthread_rwlock_unlock(&vm->map_lock);
+	for (size_t i = 0; !rc && i < n; i++)
+		region_put(gone[i]);
+	free(gone);
+}
+
+/* Make every page we know in [addr, addr + len) present and keep it so
+ * (vm_pin(): an eviction under way ends first, and none begins after);
+ * untouched anonymous pages are zero either way.  h is the host's handler
+ * context, made for the parent vm: it serves the faults of this vm (a
+ * child's) meanwhile.  The pages come in beyond the budget: both callers
+ * hand them to the kernel next (and in a move's prep the child's thread
+ * waits for us, unable to stop for the evictor's drops). */
+static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
+		      size_t len)
+{
+	struct lp_vm *hv = h->vm;
+	h->vm = vm;
+	frames_beyond(true);
+	for (uintptr_t a = addr; a < addr + len; a += LP_PG) {
+		pthread_rwlock_rdlock(&vm->map_lock);
+		struct lp_region *r = regions_find(&vm->regions, a);
+		bool sparse = r && r->kind == RK_ANON;
+		pthread_rwlock_unlock(&vm->map_lock);
+		if (!r)
+			continue;
+		uint64_t vpn = a >> LP_PAGE_SHIFT;
+		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
+		bool known = spt_find(&vm->spt, vpn) != NULL;
+		spt_unlock(s);
+		if ((known || !sparse) && vm_pin(h, a) == -EAGAIN)
+			vm_error(vm, -EAGAIN);
+	}
+	frames_beyond(false);
+	h->vm = hv;
+}
+
+void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len)
+{
+	len = round_len(len);
+	if (!aligned(to) || !len || to + len < to)
+		return;
+	if (!vm_overlaps(vm, to, len))
+		return;
+	pin_range(vm, h, to, len);
+	vm_child_forget(vm, to, len);
+}
+
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 			 size_t oldlen, size_t newlen, int flags)
 {
@@ -609,7 +669,22 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 		return -EINVAL;
 	/* A move: the kernel takes what is present; its event
 	 * (vm_remap_event()) hands the new mapping to the kernel. */
-	(void)vm_populate(vm, h, old, oldlen);
+	/* (Its only thread may wait for us in this call, unable to stop for
+	 * the evictor's drops: the pages come in beyond the budget.) */
+	/* Each page held present (vm_pin()), not merely faulted in: a page
+	 * the evictor had copied and write-protected is still mapped, and
+	 * its drop could come after us, just before the move: missing
+	 * there, it read as zero in the kernel's new mapping (busybox's
+	 * sort, its array moved by realloc at --mem 512K, 1 run in 10). */
+	pin_range(vm, h, old, oldlen);
+	/* Where the kernel moves it, the old range is no longer ours: its
+	 * pages must not stay in our table (a forked child's evictor would
+	 * take a page of whatever is mapped there next).  Forgotten now,
+	 * present: a growth in place or a failed move keeps them, correct,
+	 * merely unknown to us (never evicted).  The region stays: a fault
+	 * there must still find one. */
+	if (flags & MREMAP_MAYMOVE)
+		vm_destroy_pages(vm, old, old + oldlen);
 	if (flags & MREMAP_MAYMOVE) {
 		/* (A note left by a move that failed is replaced here before
 		 * any other move of old can send an event.) */
@@ -657,32 +732,4 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	if (rc)
 		vm_error(vm, rc);
 	return rc;
-}
-
-int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
-		size_t len)
-{
-	len = round_len(len);
-	/* h is the host's handler context, made for the parent vm: serve
-	 * the faults of this vm (a child's) through it meanwhile. */
-	struct lp_vm *hv = h->vm;
-	h->vm = vm;
-	for (uintptr_t a = addr; a < addr + len; a += LP_PG) {
-		pthread_rwlock_rdlock(&vm->map_lock);
-		struct lp_region *r = regions_find(&vm->regions, a);
-		bool sparse = r && r->kind == RK_ANON;
-		pthread_rwlock_unlock(&vm->map_lock);
-		if (!r)
-			continue;
-		uint64_t vpn = a >> LP_PAGE_SHIFT;
-		struct spt_stripe *s = spt_lock(&vm->spt, vpn);
-		struct lp_page *pg = spt_find(&vm->spt, vpn);
-		bool want = pg ? pg->state != PG_RESIDENT : !sparse;
-		spt_unlock(s);
-		/* Untouched anonymous pages are zero either way. */
-		if (want)
-			vm_fault_in(h, a);
-	}
-	h->vm = hv;
-	return 0;
 }

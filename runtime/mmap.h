@@ -40,15 +40,21 @@ long vm_mlockall(struct lp_vm *vm, int flags);
 /* mremap(2) (MREMAP_DONTUNMAP is refused on managed memory). */
 long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 	       int flags, uintptr_t want);
+/* A forked child's munmap (or mapping over) [start, start+len), before the
+ * kernel acts: its pages and regions leave our table (nothing unmapped). */
+void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len);
 /* A forked child's mremap of [old, old+oldlen), before the kernel acts
  * (it is not served by us): every page made present, and a growth in
  * place, if that is what the kernel does, known to the child's regions. */
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 			 size_t oldlen, size_t newlen, int flags);
-/* Make every page of [addr, addr+len) present (a forked child's range that
- * the kernel is about to move away from the registration).  h: a handler
- * context of the caller's (handler_new). */
-int vm_populate(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
-		size_t len);
+/* The kernel moved a forked child's memory to [to, to + len) (its
+ * UFFD_EVENT_REMAP, read by handler h): the moved mapping is the kernel's,
+ * but the evictor may have taken it as new memory meanwhile (adopt, in
+ * fork.c, reading the child's maps between the move and the event) and
+ * evicted pages of it, whose faults would no longer come to us once it is
+ * unregistered: those pages come back first, then the range leaves our
+ * table. */
+void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
 
 #endif /* LP_MMAP_H */

@@ -80,6 +80,12 @@ enum lp_backing {
  * slot is still good).  No write fault is taken to find out. */
 #define PGF_MAYBE 0x40
 #define PGF_PINNED 0x80    /* kept resident and writable: never a victim (vm_pin) */
+/* A forked child's page resident as it inherited it, frameless: the same
+ * memory as its parent's copy (copied on write by the kernel), so not
+ * counted in the budget (a cgroup counts such a page once) until the child
+ * writes it (service_wp()) or its evictor takes it into a frame
+ * (frame_adopt()).  Write-protected at the fork to see that write. */
+#define PGF_SHARED_IN 0x100 /* (bits 9..15: verify.h) */
 
 #define LP_NO_FRAME UINT32_MAX
 #define LP_NO_SLOT UINT64_MAX

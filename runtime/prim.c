@@ -189,7 +189,7 @@ int prim_uffd_area(int fd, size_t len, uint64_t mode, uintptr_t *addr)
 		return -ENOMEM;
 	(void)madvise(p, len, MADV_NOHUGEPAGE);
 	(void)madvise(p, len, MADV_DONTFORK);
-	int rc = prim_uffd_register(fd, (uintptr_t)p, len, mode);
+	int rc = fd < 0 ? 0 : prim_uffd_register(fd, (uintptr_t)p, len, mode);
 	if (rc) {
 		munmap(p, len);
 		return rc;
@@ -200,7 +200,8 @@ int prim_uffd_area(int fd, size_t len, uint64_t mode, uintptr_t *addr)
 
 void prim_uffd_area_free(int fd, uintptr_t addr, size_t len)
 {
-	(void)prim_uffd_unregister(fd, addr, len);
+	if (fd >= 0)
+		(void)prim_uffd_unregister(fd, addr, len);
 	munmap((void *)addr, len);
 }
 
@@ -306,10 +307,10 @@ int prim_status_field(pid_t tid, const char *key, int base, uint64_t *v)
 	return rc;
 }
 
-long prim_pinned_kib(void)
+long prim_pinned_kib(pid_t pid)
 {
 	uint64_t kib;
-	int rc = prim_status_field(0, "VmPin:", 10, &kib);
+	int rc = prim_status_field(pid, "VmPin:", 10, &kib);
 	return rc ? rc : (long)kib;
 }
 

@@ -47,7 +47,8 @@ int prim_uffd_copy_mode(int fd, uintptr_t dst, const void *src, size_t len,
 int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
 /* An area of len bytes for the runtime's own pages (kva slots, runs of
  * evicted pages): anonymous, never huge, not inherited by children,
- * registered with fd in mode.  0 and *addr, or -errno (nothing mapped). */
+ * registered with fd in mode (fd < 0: not registered).  0 and *addr, or
+ * -errno (nothing mapped). */
 int prim_uffd_area(int fd, size_t len, uint64_t mode, uintptr_t *addr);
 void prim_uffd_area_free(int fd, uintptr_t addr, size_t len);
 /* Move the pages of [src, src+len) to [dst, dst+len) without copying. */
@@ -83,10 +84,10 @@ int prim_page_exclusive(uintptr_t addr);
  * (tid 0: /proc/self), in base: 0 and *v, or -errno (-ENOENT: no such
  * line).  errno is kept. */
 int prim_status_field(pid_t tid, const char *key, int base, uint64_t *v);
-/* The pages of this process's mm pinned for the long term (io_uring's
- * registered buffers, RDMA: VmPin of /proc/self/status), in KiB, or
- * -errno. */
-long prim_pinned_kib(void);
+/* The pages of process pid's mm (0: ours) pinned for the long term
+ * (io_uring's registered buffers, RDMA: VmPin of /proc/PID/status), in
+ * KiB, or -errno. */
+long prim_pinned_kib(pid_t pid);
 
 /* A pidfd for the calling process, or -errno. */
 int prim_pidfd_self(void);

@@ -64,6 +64,27 @@ static uint64_t pct(const uint64_t *h, uint64_t count, double q)
 _Static_assert(LP_FAULT_KINDS <= LP_FAULT_KINDS_MAX,
 	       "lp_stats has no room for another fault kind");
 
+static void add_to(atomic_uint_least64_t *to, const atomic_uint_least64_t *from, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		atomic_fetch_add_explicit(&to[i], ld(&from[i]), memory_order_relaxed);
+}
+
+void st_fold(struct lp_tstats *into, const struct lp_tstats *from)
+{
+	add_to(into->c, from->c, C_NCOUNTERS);
+	add_to(into->faults, from->faults, LP_FAULT_KINDS);
+	add_to(into->lat_sum, from->lat_sum, LP_FAULT_KINDS);
+	for (unsigned k = 0; k < LP_FAULT_KINDS; k++) {
+		uint64_t m = ld(&from->lat_max[k]), cur = ld(&into->lat_max[k]);
+		while (m > cur && !atomic_compare_exchange_weak(&into->lat_max[k], &cur, m))
+			;
+		add_to(into->hist[k], from->hist[k], HIST_BUCKETS);
+	}
+	for (unsigned p = 0; p < LP_PHASES_MAX; p++)
+		add_to(into->phase[p], from->phase[p], HIST_BUCKETS);
+}
+
 void st_sum(struct lp_tstats *const *blocks, unsigned n, struct lp_stats *st)
 {
 	uint64_t c[C_NCOUNTERS] = { 0 };

@@ -51,6 +51,9 @@ static inline void st_add(struct lp_tstats *t, enum lp_counter c, uint64_t v)
 	atomic_fetch_add_explicit(&t->c[c], v, memory_order_relaxed);
 }
 
+/* Add what block `from` counted to block `into` (maxima: the larger). */
+void st_fold(struct lp_tstats *into, const struct lp_tstats *from);
+
 unsigned hist_bucket(uint64_t ns);
 uint64_t hist_value(unsigned bucket);
 

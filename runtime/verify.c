@@ -20,7 +20,7 @@
 #define VF_STRIPES 64u
 #define VF_RING 8u      /* state changes kept per page */
 #define VF_REPORTS 4u   /* full reports on stderr; then counted only */
-#define VF_IDS 256u
+#define VF_IDS 128u
 
 enum vf_ev {
 	EV_STATE,   /* from -> to */
@@ -274,7 +274,7 @@ int verify_create(struct lp_vm *vm)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	if (!vf->id) {
-		/* 255 vms verified at once (fork children): without an id a
+		/* 127 vms verified at once (fork children): without an id a
 		 * page's record would outlive the page; this vm goes
 		 * unverified. */
 		if (atomic_fetch_sub(&vf->cnt->refs, 1) == 1)

@@ -44,10 +44,11 @@ enum {
 	VF_FORK,                     /* parked page copied into a fork child */
 };
 
-/* pg->flags bits 8..15: the page's verify table (an index into a table of
- * tables), so that page_set_state() can find it without a vm. */
-#define PGF_VF_SHIFT 8
-#define PGF_VF_MASK 0xff00u
+/* pg->flags bits 9..15: the page's verify table (an index into a table of
+ * tables), so that page_set_state() can find it without a vm.  (Bit 8 is
+ * PGF_SHARED_IN.) */
+#define PGF_VF_SHIFT 9
+#define PGF_VF_MASK 0xfe00u
 
 /* Create vm->vf when vm->flags has LP_CFG_VERIFY (a child vm: shares its
  * root's counters).  0 or -ENOMEM. */

@@ -66,10 +66,11 @@ static struct lp_vm *vm_new(void)
 	if (!vm)
 		return NULL;
 	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = vm->thaw_fd = -1;
-	vm->unserved_ufd = -1;
+	vm->unserved_ufd = vm->pagemap_fd = -1;
 	vm->owner = getpid();
 	pthread_rwlock_init(&vm->map_lock, NULL);
 	pthread_mutex_init(&vm->api_lock, NULL);
+	pthread_mutex_init(&vm->maps_lock, NULL);
 	/* Writer-preferring: a freeze must not starve behind new faults. */
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra,
@@ -120,6 +121,18 @@ static int own_config(struct lp_vm *vm, const struct lp_config *cfg,
 	return 0;
 }
 
+/* The evictor waits for a thread of child vm ctx to stop for a drop
+ * (inject.h): a fault of that thread meanwhile goes beyond the budget.
+ * The kernel writes its rseq area (or a signal frame) as it returns to
+ * user mode, a page we may have evicted; that fault needs a frame only
+ * the waiting evictor can free (without this, both waited a second). */
+static void kid_waiting(void *ctx, pid_t tid, bool on)
+{
+	struct lp_vm *vm = ctx;
+
+	frames_open(&vm->fr, tid, on);
+}
+
 /* A child vm: the userfaultfd of the child process, the parent's
  * configuration, and what it shares with the parent (swap file, zero pages,
  * probe), which the parent outlives. */
@@ -138,6 +151,14 @@ static void inherit(struct lp_vm *c, struct lp_vm *p, int ufd)
 	c->swap = swap_get(p->swap);
 	c->zeros = p->zeros; /* read only */
 	c->sum_seed = p->sum_seed; /* the digests of copied pages hold */
+	/* The child process has the parent's copies of these, at the same
+	 * addresses; a grandchild's park area may hold its parent's pages. */
+	c->kid_scratch = p->kid_scratch;
+	c->kid_park = p->kid_park;
+	c->park_dirty = p->parent != NULL;
+	inject_init(&c->inj, &c->kid_scratch);
+	c->inj.waiting = kid_waiting;
+	c->inj.waiting_ctx = c;
 }
 
 /* What every vm has: a zero page, its eventfds, its page table, its verify
@@ -159,9 +180,10 @@ static int common_parts(struct lp_vm *vm, uint32_t n, const char *policy,
 	if (rc)
 		return rc;
 	vm->fr_up = true;
+	/* (A child vm's kva slots are ours, its pages another process's.) */
 	return frames_init(&vm->fr, &(struct lp_frames_cfg){
 		.n = n, .policy = policy, .seed = seed, .ra_max = LP_RA_FREE,
-		.uffd = vm->uffd, .stopping = &vm->stopping,
+		.uffd = vm->parent ? -1 : vm->uffd, .stopping = &vm->stopping,
 		.freezing = &vm->freezing, .st = &vm->ev.st });
 }
 
@@ -235,8 +257,13 @@ static int own_swap(struct lp_vm *vm, const struct lp_config *cfg,
 	if (p == MAP_FAILED)
 		return -ENOMEM;
 	vm->probe = (uintptr_t)p;
-	return prim_uffd_register(vm->uffd, vm->probe, LP_PG,
-				  UFFDIO_REGISTER_MODE_MISSING);
+	rc = prim_uffd_register(vm->uffd, vm->probe, LP_PG,
+				UFFDIO_REGISTER_MODE_MISSING);
+	/* Its forked children under the budget, where the kernel lets us
+	 * drop their pages (otherwise they run without one). */
+	if (!rc && cfg->frames)
+		evict_kids_prepare(vm);
+	return rc;
 }
 
 int vm_alloc(struct lp_vm **out, const struct vm_spec *spec,
@@ -257,8 +284,13 @@ int vm_alloc(struct lp_vm **out, const struct vm_spec *spec,
 		return -ENOMEM;
 	}
 	if (spec->parent) {
-		inherit(vm, spec->parent, spec->ufd);
-		rc = common_parts(vm, 0, NULL, 0);
+		struct lp_vm *p = spec->parent;
+		inherit(vm, p, spec->ufd);
+		/* The parent's budget and policy, when its children can
+		 * have one (evict_kids_prepare()). */
+		rc = common_parts(vm, p->kid_park ? p->fr.n : 0,
+				  p->kid_park ? p->fr.pops->name : NULL,
+				  (uint64_t)prim_now_ns());
 	} else {
 		rc = own_config(vm, cfg, spec->vmflags, why);
 		if (!rc)
@@ -282,7 +314,7 @@ int vm_start(struct lp_vm *vm)
 {
 	int rc = handlers_start(vm);
 
-	if (!rc && !vm->parent)
+	if (!rc)
 		rc = evictor_start(vm);
 	if (!rc)
 		vm->ready = true;
@@ -333,8 +365,11 @@ void vm_free(struct lp_vm *vm)
 	verify_destroy(vm);
 	if (vm->spt.bucket)
 		spt_fini(&vm->spt);
-	if (vm->fr_up)
+	if (vm->fr_up) {
+		/* (A child vm's frames leave the budget it shared.) */
+		frames_share(&vm->fr, NULL, NULL);
 		frames_fini(&vm->fr); /* before the userfaultfd closes: kva */
+	}
 	regions_fini(&vm->regions);
 	swap_close(vm->swap);
 	if (vm->probe && !vm->parent) {
@@ -343,6 +378,10 @@ void vm_free(struct lp_vm *vm)
 	}
 	if (vm->zeros && !vm->parent)
 		munmap(vm->zeros, (size_t)LP_ZA_MAX << LP_PAGE_SHIFT);
+	if (!vm->parent)
+		evict_kids_release(vm);
+	if (vm->pagemap_fd >= 0)
+		close(vm->pagemap_fd);
 	if (vm->uffd >= 0)
 		close(vm->uffd);
 	if (vm->unserved_ufd >= 0)
@@ -357,6 +396,8 @@ void vm_free(struct lp_vm *vm)
 	free(vm->kids);
 	pthread_rwlock_destroy(&vm->map_lock);
 	pthread_mutex_destroy(&vm->api_lock);
+	pthread_mutex_destroy(&vm->maps_lock);
+	free(vm->old_maps);
 	pthread_rwlock_destroy(&vm->freeze_lock);
 	pthread_mutex_destroy(&vm->defer_lock);
 	pthread_mutex_destroy(&vm->kids_lock);
@@ -502,7 +543,8 @@ void vm_destroy_pages(struct lp_vm *vm, uintptr_t start, uintptr_t end)
 		struct lp_page *pg = spt_find(&vm->spt, vpns[i]);
 		if (pg) {
 			settle(vm, s, pg);
-			if (pg->state == PG_RESIDENT || pg->state == PG_PARKED)
+			if ((pg->state == PG_RESIDENT || pg->state == PG_PARKED) &&
+			    !(pg->flags & PGF_SHARED_IN)) /* (never counted) */
 				frame_release(&vm->fr, pg->frame);
 			page_remove(vm, pg);
 		}

@@ -33,8 +33,9 @@ struct vm_failure {
 
 /* What vm_alloc() makes a vm of: a configuration (a vm of its own), or a
  * parent and the userfaultfd the kernel gave for its forked child (a child
- * vm: the parent's configuration, no budget, the parent's swap file, zero
- * pages and probe, which the parent outlives). */
+ * vm: the parent's configuration, its budget when it prepared one for its
+ * children (evict_kids_prepare()), the parent's swap file, zero pages and
+ * probe, which the parent outlives). */
 struct vm_spec {
 	const struct lp_config *cfg; /* checked, policy named (NULL: a child) */
 	unsigned vmflags;            /* VMF_* (a child: the parent's) */

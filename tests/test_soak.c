@@ -555,7 +555,10 @@ Test(soak, races_unmap_remap_fork_under_eviction, .timeout = 0)
 	cr_assert_leq(st.peak_frames, BUDGET, "peak %lu frames, budget %d",
 		      (unsigned long)st.peak_frames, BUDGET);
 	cr_assert_leq(atomic_load(&S.max_resident), BUDGET);
-	cr_assert_leq(gs.peak_frames, GUEST_CAP / PG, "guest peak %lu frames, cap %u",
+	/* (The guest and its forked child, one at a time, under one cap:
+	 * each may pass it by BUDGET_MIN_FRAMES, 32, while it holds fewer:
+	 * README, execve.) */
+	cr_assert_leq(gs.peak_frames, GUEST_CAP / PG + 2 * 32, "guest peak %lu frames, cap %u",
 		      (unsigned long)gs.peak_frames, GUEST_CAP / PG);
 	lp_vm_destroy(S.vm);
 }

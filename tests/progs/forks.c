@@ -253,8 +253,256 @@ static int starved(const char *path)
 	return bad ? 1 : 0;
 }
 
+/* The most pages of [m, m + pages) resident at once, as mincore() saw
+ * them each time it was asked. */
+static size_t peak_resident;
+
+/* How many pages of [m, m + pages) mincore() sees resident ((size_t)-1:
+ * it cannot say). */
+static size_t resident_now(const uint64_t *m, size_t pages)
+{
+	static unsigned char vec[1 << 16];
+	size_t n = 0;
+
+	if (pages > sizeof vec || mincore((void *)m, pages * 4096, vec))
+		return (size_t)-1;
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void note_resident(const uint64_t *m, size_t pages)
+{
+	size_t n = resident_now(m, pages);
+
+	if (n != (size_t)-1 && n > peak_resident)
+		peak_resident = n;
+}
+
+static size_t sample_pages; /* a child's: the whole mapping, to sample */
+
+/* What word w of page pg holds for writer `who` (0: the parent). */
+static uint64_t word_of(uint64_t who, size_t pg, size_t w)
+{
+	return (who + 1) * 0x9e3779b97f4a7c15ull ^ (pg << 9 | w);
+}
+
+/* One word in 64 of pages [from, to) checked against writer who; the
+ * first page that differs is reported. */
+static int check_pages(const uint64_t *m, size_t from, size_t to, uint64_t who,
+		       const char *what)
+{
+	for (size_t pg = from; pg < to; pg++) {
+		if (sample_pages && pg % 256 == 0)
+			note_resident(m, sample_pages);
+		for (size_t w = pg % 64; w < 512; w += 64)
+			if (m[pg * 512 + w] != word_of(who, pg, w)) {
+				printf("%s: page %zu word %zu is %#llx, not %#llx\n", what, pg, w,
+				       (unsigned long long)m[pg * 512 + w],
+				       (unsigned long long)word_of(who, pg, w));
+				return 1;
+			}
+	}
+	return 0;
+}
+
+static void fill_pages(uint64_t *m, size_t pages, uint64_t who)
+{
+	for (size_t pg = 0; pg < pages; pg++)
+		for (size_t w = pg % 64; w < 512; w += 64)
+			m[pg * 512 + w] = word_of(who, pg, w);
+}
+
+/* New private anonymous memory of `pages` pages, filled by writer who;
+ * NULL if it cannot be mapped. */
+static uint64_t *map_filled(size_t pages, uint64_t who)
+{
+	uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	fill_pages(m, pages, who);
+	return m;
+}
+
+/* A child's end: how much of its memory it held at once, and its status. */
+static void child_done(int k, size_t pages, int r)
+{
+	printf("child %d: at most %zu of %zu pages resident\n", k, peak_resident, pages);
+	fflush(stdout);
+	_exit(r);
+}
+
+/* Wait for kids children: how many ended other than with status 0. */
+static int wait_children(int kids)
+{
+	int bad = 0;
+
+	for (int k = 0; k < kids; k++) {
+		int st = 0;
+		if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+			bad++;
+	}
+	return bad;
+}
+
+/*
+ * Children that work on what they inherited: the parent fills mb MiB, then
+ * `kids` children at once each read all of it (the parent's content),
+ * write half of it, and read it all twice more (their half, the parent's
+ * half), while the parent waits.  Under a cap smaller than one child's
+ * share, their pages must leave memory and come back right.
+ */
+static int inherit(const char *mbs, const char *kidss)
+{
+	size_t pages = (size_t)atoi(mbs) * 256;
+	int kids = atoi(kidss), bad = 0;
+	uint64_t *m = map_filled(pages, 0);
+	if (!m)
+		return 2;
+	fflush(stdout);
+	for (int k = 0; k < kids; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid)
+			continue;
+		sample_pages = pages;
+		int r = check_pages(m, 0, pages, 0, "child reads the parent's");
+		fill_pages(m, pages / 2, (uint64_t)k + 1);
+		for (int pass = 0; pass < 2 && !r; pass++)
+			r = check_pages(m, 0, pages / 2, (uint64_t)k + 1, "child reads its own") |
+			    check_pages(m, pages / 2, pages, 0, "child reads the parent's, later");
+		child_done(k, pages, r);
+	}
+	bad += wait_children(kids);
+	bad += check_pages(m, 0, pages, 0, "parent reads its own");
+	printf("inherit: %d children, %d wrong\n", kids, bad);
+	return bad ? 1 : 0;
+}
+
+/*
+ * Children that allocate: `kids` children at once each map mb MiB of their
+ * own after the fork, fill it and read it back twice, then move a quarter
+ * of it (mremap) and map more where that quarter was, and read all
+ * of it back twice.  Under vmrun their new memory is under the cap too.
+ */
+static int allocate(const char *mbs, const char *kidss)
+{
+	size_t pages = (size_t)atoi(mbs) * 256;
+	int kids = atoi(kidss), bad = 0;
+
+	fflush(stdout);
+	for (int k = 0; k < kids; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid)
+			continue;
+		uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			_exit(2);
+		sample_pages = pages;
+		fill_pages(m, pages, (uint64_t)k + 7);
+		int r = 0;
+		for (int pass = 0; pass < 2 && !r; pass++)
+			r = check_pages(m, 0, pages, (uint64_t)k + 7, "child reads its new memory");
+		/* It moves a quarter of it elsewhere (mremap, as realloc
+		 * does) and maps new memory where that was (as malloc's next
+		 * mmap may): each keeps its own content. */
+		size_t q = pages / 4;
+		uint64_t *moved = mremap(m + (pages - q) * 512, q * 4096, 2 * q * 4096,
+					 MREMAP_MAYMOVE);
+		uint64_t *fresh = mmap(m + (pages - q) * 512, q * 4096, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (moved == MAP_FAILED || fresh == MAP_FAILED)
+			_exit(2);
+		fill_pages(fresh, q, (uint64_t)k + 99);
+		for (int pass = 0; pass < 2 && !r; pass++) {
+			r = check_pages(m, 0, pages - q, (uint64_t)k + 7, "child reads what stayed");
+			for (size_t pg = 0; pg < q && !r; pg++) {
+				size_t w = (pages - q + pg) % 64;
+				uint64_t want = word_of((uint64_t)k + 7, pages - q + pg, w);
+				r = moved[pg * 512 + w] != want;
+				if (r)
+					printf("child reads what moved: page %zu of %zu (pass %d) "
+					       "word %zu is %#llx, not %#llx (at %p, from %p)\n", pg, q, pass, w,
+					       (unsigned long long)moved[pg * 512 + w],
+					       (unsigned long long)want, (void *)&moved[pg * 512], (void *)&m[(pages - q + pg) * 512]);
+			}
+			r = r || check_pages(fresh, 0, q, (uint64_t)k + 99, "child reads what it mapped after");
+		}
+		child_done(k, pages, r);
+	}
+	bad += wait_children(kids);
+	printf("allocate: %d children, %d wrong\n", kids, bad);
+	return bad ? 1 : 0;
+}
+
+
+/*
+ * An idle parent and busy children: the parent fills mb MiB, then `kids`
+ * children each map kmb MiB of their own, fill it and read it back four
+ * times, while the parent only waits, looking every 10 ms at how much of
+ * its memory is resident.  Under a cap, an idle parent gives up what it
+ * holds beyond its fair part to children that wait for room below theirs.
+ * Reports the fewest of its pages it saw resident.
+ */
+static int idle_parent(const char *mbs, const char *kidss, const char *kmbs)
+{
+	size_t pages = (size_t)atoi(mbs) * 256, kpages = (size_t)atoi(kmbs) * 256;
+	int kids = atoi(kidss), bad = 0;
+	uint64_t *m = map_filled(pages, 0);
+	if (!m)
+		return 2;
+	fflush(stdout);
+	for (int k = 0; k < kids; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid)
+			continue;
+		uint64_t *c = map_filled(kpages, (uint64_t)k + 7);
+		if (!c)
+			_exit(2);
+		int r = 0;
+		for (int pass = 0; pass < 4 && !r; pass++)
+			r = check_pages(c, 0, kpages, (uint64_t)k + 7, "child reads its memory");
+		_exit(r);
+	}
+	size_t fewest = pages;
+	for (int left = kids; left > 0;) {
+		int st = 0;
+		pid_t w = waitpid(-1, &st, WNOHANG);
+		if (w < 0)
+			return 2;
+		if (w > 0) {
+			left--;
+			bad += !WIFEXITED(st) || WEXITSTATUS(st);
+			continue;
+		}
+		size_t n = resident_now(m, pages);
+		if (n == (size_t)-1)
+			return 2;
+		if (n < fewest)
+			fewest = n;
+		usleep(10000);
+	}
+	bad += check_pages(m, 0, pages, 0, "parent reads its own");
+	printf("idle parent: %d children, %d wrong; its pages resident: %zu of %zu at the fewest\n",
+	       kids, bad, fewest, pages);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 4 && strcmp(argv[1], "idle") == 0)
+		return idle_parent(argv[2], argv[3], argv[4]);
+	if (argc > 3 && strcmp(argv[1], "allocate") == 0)
+		return allocate(argv[2], argv[3]);
+	if (argc > 3 && strcmp(argv[1], "inherit") == 0)
+		return inherit(argv[2], argv[3]);
 	if (argc > 2 && strcmp(argv[1], "starved") == 0)
 		return starved(argv[2]);
 	if (argc > 1 && strcmp(argv[1], "timer") == 0)
