@@ -8,9 +8,12 @@
 #include "frame.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "prim.h"
 
@@ -182,7 +185,55 @@ void frames_set_wake(struct lp_frames *fr, void (*wake)(void *ctx), void *ctx)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-static void account(struct lp_frames *fr, int delta)
+/* The program's thread whose fault the calling thread serves
+ * (frames_serving()), and the depth of its frames_beyond() calls. */
+static _Thread_local pid_t serving;
+static _Thread_local unsigned beyond;
+
+/*
+ * LAZYPAGE_BUDGET_TRACE=FILE: a line is appended to FILE (created 0600 if
+ * missing, never through a symlink) each time a shared budget's use
+ * reaches a new high 64 frames or more beyond its cap, saying why that
+ * frame came in (why: a fault while nothing could be evicted, one let
+ * through while the evictor waited for its thread, pages taken over
+ * from a forked child, a member's floor) and in what state the table
+ * was.  A debugging aid for the slack the README documents.
+ */
+static int trace_fd = -1;
+static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
+
+static void trace_init(void)
+{
+	const char *path = getenv("LAZYPAGE_BUDGET_TRACE");
+	if (path && *path)
+		trace_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* Under fr->lock, with fr->share: now frames of the share are in use. */
+static void trace_beyond(const struct lp_frames *fr, const char *why, uint64_t now)
+{
+	static _Atomic uint64_t traced;
+	uint64_t cap = fr->share->cap, last = atomic_load(&traced);
+
+	if (now < cap + 64 || now < last + 64)
+		return;
+	pthread_once(&trace_once, trace_init);
+	if (trace_fd < 0 || !atomic_compare_exchange_strong(&traced, &last, now))
+		return;
+	dprintf(trace_fd,
+		"pid %d: %lu frames of a cap of %lu (%u members, %u short), "
+		"%s: table %lu used (%lu without a frame, floor %lu), stuck %d, "
+		"open to any %u, thread %d served%s\n",
+		getpid(), (unsigned long)now, (unsigned long)cap,
+		atomic_load(&fr->share->members), atomic_load(&fr->share->short_waiters),
+		why, (unsigned long)fr->used, (unsigned long)fr->overflow,
+		(unsigned long)fr->share_floor, fr->stuck, fr->open_any, serving,
+		beyond ? " beyond" : "");
+}
+
+/* Under fr->lock: delta frames more (or fewer) in use, for why (the
+ * trace's words, trace_beyond()). */
+static void account_why(struct lp_frames *fr, int delta, const char *why)
 {
 	fr->used = (uint64_t)((int64_t)fr->used + delta);
 	if (fr->used > fr->peak)
@@ -195,7 +246,14 @@ static void account(struct lp_frames *fr, int delta)
 		uint64_t pk = atomic_load(&fr->share->peak);
 		while (now > pk && !atomic_compare_exchange_weak(&fr->share->peak, &pk, now))
 			;
+		if (delta > 0 && now > fr->share->cap)
+			trace_beyond(fr, why, now);
 	}
+}
+
+static void account(struct lp_frames *fr, int delta)
+{
+	account_why(fr, delta, "a frame of its table, within its floor");
 }
 
 /* Under fr->lock: the shared budget is spent and our use is at least our
@@ -325,11 +383,6 @@ uint64_t frames_room(struct lp_frames *fr)
 	pthread_mutex_unlock(&fr->lock);
 	return room;
 }
-
-/* The program's thread whose fault the calling thread serves, and the
- * depth of its frames_beyond() calls. */
-static _Thread_local pid_t serving;
-static _Thread_local unsigned beyond;
 
 void frames_serving(pid_t tid)
 {
@@ -507,7 +560,8 @@ static bool give_up_wait(struct lp_frames *fr, int *rc)
 		 * page anyway, beyond the budget, rather than lose data or
 		 * stop the program. */
 		fr->overflow++;
-		account(fr, 1);
+		account_why(fr, 1, fr->stuck ? "nothing could be evicted"
+					     : "its thread awaited by the evictor");
 		*rc = 0;
 		return true;
 	}
@@ -747,7 +801,7 @@ void frame_overflow(struct lp_frames *fr, int delta)
 {
 	pthread_mutex_lock(&fr->lock);
 	fr->overflow = (uint64_t)((int64_t)fr->overflow + delta);
-	account(fr, delta);
+	account_why(fr, delta, "a forked child's own page counted");
 	pthread_mutex_unlock(&fr->lock);
 }
 
@@ -810,7 +864,7 @@ int frame_adopt(struct lp_frames *fr, struct lp_page *pg)
 		/* Counted in `used` since it came in: only the kind changes;
 		 * a child's inherited page counts from now on. */
 		if (pg->flags & PGF_SHARED_IN)
-			account(fr, 1);
+			account_why(fr, 1, "a forked child's inherited page counted");
 		else if (fr->overflow)
 			fr->overflow--;
 		pg->flags &= (uint16_t)~PGF_SHARED_IN;
