@@ -982,3 +982,60 @@ Test(vmrun, proc_cmdline_of_a_paging_program_is_whole, .timeout = 60)
 	cr_expect_eq(whole, 10, "cmdline whole in %d of 10 reads", whole);
 	cr_expect_eq(envs, 10, "environ read in %d of 10 reads", envs);
 }
+
+/*
+ * LAZYPAGE_BUDGET_TRACE says why a tree went beyond its cap: children
+ * that touch 24 MiB each before their memory is taken (allocate mode)
+ * put it well beyond 8M, and the lines say it was their own pages.  A
+ * symlink at the path is never followed: what it points at stays as it
+ * was.
+ */
+Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char path[512], dir[] = "/tmp/lp-btrace-XXXXXX";
+	snprintf(path, sizeof path, "%s/forks-dynamic", GUESTS);
+	cr_assert(mkdtemp(dir));
+	char trace[600], victim[600], link[600];
+	snprintf(trace, sizeof trace, "%s/trace", dir);
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	snprintf(link, sizeof link, "%s/link", dir);
+	FILE *v = fopen(victim, "w");
+	cr_assert(v);
+	fputs("keep\n", v);
+	fclose(v);
+	cr_assert_eq(symlink(victim, link), 0);
+
+	char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"8M", path,
+			  (char *)"allocate", (char *)"24", (char *)"3", NULL };
+	const char *at[] = { trace, link };
+	for (int i = 0; i < 2; i++) {
+		setenv("LAZYPAGE_BUDGET_TRACE", at[i], 1);
+		struct run_result m = run(vargv);
+		unsetenv("LAZYPAGE_BUDGET_TRACE");
+		cr_expect_eq(m.status, 0, "status %#x\n%s\nstderr: %s", m.status, m.out, m.err);
+		free(m.out);
+		free(m.err);
+	}
+	char buf[4096] = "";
+	FILE *f = fopen(trace, "r");
+	cr_assert(f, "no trace written at %s", trace);
+	buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+	fclose(f);
+	cr_expect(strstr(buf, "frames of a cap of 2048") && strstr(buf, "forked child"),
+		  "the trace does not say why:\n%s", buf);
+	struct stat sb;
+	cr_expect_eq(stat(trace, &sb), 0);
+	cr_expect_eq(sb.st_mode & 0777, 0600, "trace mode %o", sb.st_mode & 0777);
+	v = fopen(victim, "r");
+	cr_assert(v);
+	char keep[16] = "";
+	keep[fread(keep, 1, sizeof keep - 1, v)] = 0;
+	fclose(v);
+	cr_expect_str_eq(keep, "keep\n", "written through the symlink: %s", keep);
+	unlink(link);
+	unlink(victim);
+	unlink(trace);
+	rmdir(dir);
+}
