@@ -227,11 +227,47 @@ static void tree_log(struct lp_host *H, const struct lp_stats *st, bool running)
 		faults += st->faults[k];
 	e->pid = H->pid;
 	memcpy(e->program, H->sh->comm, sizeof e->program);
-	e->faults = faults;
-	e->evictions = st->evictions;
+	e->faults = faults + atomic_load(&H->kid_faults);
+	e->evictions = st->evictions + atomic_load(&H->kid_evictions);
 	e->peak_frames = st->peak_frames;
 	atomic_thread_fence(memory_order_release);
 	__atomic_store_n(&e->running, running ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+/* A forked child of our program (or of its children) ended: a record of
+ * its own in the tree's log, its figures those of its process alone (the
+ * program's record has its own: host_publish_stats()).  One that went on
+ * to execute a program managed has that program's record (its pager
+ * wrote it at the exec, before the child's vm found its memory gone):
+ * what it counted before goes into ours, so that the records still add
+ * up to the tree's figures and a script's forks do not take two each. */
+static void kid_ended(void *ctx, pid_t pid, const struct lp_stats *own)
+{
+	struct lp_host *H = ctx;
+
+	if (!H->tree)
+		return;
+	uint64_t faults = 0;
+	for (unsigned k = 0; k < LP_FAULT_KINDS_MAX; k++)
+		faults += own->faults[k];
+	unsigned n = atomic_load(&H->tree->nlog);
+	for (unsigned j = 0; j < n && j < LP_PROC_TREE_MAX; j++) {
+		if (H->tree->log[j].pid == pid) {
+			atomic_fetch_add(&H->kid_faults, faults);
+			atomic_fetch_add(&H->kid_evictions, own->evictions);
+			return;
+		}
+	}
+	unsigned i = atomic_fetch_add(&H->tree->nlog, 1);
+	if (i >= LP_PROC_TREE_MAX)
+		return;
+	struct lp_proc_info *e = &H->tree->log[i];
+	e->pid = pid;
+	memcpy(e->program, H->sh->comm, sizeof e->program);
+	e->faults = faults;
+	e->evictions = own->evictions;
+	e->peak_frames = own->peak_frames;
+	__atomic_store_n(&e->running, 0, __ATOMIC_RELEASE);
 }
 
 void host_publish_stats(struct lp_host *H)
@@ -245,7 +281,8 @@ void host_publish_stats(struct lp_host *H)
 	H->sh->stats = st;
 	atomic_thread_fence(memory_order_release);
 	atomic_fetch_add(&H->sh->seq, 1);
-	tree_log(H, &st, !H->ended);
+	if (!vm_stats_own(H->vm, &st))
+		tree_log(H, &st, !H->ended);
 }
 
 static void publish_status(struct lp_shared *sh, int status)
@@ -1259,6 +1296,8 @@ static int run_load(struct run *R, const char *name, char *const argv[],
 		vm_create_failed(H->sh, rc, &why, cfg);
 		return rc;
 	}
+	H->vm->kid_ended = kid_ended;
+	H->vm->kid_ended_ctx = H;
 	rc = image_load(H->vm, &H->prog, 0);
 	if (!rc && H->interp.elf)
 		rc = image_load(H->vm, &H->interp, 0);
@@ -1621,7 +1660,21 @@ static bool kids_remain(struct lp_host *H)
 
 /* The program ended: its last statistics are published, and printed if
  * LAZYPAGE_STATS asked. */
-/* The first program ended: the pagers of the images it executed publish
+/* Whether the process of a record that says it runs has ended (gone, or
+ * a zombie): its pager is about to publish its last figures. */
+static bool ended_unsaid(const struct lp_proc_info *e)
+{
+	char state = 0;
+	pid_t ppid;
+
+	if (!__atomic_load_n(&e->running, __ATOMIC_ACQUIRE))
+		return false;
+	return prim_proc_stat(e->pid, &state, &ppid) || state == 'Z' || state == 'X';
+}
+
+/* The first program ended: the pagers of the images it executed, and of
+ * those the tree executed that ended before it (the last command of a
+ * script: its pager may still be taking in its forked children), publish
  * their last statistics before its exit is reported (a second at most). */
 static void wait_exec_stats(struct lp_host *H)
 {
@@ -1630,9 +1683,12 @@ static void wait_exec_stats(struct lp_host *H)
 	for (long end = now_ms() + 1000; now_ms() < end; usleep(1000)) {
 		bool busy = false;
 		unsigned n = atomic_load(&H->tree->nlog);
-		for (unsigned i = 1; i < n && i < LP_PROC_TREE_MAX; i++)
-			busy |= H->tree->log[i].pid == H->pid &&
-				__atomic_load_n(&H->tree->log[i].running, __ATOMIC_ACQUIRE);
+		for (unsigned i = 1; i < n && i < LP_PROC_TREE_MAX; i++) {
+			const struct lp_proc_info *e = &H->tree->log[i];
+			busy |= e->pid == H->pid
+					? __atomic_load_n(&e->running, __ATOMIC_ACQUIRE) != 0
+					: ended_unsaid(e);
+		}
 		if (!busy)
 			return;
 	}
@@ -1645,6 +1701,7 @@ static void program_ended(struct run *R)
 	/* The forked children that ended join the figures (their vms are
 	 * freed now: before, a child that ended before its parent was
 	 * missing from them, its evictions too). */
+	vm_note_gone_kids(R->H.vm);
 	(void)kids_remain(&R->H);
 	host_publish_stats(&R->H);
 	if (R->stats_fd < 0)

@@ -152,6 +152,9 @@ struct lp_host {
 	struct lp_tree *tree;   /* the tree's page, or NULL */
 	int slot;               /* own_parent: ours in tree (or -1) */
 	int logi;               /* our program's record in tree->log, or -1 */
+	/* What forked children that went on to execute a program counted
+	 * before (in our record: theirs is the program's, kid_ended()). */
+	_Atomic uint64_t kid_faults, kid_evictions;
 	int top_fd;             /* own_parent: a pidfd of the top pager */
 	atomic_int *go;         /* own_parent: TR_START tells it to start */
 	pthread_t budget;       /* the tree's shared budget (host.c) */

@@ -246,7 +246,9 @@ int lp_sync(struct lp_vm *vm, void *addr, size_t len)
 	return vm_sync_range(vm, start, start + len);
 }
 
-int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
+/* lp_stats_get(), with the forked children that ended (kids) or only
+ * what this vm counted itself. */
+static int stats_get(struct lp_vm *vm, struct lp_stats *st, bool kids)
 {
 	struct lp_tstats *blocks[LP_MAX_THREADS + 3];
 	unsigned n = 0;
@@ -260,7 +262,8 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 		blocks[n++] = &vm->h[i].st;
 	blocks[n++] = &vm->ev.st;
 	blocks[n++] = &vm->api_st;
-	blocks[n++] = &vm->kids_st; /* (the forked children that ended) */
+	if (kids)
+		blocks[n++] = &vm->kids_st; /* (the forked children that ended) */
 	st_sum(blocks, n, st);
 
 	pthread_mutex_lock(&vm->fr.lock);
@@ -299,4 +302,14 @@ int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
 	st->last_error = atomic_load(&vm->last_error);
 	verify_stats(vm, st);
 	return 0;
+}
+
+int lp_stats_get(struct lp_vm *vm, struct lp_stats *st)
+{
+	return stats_get(vm, st, true);
+}
+
+int vm_stats_own(struct lp_vm *vm, struct lp_stats *st)
+{
+	return stats_get(vm, st, false);
 }

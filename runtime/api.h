@@ -17,4 +17,8 @@ int vm_create(struct lp_vm **out, const struct lp_config *cfg,
 int vm_create_why(struct lp_vm **out, const struct lp_config *cfg,
 		  unsigned vmflags, struct vm_failure *why);
 
+/* lp_stats_get() without the figures of the forked children that ended
+ * (each has its own: vm->kid_ended). */
+int vm_stats_own(struct lp_vm *vm, struct lp_stats *st);
+
 #endif /* LP_API_H */

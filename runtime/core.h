@@ -227,6 +227,12 @@ struct lp_vm {
 	pid_t solo_fd_tid;
 	struct lp_evictor ev;
 	struct lp_tstats kids_st;  /* what its child vms counted, as each ended */
+	/* Set on a vm that serves forks by its owner (the host): told of
+	 * each descendant child vm that ends, with its process's pid and
+	 * what that process alone counted (a line of its own in the tree's
+	 * statistics), by the thread that frees it.  NULL: nobody asks. */
+	void (*kid_ended)(void *ctx, pid_t pid, const struct lp_stats *own);
+	void *kid_ended_ctx;
 
 	/* API callers (lp_sync, lp_unmap, destroy): one ring, one lock */
 	pthread_mutex_t api_lock;

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "config.h"
 #include "evict.h"
 #include "fork.h"
 #include "mmap.h"
@@ -622,15 +623,46 @@ int vm_wait_fork(struct lp_vm *vm, uint64_t seen, int timeout_us)
 }
 
 /* Free a child vm: its process is gone (or we are), nothing to unmap. */
+/* The top vm's kid_ended, if any: told of every descendant (NULL:
+ * nobody asks). */
+static const struct lp_vm *kid_asker(const struct lp_vm *c)
+{
+	while (c->parent)
+		c = c->parent;
+	return c->kid_ended ? c : NULL;
+}
+
+/* c ended: what its process alone counted (own: its blocks, folded as
+ * they go) to whoever asked the top vm. */
+static void kid_report(struct lp_vm *c, struct lp_tstats *own)
+{
+	const struct lp_vm *top = kid_asker(c);
+	struct lp_stats st;
+
+	if (!top || !own || c->pid <= 0)
+		return;
+	memset(&st, 0, sizeof st);
+	st_sum(&own, 1, &st);
+	pthread_mutex_lock(&c->fr.lock);
+	st.peak_frames = c->fr.peak;
+	st.budget_frames = c->fr.n;
+	pthread_mutex_unlock(&c->fr.lock);
+	top->kid_ended(top->kid_ended_ctx, c->pid, &st);
+}
+
 void vm_child_destroy(struct lp_vm *c)
 {
 	if (!c)
 		return;
-	/* What it counted joins its parent's figures (lp_stats_get()); its
-	 * handlers' blocks go with them (its process is gone: they count
-	 * nothing more). */
-	for (unsigned i = 0; c->parent && i < c->nh; i++)
+	/* What it counted joins its parent's figures (lp_stats_get()), and
+	 * its own line (kid_report()); its handlers' blocks go with them
+	 * (its process is gone: they count nothing more). */
+	struct lp_tstats *own = kid_asker(c) ? calloc(1, sizeof *own) : NULL;
+	for (unsigned i = 0; c->parent && i < c->nh; i++) {
 		st_fold(&c->parent->kids_st, &c->h[i].st);
+		if (own)
+			st_fold(own, &c->h[i].st);
+	}
 	vm_stop(c);
 	vm_reap_kids(c, true);
 	if (c->parent) {
@@ -638,7 +670,29 @@ void vm_child_destroy(struct lp_vm *c)
 		st_fold(&c->parent->kids_st, &c->api_st);
 		st_fold(&c->parent->kids_st, &c->kids_st);
 	}
+	if (own) {
+		st_fold(own, &c->ev.st);
+		st_fold(own, &c->api_st);
+		kid_report(c, own);
+		free(own);
+	}
 	vm_free(c);
+}
+
+void vm_note_gone_kids(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->kids_lock);
+	for (unsigned i = 0; i < vm->nkids; i++) {
+		struct lp_vm *k = vm->kids[i];
+		pid_t pid = __atomic_load_n(&k->pid, __ATOMIC_ACQUIRE);
+		char state = 0;
+		pid_t ppid;
+		if (pid > 0 && !atomic_load(&k->dead) &&
+		    (prim_proc_stat(pid, &state, &ppid) || state == 'Z' || state == 'X'))
+			atomic_store(&k->dead, true);
+		vm_note_gone_kids(k);
+	}
+	pthread_mutex_unlock(&vm->kids_lock);
 }
 
 void vm_reap_kids(struct lp_vm *vm, bool all)

@@ -34,6 +34,10 @@ void vm_child_mapped(struct lp_vm *c, pid_t tid);
  * mlock refuses a hole with ENOMEM); when its mappings cannot be read,
  * true: the caller cannot tell. */
 bool vm_child_range_mapped(pid_t tid, uintptr_t lo, uintptr_t hi);
+/* Child vms (and theirs) whose process has ended (gone, or a zombie:
+ * its memory is) are marked so at once, without waiting for their
+ * evictor to notice: the next vm_reap_kids() frees them. */
+void vm_note_gone_kids(struct lp_vm *vm);
 /* Free the child vms of vm whose process is gone (all: every one), and
  * the gone ones among the children of those that live on. */
 void vm_reap_kids(struct lp_vm *vm, bool all);

@@ -1039,3 +1039,87 @@ Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
 	unlink(trace);
 	rmdir(dir);
 }
+
+/* Sum the "key": N members of the objects of the "processes" array of a
+ * --stats-json text; *n: how many objects, *kids: how many name a pid
+ * other than the first's. */
+static unsigned long sum_processes(const char *text, const char *key, int *n, int *kids)
+{
+	const char *p = strstr(text, "\"processes\": [");
+	unsigned long sum = 0;
+	long first = -1;
+	char k[64];
+
+	snprintf(k, sizeof k, "\"%s\": ", key);
+	*n = *kids = 0;
+	while (p && (p = strstr(p, "{\"pid\": "))) {
+		long pid = strtol(p + 8, NULL, 10);
+		const char *v = strstr(p, k);
+		if (!v)
+			break;
+		sum += strtoul(v + strlen(k), NULL, 10);
+		if (first < 0)
+			first = pid;
+		else if (pid != first)
+			++*kids;
+		++*n;
+		p = v;
+	}
+	return sum;
+}
+
+/*
+ * --stats-json has a record of its own for each forked child that
+ * ended, and the records add up to the tree's figures: three children
+ * that each page 24 MiB under 8M give four records whose faults and
+ * evictions sum to the totals.  Also when the children's parent is the
+ * last command of a script, whose pager takes them in after the script's
+ * shell may already have ended.
+ */
+Test(vmrun, forked_children_have_their_own_statistics, .timeout = 600)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char prog[512], cmd[700], json[] = "/tmp/lp-vmrun-kids-XXXXXX";
+	snprintf(prog, sizeof prog, "%s/forks-dynamic", GUESTS);
+	snprintf(cmd, sizeof cmd, "%s allocate 8 2 >/dev/null", prog);
+	int fd = mkstemp(json);
+	cr_assert(fd >= 0);
+	close(fd);
+	char *direct[] = { (char *)VMRUN, (char *)"--mem", (char *)"8M", (char *)"--stats-json",
+			   json, prog, (char *)"allocate", (char *)"24", (char *)"3", NULL };
+	char *script[] = { (char *)VMRUN, (char *)"--mem", (char *)"8M", (char *)"--stats-json",
+			   json, (char *)"/bin/sh", (char *)"-c", cmd, NULL };
+	char *const *runs[] = { direct, script };
+	const int want_n[] = { 4, 4 }, want_kids[] = { 3, 3 };
+	for (int i = 0; i < 2; i++) {
+		struct run_result r = run(runs[i]);
+		char *text = read_all(json);
+		cr_assert(text);
+		cr_expect_eq(r.status, 0, "run %d: status %#x\n%s", i, r.status, r.err);
+		unsigned long faults = 0;
+		static const char *const kinds[] = { "zero", "file", "init", "swapin",
+						     "reref", "wp", "tier" };
+		for (unsigned k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+			char key[32];
+			snprintf(key, sizeof key, "\"%s\":{\"count\":", kinds[k]);
+			const char *c = strstr(text, key);
+			faults += c ? strtoul(c + strlen(key), NULL, 10) : 0;
+		}
+		const char *ev = strstr(text, "\"evictions\":");
+		unsigned long evictions = ev ? strtoul(ev + 12, NULL, 10) : 0;
+		int n, kids;
+		unsigned long pf = sum_processes(text, "faults", &n, &kids);
+		unsigned long pe = sum_processes(text, "evictions", &n, &kids);
+		cr_expect_eq(n, want_n[i], "run %d: %d records in %s", i, n, text);
+		cr_expect_eq(kids, want_kids[i], "run %d: %d other pids in %s", i, kids, text);
+		cr_expect(evictions > 0 && pe == evictions,
+			  "run %d: records' evictions %lu, the tree's %lu: %s", i, pe,
+			  evictions, text);
+		cr_expect(faults > 0 && pf == faults, "run %d: records' faults %lu, the tree's %lu: %s",
+			  i, pf, faults, text);
+		free(text);
+		run_result_free(&r);
+	}
+	unlink(json);
+}

@@ -539,7 +539,9 @@ int lp_proc_stats(struct lp_proc *p, struct lp_stats *st);
 /*
  * Since 0.5.  The processes of the run: the first program, then each
  * program it (or a process it forked) executed that ran managed, in the
- * order they started.  Fills out[0..max) and returns how many there are
+ * order they started, and each forked child that executed
+ * nothing, as it ended (pid its own, program its parent's; what a child
+ * that executed a program did before counts in its parent's record).  Fills out[0..max) and returns how many there are
  * (up to LP_PROC_TREE_MAX are remembered), or -errno.  lp_proc_stats()
  * covers them all.
  */
