@@ -204,8 +204,20 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 
 	pthread_mutex_lock(&fr->lock);
 	uint32_t want = 0;
-	if (fr->nfree < fr->low || fr->waiting) {
-		uint32_t have = fr->nfree + ev->pending;
+	/* What a fault of ours can take: our free frames, or, while ours
+	 * wait on a shared budget, the room the budget has.  Without the
+	 * second, a member that waits on the budget, not on its table,
+	 * evicted one page per round (a forked child: one injected drop
+	 * per page). */
+	uint32_t free_now = fr->nfree;
+	if (fr->waiting && fr->share) {
+		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
+		uint64_t room = cap > sum ? cap - sum : 0;
+		if (room < free_now)
+			free_now = (uint32_t)room;
+	}
+	if (free_now < fr->low || fr->waiting) {
+		uint32_t have = free_now + ev->pending;
 		want = have < fr->high ? fr->high - have : 0;
 		if (!want && fr->waiting && !ev->pending)
 			want = 1;
