@@ -685,11 +685,13 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 	pid_t before[256];
 	size_t nb = children_of(req->pid, before, 256);
 
+	/* (The counts under the freeze: no other fork of this vm is served
+	 * from here until the thaw, so the first event after them is ours,
+	 * and its child vm the one named below.) */
+	vm_freeze(vm);
 	uint64_t seen, seen_started;
 	vm_fork_counts(vm, &seen, &seen_started);
 	uint64_t seen_read = vm_forks_read(vm);
-
-	vm_freeze(vm);
 	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	int sent = send_resp(H, resp);
 	/* No event comes when the fork fails before copying memory. */
@@ -704,7 +706,10 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 
 	/* The kernel links the child into our caller's children before it
 	 * sends the fork event, so it is listed now unless it has been
-	 * reaped already; a few tries cover a listing that missed it. */
+	 * reaped already; a few tries cover a listing that missed it.  The
+	 * listing may also have missed an older child before the fork
+	 * (/proc's children file skips entries while the list changes): a
+	 * child some vm is named for already is not ours. */
 	for (int tries = 0; tries < 4; tries++) {
 		pid_t now[256];
 		size_t nn = children_of(req->pid, now, 256);
@@ -712,14 +717,14 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 			bool old = false;
 			for (size_t j = 0; j < nb && !old; j++)
 				old = now[i] == before[j];
-			if (old)
+			if (old || vm_kid_named(vm, now[i]))
 				continue;
 			if (unserved >= 0) {
 				kill_unserved(now[i], unserved);
 				return;
 			}
-			vm_name_newest_kid(vm, now[i]);
-			tree_kid_add(H, now[i]);
+			if (vm_name_kid(vm, seen + 1, now[i]) == 0)
+				tree_kid_add(H, now[i]);
 			return;
 		}
 		usleep(200);

@@ -287,6 +287,8 @@ struct lp_vm {
 	pthread_cond_t kids_cond;  /* a fork event was served */
 	struct lp_vm **kids;       /* child vms */
 	struct lp_vm *newest;      /* the child vm of the last fork served */
+	uint64_t fork_seq;         /* a child vm: its fork event's number in
+				    * its parent's forks_served (1, 2, ...) */
 	unsigned nkids, capkids;
 	uint64_t forks_started;  /* fork events taken (under kids_lock) */
 	/* A handler's read of the userfaultfd ends a forker's wait before the

@@ -514,6 +514,7 @@ static int served(struct lp_vm *p, struct lp_vm *c)
 	if (c && p->nkids < p->capkids) {
 		p->kids[p->nkids++] = c;
 		p->newest = c;
+		c->fork_seq = p->forks_served + 1;
 	} else if (c) {
 		rc = -ENOMEM;
 	}
@@ -736,12 +737,39 @@ void vm_fork_counts(struct lp_vm *vm, uint64_t *served, uint64_t *started)
 	pthread_mutex_unlock(&vm->kids_lock);
 }
 
-void vm_name_newest_kid(struct lp_vm *vm, pid_t pid)
+bool vm_kid_named(struct lp_vm *vm, pid_t pid)
 {
+	bool named = false;
+
 	pthread_mutex_lock(&vm->kids_lock);
-	if (vm->newest && !vm->newest->pid)
-		vm->newest->pid = pid;
+	for (unsigned i = 0; i < vm->nkids && !named; i++)
+		named = vm->kids[i]->pid == pid;
 	pthread_mutex_unlock(&vm->kids_lock);
+	return named;
+}
+
+int vm_name_kid(struct lp_vm *vm, uint64_t seq, pid_t pid)
+{
+	struct lp_vm *mine = NULL;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&vm->kids_lock);
+	for (unsigned i = 0; i < vm->nkids; i++) {
+		struct lp_vm *k = vm->kids[i];
+		if (k->pid == pid) {
+			rc = -EEXIST;
+			break;
+		}
+		if (k->fork_seq == seq)
+			mine = k;
+	}
+	if (rc != -EEXIST && mine) {
+		rc = mine->pid ? -EEXIST : 0;
+		if (!rc)
+			__atomic_store_n(&mine->pid, pid, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&vm->kids_lock);
+	return rc;
 }
 
 struct lp_vm *vm_find_kid(struct lp_vm *vm,

@@ -52,9 +52,16 @@ void vm_child_destroy(struct lp_vm *vm);
 /* The fork events vm has finished (served) and taken (started) so far:
  * the `seen` of vm_wait_fork() and vm_fork_started(). */
 void vm_fork_counts(struct lp_vm *vm, uint64_t *served, uint64_t *started);
-/* pid is the process of the child vm of the last fork served (the host
- * finds it in /proc after the fork), unless that one is named already. */
-void vm_name_newest_kid(struct lp_vm *vm, pid_t pid);
+/* pid is the process of the child vm of fork event number seq (the
+ * served count before it, plus one; the host finds the process in /proc
+ * after the fork).  0; -EEXIST when pid names another child vm already
+ * (a child /proc did not list before the fork: not ours) or that one is
+ * named; -ENOENT without such a child vm.  (Not "the newest": once the
+ * vm thaws, the program may fork again before the host has named the
+ * first child, and that name went to the second child's vm.) */
+int vm_name_kid(struct lp_vm *vm, uint64_t seq, pid_t pid);
+/* Whether a child vm of vm is named for process pid. */
+bool vm_kid_named(struct lp_vm *vm, pid_t pid);
 /* The last fork served could not get a child vm: the child's userfaultfd,
  * kept open so that its faults wait (the caller kills the child, then
  * closes it), or -1.  Taken: the next call returns -1. */
