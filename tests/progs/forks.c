@@ -346,6 +346,21 @@ static int wait_children(int kids)
 	return bad;
 }
 
+/* Fork `kids` children at once: in each child its number, in the parent
+ * -1 once all are started, -2 when a fork failed. */
+static int fork_kids(int kids)
+{
+	fflush(stdout);
+	for (int k = 0; k < kids; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return -2;
+		if (pid == 0)
+			return k;
+	}
+	return -1;
+}
+
 /*
  * Children that work on what they inherited: the parent fills mb MiB, then
  * `kids` children at once each read all of it (the parent's content),
@@ -360,13 +375,10 @@ static int inherit(const char *mbs, const char *kidss)
 	uint64_t *m = map_filled(pages, 0);
 	if (!m)
 		return 2;
-	fflush(stdout);
-	for (int k = 0; k < kids; k++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			return 2;
-		if (pid)
-			continue;
+	int k = fork_kids(kids);
+	if (k == -2)
+		return 2;
+	if (k >= 0) {
 		sample_pages = pages;
 		int r = check_pages(m, 0, pages, 0, "child reads the parent's");
 		fill_pages(m, pages / 2, (uint64_t)k + 1);
@@ -392,13 +404,10 @@ static int allocate(const char *mbs, const char *kidss)
 	size_t pages = (size_t)atoi(mbs) * 256;
 	int kids = atoi(kidss), bad = 0;
 
-	fflush(stdout);
-	for (int k = 0; k < kids; k++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			return 2;
-		if (pid)
-			continue;
+	int k = fork_kids(kids);
+	if (k == -2)
+		return 2;
+	if (k >= 0) {
 		uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
@@ -456,13 +465,10 @@ static int idle_parent(const char *mbs, const char *kidss, const char *kmbs)
 	uint64_t *m = map_filled(pages, 0);
 	if (!m)
 		return 2;
-	fflush(stdout);
-	for (int k = 0; k < kids; k++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			return 2;
-		if (pid)
-			continue;
+	int k = fork_kids(kids);
+	if (k == -2)
+		return 2;
+	if (k >= 0) {
 		uint64_t *c = map_filled(kpages, (uint64_t)k + 7);
 		if (!c)
 			_exit(2);
