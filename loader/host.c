@@ -1664,12 +1664,10 @@ static bool kids_remain(struct lp_host *H)
  * a zombie): its pager is about to publish its last figures. */
 static bool ended_unsaid(const struct lp_proc_info *e)
 {
-	char state = 0;
-	pid_t ppid;
+	uint64_t start;
 
-	if (!__atomic_load_n(&e->running, __ATOMIC_ACQUIRE))
-		return false;
-	return prim_proc_stat(e->pid, &state, &ppid) || state == 'Z' || state == 'X';
+	return __atomic_load_n(&e->running, __ATOMIC_ACQUIRE) &&
+	       prim_proc_start(e->pid, &start) == 0;
 }
 
 /* The first program ended: the pagers of the images it executed, and of

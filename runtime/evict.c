@@ -210,12 +210,9 @@ static unsigned select_items(struct lp_vm *vm, struct ev_item *it)
 	 * evicted one page per round (a forked child: one injected drop
 	 * per page). */
 	uint32_t free_now = fr->nfree;
-	if (fr->waiting && fr->share) {
-		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
-		uint64_t room = cap > sum ? cap - sum : 0;
-		if (room < free_now)
-			free_now = (uint32_t)room;
-	}
+	uint64_t room = fr->waiting ? frames_share_room(fr) : UINT64_MAX;
+	if (room < free_now)
+		free_now = (uint32_t)room;
 	if (free_now < fr->low || fr->waiting) {
 		uint32_t have = free_now + ev->pending;
 		want = have < fr->high ? fr->high - have : 0;

@@ -686,10 +686,8 @@ void vm_note_gone_kids(struct lp_vm *vm)
 	for (unsigned i = 0; i < vm->nkids; i++) {
 		struct lp_vm *k = vm->kids[i];
 		pid_t pid = __atomic_load_n(&k->pid, __ATOMIC_ACQUIRE);
-		char state = 0;
-		pid_t ppid;
-		if (pid > 0 && !atomic_load(&k->dead) &&
-		    (prim_proc_stat(pid, &state, &ppid) || state == 'Z' || state == 'X'))
+		uint64_t start;
+		if (pid > 0 && !atomic_load(&k->dead) && prim_proc_start(pid, &start) == 0)
 			atomic_store(&k->dead, true);
 		vm_note_gone_kids(k);
 	}

@@ -371,15 +371,21 @@ void frames_share_floor(struct lp_frames *fr, uint64_t floor)
 	pthread_mutex_unlock(&fr->lock);
 }
 
+uint64_t frames_share_room(const struct lp_frames *fr)
+{
+	if (!fr->share)
+		return UINT64_MAX;
+	uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
+	return cap > sum ? cap - sum : 0;
+}
+
 uint64_t frames_room(struct lp_frames *fr)
 {
 	pthread_mutex_lock(&fr->lock);
 	uint64_t room = fr->n > fr->used ? fr->n - fr->used : 0;
-	if (fr->share) {
-		uint64_t sum = atomic_load(&fr->share->used), cap = fr->share->cap;
-		if (cap < sum + room)
-			room = cap > sum ? cap - sum : 0;
-	}
+	uint64_t left = frames_share_room(fr);
+	if (left < room)
+		room = left;
 	pthread_mutex_unlock(&fr->lock);
 	return room;
 }

@@ -198,6 +198,8 @@ uint64_t frames_lent(struct lp_frames *fr);
 /* How many more frames we may count now: within our budget and within
  * what the share has left. */
 uint64_t frames_room(struct lp_frames *fr);
+/* Under fr->lock: what the share has left (UINT64_MAX without one). */
+uint64_t frames_share_room(const struct lp_frames *fr);
 /* Wait, as frame_get() does, while the shared budget is spent and we use
  * our floor or more, for our evictor to make room; without taking a frame
  * (a forked child about to write a page it shares with its parent: the
