@@ -397,18 +397,26 @@ static int is_fork(const struct lp_host *H, const struct seccomp_notif *req,
 }
 
 /* The children of thread tid, as listed by /proc: up to n of them. */
-static size_t children_of(pid_t tid, pid_t *out, size_t n)
+static size_t children_of(pid_t tid, pid_t **out)
 {
 	char path[96];
-	size_t k = 0;
+	size_t k = 0, cap = 0;
 
+	*out = NULL;
 	snprintf(path, sizeof path, "/proc/%d/task/%d/children", prim_tgid_of(tid), tid);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return 0;
 	int pid;
-	while (k < n && fscanf(f, "%d", &pid) == 1)
-		out[k++] = pid;
+	while (fscanf(f, "%d", &pid) == 1) {
+		if (k == cap) {
+			pid_t *more = realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof *more);
+			if (!more)
+				break; /* (what was read: a new child may go unseen) */
+			*out = more;
+		}
+		(*out)[k++] = pid;
+	}
 	fclose(f);
 	return k;
 }
@@ -678,12 +686,69 @@ static void kill_unserved(pid_t pid, int ufd)
  * thaw.  Then find the child's pid, which the child vm needs to be found
  * again (its own memory calls) and tells it apart.
  */
+/* A child of thread tid neither listed in before[nb] nor named for a
+ * child vm of vm already, or 0. */
+static pid_t new_child(struct lp_vm *vm, pid_t tid, const pid_t *before, size_t nb)
+{
+	pid_t *now, kid = 0;
+	size_t nn = children_of(tid, &now);
+
+	for (size_t i = 0; i < nn && !kid; i++) {
+		bool old = false;
+		for (size_t j = 0; j < nb && !old; j++)
+			old = now[i] == before[j];
+		if (!old && !vm_kid_named(vm, now[i]))
+			kid = now[i];
+	}
+	free(now);
+	return kid;
+}
+
+/* Name the child vm of fork event number seq after the child that thread
+ * tid's fork made (before[nb]: tid's children before the fork), or kill
+ * that child when its vm could not be made (unserved >= 0: the child's
+ * userfaultfd, closed here). */
+static void name_child(struct lp_host *H, struct lp_vm *vm, pid_t tid,
+		       const pid_t *before, size_t nb, uint64_t seq, int unserved)
+{
+	/* The fork event comes from copying the address space, before the
+	 * kernel gives the child its pid and links it into our caller's
+	 * children: a caller preempted there (two CPUs, fifty busy children)
+	 * lists it only milliseconds later.  Looked for until it is listed,
+	 * or the caller was seen out of its fork before a listing without
+	 * it (it was reaped, or the fork failed after the copy), or its vm
+	 * is gone, or 2 s.  The listing may also have missed an older child
+	 * before the fork (/proc's children file skips entries while the
+	 * list changes): a child some vm is named for already is not ours. */
+	uint64_t t0 = prim_now_ns();
+	for (unsigned tries = 0;; tries++) {
+		bool left = tries >= 4 && left_fork(tid);
+		pid_t kid = new_child(vm, tid, before, nb);
+		if (kid > 0) {
+			if (unserved >= 0) {
+				kill_unserved(kid, unserved);
+				return;
+			}
+			if (vm_name_kid(vm, seq, kid) == 0)
+				tree_kid_add(H, kid);
+			return;
+		}
+		if (left || (unserved < 0 && !vm_kid_unnamed(vm, seq)) ||
+		    prim_now_ns() - t0 > 2000000000ull)
+			break;
+		usleep(tries < 20 ? 200 : 1000);
+	}
+	/* Gone already (it exited and was reaped): its vm finds out alone. */
+	if (unserved >= 0)
+		close(unserved);
+}
+
 static void do_fork(struct lp_host *H, struct lp_vm *vm,
 		    const struct seccomp_notif *req,
 		    struct seccomp_notif_resp *resp)
 {
-	pid_t before[256];
-	size_t nb = children_of(req->pid, before, 256);
+	pid_t *before;
+	size_t nb = children_of(req->pid, &before);
 
 	/* (The counts under the freeze: no other fork of this vm is served
 	 * from here until the thaw, so the first event after them is ours,
@@ -701,37 +766,11 @@ static void do_fork(struct lp_host *H, struct lp_vm *vm,
 	if (rc) {
 		if (unserved >= 0)
 			close(unserved);
+		free(before);
 		return;
 	}
-
-	/* The kernel links the child into our caller's children before it
-	 * sends the fork event, so it is listed now unless it has been
-	 * reaped already; a few tries cover a listing that missed it.  The
-	 * listing may also have missed an older child before the fork
-	 * (/proc's children file skips entries while the list changes): a
-	 * child some vm is named for already is not ours. */
-	for (int tries = 0; tries < 4; tries++) {
-		pid_t now[256];
-		size_t nn = children_of(req->pid, now, 256);
-		for (size_t i = 0; i < nn; i++) {
-			bool old = false;
-			for (size_t j = 0; j < nb && !old; j++)
-				old = now[i] == before[j];
-			if (old || vm_kid_named(vm, now[i]))
-				continue;
-			if (unserved >= 0) {
-				kill_unserved(now[i], unserved);
-				return;
-			}
-			if (vm_name_kid(vm, seen + 1, now[i]) == 0)
-				tree_kid_add(H, now[i]);
-			return;
-		}
-		usleep(200);
-	}
-	/* Gone already (it exited and was reaped): its vm finds out alone. */
-	if (unserved >= 0)
-		close(unserved);
+	name_child(H, vm, req->pid, before, nb, seen + 1, unserved);
+	free(before);
 }
 
 /* What serving a notification decided. */

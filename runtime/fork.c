@@ -746,6 +746,20 @@ bool vm_kid_named(struct lp_vm *vm, pid_t pid)
 	return named;
 }
 
+bool vm_kid_unnamed(struct lp_vm *vm, uint64_t seq)
+{
+	bool unnamed = false;
+
+	pthread_mutex_lock(&vm->kids_lock);
+	for (unsigned i = 0; i < vm->nkids; i++) {
+		struct lp_vm *k = vm->kids[i];
+		if (k->fork_seq == seq)
+			unnamed = !k->pid && !atomic_load(&k->dead);
+	}
+	pthread_mutex_unlock(&vm->kids_lock);
+	return unnamed;
+}
+
 int vm_name_kid(struct lp_vm *vm, uint64_t seq, pid_t pid)
 {
 	struct lp_vm *mine = NULL;

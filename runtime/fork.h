@@ -62,6 +62,9 @@ void vm_fork_counts(struct lp_vm *vm, uint64_t *served, uint64_t *started);
 int vm_name_kid(struct lp_vm *vm, uint64_t seq, pid_t pid);
 /* Whether a child vm of vm is named for process pid. */
 bool vm_kid_named(struct lp_vm *vm, pid_t pid);
+/* Whether the child vm of fork event number seq is there, unnamed, and
+ * its address space not known gone: the host may still find its pid. */
+bool vm_kid_unnamed(struct lp_vm *vm, uint64_t seq);
 /* The last fork served could not get a child vm: the child's userfaultfd,
  * kept open so that its faults wait (the caller kills the child, then
  * closes it), or -1.  Taken: the next call returns -1. */
