@@ -45,6 +45,7 @@
 #include "compat.h"
 #include "fault.h"
 #include "fork.h"
+#include "inject.h"
 #include "loader/exec.h"
 #include "loader/host.h"
 #include "mmap.h"
@@ -445,6 +446,13 @@ struct notif_queue {
 	struct tid_word *tw;
 	size_t ntw, captw;
 	size_t npinned;
+	/* A forked child's thread held in its mmap until the call returns
+	 * (hold_map()), and the call's length; the serving thread's alone
+	 * (the tracer). */
+	pid_t held;
+	size_t held_len;
+	bool held_seized; /* seized and interrupted: its stop is awaited */
+	bool held_late;   /* held after our evictor: the call's result lost */
 };
 
 /*
@@ -871,6 +879,94 @@ static int lock_call_check(const struct seccomp_notif *req)
 	return lock_check(tid, status_field(tid, "VmSize:", 10) * 1024);
 }
 
+/*
+ * A forked child's new anonymous memory, taken before the child touches
+ * it: the calling thread is held (ptrace: seized and interrupted while
+ * it waits for our answer; WAIT_KILLABLE_RECV keeps the interrupt from
+ * ending that wait), so it stops as the kernel's mmap returns, before
+ * one more instruction; the range the call returned is adopted, then the
+ * thread goes on (finish_hold()).  Without it the child touched its new
+ * memory natively until its evictor found the mapping, a millisecond or
+ * more later: pages beyond the cap (four children mapping and filling
+ * 8 MiB each under 4M: 1300-3500 frames of 1024 at the peak, 1053-1058
+ * now).
+ *
+ * When the child vm's evictor traces the thread already (a drop, or its
+ * look at the rseq area, whose stop comes as this call returns), it is
+ * held as soon as the evictor lets go, and what is new in its mappings
+ * is adopted then (the pages it touched meanwhile count beyond the
+ * budget).  A thread traced by a debugger takes the evictor's look, a
+ * few milliseconds later.  One hold at a time.
+ */
+static bool hold_map(struct lp_host *H, struct lp_vm *vm,
+		     const struct seccomp_notif *req)
+{
+	struct notif_queue *q = H->queue;
+
+	if (!q || q->held || !vm_child_adopts(vm))
+		return false;
+	vm_child_maps_before(vm, (pid_t)req->pid);
+	int rc = inject_hold((pid_t)req->pid);
+	if (rc && rc != -EAGAIN)
+		return false;
+	q->held = (pid_t)req->pid;
+	q->held_len = req->data.args[1];
+	q->held_seized = !rc;
+	q->held_late = rc != 0;
+	return true;
+}
+
+/* The held thread seized once our evictor has let it go (its stop comes
+ * as the call returns, and ends within its wait for it), trying for up to
+ * wait_ms: 0, -EAGAIN (not yet), or another -errno. */
+static int hold_late(pid_t tid, int wait_ms)
+{
+	uint64_t t0 = prim_now_ns();
+
+	for (;;) {
+		int rc = inject_hold(tid);
+		if (rc != -EAGAIN || prim_now_ns() - t0 >= (uint64_t)wait_ms * 1000000)
+			return rc;
+		usleep(20);
+	}
+}
+
+/* The held thread's stop, waited for up to wait_ms (else looked at again
+ * later: serve_main()): its new mapping adopted, it goes on. */
+static void finish_hold(struct lp_host *H, int wait_ms)
+{
+	struct notif_queue *q = H->queue;
+	pid_t tid = q->held;
+	long ret = 0;
+	int sig = 0, st = 0;
+
+	if (!q->held_seized) {
+		int rc = hold_late(tid, wait_ms);
+		if (rc == -EAGAIN && wait_ms == 0)
+			return;
+		q->held_seized = !rc;
+	}
+	if (q->held_seized) {
+		st = inject_held(prim_tgid_of(tid), tid, &ret, &sig, wait_ms);
+		if (st == -EAGAIN)
+			return;
+	}
+	pthread_mutex_lock(&H->lock);
+	struct lp_vm *vm = find_vm(H->vm, tid);
+	int rc = -ENOTSUP; /* not held: the evictor's look at its mappings */
+	if (vm && st == 1 && q->held_late)
+		rc = vm_child_adopt_scan(vm, tid);
+	else if (vm && st == 1)
+		rc = ret < 0 && ret > -4096 ? 0 /* failed: nothing new */
+		     : vm_child_adopt_now(vm, tid, (uintptr_t)ret, q->held_len);
+	if (vm && rc)
+		vm_child_mapped(vm, tid);
+	pthread_mutex_unlock(&H->lock);
+	if (st == 1)
+		inject_unhold(tid, sig);
+	q->held = 0;
+}
+
 /* A memory call of a forked child, whose child vm is vm: prepare our
  * table, then the kernel acts. */
 static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
@@ -880,9 +976,10 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 
 	switch (req->data.nr) {
 	case SYS_mmap:
-		/* new anonymous memory: the child vm adopts it once made */
+		/* new anonymous memory: the child vm adopts it as the call
+		 * returns, or soon after */
 		if ((a[3] & MAP_ANONYMOUS) && (a[3] & MAP_TYPE) == MAP_PRIVATE &&
-		    (a[2] & PROT_WRITE))
+		    (a[2] & PROT_WRITE) && !hold_map(H, vm, req))
 			vm_child_mapped(vm, (pid_t)req->pid);
 		/* a mapping over the child's managed memory replaces it */
 		if (replaces(a[3]) && vm_overlaps(vm, a[0], a[1]))
@@ -1150,6 +1247,9 @@ static void serve(struct lp_host *H, const struct seccomp_notif *req,
 	else
 		resp->val = res;
 	(void)send_resp(H, resp);
+	/* (Answered: the held thread returns from its mmap at once.) */
+	if (H->queue && H->queue->held)
+		finish_hold(H, 200);
 }
 
 /*
@@ -1173,8 +1273,11 @@ static void *serve_main(void *arg)
 			tw_collect(q);
 			pthread_mutex_unlock(&q->H->lock);
 		}
+		/* A held thread that had not stopped by then. */
+		if (q->held)
+			finish_hold(q->H, 0);
 		pthread_mutex_lock(&q->lock);
-		while (!q->head && !q->stop && !q->npinned)
+		while (!q->head && !q->stop && !q->npinned && !q->held)
 			pthread_cond_wait(&q->cond, &q->lock);
 		if (!q->head && !q->stop) {
 			struct timespec ts;

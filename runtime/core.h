@@ -271,10 +271,16 @@ struct lp_vm {
 	void (*moved)(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
 	_Atomic uint64_t maps_noted, note_ns; /* anonymous mmaps seen (seccomp) */
 	uint64_t maps_scanned, scan_ns;       /* (the evictor's) */
-	pthread_mutex_t maps_lock;            /* old_maps */
+	pthread_mutex_t maps_lock;            /* old_maps, moving */
 	struct lp_range { uintptr_t lo, hi; } *old_maps;
 	size_t nold;
 	bool maps_known;
+	/* Moves being handed to the kernel (remap_event(), fault.c): no
+	 * adoption meanwhile, or one between its look at the table and the
+	 * unregistering of the range would leave pages in our table over
+	 * memory that is no longer registered, free to be parked away (read
+	 * back as zeros). */
+	unsigned moving;
 	pthread_rwlock_t freeze_lock; /* held for reading by each fault service
 				    * and evictor round; vm_freeze() writes */
 	atomic_bool freezing;      /* a freeze waits: faults give up waiting

@@ -1245,6 +1245,11 @@ static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
 
 	if (atomic_load(&vm->remaps_own))
 		return; /* vm_mremap() moved it: it knows */
+	if (vm->moved) {
+		pthread_mutex_lock(&vm->maps_lock);
+		vm->moving++;
+		pthread_mutex_unlock(&vm->maps_lock);
+	}
 	pthread_mutex_lock(&vm->defer_lock);
 	for (unsigned i = 0; i < vm->nremaps; i++) {
 		if (vm->remaps[i].old != from)
@@ -1260,6 +1265,11 @@ static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
 	for (int i = 0; i < 1000 && prim_uffd_wp(vm->uffd, to, len, false) == -EAGAIN; i++)
 		sched_yield();
 	(void)prim_uffd_unregister(vm->uffd, to, len);
+	if (vm->moved) {
+		pthread_mutex_lock(&vm->maps_lock);
+		vm->moving--;
+		pthread_mutex_unlock(&vm->maps_lock);
+	}
 }
 
 static void handle(struct lp_handler *h, const struct uffd_msg *m, uint64_t t0)

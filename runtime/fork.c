@@ -291,9 +291,14 @@ bool vm_child_range_mapped(pid_t tid, uintptr_t lo, uintptr_t hi)
 	return !n || at >= hi;
 }
 
-void vm_child_mapped(struct lp_vm *c, pid_t tid)
+bool vm_child_adopts(const struct lp_vm *c)
 {
-	if (!c->parent || !c->fr.n || !c->adopt)
+	return c->parent && c->fr.n && c->adopt;
+}
+
+void vm_child_maps_before(struct lp_vm *c, pid_t tid)
+{
+	if (!vm_child_adopts(c))
 		return;
 	pthread_mutex_lock(&c->maps_lock);
 	if (!c->maps_known) {
@@ -301,6 +306,13 @@ void vm_child_mapped(struct lp_vm *c, pid_t tid)
 		c->maps_known = c->nold > 0;
 	}
 	pthread_mutex_unlock(&c->maps_lock);
+}
+
+void vm_child_mapped(struct lp_vm *c, pid_t tid)
+{
+	if (!vm_child_adopts(c))
+		return;
+	vm_child_maps_before(c, tid);
 	atomic_store(&c->note_ns, prim_now_ns());
 	atomic_fetch_add(&c->maps_noted, 1);
 	evict_poke(c);
@@ -373,9 +385,29 @@ static int by_lo(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/* Adopt the runs of [at, end) that no region of c has yet (a new mapping
+ * may have merged with one): how many. */
+static unsigned adopt_free_runs(struct lp_vm *c, int pm, uintptr_t at, uintptr_t end)
+{
+	unsigned took = 0;
+
+	while (at < end) {
+		uintptr_t s = at;
+		while (s < end && vm_overlaps(c, s, LP_PG))
+			s += LP_PG;
+		uintptr_t e = s;
+		while (e < end && !vm_overlaps(c, e, LP_PG))
+			e += LP_PG;
+		if (e > s && adopt_range(c, pm, s, e) == 0)
+			took++;
+		at = e;
+	}
+	return took;
+}
+
 /* Adopt the parts of [lo, hi) outside what the child had and outside its
- * regions (a new mapping may have merged with an old one): how many. */
-static unsigned adopt_new_parts(struct lp_vm *c, uintptr_t lo, uintptr_t hi)
+ * regions: how many. */
+static unsigned adopt_new_parts(struct lp_vm *c, int pm, uintptr_t lo, uintptr_t hi)
 {
 	struct lp_range *b = malloc((c->nold + 1) * sizeof(*b));
 	size_t nb = 0;
@@ -390,17 +422,10 @@ static unsigned adopt_new_parts(struct lp_vm *c, uintptr_t lo, uintptr_t hi)
 	uintptr_t at = lo;
 	for (size_t i = 0; i <= nb && at < hi; i++) {
 		uintptr_t end = i < nb ? (b[i].lo > lo ? b[i].lo : lo) : hi;
-		/* [at, end) is new; within it, what no region has yet */
-		while (at < end) {
-			uintptr_t s = at;
-			while (s < end && vm_overlaps(c, s, LP_PG))
-				s += LP_PG;
-			uintptr_t e = s;
-			while (e < end && !vm_overlaps(c, e, LP_PG))
-				e += LP_PG;
-			if (e > s && adopt_range(c, c->pagemap_fd, s, e) == 0)
-				took++;
-			at = e;
+		/* [at, end) is new */
+		if (at < end) {
+			took += adopt_free_runs(c, pm, at, end);
+			at = end;
 		}
 		if (i < nb && b[i].hi > at)
 			at = b[i].hi;
@@ -420,6 +445,27 @@ static bool meets_region(struct lp_vm *c, uintptr_t lo, uintptr_t hi)
 	return in;
 }
 
+/* Adopt what is new in thread tid's mappings (pm: its pagemap): how many
+ * ranges, or -EAGAIN while a move is handed to the kernel (a move's
+ * destination is not new memory until then). */
+static int adopt_scan(struct lp_vm *c, pid_t tid, int pm)
+{
+	struct lp_range *v;
+	size_t n = read_maps(tid, false, &v);
+	int took = 0;
+
+	pthread_mutex_lock(&c->maps_lock);
+	if (c->moving)
+		took = -EAGAIN;
+	for (size_t i = 0; i < n && took >= 0; i++) {
+		if (!meets_region(c, v[i].lo, v[i].hi))
+			took += (int)adopt_new_parts(c, pm, v[i].lo, v[i].hi);
+	}
+	pthread_mutex_unlock(&c->maps_lock);
+	free(v);
+	return took;
+}
+
 /* The evictor's hook (vm->adopt). */
 static void adopt_new_maps(struct lp_vm *c)
 {
@@ -430,20 +476,72 @@ static void adopt_new_maps(struct lp_vm *c)
 	if (noted == c->maps_scanned && now - c->scan_ns < ADOPT_EVERY_NS)
 		return;
 	c->scan_ns = now;
-	struct lp_range *v;
-	size_t n = read_maps(c->pid, false, &v);
-	unsigned took = 0;
-	pthread_mutex_lock(&c->maps_lock);
-	for (size_t i = 0; i < n; i++) {
-		if (!meets_region(c, v[i].lo, v[i].hi))
-			took += adopt_new_parts(c, v[i].lo, v[i].hi);
-	}
-	pthread_mutex_unlock(&c->maps_lock);
-	free(v);
+	int took = adopt_scan(c, c->pid, c->pagemap_fd);
+	if (took < 0)
+		return; /* (looked at again next round) */
 	/* The call we were told of may not be made yet (we are told
 	 * before the kernel makes it): looked at again soon, for a while. */
 	if (took || now - atomic_load(&c->note_ns) >= ADOPT_RETRY_NS)
 		c->maps_scanned = noted;
+}
+
+/* The child's pagemap: its evictor's, which it opens once it can reach
+ * the child (a first mapping may come before), or opened now (tid is
+ * held stopped: the pid is not reused meanwhile). */
+static int kid_pagemap_fd(struct lp_vm *c, pid_t tid)
+{
+	char path[48];
+
+	if (c->pagemap_fd >= 0)
+		return c->pagemap_fd;
+	snprintf(path, sizeof path, "/proc/%d/pagemap", tid);
+	int pm = open(path, O_RDONLY | O_CLOEXEC);
+	return pm < 0 ? -errno : pm;
+}
+
+/* After an adoption by the host: the evictor's look every ADOPT_EVERY_NS,
+ * for memory made writable later, starts with the first mapping; nothing
+ * to look for now. */
+static void adopted_by_host(struct lp_vm *c)
+{
+	uint64_t none = 0;
+
+	if (atomic_compare_exchange_strong(&c->maps_noted, &none, 1))
+		atomic_store(&c->note_ns, 0);
+}
+
+int vm_child_adopt_now(struct lp_vm *c, pid_t tid, uintptr_t lo, size_t len)
+{
+	uintptr_t hi = lo + ((len + LP_PG - 1) & ~(uintptr_t)(LP_PG - 1));
+
+	if (!vm_child_adopts(c))
+		return -ENOTSUP;
+	if (lo & (LP_PG - 1) || hi <= lo)
+		return -EINVAL;
+	int pm = kid_pagemap_fd(c, tid); /* (MAP_POPULATE's pages are there) */
+	if (pm < 0)
+		return pm;
+	pthread_mutex_lock(&c->maps_lock);
+	unsigned took = adopt_free_runs(c, pm, lo, hi);
+	pthread_mutex_unlock(&c->maps_lock);
+	if (pm != c->pagemap_fd)
+		close(pm);
+	adopted_by_host(c);
+	return took ? 0 : -ENOMEM;
+}
+
+int vm_child_adopt_scan(struct lp_vm *c, pid_t tid)
+{
+	if (!vm_child_adopts(c))
+		return -ENOTSUP;
+	int pm = kid_pagemap_fd(c, tid);
+	if (pm < 0)
+		return pm;
+	int took = adopt_scan(c, tid, pm);
+	if (pm != c->pagemap_fd)
+		close(pm);
+	adopted_by_host(c);
+	return took > 0 ? 0 : took < 0 ? took : -ENOMEM;
 }
 
 /* A child vm with a budget draws on the budget its parent draws on (the

@@ -30,6 +30,24 @@ bool vm_fork_started(struct lp_vm *vm, uint64_t seen);
  * answer): its evictor adopts the new memory soon ("Memory a child maps",
  * fork.c).  Nothing for a child vm without a budget. */
 void vm_child_mapped(struct lp_vm *c, pid_t tid);
+/* Whether child vm c adopts memory its child maps (it has a budget). */
+bool vm_child_adopts(const struct lp_vm *c);
+/* The exact way (the host holds the calling thread, seccomp.c).  Before
+ * the call is let go: what the child has mapped (once), as
+ * vm_child_mapped() reads it.  Then, the call made (thread tid held
+ * stopped as it returns): the anonymous private writable mapping of len
+ * bytes at lo it made, not touched yet, is adopted now, what no region
+ * has of it.  0; -ENOTSUP (c adopts nothing), -EINVAL, -errno, or -ENOMEM
+ * (nothing taken).  On an error the caller falls back on
+ * vm_child_mapped(). */
+void vm_child_maps_before(struct lp_vm *c, pid_t tid);
+int vm_child_adopt_now(struct lp_vm *c, pid_t tid, uintptr_t lo, size_t len);
+/* The same once the thread has run on a little (held later, its result
+ * lost): whatever is new in its mappings, its pages touched meanwhile
+ * beyond the budget until the evictor takes them in.  0, -ENOTSUP,
+ * -errno, -EAGAIN (a move is handed over meanwhile), or -ENOMEM (nothing
+ * new). */
+int vm_child_adopt_scan(struct lp_vm *c, pid_t tid);
 /* Whether [lo, hi) of process tid is mapped without a hole (the kernel's
  * mlock refuses a hole with ENOMEM); when its mappings cannot be read,
  * true: the caller cannot tell. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,20 @@ static bool thread_alive(pid_t tid)
 	pid_t parent;
 
 	return !prim_proc_stat(tid, &state, &parent) && state != 'Z' && state != 'X';
+}
+
+/* PTRACE_SEIZE of tid: 0 or -errno; -EAGAIN when a thread of ours
+ * traces it already (inject_hold(), for a moment), not a debugger. */
+static int seize(pid_t tid, long opts)
+{
+	if (!ptrace(PTRACE_SEIZE, tid, 0, opts))
+		return 0;
+	int err = errno;
+	uint64_t tracer = 0;
+	if (err == EPERM && !prim_status_field(tid, "TracerPid:", 10, &tracer) && tracer &&
+	    prim_tgid_of((pid_t)tracer) == getpid())
+		return -EAGAIN;
+	return -err;
 }
 
 /* A live thread of the process: its leader unless that one has exited. */
@@ -471,8 +486,8 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 		goto out;
 	if (!tid) {
 		tid = pick_thread(in->pid);
-		if (!tid || ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD)) {
-			rc = tid ? -errno : -ESRCH;
+		if (!tid || (rc = seize(tid, PTRACE_O_TRACESYSGOOD))) {
+			rc = tid ? rc : -ESRCH;
 			goto out;
 		}
 		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
@@ -532,6 +547,60 @@ out:
 	return (int)rc;
 }
 
+#define HOLD_SPIN_NS 300000ull
+
+int inject_hold(pid_t tid)
+{
+	int saved = errno, rc = seize(tid, 0);
+
+	if (!rc && ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+		rc = -ESRCH; /* gone meanwhile: its exit is reported to us */
+		reap(prim_tgid_of(tid), tid);
+	}
+	errno = saved;
+	return rc;
+}
+
+int inject_held(pid_t pid, pid_t tid, long *ret, int *sig, int wait_ms)
+{
+	int saved = errno;
+	uint64_t t0 = now_ns(), deadline = after_ms(wait_ms);
+	struct user_regs_struct r;
+	int st;
+
+	/* (The stop comes within tens of microseconds, as the thread wakes
+	 * up from the call: looked for without sleeping that long first;
+	 * next_stop()'s sleeps, from 10 us doubling, doubled the cost.) */
+	while ((st = next_stop(pid, tid, t0 + 1, NULL)) < 0 &&
+	       now_ns() - t0 < HOLD_SPIN_NS && now_ns() < deadline)
+		sched_yield();
+	if (st < 0)
+		st = next_stop(pid, tid, deadline, NULL);
+
+	errno = saved;
+	if (st < 0)
+		return -EAGAIN;
+	if (!st)
+		return 0;
+	/* (Our interrupt's stop, a signal's delivery stop or a ^Z's: each
+	 * as it returns to user mode, the call's result still in rax.) */
+	*sig = group_stop(st) ? 0 : signal_of(st);
+	if (ptrace(PTRACE_GETREGS, tid, 0, &r)) {
+		reap(pid, tid); /* (killed meanwhile) */
+		errno = saved;
+		return 0;
+	}
+	*ret = (long)r.rax;
+	return 1;
+}
+
+void inject_unhold(pid_t tid, int sig)
+{
+	int saved = errno;
+	(void)ptrace(PTRACE_DETACH, tid, 0, (void *)(long)sig);
+	errno = saved;
+}
+
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
 #endif
@@ -557,9 +626,8 @@ int inject_learn_rseq(struct lp_inject *in, int wait_ms)
 		return -ESRCH;
 	int saved = errno, rc = 0;
 	if (!in->seized) {
-		if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) ||
-		    ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
-			rc = -errno;
+		if ((rc = seize(tid, PTRACE_O_TRACESYSGOOD)) ||
+		    (ptrace(PTRACE_INTERRUPT, tid, 0, 0) && (rc = -errno))) {
 			errno = saved;
 			return rc;
 		}

@@ -115,4 +115,30 @@ int inject_learn_rseq(struct lp_inject *in, int wait_ms);
  * close the pidfd. */
 void inject_release(struct lp_inject *in, int wait_ms);
 
+/*
+ * Hold a thread in a system call whose result must be known before the
+ * program runs on (a forked child's mmap: its new memory must be
+ * registered before the child touches it).  Independent of any struct
+ * lp_inject; the thread that holds must be the one that asks and lets
+ * go (ptrace requests come from the tracer thread).
+ *
+ * inject_hold: thread tid, in a call that is not answered yet, is seized
+ * and interrupted: it stops as it returns to user mode, before it runs
+ * one instruction more.  0, or -errno (-EPERM: traced already, e.g. by a
+ * drop on its way).
+ */
+int inject_hold(pid_t tid);
+/*
+ * The held thread's first stop (of process pid), waited for up to
+ * wait_ms: 1, with *ret the result of the call it returned from (a stop
+ * comes as the thread returns to user mode, before a signal's handler
+ * is set up) and *sig the signal it stopped to take, if any (passed on by
+ * inject_unhold()); it stays stopped until inject_unhold().  0: gone.
+ * -EAGAIN: not stopped yet (still held: ask again later).
+ */
+int inject_held(pid_t pid, pid_t tid, long *ret, int *sig, int wait_ms);
+/* Let a stopped held thread go on, with the signal inject_held() saw
+ * (one that stopped it, ^Z, leaves it stopped, as without us). */
+void inject_unhold(pid_t tid, int sig);
+
 #endif /* LP_INJECT_H */

@@ -501,8 +501,63 @@ static int idle_parent(const char *mbs, const char *kidss, const char *kmbs)
 	return bad ? 1 : 0;
 }
 
+/* A number (KiB) from /proc/self/status, 0 when there is none. */
+static unsigned long status_kib(const char *key)
+{
+	char line[128];
+	unsigned long v = 0;
+	size_t n = strlen(key);
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, key, n))
+			v = strtoul(line + n, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/*
+ * Children that map new memory and fill it at once, as fast as they can:
+ * `kids` children each map mb MiB after the fork and write a word of each
+ * page, in order.  Each reports by how much its peak resident set grew
+ * (VmHWM at the end minus VmRSS before the mmap), which a cap must bound:
+ * a mapping the pager takes only once the child has touched it counts
+ * the pages touched meanwhile.
+ */
+static int fill_new(const char *mbs, const char *kidss)
+{
+	size_t pages = (size_t)atoi(mbs) * 256;
+	int kids = atoi(kidss);
+
+	int k = fork_kids(kids);
+	if (k == -2)
+		return 2;
+	if (k >= 0) {
+		unsigned long before = status_kib("VmRSS:");
+		volatile uint64_t *m = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			_exit(2);
+		for (size_t pg = 0; pg < pages; pg++)
+			m[pg * 512] = pg + 1;
+		int r = 0;
+		for (size_t pg = 0; pg < pages && !r; pg++)
+			r = m[pg * 512] != pg + 1;
+		printf("child %d: grew by %lu KiB filling %zu KiB, %s\n", k,
+		       status_kib("VmHWM:") - before, pages * 4, r ? "WRONG" : "right");
+		fflush(stdout);
+		_exit(r);
+	}
+	int bad = wait_children(kids);
+	printf("fill: %d children, %d wrong\n", kids, bad);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 3 && strcmp(argv[1], "fill") == 0)
+		return fill_new(argv[2], argv[3]);
 	if (argc > 4 && strcmp(argv[1], "idle") == 0)
 		return idle_parent(argv[2], argv[3], argv[4]);
 	if (argc > 3 && strcmp(argv[1], "allocate") == 0)
