@@ -446,11 +446,11 @@ struct notif_queue {
 	struct tid_word *tw;
 	size_t ntw, captw;
 	size_t npinned;
-	/* A forked child's thread held in its mmap until the call returns
-	 * (hold_map()), and the call's length; the serving thread's alone
-	 * (the tracer). */
+	/* A forked child's thread held in its mmap or mremap until the
+	 * call returns (hold_call()), and the call; the serving thread's
+	 * alone (the tracer). */
 	pid_t held;
-	size_t held_len;
+	struct seccomp_data held_call;
 	bool held_seized; /* seized and interrupted: its stop is awaited */
 	bool held_late;   /* held after our evictor: the call's result lost */
 };
@@ -881,11 +881,12 @@ static int lock_call_check(const struct seccomp_notif *req)
 
 /*
  * A forked child's new anonymous memory, taken before the child touches
- * it: the calling thread is held (ptrace: seized and interrupted while
- * it waits for our answer; WAIT_KILLABLE_RECV keeps the interrupt from
- * ending that wait), so it stops as the kernel's mmap returns, before
- * one more instruction; the range the call returned is adopted, then the
- * thread goes on (finish_hold()).  Without it the child touched its new
+ * it (and after a move, the range it left: held_moved()): the calling
+ * thread is held (ptrace: seized and interrupted while it waits for our
+ * answer; WAIT_KILLABLE_RECV keeps the interrupt from ending that wait),
+ * so it stops as the kernel's mmap returns, before one more instruction;
+ * the range the call returned is adopted, then the thread goes on
+ * (finish_hold()).  Without it the child touched its new
  * memory natively until its evictor found the mapping, a millisecond or
  * more later: pages beyond the cap (four children mapping and filling
  * 8 MiB each under 4M: 1300-3500 frames of 1024 at the peak, 1053-1058
@@ -898,8 +899,8 @@ static int lock_call_check(const struct seccomp_notif *req)
  * budget).  A thread traced by a debugger takes the evictor's look, a
  * few milliseconds later.  One hold at a time.
  */
-static bool hold_map(struct lp_host *H, struct lp_vm *vm,
-		     const struct seccomp_notif *req)
+static bool hold_call(struct lp_host *H, struct lp_vm *vm,
+		      const struct seccomp_notif *req)
 {
 	struct notif_queue *q = H->queue;
 
@@ -910,10 +911,48 @@ static bool hold_map(struct lp_host *H, struct lp_vm *vm,
 	if (rc && rc != -EAGAIN)
 		return false;
 	q->held = (pid_t)req->pid;
-	q->held_len = req->data.args[1];
+	q->held_call = req->data;
 	q->held_seized = !rc;
 	q->held_late = rc != 0;
 	return true;
+}
+
+/* A held mmap of len bytes returned ret (held: its thread stopped; late:
+ * after it ran on a little): its new memory adopted. */
+static void held_mapped(struct lp_vm *vm, pid_t tid, size_t len, bool held,
+			bool late, long ret)
+{
+	int rc = -ENOTSUP; /* not held: the evictor's look at its mappings */
+
+	if (held && late)
+		rc = vm_child_adopt_scan(vm, tid);
+	else if (held)
+		rc = ret < 0 && ret > -4096 ? 0 /* failed: nothing new */
+		     : vm_child_adopt_now(vm, tid, (uintptr_t)ret, len);
+	if (rc)
+		vm_child_mapped(vm, tid);
+}
+
+/* A held mremap of thread tid returned ret (-EINTR: not known).  Moved,
+ * the range it left is unmapped: its regions, kept while the move was
+ * under way for faults there (vm_child_mremap_prep()), leave our table,
+ * so that a mapping made there later is new memory to adopt (the fresh
+ * mmap after a realloc's move: it stayed the kernel's, beyond the cap).
+ * Done here, the thread still stopped, not at the move's event: a mapping
+ * it made there meanwhile would have gone with them.  And the moved
+ * mapping, the kernel's once its event is handled, is new memory for the
+ * evictor's look (it waited for the next mmap, or 250 ms). */
+static void held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *call,
+		       long ret)
+{
+	uintptr_t old = (uintptr_t)call->args[0];
+	bool known = !(ret < 0 && ret > -4096); /* (else failed, or not seen) */
+
+	if (known && (uintptr_t)ret == old)
+		return; /* (in place) */
+	if (known && !(call->args[3] & MREMAP_DONTUNMAP))
+		vm_child_forget(vm, old, call->args[1]);
+	vm_child_mapped(vm, tid);
 }
 
 /* The held thread seized once our evictor has let it go (its stop comes
@@ -953,14 +992,10 @@ static void finish_hold(struct lp_host *H, int wait_ms)
 	}
 	pthread_mutex_lock(&H->lock);
 	struct lp_vm *vm = find_vm(H->vm, tid);
-	int rc = -ENOTSUP; /* not held: the evictor's look at its mappings */
-	if (vm && st == 1 && q->held_late)
-		rc = vm_child_adopt_scan(vm, tid);
-	else if (vm && st == 1)
-		rc = ret < 0 && ret > -4096 ? 0 /* failed: nothing new */
-		     : vm_child_adopt_now(vm, tid, (uintptr_t)ret, q->held_len);
-	if (vm && rc)
-		vm_child_mapped(vm, tid);
+	if (vm && q->held_call.nr == SYS_mremap)
+		held_moved(vm, tid, &q->held_call, st == 1 && !q->held_late ? ret : -EINTR);
+	else if (vm)
+		held_mapped(vm, tid, q->held_call.args[1], st == 1, q->held_late, ret);
 	pthread_mutex_unlock(&H->lock);
 	if (st == 1)
 		inject_unhold(tid, sig);
@@ -979,7 +1014,7 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		/* new anonymous memory: the child vm adopts it as the call
 		 * returns, or soon after */
 		if ((a[3] & MAP_ANONYMOUS) && (a[3] & MAP_TYPE) == MAP_PRIVATE &&
-		    (a[2] & PROT_WRITE) && !hold_map(H, vm, req))
+		    (a[2] & PROT_WRITE) && !hold_call(H, vm, req))
 			vm_child_mapped(vm, (pid_t)req->pid);
 		/* a mapping over the child's managed memory replaces it */
 		if (replaces(a[3]) && vm_overlaps(vm, a[0], a[1]))
@@ -1000,9 +1035,13 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		/* The kernel moves the mapping out of our reach: make every
 		 * page present so that it takes their content; or grows it
 		 * in place, registered: know the growth. */
-		if (vm_overlaps(vm, a[0], a[1]) && H->h)
+		if (vm_overlaps(vm, a[0], a[1]) && H->h) {
 			(void)vm_child_mremap_prep(vm, H->h, a[0], a[1], a[2],
 						   (int)a[3]);
+			/* (moved, the range it leaves: held_moved()) */
+			if ((a[3] & MREMAP_MAYMOVE) && !(a[3] & MREMAP_DONTUNMAP))
+				(void)hold_call(H, vm, req);
+		}
 		/* and what it lands on is replaced */
 		if ((a[3] & MREMAP_FIXED) && vm_overlaps(vm, a[4], a[2]))
 			(void)vm_discard(vm, a[4] & ~(LP_PG - 1), a[2], 0);

@@ -985,10 +985,10 @@ Test(vmrun, proc_cmdline_of_a_paging_program_is_whole, .timeout = 60)
 
 /*
  * LAZYPAGE_BUDGET_TRACE says why a tree went beyond its cap: children
- * that touch 24 MiB each before their memory is taken (allocate mode)
- * put it well beyond 8M, and the lines say it was their own pages.  A
- * symlink at the path is never followed: what it points at stays as it
- * was.
+ * that page 24 MiB each and move a quarter of it (allocate mode; a move
+ * brings its pages in first) put it beyond 8M, and every line says why,
+ * one of the reasons frame.c gives.  A symlink at the path is never
+ * followed: what it points at stays as it was.
  */
 Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
 {
@@ -1018,13 +1018,25 @@ Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
 		free(m.out);
 		free(m.err);
 	}
-	char buf[4096] = "";
+	static const char *const why[] = { "nothing could be evicted",
+					   "its thread awaited by the evictor",
+					   "a forked child's own page counted",
+					   "a forked child's inherited page counted",
+					   "a frame of its table, within its floor" };
+	char line[1024];
+	int lines = 0;
 	FILE *f = fopen(trace, "r");
 	cr_assert(f, "no trace written at %s", trace);
-	buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+	while (fgets(line, sizeof line, f)) {
+		bool said = false;
+		for (size_t k = 0; k < sizeof why / sizeof *why && !said; k++)
+			said = strstr(line, why[k]) != NULL;
+		cr_expect(strstr(line, "frames of a cap of 2048") && said,
+			  "line %d does not say why: %s", lines + 1, line);
+		lines++;
+	}
 	fclose(f);
-	cr_expect(strstr(buf, "frames of a cap of 2048") && strstr(buf, "forked child"),
-		  "the trace does not say why:\n%s", buf);
+	cr_expect(lines > 0, "an empty trace");
 	struct stat sb;
 	cr_expect_eq(stat(trace, &sb), 0);
 	cr_expect_eq(sb.st_mode & 0777, 0600, "trace mode %o", sb.st_mode & 0777);
@@ -1107,6 +1119,35 @@ Test(vmrun, a_forked_childs_new_memory_counts_from_its_first_touch, .timeout = 3
 }
 
 /*
+ * A child's memory moved by mremap, and new memory mapped where it was
+ * (realloc's move, then malloc's next mmap): the range the move left
+ * kept its region in the child's table (for faults while the move was
+ * under way), so the new mapping there was never taken and stayed the
+ * kernel's, beyond the cap: the child ended with 11 MiB resident under
+ * 4M.  The old range now leaves the table as the move returns.
+ */
+Test(vmrun, memory_a_child_maps_where_it_moved_memory_from_is_paged, .timeout = 300)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char prog[512];
+	snprintf(prog, sizeof prog, "%s/forks-dynamic", GUESTS);
+	char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M", prog,
+			  (char *)"refill", (char *)"8", NULL };
+	for (int i = 0; i < 3; i++) {
+		struct run_result r = run(vargv);
+		cr_expect_eq(r.status, 0, "status %#x\n%s\n%s", r.status, r.out, r.err);
+		unsigned long kib = 0;
+		const char *p = strstr(r.out, "child: right, ");
+		cr_expect(p && sscanf(p, "child: right, %lu KiB resident", &kib) == 1,
+			  "no right reading in:\n%s", r.out);
+		cr_expect(kib <= 6144, "run %d: the child ended with %lu KiB resident under "
+			  "a 4 MiB cap:\n%s", i, kib, r.out);
+		run_result_free(&r);
+	}
+}
+
+/*
  * --stats-json has a record of its own for each forked child that
  * ended, and the records add up to the tree's figures: three children
  * that each page 24 MiB under 8M give four records whose faults and
@@ -1157,7 +1198,9 @@ Test(vmrun, forked_children_have_their_own_statistics, .timeout = 600)
 		unsigned long pe = sum_processes(text, "evictions", &n, &kids);
 		cr_expect_eq(n, want_n[i], "run %d: %d records in %s", i, n, text);
 		cr_expect_eq(kids, want_kids[i], "run %d: %d other pids in %s", i, kids, text);
-		cr_expect(evictions > 0 && pe == evictions,
+		/* (The fifty mostly run one after another, each within the
+		 * cap: the tree may evict nothing.) */
+		cr_expect((evictions > 0 || i == 2) && pe == evictions,
 			  "run %d: records' evictions %lu, the tree's %lu: %s", i, pe,
 			  evictions, text);
 		cr_expect(faults > 0 && pf == faults, "run %d: records' faults %lu, the tree's %lu: %s",

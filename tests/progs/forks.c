@@ -554,8 +554,56 @@ static int fill_new(const char *mbs, const char *kidss)
 	return bad ? 1 : 0;
 }
 
+/*
+ * A child's memory moved, and new memory mapped where it was (as a
+ * realloc's mremap and malloc's next mmap may do): a child maps mb MiB,
+ * fills it, moves it all with mremap (a page mapped after it keeps it
+ * from growing in place), maps mb MiB again at the old address, fills
+ * that, reads both back twice, and reports its resident set at the end
+ * (VmRSS) and whether every word read back right.
+ */
+static int move_refill(const char *mbs)
+{
+	size_t pages = (size_t)atoi(mbs) * 256;
+
+	int k = fork_kids(1);
+	if (k == -2)
+		return 2;
+	if (k >= 0) {
+		uint64_t *m = mmap(NULL, (pages + 1) * 4096, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			_exit(2);
+		/* (the page after it, unmapped and mapped again on its own) */
+		if (munmap(m + pages * 512, 4096) ||
+		    mmap(m + pages * 512, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0) == MAP_FAILED)
+			_exit(2);
+		fill_pages(m, pages, 7);
+		uint64_t *moved = mremap(m, pages * 4096, 2 * pages * 4096, MREMAP_MAYMOVE);
+		if (moved == MAP_FAILED || moved == m)
+			_exit(2);
+		uint64_t *fresh = mmap(m, pages * 4096, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (fresh != m)
+			_exit(2);
+		fill_pages(fresh, pages, 8);
+		int r = 0;
+		for (int pass = 0; pass < 2 && !r; pass++)
+			r = check_pages(moved, 0, pages, 7, "child reads what moved") |
+			    check_pages(fresh, 0, pages, 8, "child reads what it mapped there");
+		printf("child: %s, %lu KiB resident at the end of %zu KiB\n", r ? "WRONG" : "right",
+		       status_kib("VmRSS:"), pages * 8);
+		fflush(stdout);
+		_exit(r);
+	}
+	return wait_children(1) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && strcmp(argv[1], "refill") == 0)
+		return move_refill(argv[2]);
 	if (argc > 3 && strcmp(argv[1], "fill") == 0)
 		return fill_new(argv[2], argv[3]);
 	if (argc > 4 && strcmp(argv[1], "idle") == 0)
