@@ -124,8 +124,10 @@ void inject_release(struct lp_inject *in, int wait_ms);
  *
  * inject_hold: thread tid, in a call that is not answered yet, is seized
  * and interrupted: it stops as it returns to user mode, before it runs
- * one instruction more.  0, or -errno (-EPERM: traced already, e.g. by a
- * drop on its way).
+ * one instruction more.  0, or -errno: -EAGAIN when a thread of this
+ * process traces it already (a drop on its way: try again once it lets
+ * go), -EPERM when another does (a debugger).  inject_zap() and
+ * inject_learn_rseq() likewise return -EAGAIN for a thread held so.
  */
 int inject_hold(pid_t tid);
 /*
