@@ -1438,7 +1438,12 @@ static bool handler_sleep(struct lp_handler *h)
 		drain_deferred(h);
 	}
 	if (rc == 0 && vm->parent && !vm_alive(vm)) {
+		/* Its frames leave the budget it shared at once, not when
+		 * the host frees the vm (at the program's end: a script's
+		 * ended subshells held the tree's whole cap while its sort
+		 * thrashed in its floor). */
 		atomic_store(&vm->dead, true);
+		frames_share(&vm->fr, NULL, NULL);
 		return false;
 	}
 	return true;

@@ -785,8 +785,10 @@ void vm_note_gone_kids(struct lp_vm *vm)
 		struct lp_vm *k = vm->kids[i];
 		pid_t pid = __atomic_load_n(&k->pid, __ATOMIC_ACQUIRE);
 		uint64_t start;
-		if (pid > 0 && !atomic_load(&k->dead) && prim_proc_start(pid, &start) == 0)
+		if (pid > 0 && !atomic_load(&k->dead) && prim_proc_start(pid, &start) == 0) {
 			atomic_store(&k->dead, true);
+			frames_share(&k->fr, NULL, NULL); /* (as its handler) */
+		}
 		vm_note_gone_kids(k);
 	}
 	pthread_mutex_unlock(&vm->kids_lock);
@@ -897,6 +899,7 @@ struct lp_vm *vm_find_kid(struct lp_vm *vm,
 		/* The same process after an execve is not ours any more. */
 		if (found == k && !vm_alive(k)) {
 			atomic_store(&k->dead, true);
+			frames_share(&k->fr, NULL, NULL);
 			found = NULL;
 		}
 	}
