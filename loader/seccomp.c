@@ -49,6 +49,7 @@
 #include "loader/exec.h"
 #include "loader/host.h"
 #include "mmap.h"
+#include "pagelife.h"
 #include "prim.h"
 #include "vm.h"
 
@@ -933,26 +934,22 @@ static void held_mapped(struct lp_vm *vm, pid_t tid, size_t len, bool held,
 		vm_child_mapped(vm, tid);
 }
 
-/* A held mremap of thread tid returned ret (-EINTR: not known).  Moved,
- * the range it left is unmapped: its regions, kept while the move was
- * under way for faults there (vm_child_mremap_prep()), leave our table,
- * so that a mapping made there later is new memory to adopt (the fresh
- * mmap after a realloc's move: it stayed the kernel's, beyond the cap).
- * Done here, the thread still stopped, not at the move's event: a mapping
- * it made there meanwhile would have gone with them.  And the moved
- * mapping, the kernel's once its event is handled, is new memory for the
- * evictor's look (it waited for the next mmap, or 250 ms). */
+/* A held mremap of thread tid returned ret (-EINTR: not known).  Its prep
+ * noted that our table moves with the mapping, at the move's event
+ * (vm_child_mremap_prep()): a move that did not happen (grown in place,
+ * failed) ends the note here, and the range's pages are victims again.
+ * Not known (the thread ran on before our hold): it moved unless the
+ * range is still mapped. */
 static void held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *call,
 		       long ret)
 {
 	uintptr_t old = (uintptr_t)call->args[0];
-	bool known = !(ret < 0 && ret > -4096); /* (else failed, or not seen) */
+	bool known = ret != -EINTR;
+	bool failed = ret < 0 && ret > -4096;
 
-	if (known && (uintptr_t)ret == old)
-		return; /* (in place) */
-	if (known && !(call->args[3] & MREMAP_DONTUNMAP))
-		vm_child_forget(vm, old, call->args[1]);
-	vm_child_mapped(vm, tid);
+	if (known ? (failed || (uintptr_t)ret == old)
+		  : vm_child_range_mapped(tid, old, old + call->args[1]))
+		vm_child_move_drop(vm, old);
 }
 
 /* The held thread seized once our evictor has let it go (its stop comes
@@ -1036,11 +1033,12 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		 * page present so that it takes their content; or grows it
 		 * in place, registered: know the growth. */
 		if (vm_overlaps(vm, a[0], a[1]) && H->h) {
+			/* Held, its table moves with it (what it did:
+			 * held_moved()). */
+			bool held = (a[3] & MREMAP_MAYMOVE) && !(a[3] & MREMAP_DONTUNMAP) &&
+				    hold_call(H, vm, req);
 			(void)vm_child_mremap_prep(vm, H->h, a[0], a[1], a[2],
-						   (int)a[3]);
-			/* (moved, the range it leaves: held_moved()) */
-			if ((a[3] & MREMAP_MAYMOVE) && !(a[3] & MREMAP_DONTUNMAP))
-				(void)hold_call(H, vm, req);
+						   (int)a[3], held);
 		}
 		/* and what it lands on is replaced */
 		if ((a[3] & MREMAP_FIXED) && vm_overlaps(vm, a[4], a[2]))

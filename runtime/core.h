@@ -195,13 +195,21 @@ struct lp_vm {
 	 * ends the wait: the event may be handled after the mover went on).
 	 * remaps_own: our vm_mremap() makes every move of this vm (vmrun's
 	 * program: its memory calls come to us), so no event is news;
-	 * remaps: a forked child's moves about to happen (their new length),
-	 * under defer_lock. */
+	 * remaps: a forked child's moves about to happen (their lengths),
+	 * under defer_lock; those whose table moves with them (table: the
+	 * host holds the mover, vm_child_mremap_prep()) number table_moves,
+	 * and their pages are no victims until the move's event.  grown:
+	 * the last region was grown in place ahead of the kernel. */
 	atomic_bool remaps_own;
 	atomic_bool lock_future;   /* mlockall(MCL_FUTURE): new regions are
 				    * unlocked (vm_mlockall()) */
-	struct { uintptr_t old; size_t newlen; } remaps[8];
+	struct lp_remap_note {
+		uintptr_t old;
+		size_t oldlen, newlen;
+		bool table, grown;
+	} remaps[8];
 	unsigned nremaps;
+	atomic_uint table_moves;
 
 	pthread_rwlock_t map_lock;
 	struct lp_regions regions;
@@ -269,6 +277,8 @@ struct lp_vm {
 	 * [to, to + len): what of it adopt() took meanwhile comes back and
 	 * leaves our table (fork.c).  Called by a fault handler, h. */
 	void (*moved)(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
+	/* One whose table goes along (vm_child_move_table(), mmap.c). */
+	void (*move_table)(struct lp_vm *vm, const struct lp_remap_note *m, uintptr_t to);
 	_Atomic uint64_t maps_noted, note_ns; /* anonymous mmaps seen (seccomp) */
 	uint64_t maps_scanned, scan_ns;       /* (the evictor's) */
 	pthread_mutex_t maps_lock;            /* old_maps, moving */

@@ -271,6 +271,10 @@ static void own_for_park(struct ev_item *x)
 static bool claim_page(struct lp_vm *vm, struct ev_item *x)
 {
 	uint64_t vpn = __atomic_load_n(&x->pg->vpn, __ATOMIC_RELAXED);
+	/* A forked child's page about to move with its mapping: left where
+	 * the move finds it (pagelife.h). */
+	if (vm->parent && vm_child_moving(vm, vpn))
+		return false;
 	struct spt_stripe *s = spt_lock(&vm->spt, vpn);
 	bool keep = false;
 

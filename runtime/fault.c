@@ -1232,11 +1232,14 @@ static void defer_fault(struct lp_handler *h, uintptr_t addr, bool write)
 }
 
 /*
- * A move we did not make ourselves: a forked child's (its prep,
- * vm_child_mremap_prep() in mmap.c, made its pages present), or, in a
- * library's program, an mremap of a region (not supported: README).  Its
- * new mapping is the kernel's, as natively: unprotected, then
- * unregistered (the event gives the old length: the prep noted the new).
+ * A move we did not make ourselves: a forked child's, or, in a library's
+ * program, an mremap of a region (not supported: README).  A child's
+ * move whose mover the host held (vm_child_mremap_prep() in mmap.c)
+ * takes our table along: the pages stay where they are, resident or on
+ * swap, at their new addresses.  Otherwise its prep made the pages
+ * present, and the new mapping is the kernel's, as natively: unprotected,
+ * then unregistered (the event gives the old length: the prep noted the
+ * new).
  */
 static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
 			size_t len)
@@ -1245,20 +1248,24 @@ static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
 
 	if (atomic_load(&vm->remaps_own))
 		return; /* vm_mremap() moved it: it knows */
+	struct lp_remap_note m;
+	bool noted = vm_child_move_take(vm, from, &m);
+	if (noted && m.table) {
+		/* Our table goes with it (the prep held it still). */
+		bool moved = vm->move_table != NULL;
+		if (moved)
+			vm->move_table(vm, &m, to);
+		vm_child_move_done(vm);
+		if (moved)
+			return;
+	}
+	if (noted)
+		len = m.newlen;
 	if (vm->moved) {
 		pthread_mutex_lock(&vm->maps_lock);
 		vm->moving++;
 		pthread_mutex_unlock(&vm->maps_lock);
 	}
-	pthread_mutex_lock(&vm->defer_lock);
-	for (unsigned i = 0; i < vm->nremaps; i++) {
-		if (vm->remaps[i].old != from)
-			continue;
-		len = vm->remaps[i].newlen;
-		vm->remaps[i] = vm->remaps[--vm->nremaps];
-		break;
-	}
-	pthread_mutex_unlock(&vm->defer_lock);
 	if (vm->moved)
 		vm->moved(vm, h, to, len);
 	/* (The mover, woken by our read, ends its "mm changing" soon.) */

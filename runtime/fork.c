@@ -647,6 +647,7 @@ void vm_fork_event(struct lp_vm *p, int ufd)
 		if (c->fr.n) {
 			c->adopt = adopt_new_maps;
 			c->moved = vm_child_moved;
+			c->move_table = vm_child_move_table;
 		}
 		join_share(p, c);
 		rc = copy_regions(p, c);

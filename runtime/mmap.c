@@ -660,43 +660,84 @@ void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t
 	vm_child_forget(vm, to, len);
 }
 
+void vm_child_move_table(struct lp_vm *vm, const struct lp_remap_note *m, uintptr_t to)
+{
+	uintptr_t from = m->old;
+	size_t oldlen = m->oldlen, newlen = m->newlen;
+
+	/* A MREMAP_FIXED move that shrinks: the kernel unmapped the tail. */
+	if (newlen < oldlen) {
+		vm_child_forget(vm, from + newlen, oldlen - newlen);
+		oldlen = newlen;
+	}
+	/* Grown in place ahead of the kernel: the region is that long. */
+	if (m->grown && newlen > oldlen)
+		oldlen = newlen;
+	struct remap rp = { .old = from, .oldlen = oldlen, .newlen = newlen };
+	int rc = remap_plan(vm, &rp);
+	vm_freeze(vm);
+	if (!rc)
+		rc = spt_collect(&vm->spt, from >> LP_PAGE_SHIFT,
+				 (from + oldlen) >> LP_PAGE_SHIFT, &rp.vpns, &rp.nvpns);
+	if (rc) {
+		/* (No memory: the pages stay at the old place, which is
+		 * unmapped; their faults never come.  Said in last_error.) */
+		vm_thaw(vm);
+		vm_error(vm, rc);
+	} else {
+		(void)remap_moved(vm, &rp, to);
+	}
+	for (size_t i = 0; i < rp.npieces; i++)
+		region_put(rp.pieces[i]);
+	free(rp.pieces);
+	region_put(rp.grown);
+	free(rp.vpns);
+}
+
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
-			 size_t oldlen, size_t newlen, int flags)
+			 size_t oldlen, size_t newlen, int flags, bool table)
 {
 	oldlen = round_len(oldlen);
 	newlen = round_len(newlen);
 	if (!aligned(old) || !oldlen || old + oldlen < old)
 		return -EINVAL;
-	/* A move: the kernel takes what is present; its event
-	 * (vm_remap_event()) hands the new mapping to the kernel. */
-	/* (Its only thread may wait for us in this call, unable to stop for
-	 * the evictor's drops: the pages come in beyond the budget.) */
-	/* Each page held present (vm_pin()), not merely faulted in: a page
-	 * the evictor had copied and write-protected is still mapped, and
-	 * its drop could come after us, just before the move: missing
-	 * there, it read as zero in the kernel's new mapping (busybox's
-	 * sort, its array moved by realloc at --mem 512K, 1 run in 10). */
-	pin_range(vm, h, old, oldlen);
-	/* Where the kernel moves it, the old range is no longer ours: its
-	 * pages must not stay in our table (a forked child's evictor would
-	 * take a page of whatever is mapped there next).  Forgotten now,
-	 * present: a growth in place or a failed move keeps them, correct,
-	 * merely unknown to us (never evicted).  The region stays: a fault
-	 * there must still find one. */
-	if (flags & MREMAP_MAYMOVE)
-		vm_destroy_pages(vm, old, old + oldlen);
-	if (flags & MREMAP_MAYMOVE) {
-		/* (A note left by a move that failed is replaced here before
-		 * any other move of old can send an event.) */
-		pthread_mutex_lock(&vm->defer_lock);
-		unsigned n = 0;
-		while (n < vm->nremaps && vm->remaps[n].old != old)
-			n++;
-		if (n == vm->nremaps)
-			n = vm->nremaps < 8 ? vm->nremaps++ : 7;
-		vm->remaps[n].old = old;
-		vm->remaps[n].newlen = newlen;
-		pthread_mutex_unlock(&vm->defer_lock);
+	if (!(flags & MREMAP_MAYMOVE) || (flags & MREMAP_DONTUNMAP))
+		table = false;
+	if (table) {
+		/* The table moves with the mapping at the move's event
+		 * (vm_child_move_table()): pages on swap stay there, none
+		 * comes in for the move.  From the note on, the evictor
+		 * passes the range by; the freeze lets a round that took
+		 * pages of it before the note end first (a page it
+		 * moved out is parked, one it could not drop is resident:
+		 * either way where the move finds it). */
+		vm_child_move_note(vm, old, oldlen, newlen, true);
+		vm_freeze(vm);
+		vm_thaw(vm);
+	} else {
+		/* A move: the kernel takes what is present; its event
+		 * (vm_remap_event()) hands the new mapping to the kernel. */
+		/* (Its only thread may wait for us in this call, unable to
+		 * stop for the evictor's drops: the pages come in beyond the
+		 * budget.) */
+		/* Each page held present (vm_pin()), not merely faulted in:
+		 * a page the evictor had copied and write-protected is still
+		 * mapped, and its drop could come after us, just before the
+		 * move: missing there, it read as zero in the kernel's new
+		 * mapping (busybox's sort, its array moved by realloc at
+		 * --mem 512K, 1 run in 10). */
+		pin_range(vm, h, old, oldlen);
+		/* Where the kernel moves it, the old range is no longer
+		 * ours: its pages must not stay in our table (a forked
+		 * child's evictor would take a page of whatever is mapped
+		 * there next).  Forgotten now, present: a growth in place or
+		 * a failed move keeps them, correct, merely unknown to us
+		 * (never evicted).  The region stays: a fault there must
+		 * still find one. */
+		if (flags & MREMAP_MAYMOVE)
+			vm_destroy_pages(vm, old, old + oldlen);
+		if (flags & MREMAP_MAYMOVE)
+			vm_child_move_note(vm, old, oldlen, newlen, false);
 	}
 	if (newlen <= oldlen || (flags & MREMAP_FIXED) || old + newlen < old)
 		return 0;
@@ -705,6 +746,7 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 	 * instead, the range is free or holds an unregistered mapping, whose
 	 * faults never come here. */
 	int rc = 0;
+	bool moved_on = false;
 	pthread_rwlock_wrlock(&vm->map_lock);
 	struct lp_region *last = regions_find(&vm->regions, old + oldlen - 1);
 	bool room = true;
@@ -722,6 +764,7 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 			rc = -ENOMEM;
 		} else {
 			grown = NULL;
+			moved_on = true;
 		}
 		region_put(grown);
 		for (size_t i = 0; i < ngone; i++)
@@ -729,6 +772,8 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 		free(gone);
 	}
 	pthread_rwlock_unlock(&vm->map_lock);
+	if (moved_on)
+		vm_child_move_grown(vm, old);
 	if (rc)
 		vm_error(vm, rc);
 	return rc;

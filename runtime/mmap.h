@@ -44,10 +44,18 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
  * kernel acts: its pages and regions leave our table (nothing unmapped). */
 void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len);
 /* A forked child's mremap of [old, old+oldlen), before the kernel acts
- * (it is not served by us): every page made present, and a growth in
- * place, if that is what the kernel does, known to the child's regions. */
+ * (it is not served by us), and a growth in place, if that is what the
+ * kernel does, known to the child's regions.  With table (the host holds
+ * the mover until it returns: vm_child_move_drop() if it did not move),
+ * a move takes our table along at its event (vm_child_move_table());
+ * without, every page is made present for the kernel's move, and the
+ * moved mapping is the kernel's. */
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
-			 size_t oldlen, size_t newlen, int flags);
+			 size_t oldlen, size_t newlen, int flags, bool table);
+/* The kernel moved a forked child's mapping of note m (its
+ * UFFD_EVENT_REMAP) to `to`, the table noted to go with it: the regions
+ * and page structs go there (the vm frozen meanwhile). */
+void vm_child_move_table(struct lp_vm *vm, const struct lp_remap_note *m, uintptr_t to);
 /* The kernel moved a forked child's memory to [to, to + len) (its
  * UFFD_EVENT_REMAP, read by handler h): the moved mapping is the kernel's,
  * but the evictor may have taken it as new memory meanwhile (adopt, in

@@ -107,3 +107,105 @@ uint64_t page_dirty_locked(struct lp_page *pg, bool observed)
 	}
 	return old;
 }
+
+/*
+ * A forked child's moves (mremap) about to happen: vm->remaps, under
+ * defer_lock (core.h).
+ */
+/* Under defer_lock: note n is gone (its table no longer held still). */
+static void note_drop_locked(struct lp_vm *vm, unsigned n)
+{
+	if (vm->remaps[n].table) {
+		atomic_fetch_sub(&vm->table_moves, 1);
+		pthread_mutex_lock(&vm->maps_lock);
+		vm->moving--;
+		pthread_mutex_unlock(&vm->maps_lock);
+	}
+	vm->remaps[n] = vm->remaps[--vm->nremaps];
+}
+
+void vm_child_move_note(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
+		      bool table)
+{
+	pthread_mutex_lock(&vm->defer_lock);
+	for (unsigned i = 0; i < vm->nremaps;) {
+		if (vm->remaps[i].old == old || (i == 0 && vm->nremaps == 8))
+			note_drop_locked(vm, i);
+		else
+			i++;
+	}
+	if (table) {
+		atomic_fetch_add(&vm->table_moves, 1);
+		pthread_mutex_lock(&vm->maps_lock);
+		vm->moving++;
+		pthread_mutex_unlock(&vm->maps_lock);
+	}
+	vm->remaps[vm->nremaps++] = (struct lp_remap_note){
+		.old = old, .oldlen = oldlen, .newlen = newlen, .table = table
+	};
+	pthread_mutex_unlock(&vm->defer_lock);
+}
+
+void vm_child_move_grown(struct lp_vm *vm, uintptr_t old)
+{
+	pthread_mutex_lock(&vm->defer_lock);
+	for (unsigned i = 0; i < vm->nremaps; i++)
+		if (vm->remaps[i].old == old)
+			vm->remaps[i].grown = true;
+	pthread_mutex_unlock(&vm->defer_lock);
+}
+
+bool vm_child_moving(struct lp_vm *vm, uint64_t vpn)
+{
+	if (!atomic_load(&vm->table_moves))
+		return false;
+	uintptr_t a = (uintptr_t)vpn << LP_PAGE_SHIFT;
+	bool in = false;
+	pthread_mutex_lock(&vm->defer_lock);
+	for (unsigned i = 0; i < vm->nremaps && !in; i++) {
+		const struct lp_remap_note *m = &vm->remaps[i];
+		size_t len = m->grown && m->newlen > m->oldlen ? m->newlen : m->oldlen;
+		in = m->table && a - m->old < len;
+	}
+	pthread_mutex_unlock(&vm->defer_lock);
+	return in;
+}
+
+bool vm_child_move_take(struct lp_vm *vm, uintptr_t old, struct lp_remap_note *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&vm->defer_lock);
+	for (unsigned i = 0; i < vm->nremaps && !found; i++) {
+		if (vm->remaps[i].old != old)
+			continue;
+		*out = vm->remaps[i];
+		found = true;
+		/* (A table note stays counted in vm->moving: the caller
+		 * moves the table, then vm_child_move_done().) */
+		if (out->table)
+			atomic_fetch_sub(&vm->table_moves, 1);
+		vm->remaps[i] = vm->remaps[--vm->nremaps];
+	}
+	pthread_mutex_unlock(&vm->defer_lock);
+	return found;
+}
+
+void vm_child_move_done(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->maps_lock);
+	vm->moving--;
+	pthread_mutex_unlock(&vm->maps_lock);
+}
+
+void vm_child_move_drop(struct lp_vm *vm, uintptr_t old)
+{
+	pthread_mutex_lock(&vm->defer_lock);
+	for (unsigned i = 0; i < vm->nremaps; i++) {
+		if (vm->remaps[i].old == old && vm->remaps[i].table) {
+			note_drop_locked(vm, i);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&vm->defer_lock);
+}

@@ -46,4 +46,22 @@ void page_io_end(struct lp_vm *vm, struct lp_page *pg);
  * lock is dropped, or LP_NO_SLOT. */
 uint64_t page_dirty_locked(struct lp_page *pg, bool observed);
 
+/*
+ * A forked child's mremap about to happen (vm->remaps, core.h): noted by
+ * its prep (mmap.c) before the kernel acts, taken at its event (fault.c).
+ * A note with table (the host holds the mover) keeps the range's pages
+ * from being victims (vm_child_moving()) and new memory from being adopted
+ * (vm->moving) until it is taken and its table moved (then
+ * vm_child_move_done()), or dropped: the mover did not move
+ * (vm_child_move_drop()).  At most 8 notes: the oldest goes.
+ */
+void vm_child_move_note(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
+			bool table);
+/* The last region of the range noted for old was grown in place. */
+void vm_child_move_grown(struct lp_vm *vm, uintptr_t old);
+bool vm_child_moving(struct lp_vm *vm, uint64_t vpn);
+bool vm_child_move_take(struct lp_vm *vm, uintptr_t old, struct lp_remap_note *out);
+void vm_child_move_done(struct lp_vm *vm);
+void vm_child_move_drop(struct lp_vm *vm, uintptr_t old);
+
 #endif /* LP_PAGELIFE_H */

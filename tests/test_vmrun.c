@@ -984,11 +984,11 @@ Test(vmrun, proc_cmdline_of_a_paging_program_is_whole, .timeout = 60)
 }
 
 /*
- * LAZYPAGE_BUDGET_TRACE says why a tree went beyond its cap: children
- * that page 24 MiB each and move a quarter of it (allocate mode; a move
- * brings its pages in first) put it beyond 8M, and every line says why,
- * one of the reasons frame.c gives.  A symlink at the path is never
- * followed: what it points at stays as it was.
+ * LAZYPAGE_BUDGET_TRACE says why a tree went beyond its cap: twenty
+ * children that each allocate 1 MiB at once under 1M (each may take its
+ * floor of 32 frames whatever the others hold) put it beyond, and every
+ * line says why, one of the reasons frame.c gives.  A symlink at the path
+ * is never followed: what it points at stays as it was.
  */
 Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
 {
@@ -1007,8 +1007,8 @@ Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
 	fclose(v);
 	cr_assert_eq(symlink(victim, link), 0);
 
-	char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"8M", path,
-			  (char *)"allocate", (char *)"24", (char *)"3", NULL };
+	char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"1M", path,
+			  (char *)"allocate", (char *)"1", (char *)"20", NULL };
 	const char *at[] = { trace, link };
 	for (int i = 0; i < 2; i++) {
 		setenv("LAZYPAGE_BUDGET_TRACE", at[i], 1);
@@ -1031,7 +1031,7 @@ Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
 		bool said = false;
 		for (size_t k = 0; k < sizeof why / sizeof *why && !said; k++)
 			said = strstr(line, why[k]) != NULL;
-		cr_expect(strstr(line, "frames of a cap of 2048") && said,
+		cr_expect(strstr(line, "frames of a cap of 256") && said,
 			  "line %d does not say why: %s", lines + 1, line);
 		lines++;
 	}
@@ -1080,6 +1080,28 @@ static unsigned long sum_processes(const char *text, const char *key, int *n, in
 	return sum;
 }
 
+/* Run vargv (which writes --stats-json to json) `runs` times: each exits
+ * 0, says `right`, and the tree peaks within its cap and the floors of its
+ * `members` (32 frames each). */
+static void expect_tree_peak(char *const vargv[], const char *json, const char *right,
+			     unsigned long cap, unsigned long members, int runs)
+{
+	for (int i = 0; i < runs; i++) {
+		struct run_result r = run(vargv);
+		char *text = read_all(json);
+		cr_assert(text);
+		cr_expect_eq(r.status, 0, "status %#x\n%s\n%s", r.status, r.out, r.err);
+		cr_expect(strstr(r.out, right), "not all right:\n%s", r.out);
+		const char *pk = strstr(text, "\"peak_frames\":");
+		unsigned long peak = pk ? strtoul(pk + 14, NULL, 10) : 0;
+		cr_expect(peak > 0 && peak <= cap + members * 32,
+			  "run %d: the tree peaked at %lu frames under a cap of %lu:\n%s", i,
+			  peak, cap, r.out);
+		free(text);
+		run_result_free(&r);
+	}
+}
+
 /*
  * A forked child's new memory is paged from its first touch: four
  * children each map 8 MiB and fill it at once, as fast as they can,
@@ -1101,20 +1123,7 @@ Test(vmrun, a_forked_childs_new_memory_counts_from_its_first_touch, .timeout = 3
 	close(fd);
 	char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M", (char *)"--stats-json",
 			  json, prog, (char *)"fill", (char *)"8", (char *)"4", NULL };
-	for (int i = 0; i < 3; i++) {
-		struct run_result r = run(vargv);
-		char *text = read_all(json);
-		cr_assert(text);
-		cr_expect_eq(r.status, 0, "status %#x\n%s\n%s", r.status, r.out, r.err);
-		cr_expect(strstr(r.out, "fill: 4 children, 0 wrong"), "not all right:\n%s", r.out);
-		const char *pk = strstr(text, "\"peak_frames\":");
-		unsigned long peak = pk ? strtoul(pk + 14, NULL, 10) : 0;
-		cr_expect(peak > 0 && peak <= 1024 + 5 * 32,
-			  "run %d: the tree peaked at %lu frames under a cap of 1024:\n%s", i,
-			  peak, r.out);
-		free(text);
-		run_result_free(&r);
-	}
+	expect_tree_peak(vargv, json, "fill: 4 children, 0 wrong", 1024, 5, 3);
 	unlink(json);
 }
 
@@ -1147,6 +1156,31 @@ Test(vmrun, memory_a_child_maps_where_it_moved_memory_from_is_paged, .timeout = 
 			  "under a cap of 1024 frames:\n%s", i, in, of, r.out);
 		run_result_free(&r);
 	}
+}
+
+/*
+ * A child's memory moved by mremap (realloc) stays paged: the pages on
+ * swap stay there and the table moves with the mapping.  Three children
+ * each page 24 MiB under 8M and move a quarter of it: each move used to
+ * bring its 1536 pages in first, beyond the cap (the tree peaked at
+ * ~3500 frames of 2048, and busybox's sort, its array growing by
+ * realloc, at 4 times its cap of 128).  The tree now stays within the
+ * members' floors (4 x 32 frames) of the cap, and every page reads back
+ * right (allocate checks them all, twice, after the move).
+ */
+Test(vmrun, a_forked_childs_moved_memory_stays_paged, .timeout = 300)
+{
+	if (userfaultfd_refused())
+		cr_skip_test("userfaultfd refused here: vmrun cannot run");
+	char prog[512], json[] = "/tmp/lp-vmrun-move-XXXXXX";
+	snprintf(prog, sizeof prog, "%s/forks-dynamic", GUESTS);
+	int fd = mkstemp(json);
+	cr_assert(fd >= 0);
+	close(fd);
+	char *vargv[] = { (char *)VMRUN, (char *)"--mem", (char *)"8M", (char *)"--stats-json",
+			  json, prog, (char *)"allocate", (char *)"24", (char *)"3", NULL };
+	expect_tree_peak(vargv, json, "allocate: 3 children, 0 wrong", 2048, 4, 2);
+	unlink(json);
 }
 
 /*
