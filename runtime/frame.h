@@ -88,6 +88,8 @@ struct lp_frames {
 	struct frame_share *share; /* a budget shared with other tables, or NULL */
 	_Atomic uint64_t *share_mine; /* our part of share->used (beside it) */
 	uint64_t share_floor;     /* our use below which share never stops us */
+	uint64_t last_take_ns;    /* when a fault last took a frame (idle:
+				   * FR_IDLE_MS ago, frames_excess()) */
 	uint64_t overflow;        /* resident pages without a frame (swap full) */
 	uint64_t *ovq;            /* page numbers of overflow pages, to adopt */
 	uint32_t nov, capov;
@@ -114,8 +116,9 @@ struct frame_share {
 	uint64_t cap;
 	/* Tables drawing on it, and their faults waiting for room while
 	 * their table holds less than its fair part (cap / members): tables
-	 * beyond theirs then give frames up (frames_excess()). */
-	_Atomic uint32_t members, short_waiters;
+	 * beyond theirs then give frames up (frames_excess()).  waiters:
+	 * all faults waiting for room (idle tables give way to them). */
+	_Atomic uint32_t members, short_waiters, waiters;
 };
 
 /* What the owner of a frame table tells frames_init().  With n == 0 only
@@ -227,8 +230,10 @@ void frames_beyond(bool on);
 /* What our table should give up now, as far as our use above our floor
  * can make up for it (0: nothing, or no share): with beyond_cap, how far
  * the share's sum is beyond its cap (a forked child's part: what it
- * inherited counts at once); and, while a member below its fair part
- * waits for room, what we hold beyond ours. */
+ * inherited counts at once); while a member below its fair part waits for
+ * room, what we hold beyond ours; and while any member waits for room and
+ * no fault of ours took a frame for FR_IDLE_MS, all but a quarter of our
+ * floor. */
 uint64_t frames_excess(struct lp_frames *fr, bool beyond_cap);
 /* Give back a frame taken by frame_get() and never installed. */
 void frame_put(struct lp_frames *fr, uint32_t f);

@@ -32,11 +32,20 @@ if [ "$native" != "$managed" ] || ! cmp -s "$work/native" "$work/managed"; then
 	cat "$work/err"
 	exit 1
 fi
-# The cap held: never more frames than the budget.
-peak=$(sed 's/.*"peak_frames":\([0-9]*\).*/\1/' "$work/stats.json")
-budget=$(sed 's/.*"budget_frames":\([0-9]*\).*/\1/' "$work/stats.json")
-if [ "$peak" -gt "$budget" ]; then
-	echo "peak $peak frames above the budget of $budget"
+# The cap held for the tree: its peak (the first peak_frames, the tree's;
+# each process has its own later) never more than the budget and the
+# slack the README documents, 32 frames per process.
+first() { grep -o "\"$1\": *[0-9]*" "$work/stats.json" | head -1 | grep -o '[0-9]*$'; }
+peak=$(first peak_frames)
+budget=$(first budget_frames)
+procs=$(grep -o '"pid": *[0-9]*' "$work/stats.json" | wc -l)
+[ "$procs" -gt 0 ] || procs=1
+if [ -z "$peak" ] || [ -z "$budget" ]; then
+	echo "no peak or budget in the statistics"
 	exit 1
 fi
-echo "identical output, peak $peak of $budget frames"
+if [ "$peak" -gt $((budget + 32 * procs)) ]; then
+	echo "peak $peak frames above the budget of $budget and $procs processes' slack"
+	exit 1
+fi
+echo "identical output, peak $peak of $budget frames ($procs processes)"
