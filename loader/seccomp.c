@@ -944,12 +944,20 @@ static void held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *c
 		       long ret)
 {
 	uintptr_t old = (uintptr_t)call->args[0];
+	size_t oldlen = (call->args[1] + LP_PG - 1) & ~(LP_PG - 1);
+	size_t newlen = (call->args[2] + LP_PG - 1) & ~(LP_PG - 1);
 	bool known = ret != -EINTR;
 	bool failed = ret < 0 && ret > -4096;
+	bool stayed = known ? !failed && (uintptr_t)ret == old
+			    : vm_child_range_mapped(tid, old, old + (newlen < oldlen ? newlen : oldlen));
 
-	if (known ? (failed || (uintptr_t)ret == old)
-		  : vm_child_range_mapped(tid, old, old + call->args[1]))
+	if (failed || stayed)
 		vm_child_move_drop(vm, old);
+	/* Shrunk in place (realloc of a smaller size): the tail the kernel
+	 * unmapped leaves our table, as a munmap's range does. */
+	if (stayed && newlen < oldlen &&
+	    (known || !vm_child_range_mapped(tid, old + newlen, old + oldlen)))
+		vm_child_forget(vm, old + newlen, oldlen - newlen);
 }
 
 /* The held thread seized once our evictor has let it go (its stop comes
