@@ -1512,6 +1512,11 @@ static void *budget_main(void *arg)
 			limit = cap;
 		evict_set_hold(H->vm, (uint32_t)(cap - limit));
 		evict_share(H->vm, &T->share, &T->held[me], BUDGET_MIN_FRAMES);
+		/* Idle while another pager's faults wait: our pages go
+		 * first (frame.c, idle members), though no fault of theirs
+		 * can wake our evictor. */
+		if (atomic_load(&T->share.waiters))
+			evict_nudge(H->vm);
 		struct timespec ts = { 0, BUDGET_MS * 1000000L };
 		nanosleep(&ts, NULL);
 	}

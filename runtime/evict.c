@@ -1504,6 +1504,12 @@ bool evict_waiting(struct lp_vm *vm)
 	return w;
 }
 
+void evict_nudge(struct lp_vm *vm)
+{
+	if (vm->fr.n && frames_excess(&vm->fr, false))
+		evictor_kick(vm);
+}
+
 uint64_t evict_resident(struct lp_vm *vm)
 {
 	pthread_mutex_lock(&vm->fr.lock);

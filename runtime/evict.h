@@ -38,5 +38,10 @@ void evict_share(struct lp_vm *vm, struct frame_share *share, _Atomic uint64_t *
 bool evict_waiting(struct lp_vm *vm);
 /* Frames in use now (resident pages and the tier's). */
 uint64_t evict_resident(struct lp_vm *vm);
+/* What the vm should give up for the budget it shares (frames_excess():
+ * an idle vm while another's faults wait for room): its evictor starts
+ * on it now.  For the pager of a program executed, whose faults wake no
+ * evictor of another process. */
+void evict_nudge(struct lp_vm *vm);
 
 #endif /* LP_EVICT_H */
