@@ -1042,9 +1042,14 @@ static enum serve_how serve_child(struct lp_host *H, struct lp_vm *vm,
 		 * in place, registered: know the growth. */
 		if (vm_overlaps(vm, a[0], a[1]) && H->h) {
 			/* Held, its table moves with it (what it did:
-			 * held_moved()). */
+			 * held_moved()).  Only a hold that stops the thread
+			 * as the call returns: one that comes later (our
+			 * evictor traces the thread now) lets it go on first,
+			 * and it could map new memory where the range shrank
+			 * before we knew, over our stale pages there (forks
+			 * shuffle read a page back as zeros). */
 			bool held = (a[3] & MREMAP_MAYMOVE) && !(a[3] & MREMAP_DONTUNMAP) &&
-				    hold_call(H, vm, req);
+				    hold_call(H, vm, req) && H->queue->held_seized;
 			(void)vm_child_mremap_prep(vm, H->h, a[0], a[1], a[2],
 						   (int)a[3], held);
 		}

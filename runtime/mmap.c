@@ -673,6 +673,11 @@ void vm_child_move_table(struct lp_vm *vm, const struct lp_remap_note *m, uintpt
 	/* Grown in place ahead of the kernel: the region is that long. */
 	if (m->grown && newlen > oldlen)
 		oldlen = newlen;
+	/* The destination is the moved mapping's now: whatever our table
+	 * still had there is stale (a region a move we could not hold for
+	 * left behind), and would keep the moved regions out. */
+	if (vm_overlaps(vm, to, newlen) && !(to < from + oldlen && from < to + newlen))
+		vm_child_forget(vm, to, newlen);
 	struct remap rp = { .old = from, .oldlen = oldlen, .newlen = newlen };
 	int rc = remap_plan(vm, &rp);
 	vm_freeze(vm);

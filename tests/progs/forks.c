@@ -609,10 +609,69 @@ static int move_refill(const char *mbs)
 	return wait_children(1) ? 1 : 0;
 }
 
+/* Whether pages [from, to) of m are all zero (one word in 64 looked at). */
+static int check_zero(const uint64_t *m, size_t from, size_t to, const char *what)
+{
+	for (size_t pg = from; pg < to; pg++)
+		for (size_t w = pg % 64; w < 512; w += 64)
+			if (m[pg * 512 + w]) {
+				printf("%s: page %zu word %zu is %#llx, not 0\n", what, pg, w,
+				       (unsigned long long)m[pg * 512 + w]);
+				return 1;
+			}
+	return 0;
+}
+
+/*
+ * A child that moves paged memory every way mremap can, three times: onto
+ * another mapping of its own (MREMAP_FIXED), grown where the kernel finds
+ * room, shrunk in place with new memory mapped where the tail was; each
+ * page read back after each step.
+ */
+static int shuffle(const char *mbs)
+{
+	size_t pages = (size_t)atoi(mbs) * 256;
+
+	if (fork_kids(1) == 0) {
+		int r = 0;
+		for (uint64_t round = 0; round < 3 && !r; round++) {
+			uint64_t *a = map_filled(pages, 1 + round), *b = map_filled(pages, 50 + round);
+			if (!a || !b)
+				_exit(2);
+			uint64_t *c = mremap(a, pages * 4096, pages * 4096,
+					     MREMAP_MAYMOVE | MREMAP_FIXED, b);
+			if (c != b)
+				_exit(2);
+			r = check_pages(c, 0, pages, 1 + round, "moved onto another mapping");
+			uint64_t *d = mremap(c, pages * 4096, 2 * pages * 4096, MREMAP_MAYMOVE);
+			if (d == MAP_FAILED)
+				_exit(2);
+			r = r || check_pages(d, 0, pages, 1 + round, "grown") ||
+			    check_zero(d, pages, 2 * pages, "its growth");
+			uint64_t *e = mremap(d, 2 * pages * 4096, pages * 4096, MREMAP_MAYMOVE);
+			uint64_t *f = mmap(e + pages * 512, pages * 4096, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (e != d || f == MAP_FAILED)
+				_exit(2);
+			fill_pages(f, pages, 70 + round);
+			r = r || check_pages(e, 0, pages, 1 + round, "shrunk") ||
+			    check_pages(f, 0, pages, 70 + round, "mapped where its tail was");
+			munmap(e, pages * 4096);
+			munmap(f, pages * 4096);
+		}
+		printf("shuffle: %s\n", r ? "WRONG" : "right");
+		fflush(stdout);
+		_exit(r);
+	}
+	return wait_children(1) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && strcmp(argv[1], "refill") == 0)
 		return move_refill(argv[2]);
+	if (argc > 2 && strcmp(argv[1], "shuffle") == 0)
+		return shuffle(argv[2]);
 	if (argc > 3 && strcmp(argv[1], "fill") == 0)
 		return fill_new(argv[2], argv[3]);
 	if (argc > 4 && strcmp(argv[1], "idle") == 0)
