@@ -953,6 +953,13 @@ static void held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *c
 
 	if (failed || stayed)
 		vm_child_move_drop(vm, old);
+	/* Moved: its event moves our table (the child's handler, which
+	 * read it before the mover returned); the thread goes on once that
+	 * is done, up to 200 ms, so that what it maps where the range was
+	 * finds the range gone from our table (else it was never taken:
+	 * forks refill, under ASan, 2048 of 2048 pages resident). */
+	for (int i = 0; known && !failed && !stayed && i < 4000 && vm_child_moves_pending(vm); i++)
+		usleep(50);
 	/* Shrunk in place (realloc of a smaller size): the tail the kernel
 	 * unmapped leaves our table, as a munmap's range does. */
 	if (stayed && newlen < oldlen &&

@@ -209,3 +209,11 @@ void vm_child_move_drop(struct lp_vm *vm, uintptr_t old)
 	}
 	pthread_mutex_unlock(&vm->defer_lock);
 }
+
+bool vm_child_moves_pending(struct lp_vm *vm)
+{
+	pthread_mutex_lock(&vm->maps_lock);
+	bool any = vm->moving != 0;
+	pthread_mutex_unlock(&vm->maps_lock);
+	return any;
+}
