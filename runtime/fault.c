@@ -1250,15 +1250,14 @@ static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
 		return; /* vm_mremap() moved it: it knows */
 	struct lp_remap_note m;
 	bool noted = vm_child_move_take(vm, from, &m);
-	if (noted && m.table) {
+	if (noted && m.table && vm->move_table) {
 		/* Our table goes with it (the prep held it still). */
-		bool moved = vm->move_table != NULL;
-		if (moved)
-			vm->move_table(vm, &m, to);
+		vm->move_table(vm, &m, to);
 		vm_child_move_done(vm);
-		if (moved)
-			return;
+		return;
 	}
+	if (noted && m.table)
+		vm_child_move_done(vm);
 	if (noted)
 		len = m.newlen;
 	if (vm->moved) {

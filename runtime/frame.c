@@ -481,10 +481,11 @@ void frames_wait_room(struct lp_frames *fr)
 		uint64_t fair = 0;
 		const struct frame_share *kick = note_short(fr, &on, &fair);
 		note_waiting(fr, &won);
-		const struct frame_share *share = fr->share;
+		const struct frame_share *share = won;
 		pthread_mutex_unlock(&fr->lock);
 		wake_call(w);
-		share_kick(fr, share, kick ? fair : 0);
+		if (share)
+			share_kick(fr, share, kick ? fair : 0);
 		pthread_mutex_lock(&fr->lock);
 		struct timespec ts;
 		prim_deadline(&ts, 2);
@@ -690,7 +691,8 @@ int frame_get(struct lp_frames *fr, uint32_t *f, uint64_t *ticket)
 	end_short(&on, &won);
 	*f = fr->free[--fr->nfree];
 	account(fr, 1);
-	__atomic_store_n(&fr->last_take_ns, prim_now_ns(), __ATOMIC_RELAXED);
+	if (fr->share) /* (idle members: only a share asks) */
+		__atomic_store_n(&fr->last_take_ns, prim_now_ns(), __ATOMIC_RELAXED);
 	take_ticket(fr, ticket);
 	struct fr_wake w = wake_if(fr, fr->nfree < fr->low);
 	pthread_mutex_unlock(&fr->lock);

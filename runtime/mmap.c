@@ -463,6 +463,17 @@ static long remap_moved(struct lp_vm *vm, struct remap *rp, uintptr_t to)
 	return (long)to;
 }
 
+/* What a struct remap holds, let go (the regions the table did not take). */
+static void remap_release(struct remap *rp)
+{
+	for (size_t i = 0; i < rp->npieces; i++)
+		region_put(rp->pieces[i]);
+	free(rp->pieces);
+	region_put(rp->grown);
+	free(rp->vpns);
+	free(rp->spans);
+}
+
 /* The kernel's move: one call, or, for a range of several mappings, one
  * call per mapping (a registered range of several is refused by the
  * kernel, which moves them only when none is registered); a failure
@@ -592,12 +603,7 @@ long vm_mremap(struct lp_vm *vm, uintptr_t old, size_t oldlen, size_t newlen,
 		rc = remap_grown(vm, &rp);
 	else
 		rc = remap_moved(vm, &rp, (uintptr_t)p);
-	for (size_t i = 0; i < rp.npieces; i++)
-		region_put(rp.pieces[i]);
-	free(rp.pieces);
-	region_put(rp.grown);
-	free(rp.vpns);
-	free(rp.spans);
+	remap_release(&rp);
 	return rc;
 }
 
@@ -692,11 +698,7 @@ void vm_child_move_table(struct lp_vm *vm, const struct lp_remap_note *m, uintpt
 	} else {
 		(void)remap_moved(vm, &rp, to);
 	}
-	for (size_t i = 0; i < rp.npieces; i++)
-		region_put(rp.pieces[i]);
-	free(rp.pieces);
-	region_put(rp.grown);
-	free(rp.vpns);
+	remap_release(&rp);
 }
 
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
