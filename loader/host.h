@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "lazypage/lazypage.h"
+#include "core.h"
 #include "frame.h"
 
 struct lp_vm;
@@ -144,6 +145,10 @@ struct lp_host {
 	bool notify_up;
 	pthread_mutex_t lock;   /* notifications vs the main loop's reaping */
 	struct notif_queue *queue; /* received, not yet served (seccomp.c) */
+	/* The one child's mmap handed over at a time (seccomp.c,
+	 * vm_child_hand_over()): here, for the host outlives its vms, whose
+	 * evictors may look at it after the queue is gone. */
+	struct lp_handoff hand;
 	struct lp_handler *h;   /* fills pages for a forked child's ranges */
 	struct lp_image prog, interp;
 	/* The program's process is our parent (a program the tree executed,

@@ -454,7 +454,10 @@ struct notif_queue {
 	struct seccomp_data held_call;
 	bool held_seized; /* seized and interrupted: its stop is awaited */
 	bool held_late;   /* held after our evictor: the call's result lost */
+	bool held_hand;   /* handed to our evictor (H->hand) */
+	bool held_taken;  /* and adopted by it */
 };
+
 
 /*
  * Tid words.  A thread's exit clears its tid word and wakes the futex
@@ -894,11 +897,13 @@ static int lock_call_check(const struct seccomp_notif *req)
  * now).
  *
  * When the child vm's evictor traces the thread already (a drop, or its
- * look at the rseq area, whose stop comes as this call returns), it is
- * held as soon as the evictor lets go, and what is new in its mappings
- * is adopted then (the pages it touched meanwhile count beyond the
- * budget).  A thread traced by a debugger takes the evictor's look, a
- * few milliseconds later.  One hold at a time.
+ * look at the rseq area, whose stop comes as this call returns), an mmap
+ * is handed over to it, and it adopts the range at that stop
+ * (vm_child_hand_over()).  One it did not take (it had let go just then),
+ * or a mremap, is held as soon as the evictor lets go, and what is new in
+ * its mappings is adopted then (the pages it touched meanwhile count
+ * beyond the budget).  A thread traced by a debugger takes the evictor's
+ * look, a few milliseconds later.  One hold at a time.
  */
 static bool hold_call(struct lp_host *H, struct lp_vm *vm,
 		      const struct seccomp_notif *req)
@@ -915,6 +920,9 @@ static bool hold_call(struct lp_host *H, struct lp_vm *vm,
 	q->held_call = req->data;
 	q->held_seized = !rc;
 	q->held_late = rc != 0;
+	q->held_taken = false;
+	q->held_hand = rc && req->data.nr == SYS_mmap &&
+		       vm_child_hand_over(vm, &H->hand, q->held, req->data.args[1]);
 	return true;
 }
 
@@ -939,8 +947,9 @@ static void held_mapped(struct lp_vm *vm, pid_t tid, size_t len, bool held,
  * (vm_child_mremap_prep()): a move that did not happen (grown in place,
  * failed) ends the note here, and the range's pages are victims again.
  * Not known (the thread ran on before our hold): it moved unless the
- * range is still mapped. */
-static void held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *call,
+ * range is still mapped.  Returns whether it moved: the thread waits for
+ * the move's event then (moved_wait()). */
+static bool held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *call,
 		       long ret)
 {
 	uintptr_t old = (uintptr_t)call->args[0];
@@ -953,29 +962,46 @@ static void held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *c
 
 	if (failed || stayed)
 		vm_child_move_drop(vm, old);
-	/* Moved: its event moves our table (the child's handler, which
-	 * read it before the mover returned); the thread goes on once that
-	 * is done, up to 200 ms, so that what it maps where the range was
-	 * finds the range gone from our table (else it was never taken:
-	 * forks refill, under ASan, 2048 of 2048 pages resident). */
-	for (int i = 0; known && !failed && !stayed && i < 4000 && vm_child_moves_pending(vm); i++)
-		usleep(50);
 	/* Shrunk in place (realloc of a smaller size): the tail the kernel
 	 * unmapped leaves our table, as a munmap's range does. */
 	if (stayed && newlen < oldlen &&
 	    (known || !vm_child_range_mapped(tid, old + newlen, old + oldlen)))
 		vm_child_forget(vm, old + newlen, oldlen - newlen);
+	return !failed && !stayed;
+}
+
+/* A held thread whose mremap moved the range at old: its event moves our
+ * table, or forgets the range (the child's handler, which read it before
+ * the mover returned); the thread goes on once that is done, up to
+ * 200 ms, so that what it maps where the range was finds the range gone
+ * from our table (else it was never taken: forks refill, under ASan,
+ * 2048 of 2048 pages resident).  H->lock is taken for each look alone
+ * (the vm may end meanwhile). */
+static void moved_wait(struct lp_host *H, pid_t tid, uintptr_t old)
+{
+	for (int i = 0; i < 4000; i++) {
+		pthread_mutex_lock(&H->lock);
+		struct lp_vm *vm = find_vm(H->vm, tid);
+		bool pending = vm && vm_child_move_pending(vm, old);
+		pthread_mutex_unlock(&H->lock);
+		if (!pending)
+			return;
+		usleep(50);
+	}
 }
 
 /* The held thread seized once our evictor has let it go (its stop comes
  * as the call returns, and ends within its wait for it), trying for up to
- * wait_ms: 0, -EAGAIN (not yet), or another -errno. */
-static int hold_late(pid_t tid, int wait_ms)
+ * wait_ms: 0, -EAGAIN (not yet), or another -errno; or 1: handed over,
+ * the evictor adopted its mapping at that stop. */
+static int hold_late(struct notif_queue *q, int wait_ms)
 {
 	uint64_t t0 = prim_now_ns();
 
 	for (;;) {
-		int rc = inject_hold(tid);
+		if (q->held_hand && vm_child_hand_poll(&q->H->hand, false) == 1)
+			return 1;
+		int rc = inject_hold(q->held);
 		if (rc != -EAGAIN || prim_now_ns() - t0 >= (uint64_t)wait_ms * 1000000)
 			return rc;
 		usleep(20);
@@ -991,11 +1017,14 @@ static void finish_hold(struct lp_host *H, int wait_ms)
 	long ret = 0;
 	int sig = 0, st = 0;
 
-	if (!q->held_seized) {
-		int rc = hold_late(tid, wait_ms);
+	if (!q->held_seized && !q->held_taken) {
+		int rc = hold_late(q, wait_ms);
 		if (rc == -EAGAIN && wait_ms == 0)
 			return;
 		q->held_seized = !rc;
+		/* Not taken by then: withdrawn (or taken just now, before the
+		 * evictor let go: our own stop is then waited for). */
+		q->held_taken = rc == 1 || (q->held_hand && vm_child_hand_poll(&q->H->hand, true) == 1);
 	}
 	if (q->held_seized) {
 		st = inject_held(prim_tgid_of(tid), tid, &ret, &sig, wait_ms);
@@ -1004,11 +1033,15 @@ static void finish_hold(struct lp_host *H, int wait_ms)
 	}
 	pthread_mutex_lock(&H->lock);
 	struct lp_vm *vm = find_vm(H->vm, tid);
+	bool moved = false;
 	if (vm && q->held_call.nr == SYS_mremap)
-		held_moved(vm, tid, &q->held_call, st == 1 && !q->held_late ? ret : -EINTR);
-	else if (vm)
+		moved = held_moved(vm, tid, &q->held_call,
+				   st == 1 && !q->held_late ? ret : -EINTR);
+	else if (vm && !q->held_taken)
 		held_mapped(vm, tid, q->held_call.args[1], st == 1, q->held_late, ret);
 	pthread_mutex_unlock(&H->lock);
+	if (moved)
+		moved_wait(H, tid, (uintptr_t)q->held_call.args[0]);
 	if (st == 1)
 		inject_unhold(tid, sig);
 	q->held = 0;

@@ -169,6 +169,19 @@ struct lp_evictor {
 	struct lp_tstats st;
 };
 
+/*
+ * A forked child's mmap handed over (fork.c, vm_child_hand_over()): the
+ * host could not hold the calling thread as the call returns because the
+ * child vm's evictor traces it, and so stops it there first.  word is
+ * tid << 2 | HAND_*; len the call's length, ret what it returned.
+ */
+enum { HAND_NONE, HAND_POSTED, HAND_TAKEN, HAND_DONE };
+struct lp_handoff {
+	_Atomic int64_t word;
+	size_t len;
+	long ret;
+};
+
 /* vm flags (internal: vm_create(), struct vm_spec) */
 #define VMF_FORK 0x1u /* serve forked children: EVENT_FORK, regions inherited */
 
@@ -274,11 +287,17 @@ struct lp_vm {
 	 * before its first anonymous mmap (old_maps, nold) are never taken. */
 	void (*adopt)(struct lp_vm *vm);
 	/* A child vm's move of memory (the kernel's, UFFD_EVENT_REMAP), to
-	 * [to, to + len): what of it adopt() took meanwhile comes back and
-	 * leaves our table (fork.c).  Called by a fault handler, h. */
-	void (*moved)(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
+	 * [to, to + len), leaving [from, from + left) (0: nothing known to
+	 * be left): what of it adopt() took meanwhile comes back and leaves
+	 * our table (mmap.c).  Called by a fault handler, h. */
+	void (*moved)(struct lp_vm *vm, struct lp_handler *h, uintptr_t from, size_t left,
+		      uintptr_t to, size_t len);
 	/* One whose table goes along (vm_child_move_table(), mmap.c). */
 	void (*move_table)(struct lp_vm *vm, const struct lp_remap_note *m, uintptr_t to);
+	/* An mmap of the child's handed over by the host, which could not
+	 * hold its thread because this vm's evictor traces it (fork.c,
+	 * vm_child_hand_over()); the host's, which outlives the vm. */
+	struct lp_handoff *_Atomic hand;
 	_Atomic uint64_t maps_noted, note_ns; /* anonymous mmaps seen (seccomp) */
 	uint64_t maps_scanned, scan_ns;       /* (the evictor's) */
 	pthread_mutex_t maps_lock;            /* old_maps, moving */

@@ -1258,6 +1258,8 @@ static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
 	}
 	if (noted && m.table)
 		vm_child_move_done(vm);
+	/* (A move we could not hold for: the range it left is gone.) */
+	size_t left = noted ? m.oldlen : 0;
 	if (noted)
 		len = m.newlen;
 	if (vm->moved) {
@@ -1266,7 +1268,7 @@ static void remap_event(struct lp_handler *h, uintptr_t from, uintptr_t to,
 		pthread_mutex_unlock(&vm->maps_lock);
 	}
 	if (vm->moved)
-		vm->moved(vm, h, to, len);
+		vm->moved(vm, h, from, left, to, len);
 	/* (The mover, woken by our read, ends its "mm changing" soon.) */
 	for (int i = 0; i < 1000 && prim_uffd_wp(vm->uffd, to, len, false) == -EAGAIN; i++)
 		sched_yield();

@@ -48,6 +48,17 @@ int vm_child_adopt_now(struct lp_vm *c, pid_t tid, uintptr_t lo, size_t len);
  * -errno, -EAGAIN (a move is handed over meanwhile), or -ENOMEM (nothing
  * new). */
 int vm_child_adopt_scan(struct lp_vm *c, pid_t tid);
+/* When the host cannot hold the thread because c's evictor traces it:
+ * the mmap (of len bytes, thread tid) is handed over, h the host's own
+ * (it outlives c), one at a time; c's evictor adopts the range at the
+ * thread's stop, before it lets it go.  false: not handed over (c adopts
+ * nothing, or h is in use). */
+bool vm_child_hand_over(struct lp_vm *c, struct lp_handoff *h, pid_t tid, size_t len);
+/* The host's look at h: 1 the evictor took it (done; h->ret the call's
+ * result, h free again), 0 nothing handed over, -EAGAIN not done yet.
+ * `withdraw`: not taken yet, it is withdrawn (0); taken, waited for (1).
+ * Context: any thread, no lock. */
+int vm_child_hand_poll(struct lp_handoff *h, bool withdraw);
 /* Whether [lo, hi) of process tid is mapped without a hole (the kernel's
  * mlock refuses a hole with ENOMEM); when its mappings cannot be read,
  * true: the caller cannot tell. */

@@ -158,13 +158,21 @@ static bool thread_alive(pid_t tid)
  * traces it already (inject_hold(), for a moment), not a debugger. */
 static int seize(pid_t tid, long opts)
 {
-	if (!ptrace(PTRACE_SEIZE, tid, 0, opts))
-		return 0;
-	int err = errno;
-	uint64_t tracer = 0;
-	if (err == EPERM && !prim_status_field(tid, "TracerPid:", 10, &tracer) && tracer &&
-	    prim_tgid_of((pid_t)tracer) == getpid())
-		return -EAGAIN;
+	int err = 0;
+
+	/* (Tried twice: a tracer of ours that let go between the refusal
+	 * and our look at TracerPid leaves 0 there, no debugger; seen as a
+	 * hold refused with EPERM, the thread let run on.) */
+	for (int i = 0; i < 2; i++) {
+		if (!ptrace(PTRACE_SEIZE, tid, 0, opts))
+			return 0;
+		err = errno;
+		uint64_t tracer = 0;
+		if (err != EPERM || prim_status_field(tid, "TracerPid:", 10, &tracer))
+			break;
+		if (tracer)
+			return prim_tgid_of((pid_t)tracer) == getpid() ? -EAGAIN : -EPERM;
+	}
 	return -err;
 }
 
@@ -521,6 +529,8 @@ int inject_zap(struct lp_inject *in, const struct iovec *iov, size_t n,
 		rc = -ENOTSUP;
 		goto out;
 	}
+	if (in->stopped)
+		in->stopped(in->stopped_ctx, tid, (long)regs.orig_rax, (long)regs.rax);
 	size_t want = 0;
 	for (size_t i = 0; i < n; i++)
 		want += iov[i].iov_len;
@@ -643,6 +653,9 @@ int inject_learn_rseq(struct lp_inject *in, int wait_ms)
 		errno = saved;
 		return w ? -EAGAIN : -ESRCH;
 	}
+	struct user_regs_struct regs;
+	if (in->stopped && !ptrace(PTRACE_GETREGS, tid, 0, &regs))
+		in->stopped(in->stopped_ctx, tid, (long)regs.orig_rax, (long)regs.rax);
 	struct rseq_config c = { 0 };
 	long n = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof c, &c);
 	if (n >= 0 || errno == EIO || errno == EINVAL) { /* (no rseq: none to know) */

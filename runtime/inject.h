@@ -72,6 +72,12 @@ struct lp_inject {
 	 * nobody to tell. */
 	void (*waiting)(void *ctx, pid_t tid, bool on);
 	void *waiting_ctx;
+	/* Told of each stop of a thread we interrupted, before anything is
+	 * done there (the thread stays stopped meanwhile): nr and ret, the
+	 * call our interrupt came in and what it returned (orig_rax, rax;
+	 * nr -1: none).  NULL: nobody to tell. */
+	void (*stopped)(void *ctx, pid_t tid, long nr, long ret);
+	void *stopped_ctx;
 };
 
 /* Whether this kernel runs process_madvise(PIDFD_SELF_THREAD,

@@ -19,6 +19,7 @@
 #include "verify.h"
 #include "prim.h"
 #include "vm.h"
+#include "evict.h"
 #include "fault.h"
 #include "pagelife.h"
 
@@ -655,15 +656,24 @@ static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 	h->vm = hv;
 }
 
-void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len)
+void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t from, size_t left,
+		    uintptr_t to, size_t len)
 {
 	len = round_len(len);
-	if (!aligned(to) || !len || to + len < to)
+	if (aligned(to) && len && to + len > to && vm_overlaps(vm, to, len)) {
+		pin_range(vm, h, to, len);
+		vm_child_forget(vm, to, len);
+	}
+	/* The region the prep left for faults during the move: stale now,
+	 * and a mapping made there since would never be taken (forks
+	 * refill: 2048 of 2048 pages resident, 1 run in 20 under ASan).
+	 * (A move onto itself leaves nothing.) */
+	if (!left || !vm_overlaps(vm, from, left) || (from < to + len && to < from + left))
 		return;
-	if (!vm_overlaps(vm, to, len))
-		return;
-	pin_range(vm, h, to, len);
-	vm_child_forget(vm, to, len);
+	vm_child_forget(vm, from, left);
+	atomic_store(&vm->note_ns, prim_now_ns());
+	atomic_fetch_add(&vm->maps_noted, 1);
+	evict_poke(vm);
 }
 
 void vm_child_move_table(struct lp_vm *vm, const struct lp_remap_note *m, uintptr_t to)
@@ -743,7 +753,7 @@ int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 		 * still find one. */
 		if (flags & MREMAP_MAYMOVE)
 			vm_destroy_pages(vm, old, old + oldlen);
-		if (flags & MREMAP_MAYMOVE)
+		if ((flags & MREMAP_MAYMOVE) && !(flags & MREMAP_DONTUNMAP))
 			vm_child_move_note(vm, old, oldlen, newlen, false);
 	}
 	if (newlen <= oldlen || (flags & MREMAP_FIXED) || old + newlen < old)

@@ -62,7 +62,10 @@ void vm_child_move_table(struct lp_vm *vm, const struct lp_remap_note *m, uintpt
  * fork.c, reading the child's maps between the move and the event) and
  * evicted pages of it, whose faults would no longer come to us once it is
  * unregistered: those pages come back first, then the range leaves our
- * table. */
-void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t to, size_t len);
+ * table.  The range it left, [from, from + left), leaves it too (its pages
+ * left at the prep: vm_child_mremap_prep()), and new memory mapped there
+ * is looked for. */
+void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t from, size_t left,
+		    uintptr_t to, size_t len);
 
 #endif /* LP_MMAP_H */
