@@ -756,11 +756,13 @@ Test(vmrun, stats_of_a_tree_keep_the_swap_in_phases, .timeout = 300)
 	unlink(json);
 	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x\n%s",
 		  r.status, r.err);
-	const char *si = strstr(text, "\"swapin\":{\"count\":");
-	const char *h = strstr(text, "\"handler\":{\"p50_ns\":");
+	static const char sik[] = "\"swapin\":{\"count\":", hk[] = "\"handler\":{\"p50_ns\":";
+	const char *si = strstr(text, sik);
+	const char *h = strstr(text, hk);
 	cr_assert(si && h, "%s", text);
-	unsigned long swapins = strtoul(si + 19, NULL, 10);
-	unsigned long p50 = strtoul(h + 21, NULL, 10);
+	/* (strlen: the first digit was skipped, and 2100 read as 100) */
+	unsigned long swapins = strtoul(si + strlen(sik), NULL, 10);
+	unsigned long p50 = strtoul(h + strlen(hk), NULL, 10);
 	cr_assert_gt(swapins, 100, "%s", text);
 	cr_expect_gt(p50, 0, "%lu swap-ins, their handler p50 %lu ns: %s", swapins, p50,
 		     text);
@@ -990,11 +992,29 @@ Test(vmrun, proc_cmdline_of_a_paging_program_is_whole, .timeout = 60)
  * line says why, one of the reasons frame.c gives.  A symlink at the path
  * is never followed: what it points at stays as it was.
  */
-Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
+static char btrace_dir[] = "/tmp/lp-btrace-XXXXXX";
+
+/* (Run however the test ended: an assertion that fails leaves it.) */
+static void btrace_cleanup(void)
+{
+	static const char *const names[] = { "trace", "victim", "link" };
+	char p[600];
+
+	if (strchr(btrace_dir, 'X'))
+		return; /* never made */
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		snprintf(p, sizeof p, "%s/%s", btrace_dir, names[i]);
+		unlink(p);
+	}
+	rmdir(btrace_dir);
+}
+
+Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600,
+     .fini = btrace_cleanup)
 {
 	if (userfaultfd_refused())
 		cr_skip_test("userfaultfd refused here: vmrun cannot run");
-	char path[512], dir[] = "/tmp/lp-btrace-XXXXXX";
+	char path[512], *dir = btrace_dir;
 	snprintf(path, sizeof path, "%s/forks-dynamic", GUESTS);
 	cr_assert(mkdtemp(dir));
 	char trace[600], victim[600], link[600];
@@ -1046,10 +1066,6 @@ Test(vmrun, the_budget_trace_says_why_and_follows_no_symlink, .timeout = 600)
 	keep[fread(keep, 1, sizeof keep - 1, v)] = 0;
 	fclose(v);
 	cr_expect_str_eq(keep, "keep\n", "written through the symlink: %s", keep);
-	unlink(link);
-	unlink(victim);
-	unlink(trace);
-	rmdir(dir);
 }
 
 /* Sum the "key": N members of the objects of the "processes" array of a
@@ -1110,6 +1126,10 @@ static void expect_tree_peak(char *const vargv[], const char *json, const char *
  * the cap: the tree peaked at 1300-3500 frames of 1024.  Now the child's
  * thread is held as its mmap returns and the mapping taken first: the
  * peak stays within the members' floors (5 x 32 frames) of the cap.
+ * When the child's own evictor traces the thread just then, the host
+ * cannot hold it, and the thread ran on into its new memory (1800-2200
+ * frames, one run in ten under ASan): the evictor takes the mapping at
+ * its own stop now.
  */
 Test(vmrun, a_forked_childs_new_memory_counts_from_its_first_touch, .timeout = 300)
 {
@@ -1133,7 +1153,9 @@ Test(vmrun, a_forked_childs_new_memory_counts_from_its_first_touch, .timeout = 3
  * under way), so the new mapping there was never taken and stayed the
  * kernel's, beyond the cap: all 2048 of its pages stayed resident under
  * 4M (the child ended with 11 MiB resident).  The old range now leaves
- * the table as the move returns, and those pages are paged as any.
+ * the table as the move returns, and those pages are paged as any; also
+ * after a move the host could not hold for at once (its pages pinned in
+ * for the kernel's move), whose range stayed for good (1 run in 20).
  */
 Test(vmrun, memory_a_child_maps_where_it_moved_memory_from_is_paged, .timeout = 300)
 {
