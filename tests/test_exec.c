@@ -70,6 +70,15 @@ static void skip_without_uffd(void)
 		cr_skip_test("userfaultfd refused here: vmrun cannot run");
 }
 
+/* How long one run may take before it is killed as stuck: sanitizers
+ * slow the pagers down several times (under ASan the tree of shells below
+ * took 130-250 s on a shared 2-CPU machine, and was killed at 120 s). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RUN_MS 360000
+#else
+#define RUN_MS 120000
+#endif
+
 /* A memory limit around a sanitized vmrun: its shadow memory alone is
  * terabytes of address space. */
 static void skip_under_sanitizers(void)
@@ -97,8 +106,8 @@ static long compare_sh(const char *cmd, const char *cap, const char *extra)
 	vargv[k++] = (char *)cmd;
 	vargv[k] = NULL;
 
-	struct run_result n = run_captured(nargv, NULL, 120000);
-	struct run_result m = run_captured(vargv, NULL, 120000);
+	struct run_result n = run_captured(nargv, NULL, RUN_MS);
+	struct run_result m = run_captured(vargv, NULL, RUN_MS);
 	long nh, mh;
 	char *no = strip_notes(n.out, &nh), *mo = strip_notes(m.out, &mh);
 	cr_expect_eq(m.status, n.status, "%s: status %#x, natively %#x\nstderr: %s",
@@ -199,7 +208,7 @@ Test(exec, a_forked_child_the_pager_cannot_serve_never_reads_zeros, .timeout = 3
  * 90 s; 9 s without the tier): each process's pool kept a share of the
  * whole budget, together more than the budget, and left no frame to run
  * on.  A pool now holds only its part of what the tree lends it. */
-Test(exec, a_tree_of_shells_with_a_compressed_tier_makes_progress, .timeout = 300)
+Test(exec, a_tree_of_shells_with_a_compressed_tier_makes_progress, .timeout = 900)
 {
 	skip_without_uffd();
 #ifndef LP_HAVE_LZ4
@@ -218,7 +227,7 @@ Test(exec, a_tree_of_shells_with_a_compressed_tier_makes_progress, .timeout = 30
 	close(fd);
 	char *js[] = { (char *)VMRUN, (char *)"--mem", (char *)"4M", (char *)"--stats-json",
 		       json, (char *)"/bin/sh", (char *)"-c", (char *)cmd, NULL };
-	struct run_result r = run_captured(js, NULL, 120000);
+	struct run_result r = run_captured(js, NULL, RUN_MS);
 	char *text = read_file(json);
 	unlink(json);
 	cr_assert(text, "no statistics");
