@@ -458,7 +458,6 @@ struct notif_queue {
 	bool held_taken;  /* and adopted by it */
 };
 
-
 /*
  * Tid words.  A thread's exit clears its tid word and wakes the futex
  * there (CLONE_CHILD_CLEARTID, set_tid_address; pthread_join waits on it)
@@ -1040,7 +1039,7 @@ static void finish_hold(struct lp_host *H, int wait_ms)
 	else if (vm && !q->held_taken)
 		held_mapped(vm, tid, q->held_call.args[1], st == 1, q->held_late, ret);
 	pthread_mutex_unlock(&H->lock);
-	if (moved)
+	if (moved && st == 1) /* (stopped: else it runs on anyway) */
 		moved_wait(H, tid, (uintptr_t)q->held_call.args[0]);
 	if (st == 1)
 		inject_unhold(tid, sig);
