@@ -251,12 +251,14 @@ static void kid_ended(void *ctx, pid_t pid, const struct lp_stats *own)
 	for (unsigned k = 0; k < LP_FAULT_KINDS_MAX; k++)
 		faults += own->faults[k];
 	unsigned n = atomic_load(&H->tree->nlog);
-	for (unsigned j = 0; j < n && j < LP_PROC_TREE_MAX; j++) {
-		if (H->tree->log[j].pid == pid) {
-			atomic_fetch_add(&H->kid_faults, faults);
-			atomic_fetch_add(&H->kid_evictions, own->evictions);
-			return;
-		}
+	/* (A child never named, pid 0: its figures go into ours.) */
+	bool ours = pid <= 0;
+	for (unsigned j = 0; j < n && j < LP_PROC_TREE_MAX && !ours; j++)
+		ours = H->tree->log[j].pid == pid;
+	if (ours) {
+		atomic_fetch_add(&H->kid_faults, faults);
+		atomic_fetch_add(&H->kid_evictions, own->evictions);
+		return;
 	}
 	unsigned i = atomic_fetch_add(&H->tree->nlog, 1);
 	if (i >= LP_PROC_TREE_MAX)

@@ -251,7 +251,8 @@ struct lp_vm {
 	/* Set on a vm that serves forks by its owner (the host): told of
 	 * each descendant child vm that ends, with its process's pid and
 	 * what that process alone counted (a line of its own in the tree's
-	 * statistics), by the thread that frees it.  NULL: nobody asks. */
+	 * statistics), by the thread that frees it; pid 0: its process was
+	 * never named (its figures count all the same).  NULL: nobody asks. */
 	void (*kid_ended)(void *ctx, pid_t pid, const struct lp_stats *own);
 	void *kid_ended_ctx;
 

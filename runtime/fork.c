@@ -810,7 +810,10 @@ static void kid_report(struct lp_vm *c, struct lp_tstats *own)
 	const struct lp_vm *top = kid_asker(c);
 	struct lp_stats st;
 
-	if (!top || !own || c->pid <= 0)
+	/* (One never named, its pid not found after its fork, is told of
+	 * as pid 0: its figures joined the tree's, and the lines must still
+	 * add up to them.) */
+	if (!top || !own)
 		return;
 	memset(&st, 0, sizeof st);
 	st_sum(&own, 1, &st);
@@ -818,7 +821,7 @@ static void kid_report(struct lp_vm *c, struct lp_tstats *own)
 	st.peak_frames = c->fr.peak;
 	st.budget_frames = c->fr.n;
 	pthread_mutex_unlock(&c->fr.lock);
-	top->kid_ended(top->kid_ended_ctx, c->pid, &st);
+	top->kid_ended(top->kid_ended_ctx, c->pid > 0 ? c->pid : 0, &st);
 }
 
 void vm_child_destroy(struct lp_vm *c)
