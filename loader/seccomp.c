@@ -946,8 +946,10 @@ static void held_mapped(struct lp_vm *vm, pid_t tid, size_t len, bool held,
  * (vm_child_mremap_prep()): a move that did not happen (grown in place,
  * failed) ends the note here, and the range's pages are victims again.
  * Not known (the thread ran on before our hold): it moved unless the
- * range is still mapped.  Returns whether it moved: the thread waits for
- * the move's event then (moved_wait()). */
+ * range is still mapped.  Returns whether it moved, known: the thread
+ * waits for the move's event then (moved_wait()).  (One held late ran on
+ * already: the range it left is forgotten at the event, and what it
+ * mapped there since is looked for then, vm_child_moved().) */
 static bool held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *call,
 		       long ret)
 {
@@ -966,7 +968,7 @@ static bool held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *c
 	if (stayed && newlen < oldlen &&
 	    (known || !vm_child_range_mapped(tid, old + newlen, old + oldlen)))
 		vm_child_forget(vm, old + newlen, oldlen - newlen);
-	return !failed && !stayed;
+	return known && !failed && !stayed;
 }
 
 /* A held thread whose mremap moved the range at old: its event moves our
