@@ -971,19 +971,19 @@ static bool held_moved(struct lp_vm *vm, pid_t tid, const struct seccomp_data *c
 	return known && !failed && !stayed;
 }
 
-/* A held thread whose mremap moved the range at old: its event moves our
- * table, or forgets the range (the child's handler, which read it before
- * the mover returned); the thread goes on once that is done, up to
- * 200 ms, so that what it maps where the range was finds the range gone
- * from our table (else it was never taken: forks refill, under ASan,
- * 2048 of 2048 pages resident).  H->lock is taken for each look alone
- * (the vm may end meanwhile). */
-static void moved_wait(struct lp_host *H, pid_t tid, uintptr_t old)
+/* A thread held at once whose mremap moved its range: its event moves our
+ * table (the child's handler, which read it before the mover returned;
+ * the note holds vm->moving until then); the thread goes on once that is
+ * done, up to 200 ms, so that what it maps where the range was finds the
+ * range gone from our table (else it was never taken: forks refill,
+ * under ASan, 2048 of 2048 pages resident).  H->lock is taken for each
+ * look alone (the vm may end meanwhile). */
+static void moved_wait(struct lp_host *H, pid_t tid)
 {
 	for (int i = 0; i < 4000; i++) {
 		pthread_mutex_lock(&H->lock);
 		struct lp_vm *vm = find_vm(H->vm, tid);
-		bool pending = vm && vm_child_move_pending(vm, old);
+		bool pending = vm && vm_child_moves_pending(vm);
 		pthread_mutex_unlock(&H->lock);
 		if (!pending)
 			return;
@@ -1042,7 +1042,7 @@ static void finish_hold(struct lp_host *H, int wait_ms)
 		held_mapped(vm, tid, q->held_call.args[1], st == 1, q->held_late, ret);
 	pthread_mutex_unlock(&H->lock);
 	if (moved && st == 1) /* (stopped: else it runs on anyway) */
-		moved_wait(H, tid, (uintptr_t)q->held_call.args[0]);
+		moved_wait(H, tid);
 	if (st == 1)
 		inject_unhold(tid, sig);
 	q->held = 0;

@@ -315,9 +315,7 @@ void vm_child_mapped(struct lp_vm *c, pid_t tid)
 	if (!vm_child_adopts(c))
 		return;
 	vm_child_maps_before(c, tid);
-	atomic_store(&c->note_ns, prim_now_ns());
-	atomic_fetch_add(&c->maps_noted, 1);
-	evict_poke(c);
+	vm_child_look_soon(c);
 }
 
 /* The pages of [lo, hi) the child has (mapped, or on the kernel's swap),

@@ -656,6 +656,13 @@ static void pin_range(struct lp_vm *vm, struct lp_handler *h, uintptr_t addr,
 	h->vm = hv;
 }
 
+void vm_child_look_soon(struct lp_vm *c)
+{
+	atomic_store(&c->note_ns, prim_now_ns());
+	atomic_fetch_add(&c->maps_noted, 1);
+	evict_poke(c);
+}
+
 void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t from, size_t left,
 		    uintptr_t to, size_t len)
 {
@@ -671,9 +678,7 @@ void vm_child_moved(struct lp_vm *vm, struct lp_handler *h, uintptr_t from, size
 	if (!left || !vm_overlaps(vm, from, left) || (from < to + len && to < from + left))
 		return;
 	vm_child_forget(vm, from, left);
-	atomic_store(&vm->note_ns, prim_now_ns());
-	atomic_fetch_add(&vm->maps_noted, 1);
-	evict_poke(vm);
+	vm_child_look_soon(vm);
 }
 
 void vm_child_move_table(struct lp_vm *vm, const struct lp_remap_note *m, uintptr_t to)

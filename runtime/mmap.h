@@ -52,6 +52,9 @@ void vm_child_forget(struct lp_vm *vm, uintptr_t start, size_t len);
  * moved mapping is the kernel's. */
 int vm_child_mremap_prep(struct lp_vm *vm, struct lp_handler *h, uintptr_t old,
 			 size_t oldlen, size_t newlen, int flags, bool table);
+/* Child vm c may have new memory: its evictor looks at the child's maps
+ * at once, and again for a while (fork.c, "Memory a child maps"). */
+void vm_child_look_soon(struct lp_vm *c);
 /* The kernel moved a forked child's mapping of note m (its
  * UFFD_EVENT_REMAP) to `to`, the table noted to go with it: the regions
  * and page structs go there (the vm frozen meanwhile). */

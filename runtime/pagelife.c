@@ -210,16 +210,10 @@ void vm_child_move_drop(struct lp_vm *vm, uintptr_t old)
 	pthread_mutex_unlock(&vm->defer_lock);
 }
 
-bool vm_child_move_pending(struct lp_vm *vm, uintptr_t old)
+bool vm_child_moves_pending(struct lp_vm *vm)
 {
-	bool noted = false;
-
-	pthread_mutex_lock(&vm->defer_lock);
-	for (unsigned i = 0; i < vm->nremaps && !noted; i++)
-		noted = vm->remaps[i].old == old;
-	pthread_mutex_unlock(&vm->defer_lock);
 	pthread_mutex_lock(&vm->maps_lock);
-	bool any = noted || vm->moving != 0;
+	bool any = vm->moving != 0;
 	pthread_mutex_unlock(&vm->maps_lock);
 	return any;
 }

@@ -63,8 +63,7 @@ bool vm_child_moving(struct lp_vm *vm, uint64_t vpn);
 bool vm_child_move_take(struct lp_vm *vm, uintptr_t old, struct lp_remap_note *out);
 void vm_child_move_done(struct lp_vm *vm);
 void vm_child_move_drop(struct lp_vm *vm, uintptr_t old);
-/* Whether the move noted for old is still under way: its note not taken
- * by its event yet, or a move's hand-over under way (vm->moving). */
-bool vm_child_move_pending(struct lp_vm *vm, uintptr_t old);
+/* Whether a move's note or hand-over is still under way (vm->moving). */
+bool vm_child_moves_pending(struct lp_vm *vm);
 
 #endif /* LP_PAGELIFE_H */
