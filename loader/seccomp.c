@@ -605,6 +605,14 @@ static bool left_fork(pid_t tid)
 	return left;
 }
 
+/* The same, or tid has asked us again (its next call waits in our queue:
+ * blocked in a fork-like call again, which left_fork cannot tell from the
+ * one we let go). */
+static bool out_of_fork(struct lp_host *H, pid_t tid)
+{
+	return (H->queue && queued_from(H->queue, tid)) || left_fork(tid);
+}
+
 /*
  * Wait for the fork event of a fork let go.  A fork can fail after it was
  * let go — a signal arrived (the kernel restarts it: a new notification
@@ -727,13 +735,15 @@ static void name_child(struct lp_host *H, struct lp_vm *vm, pid_t tid,
 	 * children: a caller preempted there (two CPUs, fifty busy children)
 	 * lists it only milliseconds later.  Looked for until it is listed,
 	 * or the caller was seen out of its fork before a listing without
-	 * it (it was reaped, or the fork failed after the copy), or its vm
+	 * it (it was reaped, or the fork failed after the copy; a shell's
+	 * next subshell, asking us already, waited half a second here for
+	 * its last one's vm to see it gone), or its vm
 	 * is gone, or 2 s.  The listing may also have missed an older child
 	 * before the fork (/proc's children file skips entries while the
 	 * list changes): a child some vm is named for already is not ours. */
 	uint64_t t0 = prim_now_ns();
 	for (unsigned tries = 0;; tries++) {
-		bool left = tries >= 4 && left_fork(tid);
+		bool left = tries >= 4 && out_of_fork(H, tid);
 		pid_t kid = new_child(vm, tid, before, nb);
 		if (kid > 0) {
 			if (unserved >= 0) {
