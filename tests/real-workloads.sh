@@ -18,6 +18,20 @@ busybox)
 		sleep 0.1 & wait; echo "background job done"
 		exit 3')
 	;;
+dash)
+	# Debian's /bin/sh: a script of short processes, as configure scripts
+	# and shell loops run them: subshells and command substitutions one
+	# after another (each a fork that ends at once), pipelines of
+	# programs it executes, a background job.
+	prog=/bin/dash
+	cap=1M
+	args=(-c 'i=0; while [ $i -lt 150 ]; do (echo $i) > /dev/null; x=$(echo $((i * 7))); i=$((i + 1)); done; echo "last $x"
+		seq 1 20000 | sort -rn | head -2
+		for w in a b c d e f g h; do echo $w; done | tr a-h A-H | sort -r | tr -d "\n"; echo
+		n=0; for k in 1 2 3 4 5 6 7 8 9 10; do n=$((n + $(seq 1 $k | wc -l))); done; echo "sum $n"
+		(sleep 0.05; echo "background job done") & wait
+		exit 4')
+	;;
 python3)
 	prog=/usr/bin/python3
 	cap=24M
