@@ -1552,7 +1552,9 @@ int handlers_start(struct lp_vm *vm)
 	sigset_t old;
 	int rc = 0;
 
-	vm->h = calloc(vm->nthreads, sizeof(*vm->h));
+	/* (Each handler's counters are 50 KiB: the runtime's own memory,
+	 * not cleared nor copied at the program's forks.) */
+	vm->h = prim_private_alloc(vm->nthreads * sizeof(*vm->h));
 	if (!vm->h)
 		return -ENOMEM;
 	vm->nh = vm->nthreads;
@@ -1615,20 +1617,20 @@ void handlers_stop(struct lp_vm *vm)
 	if (vm->solo_fd >= 0)
 		close(vm->solo_fd);
 	vm->solo_fd = -1;
-	free(vm->h);
+	prim_private_free(vm->h, vm->nh * sizeof(*vm->h));
 	vm->h = NULL;
 	vm->nh = 0;
 }
 
 struct lp_handler *handler_new(struct lp_vm *vm)
 {
-	struct lp_handler *h = calloc(1, sizeof(*h));
+	struct lp_handler *h = prim_private_alloc(sizeof(*h));
 
 	if (!h)
 		return NULL;
 	if (handler_setup(h, vm)) {
 		free(h->buf);
-		free(h);
+		prim_private_free(h, sizeof(*h));
 		return NULL;
 	}
 	h->ktid = (pid_t)syscall(SYS_gettid);
@@ -1641,7 +1643,7 @@ void handler_free(struct lp_handler *h)
 		return;
 	unpoison_due(h, true);
 	handler_teardown(h);
-	free(h);
+	prim_private_free(h, sizeof(*h));
 }
 
 void vm_fault_in(struct lp_handler *h, uintptr_t addr)

@@ -180,6 +180,23 @@ static int move_once(int fd, uintptr_t dst, uintptr_t src, size_t len)
 	return 0;
 }
 
+void *prim_private_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, len, MADV_DONTFORK);
+	return p;
+}
+
+void prim_private_free(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
 int prim_uffd_area(int fd, size_t len, uint64_t mode, uintptr_t *addr)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,

@@ -45,6 +45,16 @@ int prim_uffd_copy_mode(int fd, uintptr_t dst, const void *src, size_t len,
 			uint64_t mode);
 /* Write-protect (wp) or unprotect and wake [start, start+len). */
 int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
+/* len bytes of zeros for the runtime's own tables, that a child of fork()
+ * does not inherit (MADV_DONTFORK): vmrun's pager shares its address space
+ * with the program, so each of the program's forks write-protected the
+ * pager's tables, and every page of them it wrote next took a copy-on-write
+ * fault (a copy and a TLB shootdown of the other CPU).  Mapped lazily from
+ * the kernel's zero page: nothing to clear.  NULL when out of memory.
+ * Only for memory no API call in a child touches (the vm itself is not:
+ * a child's calls look at its owner). */
+void *prim_private_alloc(size_t len);
+void prim_private_free(void *p, size_t len);
 /* An area of len bytes for the runtime's own pages (kva slots, runs of
  * evicted pages): anonymous, never huge, not inherited by children,
  * registered with fd in mode (fd < 0: not registered).  0 and *addr, or

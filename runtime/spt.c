@@ -2,6 +2,8 @@
 /* Supplemental page table (see spt.h). */
 #include "spt.h"
 
+#include "prim.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -19,15 +21,91 @@
  * between two looks.
  */
 struct spt_chunk {
-	struct spt_chunk *next;
 	struct lp_page pages[SPT_CHUNK];
 };
+
+/* Chunks are cut from blocks of the runtime's own memory (prim.h: not
+ * copied into the program's forked children), SPT_BLOCK bytes each,
+ * faulted in as they are cut.  A page struct is set whole by spt_insert()
+ * (its digest only with the flag that says it has one): a block used
+ * before needs no clearing. */
+#define SPT_BLOCK (256u << 10)
+
+struct spt_block {
+	struct spt_block *next;
+	size_t used; /* bytes cut from the block, this header included */
+};
+
+/*
+ * Blocks of ended tables are kept for the next (a forked child's table is
+ * built and dropped for each subshell of a shell script: a fresh block's
+ * pages each took a fault).  Not copied into a child of fork(): a child
+ * starts with none (spt_fork_child).
+ */
+#define SPT_CACHE 8u
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spt_block *cache;
+static unsigned ncache;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_after_fork(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	cache_lock = fresh;
+	cache = NULL;
+	ncache = 0;
+}
+
+static void cache_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, cache_after_fork);
+}
+
+static struct spt_block *block_new(void)
+{
+	struct spt_block *b = NULL;
+
+	(void)pthread_once(&cache_once, cache_init);
+	pthread_mutex_lock(&cache_lock);
+	if (cache) {
+		b = cache;
+		cache = b->next;
+		ncache--;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return b ? b : prim_private_alloc(SPT_BLOCK);
+}
+
+static void block_free(struct spt_block *b)
+{
+	pthread_mutex_lock(&cache_lock);
+	if (ncache < SPT_CACHE) {
+		b->next = cache;
+		cache = b;
+		ncache++;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	prim_private_free(b, SPT_BLOCK);
+}
+
+/* The bucket array of n chains: the runtime's own memory too. */
+static struct lp_page **buckets_new(size_t n)
+{
+	return prim_private_alloc(n * sizeof(struct lp_page *));
+}
+
+static void buckets_free(struct lp_page **b, size_t n)
+{
+	prim_private_free(b, n * sizeof(*b));
+}
 
 int spt_init(struct lp_spt *spt)
 {
 	memset(spt, 0, sizeof(*spt));
 	spt->nbucket = SPT_STRIPES * 16;
-	spt->bucket = calloc(spt->nbucket, sizeof(*spt->bucket));
+	spt->bucket = buckets_new(spt->nbucket);
 	if (!spt->bucket)
 		return -ENOMEM;
 	pthread_mutex_init(&spt->chunk_lock, NULL);
@@ -40,15 +118,15 @@ int spt_init(struct lp_spt *spt)
 
 void spt_fini(struct lp_spt *spt)
 {
-	struct spt_chunk *c = spt->chunks;
+	struct spt_block *b = spt->blocks;
 
-	while (c) {
-		struct spt_chunk *n = c->next;
-		free(c);
-		c = n;
+	while (b) {
+		struct spt_block *n = b->next;
+		block_free(b);
+		b = n;
 	}
-	spt->chunks = NULL;
-	free(spt->bucket);
+	spt->blocks = NULL;
+	buckets_free(spt->bucket, spt->nbucket);
 	spt->bucket = NULL;
 	pthread_mutex_destroy(&spt->chunk_lock);
 	for (unsigned i = 0; i < SPT_STRIPES; i++) {
@@ -78,16 +156,36 @@ struct lp_page *spt_find(struct lp_spt *spt, uint64_t vpn)
 	return NULL;
 }
 
+/* A new chunk of zeroed page structs, or NULL. */
+static struct spt_chunk *chunk_new(struct lp_spt *spt)
+{
+	const size_t head = (sizeof(struct spt_block) + 63) & ~(size_t)63;
+	struct spt_chunk *c = NULL;
+
+	pthread_mutex_lock(&spt->chunk_lock);
+	struct spt_block *b = spt->blocks;
+	if (!b || b->used + sizeof(*c) > SPT_BLOCK) {
+		b = block_new();
+		if (b) {
+			b->next = spt->blocks;
+			b->used = head;
+			spt->blocks = b;
+		}
+	}
+	if (b) {
+		c = (struct spt_chunk *)((char *)b + b->used);
+		b->used += sizeof(*c);
+	}
+	pthread_mutex_unlock(&spt->chunk_lock);
+	return c;
+}
+
 static int refill(struct lp_spt *spt, struct spt_stripe *s)
 {
-	struct spt_chunk *c = calloc(1, sizeof(*c));
+	struct spt_chunk *c = chunk_new(spt);
 
 	if (!c)
 		return -ENOMEM;
-	pthread_mutex_lock(&spt->chunk_lock);
-	c->next = spt->chunks;
-	spt->chunks = c;
-	pthread_mutex_unlock(&spt->chunk_lock);
 	for (unsigned i = 0; i < SPT_CHUNK; i++) {
 		c->pages[i].next = s->free;
 		s->free = &c->pages[i];
@@ -171,7 +269,7 @@ void spt_maybe_grow(struct lp_spt *spt)
 		pthread_mutex_lock(&spt->stripe[i].lock);
 	if (atomic_load(&spt->count) > spt->nbucket * 2) {
 		size_t n = spt->nbucket * 4;
-		struct lp_page **nb = calloc(n, sizeof(*nb));
+		struct lp_page **nb = buckets_new(n);
 		if (nb) {
 			for (size_t b = 0; b < spt->nbucket; b++) {
 				struct lp_page *pg = spt->bucket[b];
@@ -184,7 +282,7 @@ void spt_maybe_grow(struct lp_spt *spt)
 					pg = next;
 				}
 			}
-			free(spt->bucket);
+			buckets_free(spt->bucket, spt->nbucket);
 			spt->bucket = nb;
 			__atomic_store_n(&spt->nbucket, n, __ATOMIC_RELAXED);
 		}

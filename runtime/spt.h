@@ -26,12 +26,12 @@ struct spt_stripe {
 	struct lp_page *free;  /* recycled page structs of this stripe */
 } __attribute__((aligned(64)));
 
-struct spt_chunk;
+struct spt_block;
 
 struct lp_spt {
 	struct spt_stripe stripe[SPT_STRIPES];
 	pthread_mutex_t chunk_lock;
-	struct spt_chunk *chunks; /* every page struct ever allocated */
+	struct spt_block *blocks; /* every page struct ever allocated */
 	struct lp_page **bucket; /* nbucket chains; nbucket % SPT_STRIPES == 0 */
 	size_t nbucket;          /* read under any stripe lock */
 	atomic_size_t count;

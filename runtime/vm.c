@@ -58,12 +58,17 @@ static int open_uffd(struct lp_vm *vm)
 }
 
 /* A zeroed vm with the locks every vm has, before anything can fail. */
+/* A vm is 200 KiB, most of it counters: mapped from the kernel's zero
+ * page rather than cleared by calloc (a child vm for each fork of the
+ * program wrote all of it).  Not prim_private_alloc(): a child of fork()
+ * reads its owner (api.c). */
 static struct lp_vm *vm_new(void)
 {
-	struct lp_vm *vm = calloc(1, sizeof(*vm));
+	struct lp_vm *vm = mmap(NULL, sizeof(*vm), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	pthread_rwlockattr_t ra;
 
-	if (!vm)
+	if (vm == MAP_FAILED)
 		return NULL;
 	vm->uffd = vm->pidfd = vm->stop_fd = vm->ev.wake_fd = vm->thaw_fd = -1;
 	vm->unserved_ufd = vm->pagemap_fd = -1;
@@ -404,7 +409,7 @@ void vm_free(struct lp_vm *vm)
 	pthread_cond_destroy(&vm->kids_cond);
 	free(vm->policy_name);
 	free(vm->zero);
-	free(vm);
+	munmap(vm, sizeof(*vm));
 }
 
 void vm_freeze(struct lp_vm *vm)
