@@ -734,8 +734,9 @@ static void name_child(struct lp_host *H, struct lp_vm *vm, pid_t tid,
 	 * kernel gives the child its pid and links it into our caller's
 	 * children: a caller preempted there (two CPUs, fifty busy children)
 	 * lists it only milliseconds later.  Looked for until it is listed,
-	 * or the caller was seen out of its fork before a listing without
-	 * it (it was reaped, or the fork failed after the copy; a shell's
+	 * or the caller was seen out of its fork (no longer "running" in it,
+	 * which /proc cannot look into) before a listing without it (it was
+	 * reaped, or the fork failed after the copy; a shell's
 	 * next subshell, asking us already, waited half a second here for
 	 * its last one's vm to see it gone), or its vm
 	 * is gone, or 2 s.  The listing may also have missed an older child
@@ -743,7 +744,7 @@ static void name_child(struct lp_host *H, struct lp_vm *vm, pid_t tid,
 	 * list changes): a child some vm is named for already is not ours. */
 	uint64_t t0 = prim_now_ns();
 	for (unsigned tries = 0;; tries++) {
-		bool left = tries >= 4 && out_of_fork(H, tid);
+		bool left = tries >= 1 && out_of_fork(H, tid);
 		pid_t kid = new_child(vm, tid, before, nb);
 		if (kid > 0) {
 			if (unserved >= 0) {

@@ -49,8 +49,10 @@ int prim_uffd_wp(int fd, uintptr_t start, size_t len, bool wp);
  * does not inherit (MADV_DONTFORK): vmrun's pager shares its address space
  * with the program, so each of the program's forks write-protected the
  * pager's tables, and every page of them it wrote next took a copy-on-write
- * fault (a copy and a TLB shootdown of the other CPU).  Mapped lazily from
- * the kernel's zero page: nothing to clear.  NULL when out of memory.
+ * fault (a copy and a TLB shootdown of the other CPU).  Populated at once
+ * with zeroed pages (MAP_POPULATE): nothing to clear, and no page mapped
+ * from the zero page on a read, to fault again at the write after it.
+ * NULL when out of memory.
  * Only for memory no API call in a child touches (the vm itself is not:
  * a child's calls look at its owner). */
 void *prim_private_alloc(size_t len);

@@ -57,15 +57,16 @@ static int open_uffd(struct lp_vm *vm)
 	return 0;
 }
 
-/* A zeroed vm with the locks every vm has, before anything can fail. */
-/* A vm is 200 KiB, most of it counters: mapped from the kernel's zero
- * page rather than cleared by calloc (a child vm for each fork of the
- * program wrote all of it).  Not prim_private_alloc(): a child of fork()
- * reads its owner (api.c). */
+/* A zeroed vm with the locks every vm has, before anything can fail.
+ * A vm is 200 KiB, most of it counters: populated with zeroed pages
+ * rather than cleared by calloc (the heap's pages, write-protected by the
+ * program's last fork, each took a copy-on-write fault for each fork's
+ * child vm).  Not prim_private_alloc(): a child of fork() reads its owner
+ * (api.c). */
 static struct lp_vm *vm_new(void)
 {
 	struct lp_vm *vm = mmap(NULL, sizeof(*vm), PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	pthread_rwlockattr_t ra;
 
 	if (vm == MAP_FAILED)
