@@ -172,7 +172,8 @@ static bool same_mm_as(pid_t pid, void *tid)
  * NULL.  Under H->lock. */
 static struct lp_vm *find_vm(struct lp_vm *vm, pid_t tid)
 {
-	if (same_mm(getpid(), tid))
+	/* (vm->owner: our pid, without a getpid() per notification.) */
+	if (same_mm(vm->owner, tid))
 		return vm;
 	return vm_find_kid(vm, same_mm_as, &tid);
 }
@@ -443,6 +444,9 @@ struct notif_queue {
 	struct notif_item *head, **tail;
 	bool stop;
 	atomic_bool stop_recv; /* receivers: stop */
+	/* Fills the tree's rings (tree_pass): the serving thread and, for
+	 * calls they pass at once, the receivers. */
+	pthread_mutex_t pass_lock;
 	/* The threads' tid words (below); under H->lock. */
 	struct tid_word *tw;
 	size_t ntw, captw;
@@ -1219,28 +1223,44 @@ static int tree_program_slot(struct lp_tree *T, pid_t p)
  * (served by that pager's child vms); else the pager of its nearest
  * executed ancestor.  Top pager only.
  */
+#define ROUTE_PAGER (-2)
+
+/* The slot whose live pager shares tid's address space, ROUTE_PAGER when
+ * tid is a pager's own thread, or -1: neither. */
+static int tree_slot_route(struct lp_tree *T, pid_t tid)
+{
+	/* A pager's own calls (it has its program's filters) are the
+	 * kernel's, from its first: it names itself in its slot before it
+	 * makes one (exec_pager), long before the slot is live.  (Seen only
+	 * through its parent, the program, it would be taken for a child of
+	 * that program's previous image, whose pager may be ending: a call
+	 * passed there was never answered.)  Its threads are told by their
+	 * table of descriptors, which no other process shares (the program's
+	 * is its own): one kcmp, not a read of /proc per call.  Else the
+	 * program a live slot's pager shares its address space with. */
+	for (int i = 0; i < TREE_SLOTS; i++) {
+		pid_t pager = __atomic_load_n(&T->slot[i].pager, __ATOMIC_ACQUIRE);
+		bool live = atomic_load(&T->live[i]);
+		if (pager > 0 && (live || atomic_load(&T->used[i])) &&
+		    (pager == tid ||
+		     syscall(SYS_kcmp, pager, tid, KCMP_FILES, 0, 0) == 0))
+			return ROUTE_PAGER;
+		if (live && same_mm(pager, tid))
+			return i;
+	}
+	return -1;
+}
+
 static int tree_route(struct lp_host *H, pid_t tid)
 {
 	struct lp_tree *T = H->tree;
 
 	if (!T || H->own_parent)
 		return -1;
+	int at = tree_slot_route(T, tid);
+	if (at != -1)
+		return at < 0 ? -1 : at;
 	pid_t p = prim_tgid_of(tid);
-	/* A pager's own calls (it has its program's filters) are the
-	 * kernel's, from its first: it names itself in its slot before it
-	 * makes one (exec_pager), long before the slot is live.  (Seen only
-	 * through its parent, the program, it would be taken for a child of
-	 * that program's previous image, whose pager may be ending: a call
-	 * passed there was never answered.)  Else the program a live slot's
-	 * pager shares its address space with. */
-	for (int i = 0; i < TREE_SLOTS; i++) {
-		pid_t pager = __atomic_load_n(&T->slot[i].pager, __ATOMIC_ACQUIRE);
-		bool live = atomic_load(&T->live[i]);
-		if (pager == p && (live || atomic_load(&T->used[i])))
-			return -1;
-		if (live && same_mm(pager, tid))
-			return i;
-	}
 	/* (A program whose own exec ran natively shares no pager's address
 	 * space: its calls are the kernel's, not its old pager's.) */
 	for (int depth = 0; depth < 32 && p > 1 && p != H->pid; depth++) {
@@ -1261,20 +1281,34 @@ static int tree_route(struct lp_host *H, pid_t tid)
  * look at live after our store of head: one of us sees the other's (a
  * call answered twice is refused the second time, harmlessly).
  */
-static bool tree_pass(struct lp_host *H, int i, const struct seccomp_notif *req)
+static int tree_pass_some(struct lp_host *H, int i, const struct seccomp_notif *req,
+			  bool wait)
 {
 	struct fwd_ring *r = &H->tree->ring[i];
-	unsigned h = atomic_load(&r->head);
+	pthread_mutex_t *lock = &H->queue->pass_lock;
 
+	pthread_mutex_lock(lock);
+	unsigned h = atomic_load(&r->head);
 	while (h - atomic_load(&r->tail) >= FWD_LEN) {
-		if (!atomic_load(&H->tree->live[i]))
-			return false;
+		if (!atomic_load(&H->tree->live[i]) || !wait) {
+			pthread_mutex_unlock(lock);
+			return atomic_load(&H->tree->live[i]) ? -EAGAIN : 0;
+		}
+		pthread_mutex_unlock(lock);
 		usleep(50);
+		pthread_mutex_lock(lock);
+		h = atomic_load(&r->head);
 	}
 	memcpy(&r->e[h % FWD_LEN], req, sizeof(*req));
 	atomic_store(&r->head, h + 1);
+	pthread_mutex_unlock(lock);
 	syscall(SYS_futex, &r->head, FUTEX_WAKE, 1, NULL, NULL, 0);
 	return atomic_load(&H->tree->live[i]) != 0;
+}
+
+static bool tree_pass(struct lp_host *H, int i, const struct seccomp_notif *req)
+{
+	return tree_pass_some(H, i, req, true) == 1;
 }
 
 /* Serve one notification, under H->lock: who called (which vm serves its
@@ -1425,10 +1459,49 @@ static void recv_wake(int sig)
 }
 
 /*
+ * In a receiver of the top pager: a call from a pager's own thread (the
+ * kernel's) or from a program whose pager is live (passed to it) needs
+ * nothing the serving thread holds (H->lock, the order of its queue):
+ * answered or passed here, without waking that thread, and without
+ * waiting behind a fork it serves (milliseconds; a tree's every
+ * executed program waited there for each of its memory calls).  Our own
+ * address space is the serving thread's, and so is everything else (our
+ * forked children, routes by ancestry).  A forked child that executed a
+ * program shares no address space with its old vm any more (vm_alive):
+ * its calls are its new pager's either way.  true: done with req.
+ */
+static bool pass_at_once(struct lp_host *H, const struct seccomp_notif *req,
+			 struct seccomp_notif_resp *resp)
+{
+	pid_t tid = (pid_t)req->pid;
+
+	if (!H->tree || H->own_parent || !resp || !H->vm || same_mm(H->vm->owner, tid))
+		return false;
+	int i = tree_slot_route(H->tree, tid);
+	if (i == -1)
+		return false;
+	if (!notif_valid(H, req->id))
+		return true; /* gone: the pid kcmp compared may be another's */
+	if (i >= 0) {
+		int rc = tree_pass_some(H, i, req, false);
+		if (rc == 1)
+			return true;
+		if (rc == -EAGAIN)
+			return false; /* its ring is full: the serving thread waits */
+	}
+	memset(resp, 0, H->queue->resp_size);
+	resp->id = req->id;
+	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	(void)send_resp(H, resp);
+	return true;
+}
+
+/*
  * A receiver blocks in RECV, in the kernel: woken by the caller (on the
  * caller's CPU with SYNC_WAKE_UP), it takes the notification at once,
  * without first returning from poll() and entering RECV.  At real-time
- * priority where allowed (it only takes notifications and queues them),
+ * priority where allowed (it only takes
+ * notifications, and queues them or passes them on: pass_at_once),
  * it runs before anything else waiting for that CPU: the window in which a
  * signal can interrupt the caller is then its wake-up alone.
  */
@@ -1438,6 +1511,7 @@ static void *receive_main(void *arg)
 	struct notif_queue *q = r->q;
 	struct lp_host *H = q->H;
 	struct notif_item *it = NULL;
+	struct seccomp_notif_resp *resp = calloc(1, q->resp_size);
 	sigset_t wake;
 
 	if (r->cpu >= 0) {
@@ -1474,6 +1548,8 @@ static void *receive_main(void *arg)
 			}
 			break;
 		}
+		if (pass_at_once(H, &it->req, resp))
+			continue;
 		pthread_mutex_lock(&q->lock);
 		*q->tail = it;
 		q->tail = &it->next;
@@ -1482,6 +1558,7 @@ static void *receive_main(void *arg)
 		it = NULL;
 	}
 	free(it);
+	free(resp);
 	atomic_store(&r->done, true);
 	return NULL;
 }
@@ -1558,6 +1635,7 @@ void *notify_main(void *arg)
 	};
 	q.tail = &q.head;
 	pthread_mutex_init(&q.lock, NULL);
+	pthread_mutex_init(&q.pass_lock, NULL);
 	pthread_cond_init(&q.cond, NULL);
 	pthread_t server;
 	int err = pthread_create(&server, NULL, serve_main, &q);
@@ -1625,6 +1703,7 @@ void *notify_main(void *arg)
 	pthread_join(server, NULL);
 	H->queue = NULL;
 	pthread_mutex_destroy(&q.lock);
+	pthread_mutex_destroy(&q.pass_lock);
 	pthread_cond_destroy(&q.cond);
 	return NULL;
 }
