@@ -25,10 +25,10 @@ struct spt_chunk {
 };
 
 /* Chunks are cut from blocks of the runtime's own memory (prim.h: not
- * copied into the program's forked children), SPT_BLOCK bytes each,
- * faulted in as they are cut.  A page struct is set whole by spt_insert()
- * (its digest only with the flag that says it has one): a block used
- * before needs no clearing. */
+ * copied into the program's forked children, populated when mapped),
+ * SPT_BLOCK bytes each.  A page struct is set whole by spt_insert() (its
+ * digest only with the flag that says it has one): a block used before
+ * needs no clearing. */
 #define SPT_BLOCK (256u << 10)
 
 struct spt_block {
@@ -38,9 +38,9 @@ struct spt_block {
 
 /*
  * Blocks of ended tables are kept for the next (a forked child's table is
- * built and dropped for each subshell of a shell script: a fresh block's
- * pages each took a fault).  Not copied into a child of fork(): a child
- * starts with none (spt_fork_child).
+ * built and dropped for each subshell of a shell script: a fresh block
+ * costs a mapping and 64 zeroed pages).  Not copied into a child of
+ * fork(): a child starts with none (cache_after_fork).
  */
 #define SPT_CACHE 8u
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -156,7 +156,7 @@ struct lp_page *spt_find(struct lp_spt *spt, uint64_t vpn)
 	return NULL;
 }
 
-/* A new chunk of zeroed page structs, or NULL. */
+/* A new chunk of page structs (not cleared: above), or NULL. */
 static struct spt_chunk *chunk_new(struct lp_spt *spt)
 {
 	const size_t head = (sizeof(struct spt_block) + 63) & ~(size_t)63;
