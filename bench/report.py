@@ -766,7 +766,8 @@ def programs_section(d, w_):
                         v = next((r for r in prow if r["program"] == prog and r["target"] == t
                                   and r["cap_frac"] == f), None)
                         vw = num(v["wall_s"]) if v else None
-                        cells.append(ratio(kw, vw))
+                        # (A kernel run the cgroup killed has no speed.)
+                        cells.append("kernel failed" if killed(k) else ratio(kw, vw))
                     w_(f"| {prog} | {f} | {ws(k)} | " + " | ".join(cells) + " |")
             w_("")
             vm_targets = []
@@ -833,7 +834,7 @@ def programs_section(d, w_):
         f = r.get("cap_frac") or ""
         w_(f"| {r['program']} | {r['target']} | {(f + ' = ') if f else ''}{fmt(capk / 1024, 1) + ' MiB' if capk else '–'} | "
            f"{ws(r)} | {ratio(wall, nat.get(r['program']))} | "
-           f"{ratio(wall, num(k['wall_s'])) if k and r['target'] not in ('native', 'uncapped') else '–'} | "
+           f"{ratio(wall, num(k['wall_s'])) if k and not killed(k) and r['target'] not in ('native', 'uncapped') else '–'} | "
            f"{r.get('zero_faults') or '–'} | {r.get('init_faults') or '–'} | "
            f"{r['swapin_faults'] or '–'} | {r['readahead_pages'] or '–'} | {r['swap_outs'] or '–'} | "
            f"{r['ref_sweeps'] or '–'} | {mib(r.get('swap_read_bytes'))} / {mib(r.get('swap_write_bytes'))} | "
