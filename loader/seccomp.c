@@ -163,6 +163,13 @@ static bool same_mm(pid_t a, pid_t b)
 	return syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0;
 }
 
+/* Whether a and b share a table of descriptors (a pager's threads: no
+ * other process shares a pager's). */
+static bool same_files(pid_t a, pid_t b)
+{
+	return syscall(SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0;
+}
+
 static bool same_mm_as(pid_t pid, void *tid)
 {
 	return same_mm(pid, *(const pid_t *)tid);
@@ -1242,8 +1249,7 @@ static int tree_slot_route(struct lp_tree *T, pid_t tid)
 		pid_t pager = __atomic_load_n(&T->slot[i].pager, __ATOMIC_ACQUIRE);
 		bool live = atomic_load(&T->live[i]);
 		if (pager > 0 && (live || atomic_load(&T->used[i])) &&
-		    (pager == tid ||
-		     syscall(SYS_kcmp, pager, tid, KCMP_FILES, 0, 0) == 0))
+		    (pager == tid || same_files(pager, tid)))
 			return ROUTE_PAGER;
 		if (live && same_mm(pager, tid))
 			return i;
